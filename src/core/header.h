@@ -1,0 +1,84 @@
+/*
+ * header.h: RFC 5322 header blocks as byte arrays with lengths (SPEC §3):
+ * finding where the header ends, iterating fields (folded lines included),
+ * case-insensitive lookup, unfolding, Message-ID extraction for dedup,
+ * the first mailbox's addr-spec, and RFC 2047 decoding for display.
+ * No I/O; NUL bytes are data.
+ */
+#ifndef MAILSHIFT_HEADER_H
+#define MAILSHIFT_HEADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util.h"
+
+/*
+ * Length of the header block at the start of buf: everything up to and
+ * including the first empty line (LF or CR LF). A line holding only white
+ * space is a continuation, not the end (SPEC §3.2). If no empty line is found
+ * within len bytes, returns len and sets *complete = false. The empty line
+ * at offset 0 (a message with no header) gives 1 (or 2 for CR LF).
+ */
+size_t header_block_len(const char *buf, size_t len, bool *complete);
+
+struct header_field {
+	const char *name;        /* field name, trailing white space before ':' removed */
+	size_t name_len;
+	const char *value;       /* raw value after ':' (leading WSP kept), through
+	                          * all continuation lines, without the final [CR]LF */
+	size_t value_len;
+	const char *line;        /* the whole field, first byte of name .. final LF */
+	size_t line_len;
+};
+
+struct header_iter {
+	const char *p;
+	const char *end;
+	unsigned malformed;      /* lines that were neither a field nor a continuation */
+};
+
+/* Iterate the fields of a header block (stops at the empty line or end). */
+void header_iter_init(struct header_iter *it, const char *hdr, size_t len);
+bool header_iter_next(struct header_iter *it, struct header_field *f);
+
+/* First field named `name` (case-insensitive). */
+bool header_find(const char *hdr, size_t len, const char *name, struct header_field *f);
+/* How many fields are named `name`. */
+size_t header_count(const char *hdr, size_t len, const char *name);
+
+/*
+ * Unfold a value into out: remove every CR/LF (a LF, or CR LF) that is
+ * followed by SP or HT; a NUL byte becomes SP. Leading and trailing white
+ * space is trimmed. out is reset first and NUL-terminated.
+ */
+void header_unfold(const char *value, size_t len, struct strbuf *out);
+
+/*
+ * Message-ID for dedup (SPEC §3.6): first Message-ID field, unfolded,
+ * comments stripped, the bytes between the first '<' and the next '>';
+ * without brackets, the trimmed value if it is one token containing '@'.
+ * Returns true and fills out; false for missing, empty or "<>".
+ */
+bool header_message_id(const char *hdr, size_t len, struct strbuf *out);
+
+/*
+ * The addr-spec of the first mailbox in an address-list value (From:, To:,
+ * Return-Path:), comments and display names skipped, quoted local parts
+ * kept, obsolete routes dropped. With lower, the whole address is
+ * lower-cased. Returns true when an address with '@' (or the empty
+ * Return-Path "<>", giving an empty result) was found.
+ */
+bool header_addr_spec(const char *value, size_t len, bool lower, struct strbuf *out);
+
+/*
+ * Decode RFC 2047 encoded words for display (SPEC §3.8, lenient): also
+ * inside quotes and without surrounding white space; white space between
+ * adjacent encoded words dropped; charsets converted to UTF-8 with iconv.
+ * Words with unknown charsets or bad data are kept as is and counted in
+ * *bad_r (may be NULL). Raw bytes that are not valid UTF-8 are taken as
+ * Windows-1252 (SPEC §3.4). out is reset first.
+ */
+void header_decode_2047(const char *value, size_t len, struct strbuf *out, unsigned *bad_r);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * mbox_reader.h: the mbox family reader (SPEC §2.2-2.9, algorithm §2.5).
+ *
+ * A stream: read(2)/pread(2) into one large buffer, boundaries found without
+ * copying. mbox_reader_next() hands out a message's From_ line and header
+ * block as views; mbox_reader_body() then hands out the rest of the message
+ * as iovecs into the buffer, with the mboxrd quote byte skipped (no copy)
+ * and the separating empty line removed. Memory is the buffer, whatever
+ * the size of the mailbox or of one message.
+ */
+#ifndef MAILSHIFT_MBOX_READER_H
+#define MAILSHIFT_MBOX_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/uio.h>
+
+#include "message.h"
+#include "source.h"
+
+enum mbox_variant {
+	MBOX_AUTO = 0,  /* decide per file (SPEC §2.3 ▶) */
+	MBOX_MBOXO,
+	MBOX_MBOXRD,
+	MBOX_MBOXCL,
+	MBOX_MBOXCL2,
+};
+const char *mbox_variant_name(enum mbox_variant v);
+/* "mboxrd" -> MBOX_MBOXRD; -1 when unknown. */
+int mbox_variant_parse(const char *s);
+
+struct mbox_reader_opts {
+	enum mbox_variant variant;  /* input quoting; AUTO detects */
+	bool keep_pseudo;           /* hand out the UW pseudo message too */
+	size_t bufsize;             /* 0 = default (4 MiB) */
+	bool quiet;                 /* do not print per-message warnings */
+};
+
+/* What the reader saw, for summaries and for check. */
+struct mbox_counters {
+	size_t messages;          /* handed out */
+	size_t pseudo;            /* UW pseudo messages skipped */
+	size_t unquoted_from;     /* body lines starting "From " that are not From_ lines */
+	size_t missing_separator; /* boundary without a preceding empty line */
+	size_t cl_used;           /* Content-Length honoured */
+	size_t cl_ignored;        /* Content-Length present but not landing on a boundary */
+	size_t cl_unverified;     /* non-seekable input, body beyond the buffer */
+	size_t empty_messages;
+	size_t stamps;            /* From / >From lines at the top of a header (X19) */
+	size_t no_header_end;     /* messages without an empty line after the header */
+	size_t unquoted_lines;    /* quote bytes removed */
+	size_t crlf_lines, lf_lines;  /* line ends seen at From_ lines and header ends */
+	bool no_final_newline;
+	off_t first_unquoted_from;   /* offset of the first unquoted From (or -1) */
+	off_t first_missing_separator;
+	off_t first_cl_ignored;
+};
+
+struct mbox_reader;
+
+struct mbox_reader *mbox_reader_new(struct source *src, const struct mbox_reader_opts *opts);
+
+/*
+ * Next message: 1 and *m filled (origin, index, mailbox, offset, from_line,
+ * envelope, header view); 0 at end of mailbox; -1 on error, reported with
+ * the file and offset (status 65 for a corrupt mailbox, 74 for I/O).
+ * Any part of the previous message's body not yet read is skipped.
+ */
+int mbox_reader_next(struct mbox_reader *r, struct message *m);
+
+/*
+ * Content after the header view, in order: fills up to *iovcnt iovecs and
+ * sets *iovcnt to the number filled. Returns 1 while there is data, 0 when
+ * the message is complete (nothing filled), -1 on error (reported).
+ * Concatenating header view + all iovecs gives the message exactly.
+ */
+int mbox_reader_body(struct mbox_reader *r, struct iovec *iov, int *iovcnt);
+
+/* Bytes of the current message handed out so far (header view + body). */
+int64_t mbox_reader_message_size(const struct mbox_reader *r);
+/* Offset just past the current message's separator (after body is read). */
+off_t mbox_reader_message_end(const struct mbox_reader *r);
+
+const struct mbox_counters *mbox_reader_counters(const struct mbox_reader *r);
+/* The variant used for this file (after AUTO detection). */
+enum mbox_variant mbox_reader_variant(const struct mbox_reader *r);
+void mbox_reader_free(struct mbox_reader *r);
+
+#endif

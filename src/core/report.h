@@ -1,0 +1,75 @@
+/*
+ * report.h: diagnostics, exit status, progress and JSON output.
+ *
+ * One grammar for every message (STYLE.md "Errors"):
+ *   mailshift convert: fatal: unable to rename tmp/X to new/X: No space left on device
+ *   mailshift convert: warning: inbox.mbox:1048576: unquoted From_ line inside message
+ * The helpers keep errno intact. A progress line on a terminal is erased
+ * before any message is printed (isync). The worst exit status seen is
+ * remembered so commands can keep going and report it at the end (mexport).
+ */
+#ifndef MAILSHIFT_REPORT_H
+#define MAILSHIFT_REPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sysexits.h>
+
+/* DESIGN §4 exit status. */
+enum {
+	EXIT_PROBLEMS = 1,      /* problems found, or some messages failed */
+	/* EX_USAGE 64, EX_DATAERR 65, EX_NOINPUT 66, EX_CANTCREAT 73,
+	 * EX_IOERR 74, EX_TEMPFAIL 75 from sysexits.h */
+};
+
+struct common_opts {
+	int quiet;       /* -q: nothing on stdout/stderr unless something is wrong */
+	int verbose;     /* -v: one line per message */
+	int json;        /* --json */
+	int dry_run;     /* -n, --dry-run */
+	int progress;    /* --progress / --no-progress; -1 = auto (stderr is a tty) */
+};
+extern struct common_opts opt_common;
+
+/* Set the command name used in messages ("convert" -> "mailshift convert"). */
+void report_init(const char *command);
+const char *report_prefix(void);
+
+/* "PREFIX: fatal: ...", then exit(status). */
+void report_fatal(int status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+/* Same with ": strerror(errno)" appended. */
+void report_fatal_sys(int status, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
+/* "PREFIX: error: ..." and remember status. */
+void report_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void report_error_sys(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "PREFIX: warning: ..." (suppressed by -q only when the caller asks). */
+void report_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void report_warn_sys(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Plain informational line on stderr unless -q. */
+void report_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Remember an exit status; the worst (highest, 1 lowest of the failures) wins. */
+void report_status(int status);
+int report_exit_status(void);
+/* Map an errno from writing to the DESIGN §4 status (ENOSPC, EIO... -> 74). */
+int report_status_for_write_errno(int err);
+
+/* Progress line on stderr when enabled; total_bytes 0 = unknown. */
+void report_progress(uint64_t messages, uint64_t bytes, uint64_t total_bytes);
+void report_progress_clear(void);
+bool report_progress_enabled(void);
+
+/* JSON helpers: write a JSON string literal for n bytes (invalid UTF-8 and
+ * control bytes escaped), to f. */
+void json_string(FILE *f, const char *s, size_t n);
+void json_cstring(FILE *f, const char *s);
+
+/* popt table of the common options (--quiet, --verbose, --json, --dry-run,
+ * --progress, --no-progress); include it in every command's table. */
+struct poptOption;
+extern struct poptOption common_options[];
+
+#endif

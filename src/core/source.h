@@ -1,0 +1,62 @@
+/*
+ * source.h: open a mailbox argument (a path or "-" for stdin), find out
+ * what it is, and read its bytes (DESIGN §2 "core: source").
+ *
+ * A directory is a Maildir when cur/ is a real directory (SPEC §1.1).
+ * A file is sniffed from its first bytes: a From_ line after optional empty
+ * lines is an mbox (no libmagic call on the fast path); otherwise libmagic
+ * names it, and compressed data (gzip, bzip2, xz, zstd, lzip...) is read
+ * transparently through libarchive's raw format. Anything else is refused
+ * with libmagic's description (exit 65).
+ */
+#ifndef MAILSHIFT_SOURCE_H
+#define MAILSHIFT_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+enum source_type {
+	SOURCE_MBOX,        /* starts with a From_ line (after empty lines) */
+	SOURCE_EMPTY,       /* zero bytes, or only empty lines */
+	SOURCE_MAILDIR,     /* a directory with cur/ */
+	SOURCE_MMDF,        /* ^A^A^A^A framing */
+};
+
+struct source {
+	const char *path;       /* as given ("-" for stdin) */
+	const char *name;       /* for messages: the path, or "<stdin>" */
+	enum source_type type;
+	int fd;                 /* file descriptor of the file (-1 for a maildir) */
+	bool seekable;          /* regular, uncompressed: pread() works */
+	off_t size;             /* st_size at open for regular files, else -1 */
+	const char *compression;/* NULL, "gzip", "bzip2", "xz", "zstd", ... */
+	struct stat st;         /* fstat at open */
+
+	/* private */
+	void *archive;          /* struct archive * when compressed */
+	char *pre;              /* bytes read while sniffing, handed out first */
+	size_t pre_len, pre_off;
+	off_t pos;              /* bytes handed out so far (logical, decompressed) */
+	bool eof;
+};
+
+/*
+ * Open and classify. Returns 0, or reports one line and returns the DESIGN
+ * §4 status: 66 missing/unreadable, 65 not a mailbox (with what it is and
+ * the offset of the first bad byte), 74 read error.
+ * `allow` is a mask of (1 << SOURCE_*) types the caller accepts.
+ */
+int source_open(struct source *src, const char *path, unsigned allow);
+
+/* Sequential read of the (decompressed) bytes; 0 at end, -1 error (errno). */
+ssize_t source_read(struct source *src, void *buf, size_t len);
+/* Positional read, only when src->seekable. */
+ssize_t source_pread(struct source *src, void *buf, size_t len, off_t off);
+void source_close(struct source *src);
+
+/* True when path names a Maildir (cur/ a real directory, SPEC §1.1). */
+bool source_is_maildir(const char *path);
+
+#endif

@@ -1,0 +1,38 @@
+/*
+ * testhook.h: fault injection for the test suite, compiled in only with
+ * ./configure --enable-test-hooks (scripts/test and distcheck do this).
+ *
+ *   MAILSHIFT_CRASH_AFTER_MESSAGES=N  _exit(99) once N messages have been
+ *                                     published (or removed, or rewritten)
+ *   MAILSHIFT_CRASH_AFTER_WRITES=N    _exit(99) before the N+1th write call
+ *   MAILSHIFT_FAIL_WRITE=K[:ERRNO]    the K-th write call fails with ERRNO
+ *                                     (default EIO)
+ *   MAILSHIFT_HASH_BITS=N             truncate dedup hashes to N bits
+ *
+ * Without the configure option every hook is a no-op that costs nothing.
+ */
+#ifndef MAILSHIFT_TESTHOOK_H
+#define MAILSHIFT_TESTHOOK_H
+
+#include <stdbool.h>
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#ifdef MAILSHIFT_TEST_HOOKS
+/* Called after each message is durably done (published, removed...). */
+void testhook_message_done(void);
+/* Called before each write(2)/pwrite(2)/writev(2) of message data; returns
+ * -1 with errno set when the hook says this write fails. */
+int testhook_before_write(void);
+int testhook_hash_bits(void);
+bool testhook_enabled(void);
+#else
+static inline void testhook_message_done(void) { }
+static inline int testhook_before_write(void) { return 0; }
+static inline int testhook_hash_bits(void) { return 0; }
+static inline bool testhook_enabled(void) { return false; }
+#endif
+
+#endif

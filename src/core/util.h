@@ -1,0 +1,59 @@
+/*
+ * util.h: the small things every module needs: write_all() (retries EINTR,
+ * loops on short writes, like qmail's substdio and skalibs' allwrite),
+ * allocation that ends the program with exit 75 on out-of-memory (a rerun may
+ * succeed, as in qmail), and a growable byte buffer for the rare copies.
+ */
+#ifndef MAILSHIFT_UTIL_H
+#define MAILSHIFT_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* 0 when every byte was written, -1 with errno set otherwise. */
+int write_all(int fd, const void *buf, size_t len);
+/* Same for an iovec array; iov is modified. */
+int writev_all(int fd, struct iovec *iov, int iovcnt);
+/* pread that loops until len bytes or end of file; returns bytes read or -1. */
+ssize_t pread_full(int fd, void *buf, size_t len, off_t off);
+/* read that loops until len bytes or end of file; returns bytes read or -1. */
+ssize_t read_full(int fd, void *buf, size_t len);
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+struct strbuf {
+	char *buf;      /* always NUL-terminated when non-NULL */
+	size_t len;
+	size_t cap;
+};
+#define STRBUF_INIT { NULL, 0, 0 }
+void sb_grow(struct strbuf *sb, size_t extra);
+void sb_append(struct strbuf *sb, const void *p, size_t n);
+void sb_appends(struct strbuf *sb, const char *s);
+void sb_appendc(struct strbuf *sb, char c);
+void sb_appendf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void sb_reset(struct strbuf *sb);
+void sb_free(struct strbuf *sb);
+
+/* Case-insensitive ASCII comparison of n bytes. */
+bool mem_ieq(const void *a, const void *b, size_t n);
+/* Find needle in haystack (memmem without _GNU_SOURCE worries). */
+const void *mem_find(const void *hay, size_t hlen, const void *needle, size_t nlen);
+
+/* Parse "36h", "90m", "2d", "3600" (seconds) into seconds; -1 when invalid. */
+long long parse_duration(const char *s);
+
+/* Monotonic seconds as a double (for progress and rates). */
+double now_monotonic(void);
+
+#endif
