@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <sysexits.h>
 
+#include <popt.h>
+
 /* DESIGN §4 exit status. */
 enum {
 	EXIT_PROBLEMS = 1,      /* problems found, or some messages failed */
@@ -69,7 +71,6 @@ void json_cstring(FILE *f, const char *s);
 
 /* popt table of the common options (--quiet, --verbose, --json, --dry-run,
  * --progress, --no-progress); include it in every command's table. */
-struct poptOption;
 extern struct poptOption common_options[];
 
 #endif

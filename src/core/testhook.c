@@ -1,0 +1,82 @@
+/*
+ * testhook.c: fault injection for the test suite (see testhook.h). Compiled
+ * to nothing unless configured with --enable-test-hooks.
+ */
+#include "config.h"
+
+#include "testhook.h"
+
+#ifdef MAILSHIFT_TEST_HOOKS
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static long long env_ll(const char *name)
+{
+	const char *s = getenv(name);
+	return s && *s ? strtoll(s, NULL, 10) : -1;
+}
+
+static long long crash_msgs = -2, crash_writes = -2, fail_write = -2;
+static int fail_errno = EIO;
+static long long msgs_done, writes_done;
+
+static void
+init(void)
+{
+	if (crash_msgs != -2)
+		return;
+	crash_msgs = env_ll("MAILSHIFT_CRASH_AFTER_MESSAGES");
+	crash_writes = env_ll("MAILSHIFT_CRASH_AFTER_WRITES");
+	fail_write = env_ll("MAILSHIFT_FAIL_WRITE");
+	const char *s = getenv("MAILSHIFT_FAIL_WRITE");
+	if (s && (s = strchr(s, ':')) != NULL) {
+		const char *e = s + 1;
+		if (strcmp(e, "ENOSPC") == 0) fail_errno = ENOSPC;
+		else if (strcmp(e, "EIO") == 0) fail_errno = EIO;
+		else if (strcmp(e, "EDQUOT") == 0) fail_errno = EDQUOT;
+		else if (strcmp(e, "EFBIG") == 0) fail_errno = EFBIG;
+		else fail_errno = atoi(e) > 0 ? atoi(e) : EIO;
+	}
+}
+
+bool
+testhook_enabled(void)
+{
+	return true;
+}
+
+void
+testhook_message_done(void)
+{
+	init();
+	msgs_done++;
+	if (crash_msgs >= 0 && msgs_done >= crash_msgs)
+		_exit(99);
+}
+
+int
+testhook_before_write(void)
+{
+	init();
+	if (crash_writes >= 0 && writes_done >= crash_writes)
+		_exit(99);
+	writes_done++;
+	if (fail_write > 0 && writes_done == fail_write) {
+		errno = fail_errno;
+		return -1;
+	}
+	return 0;
+}
+
+int
+testhook_hash_bits(void)
+{
+	long long b = env_ll("MAILSHIFT_HASH_BITS");
+	return b > 0 && b < 128 ? (int)b : 0;
+}
+#else
+/* ISO C forbids an empty translation unit. */
+typedef int testhook_unused;
+#endif
