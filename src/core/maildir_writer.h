@@ -32,6 +32,7 @@ struct maildir_writer_opts {
 	bool chown;                 /* chown what we create to uid:gid */
 	uid_t uid;
 	gid_t gid;
+	int lock_timeout;           /* seconds to wait for dovecot-uidlist.lock */
 	/* Called for each message once it is durably published (after the
 	 * flush), in delivery order, with the cookie given to end(). */
 	void (*published)(void *ctx, uint64_t cookie, const char *subdir, const char *name);
@@ -69,6 +70,16 @@ int maildir_writer_flush(struct maildir_writer *w);
 int maildir_writer_close(struct maildir_writer *w);
 /* Close after an error or signal: unlink tmp files not yet published. */
 void maildir_writer_discard(struct maildir_writer *w);
+
+/*
+ * Letter index (0 = 'a' .. 25 = 'z') of a keyword in this maildir's
+ * dovecot-keywords, assigning a free index to a new name (existing indexes
+ * are reused, never renumbered). -1 when all 26 are taken (SPEC §5 W2).
+ * The file is written (under dovecot-uidlist.lock) before the next batch
+ * is published.
+ */
+int maildir_writer_keyword(struct maildir_writer *w, const char *name, size_t len);
+const char *maildir_writer_keyword_name(const struct maildir_writer *w, int idx);
 
 /* Directory fd of the maildir (for keyword files and scans). */
 int maildir_writer_dirfd(const struct maildir_writer *w);

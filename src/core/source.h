@@ -54,6 +54,8 @@ int source_open(struct source *src, const char *path, unsigned allow);
 ssize_t source_read(struct source *src, void *buf, size_t len);
 /* Positional read, only when src->seekable. */
 ssize_t source_pread(struct source *src, void *buf, size_t len, off_t off);
+/* Text of the last read error (libarchive's message for compressed input). */
+const char *source_error_string(struct source *src);
 void source_close(struct source *src);
 
 /* True when path names a Maildir (cur/ a real directory, SPEC §1.1). */

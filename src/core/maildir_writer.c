@@ -1,0 +1,678 @@
+/*
+ * maildir_writer.c: deliver messages into a Maildir (SPEC §1.2 names, §1.3
+ * protocol, §1.7 S=/W=, §1.10 dovecot-keywords, §5 W1-W5, F2, F3;
+ * DESIGN §6 durability by batching).
+ *
+ * The protocol, per message:
+ *   1. name: SECS.M<usec>P<pid>Q<seq>.<host>.mailshift in tmp/, created with
+ *      O_CREAT|O_EXCL|O_NOFOLLOW relative to the tmp/ directory fd;
+ *   2. write_all() the bytes, set the mtime (the arrival date) with the atime
+ *      left at "now" (qmail's tmp cleaner looks at atime), close; with
+ *      --sync=message fsync first;
+ *   3. at the end of a batch: one syncfs(2) makes every file of the batch
+ *      durable (--sync=batch), then each file is moved to new/ or cur/ with
+ *      renameat2(RENAME_NOREPLACE) (link()+unlink() where the file system
+ *      lacks it; never a rename() that could replace a name), with its final
+ *      name SECS.M<usec>P<pid>Q<seq>[X<key>].<host>,S=<size>,W=<vsize>[:2,<flags>];
+ *   4. new/ and cur/ are fsync'ed; only then is the message delivered and the
+ *      caller told so (opts->published).
+ * A crash at any point leaves a message either absent from new/ and cur/ or
+ * complete there. The tmp/ files of a crashed mailshift (our ".mailshift"
+ * suffix, this host, a pid that no longer runs) hold copies of messages that
+ * were never published; they are removed when the maildir is next opened
+ * for writing. Nothing else in tmp/ is ever touched.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sysexits.h>
+#include <unistd.h>
+#include <dirent.h>
+
+#include "flags.h"
+#include "maildir_writer.h"
+#include "report.h"
+#include "testhook.h"
+#include "util.h"
+
+#define TMP_SUFFIX ".mailshift"
+
+struct queued {
+	char *tmpname;
+	char *final;            /* final name */
+	bool cur;
+	uint64_t cookie;
+};
+
+struct maildir_writer {
+	char *path;
+	struct maildir_writer_opts o;
+	int dfd, tmpfd, newfd, curfd;
+	char host[256];
+	long pid;
+	unsigned long seq;
+	struct timeval last;
+
+	/* message in progress */
+	int fd;
+	char tmpname[512];
+	char base[512];        /* SECS.M<usec>P<pid>Q<seq> */
+	uint64_t size, vsize;
+	bool prev_cr;
+
+	char *kw[26];           /* dovecot-keywords: index -> name */
+	bool kw_dirty;
+
+	struct queued *q;
+	size_t nq, capq;
+	uint64_t qbytes;
+	bool link_only;        /* renameat2 unsupported here */
+};
+
+int
+sync_mode_parse(const char *s)
+{
+	if (strcmp(s, "batch") == 0)
+		return SYNC_BATCH;
+	if (strcmp(s, "message") == 0)
+		return SYNC_MESSAGE;
+	if (strcmp(s, "none") == 0)
+		return SYNC_NONE;
+	return -1;
+}
+
+void
+maildir_hostname(char *buf, size_t len)
+{
+	char h[256];
+	size_t o = 0;
+
+	if (gethostname(h, sizeof h) == -1 || h[0] == '\0')
+		snprintf(h, sizeof h, "localhost");
+	h[sizeof h - 1] = '\0';
+	for (const unsigned char *p = (const unsigned char *)h; *p && o + 5 < len; p++) {
+		if (*p == '/')
+			o += (size_t)snprintf(buf + o, len - o, "\\057");
+		else if (*p == ':')
+			o += (size_t)snprintf(buf + o, len - o, "\\072");
+		else if (*p < 0x21 || *p == 0x7f)
+			o += (size_t)snprintf(buf + o, len - o, "\\%03o", *p);
+		else
+			buf[o++] = (char)*p;
+	}
+	buf[o] = '\0';
+}
+
+static int
+sync_dir(int fd)
+{
+	/* file systems that cannot sync a directory say EINVAL (Dovecot) */
+	if (fsync(fd) == -1 && errno != EINVAL && errno != EROFS)
+		return -1;
+	return 0;
+}
+
+/* Open (creating if asked) a subdirectory of the maildir, never following a
+ * symlink. */
+static int
+open_subdir(struct maildir_writer *w, const char *name, bool create, mode_t mode)
+{
+	int fd = openat(w->dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT && create) {
+		if (mkdirat(w->dfd, name, mode) == -1 && errno != EEXIST)
+			return -1;
+		fd = openat(w->dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd != -1 && w->o.chown && fchown(fd, w->o.uid, w->o.gid) == -1) {
+			close(fd);
+			return -1;
+		}
+		if (fd != -1 && sync_dir(w->dfd) == -1) {
+			close(fd);
+			return -1;
+		}
+	}
+	return fd;
+}
+
+static void keywords_load(struct maildir_writer *w);
+
+static bool
+pid_alive(long pid)
+{
+	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
+}
+
+/* Remove tmp/ files left by a mailshift of this host that no longer runs. */
+static void
+clean_own_leftovers(struct maildir_writer *w)
+{
+	int fd = dup(w->tmpfd);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	size_t slen = strlen(TMP_SUFFIX), hlen = strlen(w->host);
+
+	if (d == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		size_t len = strlen(n);
+		if (len <= slen + hlen + 1 || strcmp(n + len - slen, TMP_SUFFIX) != 0)
+			continue;
+		if (memcmp(n + len - slen - hlen, w->host, hlen) != 0 || n[len - slen - hlen - 1] != '.')
+			continue;
+		const char *p = strchr(n, 'P');
+		if (p == NULL)
+			continue;
+		long pid = strtol(p + 1, NULL, 10);
+		if (pid == w->pid || pid_alive(pid))
+			continue;
+		struct stat st;
+		if (fstatat(w->tmpfd, n, &st, AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(st.st_mode))
+			continue;
+		if (unlinkat(w->tmpfd, n, 0) == 0 && opt_common.verbose)
+			report_info("%s: removed tmp/%s left by an interrupted run", w->path, n);
+	}
+	closedir(d);
+}
+
+struct maildir_writer *
+maildir_writer_open(const char *path, const struct maildir_writer_opts *opts)
+{
+	struct maildir_writer *w = xcalloc(1, sizeof *w);
+	int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+
+	w->path = xstrdup(path);
+	w->o = *opts;
+	if (w->o.batch_messages == 0)
+		w->o.batch_messages = 1000;
+	if (w->o.batch_bytes == 0)
+		w->o.batch_bytes = 64u << 20;
+	w->fd = w->tmpfd = w->newfd = w->curfd = -1;
+	w->pid = (long)getpid();
+	maildir_hostname(w->host, sizeof w->host);
+
+	/* as root never follow a symlink for the destination itself */
+	if (geteuid() == 0)
+		flags |= O_NOFOLLOW;
+	w->dfd = open(path, flags);
+	if (w->dfd == -1 && errno == ENOENT && w->o.create) {
+		if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+			report_error_sys(EX_CANTCREAT, "unable to create %s", path);
+			goto fail;
+		}
+		w->dfd = open(path, flags);
+		if (w->dfd != -1 && w->o.chown && fchown(w->dfd, w->o.uid, w->o.gid) == -1) {
+			report_error_sys(EX_CANTCREAT, "unable to chown %s", path);
+			goto fail;
+		}
+	}
+	if (w->dfd == -1) {
+		report_error_sys(errno == ENOENT ? EX_CANTCREAT : report_status_for_write_errno(errno),
+		    "unable to open %s", path);
+		goto fail;
+	}
+	struct stat st;
+	mode_t mode = 0700;
+	if (fstat(w->dfd, &st) == 0)
+		mode = st.st_mode & 07777 & ~(mode_t)0;
+	w->curfd = open_subdir(w, "cur", w->o.create, mode);
+	w->newfd = open_subdir(w, "new", w->o.create, mode);
+	w->tmpfd = open_subdir(w, "tmp", w->o.create, mode);
+	if (w->curfd == -1 || w->newfd == -1 || w->tmpfd == -1) {
+		report_error_sys(report_status_for_write_errno(errno),
+		    "unable to open or create %s/{tmp,new,cur}", path);
+		goto fail;
+	}
+	if (faccessat(w->dfd, "tmp", W_OK, AT_EACCESS) == -1 ||
+	    faccessat(w->dfd, "new", W_OK, AT_EACCESS) == -1 ||
+	    faccessat(w->dfd, "cur", W_OK, AT_EACCESS) == -1) {
+		report_error_sys(EX_CANTCREAT, "cannot write into %s", path);
+		goto fail;
+	}
+	clean_own_leftovers(w);
+	keywords_load(w);
+	return w;
+fail:
+	maildir_writer_discard(w);
+	return NULL;
+}
+
+/* Read dovecot-keywords (SPEC §1.10): lines "<index> <name>". */
+static void
+keywords_load(struct maildir_writer *w)
+{
+	int fd = openat(w->dfd, "dovecot-keywords", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	FILE *f = fd == -1 ? NULL : fdopen(fd, "r");
+	char line[512];
+
+	if (f == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	while (fgets(line, sizeof line, f)) {
+		char *end;
+		long idx = strtol(line, &end, 10);
+		if (end == line || *end != ' ' || idx < 0 || idx > 25)
+			continue;
+		char *name = end + 1;
+		name[strcspn(name, "\r\n")] = '\0';
+		if (*name && w->kw[idx] == NULL)
+			w->kw[idx] = xstrdup(name);
+	}
+	fclose(f);
+}
+
+int
+maildir_writer_keyword(struct maildir_writer *w, const char *name, size_t len)
+{
+	int free_idx = -1;
+
+	for (int i = 0; i < 26; i++) {
+		if (w->kw[i] == NULL) {
+			if (free_idx == -1)
+				free_idx = i;
+			continue;
+		}
+		if (strlen(w->kw[i]) == len && memcmp(w->kw[i], name, len) == 0)
+			return i;
+	}
+	if (free_idx == -1)
+		return -1;
+	w->kw[free_idx] = xstrndup(name, len);
+	w->kw_dirty = true;
+	return free_idx;
+}
+
+const char *
+maildir_writer_keyword_name(const struct maildir_writer *w, int idx)
+{
+	return idx >= 0 && idx < 26 ? w->kw[idx] : NULL;
+}
+
+/* Write dovecot-keywords through tmp/ and rename(), holding
+ * dovecot-uidlist.lock (SPEC §1.10 ▶). */
+static int
+keywords_save(struct maildir_writer *w)
+{
+	int lfd = -1;
+	double deadline = now_monotonic() + (w->o.lock_timeout > 0 ? w->o.lock_timeout : 0);
+
+	for (;;) {
+		lfd = openat(w->dfd, "dovecot-uidlist.lock",
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (lfd != -1 || errno != EEXIST)
+			break;
+		if (now_monotonic() >= deadline) {
+			report_error(EX_TEMPFAIL, "%s/dovecot-uidlist.lock is held by another process",
+			    w->path);
+			return -1;
+		}
+		sleep(1);
+	}
+	if (lfd == -1) {
+		report_error_sys(report_status_for_write_errno(errno),
+		    "unable to create %s/dovecot-uidlist.lock", w->path);
+		return -1;
+	}
+	struct strbuf sb = STRBUF_INIT;
+	for (int i = 0; i < 26; i++)
+		if (w->kw[i])
+			sb_appendf(&sb, "%d %s\n", i, w->kw[i]);
+	char tmp[600];
+	snprintf(tmp, sizeof tmp, "%s.%s.keywords%s", w->base[0] ? w->base : "0", w->host, TMP_SUFFIX);
+	int rc = -1;
+	int fd = openat(w->tmpfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd != -1) {
+		if ((!w->o.chown || fchown(fd, w->o.uid, w->o.gid) == 0) &&
+		    write_all(fd, sb.buf, sb.len) == 0 &&
+		    (w->o.sync == SYNC_NONE || fsync(fd) == 0) && close(fd) == 0) {
+			fd = -1;
+			if (renameat(w->tmpfd, tmp, w->dfd, "dovecot-keywords") == 0 &&
+			    (w->o.sync == SYNC_NONE || sync_dir(w->dfd) == 0))
+				rc = 0;
+		}
+		if (fd != -1)
+			close(fd);
+		if (rc == -1)
+			unlinkat(w->tmpfd, tmp, 0);
+	}
+	if (rc == -1)
+		report_error_sys(report_status_for_write_errno(errno),
+		    "unable to write %s/dovecot-keywords", w->path);
+	else
+		w->kw_dirty = false;
+	unlinkat(w->dfd, "dovecot-uidlist.lock", 0);
+	close(lfd);
+	sb_free(&sb);
+	return rc;
+}
+
+int
+maildir_writer_dirfd(const struct maildir_writer *w)
+{
+	return w->dfd;
+}
+
+/* Next unique base name; the microseconds move forward when the clock has
+ * not (Dovecot), so names increase within the process. */
+static void
+next_base(struct maildir_writer *w)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	if (tv.tv_sec < w->last.tv_sec ||
+	    (tv.tv_sec == w->last.tv_sec && tv.tv_usec <= w->last.tv_usec)) {
+		tv = w->last;
+		if (++tv.tv_usec >= 1000000) {
+			tv.tv_sec++;
+			tv.tv_usec = 0;
+		}
+	}
+	w->last = tv;
+	w->seq++;
+	snprintf(w->base, sizeof w->base, "%lld.M%06ldP%ldQ%lu", (long long)tv.tv_sec,
+	    (long)tv.tv_usec, w->pid, w->seq);
+}
+
+int
+maildir_writer_begin(struct maildir_writer *w)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		next_base(w);
+		snprintf(w->tmpname, sizeof w->tmpname, "%s.%s" TMP_SUFFIX, w->base, w->host);
+		w->fd = openat(w->tmpfd, w->tmpname,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (w->fd != -1)
+			break;
+		if (errno != EEXIST) {
+			report_error_sys(report_status_for_write_errno(errno),
+			    "unable to create %s/tmp/%s", w->path, w->tmpname);
+			return -1;
+		}
+	}
+	if (w->fd == -1) {
+		report_error(EX_CANTCREAT, "unable to find a unique name in %s/tmp", w->path);
+		return -1;
+	}
+	/* mode from the umask: 0666 & ~umask, as any delivery agent */
+	mode_t um = umask(0);
+	umask(um);
+	if (fchmod(w->fd, 0666 & ~um) == -1 ||
+	    (w->o.chown && fchown(w->fd, w->o.uid, w->o.gid) == -1)) {
+		report_error_sys(EX_CANTCREAT, "unable to set owner or mode of %s/tmp/%s", w->path, w->tmpname);
+		maildir_writer_abort(w);
+		return -1;
+	}
+	w->size = w->vsize = 0;
+	w->prev_cr = false;
+	return 0;
+}
+
+static void
+write_failed(struct maildir_writer *w)
+{
+	int e = errno;
+	report_error_sys(report_status_for_write_errno(e), "unable to write %s/tmp/%s", w->path, w->tmpname);
+	maildir_writer_abort(w);
+	errno = e;
+}
+
+int
+maildir_writer_write(struct maildir_writer *w, const void *p, size_t n)
+{
+	if (write_all(w->fd, p, n) == -1) {
+		write_failed(w);
+		return -1;
+	}
+	w->size += n;
+	w->vsize += flags_vsize_add(p, n, &w->prev_cr);
+	return 0;
+}
+
+int
+maildir_writer_writev(struct maildir_writer *w, const struct iovec *iov, int iovcnt)
+{
+	struct iovec tmp[64];
+
+	while (iovcnt > 0) {
+		int k = iovcnt > 64 ? 64 : iovcnt;
+		memcpy(tmp, iov, (size_t)k * sizeof *iov);
+		for (int i = 0; i < k; i++) {
+			w->size += iov[i].iov_len;
+			w->vsize += flags_vsize_add(iov[i].iov_base, iov[i].iov_len, &w->prev_cr);
+		}
+		if (writev_all(w->fd, tmp, k) == -1) {
+			write_failed(w);
+			return -1;
+		}
+		iov += k;
+		iovcnt -= k;
+	}
+	return 0;
+}
+
+void
+maildir_writer_abort(struct maildir_writer *w)
+{
+	if (w->fd != -1) {
+		close(w->fd);
+		w->fd = -1;
+	}
+	if (w->tmpname[0]) {
+		unlinkat(w->tmpfd, w->tmpname, 0);
+		w->tmpname[0] = '\0';
+	}
+}
+
+/* Move one file into place without ever replacing a name. */
+static int
+publish_one(struct maildir_writer *w, struct queued *q)
+{
+	int dst = q->cur ? w->curfd : w->newfd;
+
+	for (int tries = 0; tries < 100; tries++) {
+		int rc = -1;
+#ifdef HAVE_RENAMEAT2
+		if (!w->link_only) {
+			rc = renameat2(w->tmpfd, q->tmpname, dst, q->final, RENAME_NOREPLACE);
+			if (rc == -1 && (errno == EINVAL || errno == ENOSYS))
+				w->link_only = true;
+			else if (rc == 0)
+				return 0;
+		}
+#else
+		w->link_only = true;
+#endif
+		if (w->link_only) {
+			rc = linkat(w->tmpfd, q->tmpname, dst, q->final, 0);
+			if (rc == 0) {
+				unlinkat(w->tmpfd, q->tmpname, 0);
+				return 0;
+			}
+			if (errno == EPERM || errno == ENOTSUP) {
+				report_error(EX_CANTCREAT, "%s: the file system supports neither "
+				    "renameat2(RENAME_NOREPLACE) nor link(): refusing to risk "
+				    "replacing a message", w->path);
+				return -1;
+			}
+		}
+		if (errno != EEXIST) {
+			report_error_sys(report_status_for_write_errno(errno),
+			    "unable to move tmp/%s to %s/%s", q->tmpname, q->cur ? "cur" : "new", q->final);
+			return -1;
+		}
+		/* the name is taken: make a new one with the same suffix */
+		char *suffix = strchr(q->final, 'X');
+		next_base(w);
+		char *nf = xasprintf("%s%s", w->base, suffix ? suffix : strchr(q->final, '.'));
+		free(q->final);
+		q->final = nf;
+	}
+	report_error(EX_CANTCREAT, "unable to find a free name in %s", w->path);
+	return -1;
+}
+
+int
+maildir_writer_flush(struct maildir_writer *w)
+{
+	int rc = 0;
+	size_t done = 0;
+
+	if (w->nq == 0)
+		return 0;
+	/* the keyword names must be on disk before a name uses their letters */
+	if (w->kw_dirty && keywords_save(w) == -1)
+		rc = -1;
+	if (rc == 0 && w->o.sync == SYNC_BATCH) {
+#ifdef HAVE_SYNCFS
+		if (syncfs(w->tmpfd) == -1) {
+			report_error_sys(EX_IOERR, "unable to sync %s", w->path);
+			rc = -1;
+		}
+#else
+		sync();
+#endif
+	}
+	bool any_new = false, any_cur = false;
+	for (; rc == 0 && done < w->nq; done++) {
+		if (publish_one(w, &w->q[done]) == -1) {
+			rc = -1;
+			break;
+		}
+		if (w->q[done].cur)
+			any_cur = true;
+		else
+			any_new = true;
+	}
+	if (w->o.sync != SYNC_NONE) {
+		if ((any_new && sync_dir(w->newfd) == -1) || (any_cur && sync_dir(w->curfd) == -1) ||
+		    sync_dir(w->tmpfd) == -1) {
+			report_error_sys(EX_IOERR, "unable to sync the directories of %s", w->path);
+			rc = -1;
+			done = 0;   /* not durable: tell nobody */
+		}
+	}
+	for (size_t i = 0; i < w->nq; i++) {
+		if (i < done) {
+			if (w->o.published)
+				w->o.published(w->o.ctx, w->q[i].cookie, w->q[i].cur ? "cur" : "new", w->q[i].final);
+			testhook_message_done();
+		} else if (rc == -1 && i >= done) {
+			/* not published: drop the tmp copy, the source still has it */
+			unlinkat(w->tmpfd, w->q[i].tmpname, 0);
+		}
+		free(w->q[i].tmpname);
+		free(w->q[i].final);
+	}
+	w->nq = 0;
+	w->qbytes = 0;
+	return rc;
+}
+
+int
+maildir_writer_end(struct maildir_writer *w, const struct maildir_msginfo *mi)
+{
+	struct timespec ts[2];
+	char info[128];
+
+	if (mi->mtime > 0) {
+		ts[0].tv_nsec = UTIME_NOW;
+		ts[0].tv_sec = 0;
+		ts[1].tv_sec = mi->mtime;
+		ts[1].tv_nsec = 0;
+		if (futimens(w->fd, ts) == -1) {
+			write_failed(w);
+			return -1;
+		}
+	}
+	if (w->o.sync == SYNC_MESSAGE && fsync(w->fd) == -1) {
+		write_failed(w);
+		return -1;
+	}
+	if (close(w->fd) == -1) {
+		w->fd = -1;
+		write_failed(w);
+		return -1;
+	}
+	w->fd = -1;
+
+	bool cur = mi->cur || mi->flags || mi->keywords || (mi->extra_info && *mi->extra_info);
+	info[0] = '\0';
+	if (cur) {
+		info[0] = ':';
+		flags_make_info(mi->flags, mi->keywords, mi->extra_info, info + 1);
+	}
+	if (w->nq == w->capq) {
+		w->capq = w->capq ? 2 * w->capq : 64;
+		w->q = xrealloc(w->q, w->capq * sizeof *w->q);
+	}
+	struct queued *q = &w->q[w->nq++];
+	q->tmpname = xstrdup(w->tmpname);
+	q->final = xasprintf("%s%s%s.%s,S=%llu,W=%llu%s", w->base, mi->key ? "X" : "",
+	    mi->key ? mi->key : "", w->host, (unsigned long long)w->size,
+	    (unsigned long long)w->vsize, info);
+	q->cur = cur;
+	q->cookie = mi->cookie;
+	w->tmpname[0] = '\0';
+	w->qbytes += w->size;
+	if (w->o.sync == SYNC_MESSAGE || w->nq >= w->o.batch_messages || w->qbytes >= w->o.batch_bytes)
+		return maildir_writer_flush(w);
+	return 0;
+}
+
+static void
+close_fds(struct maildir_writer *w)
+{
+	int *fds[] = { &w->fd, &w->tmpfd, &w->newfd, &w->curfd, &w->dfd };
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		if (*fds[i] != -1) {
+			close(*fds[i]);
+			*fds[i] = -1;
+		}
+}
+
+int
+maildir_writer_close(struct maildir_writer *w)
+{
+	int rc = maildir_writer_flush(w);
+
+	close_fds(w);
+	for (int i = 0; i < 26; i++)
+		free(w->kw[i]);
+	free(w->q);
+	free(w->path);
+	free(w);
+	return rc;
+}
+
+void
+maildir_writer_discard(struct maildir_writer *w)
+{
+	if (w == NULL)
+		return;
+	maildir_writer_abort(w);
+	for (size_t i = 0; i < w->nq; i++) {
+		if (w->tmpfd != -1)
+			unlinkat(w->tmpfd, w->q[i].tmpname, 0);
+		free(w->q[i].tmpname);
+		free(w->q[i].final);
+	}
+	close_fds(w);
+	for (int i = 0; i < 26; i++)
+		free(w->kw[i]);
+	free(w->q);
+	free(w->path);
+	free(w);
+}

@@ -1,0 +1,942 @@
+/*
+ * mbox_reader.c: the mbox family reader (SPEC §2.2-2.9; the boundary
+ * algorithm of §2.5; edge cases §5 X1-X21).
+ *
+ * Design (DESIGN §2 "The reader is a stream"): bytes come in with read(2),
+ * or pread(2) for a regular file, into one buffer of fixed size; the file is
+ * never mmap'ed, because another process may truncate an mbox under us.
+ * A message is found line by line:
+ *
+ *   From_ line  -> copied to the header buffer (a view for the caller)
+ *   header      -> up to the first empty line, copied to the header buffer
+ *                  with mboxrd quote bytes removed (headers are small)
+ *   body        -> handed out as iovecs into the read buffer; a quote byte
+ *                  is skipped by ending one iovec before it and starting
+ *                  the next after it, so unquoting copies nothing
+ *
+ * A body line starting "From " ends the message only if it passes the From_
+ * grammar (date.c); otherwise it is body text, counted for check. An empty
+ * line directly before a boundary (or the end of file) is the separator
+ * and is not part of the message; it is held back until the next line shows
+ * whether it was the separator. A valid Content-Length (one that lands on
+ * [CR]LF + a From_ line, or on the end of the file) decides the boundary
+ * instead of the scan. For a seekable file the check reads ahead with
+ * pread; for a stream it can only look inside the buffer.
+ *
+ * The variant: with MBOX_AUTO a seekable file whose first message carries
+ * a Content-Length is pre-scanned once; if every message has a valid
+ * Content-Length and some body holds an unquoted "From " line, the file is
+ * mboxcl2 and nothing is unquoted (SPEC §2.3 ▶). Otherwise one '>' is
+ * removed from lines matching ">+From " (exact for mboxrd, the least
+ * damaging reading of mboxo).
+ *
+ * A message made of only the separator line becomes an empty message (so
+ * that writing it back gives the same bytes); it is counted and reported.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "date.h"
+#include "header.h"
+#include "mbox_reader.h"
+#include "report.h"
+#include "util.h"
+
+#define DEFAULT_BUFSIZE (4u * 1024 * 1024)
+/* Enough to see a whole From_ line candidate and its line end. */
+#define LOOKAHEAD (FROMLINE_MAX + 2)
+
+static const char nl_lf[] = "\n";
+static const char nl_crlf[] = "\r\n";
+
+struct mbox_reader {
+	struct source *src;
+	struct mbox_reader_opts opts;
+	bool unquote;              /* remove one '>' from >+From lines */
+	enum mbox_variant variant; /* decided variant */
+	bool probe;                /* pre-scan reader: count only */
+
+	char *buf;
+	size_t cap;
+	size_t pos, end;           /* unconsumed data is buf[pos, end) */
+	off_t buf_off;             /* file offset of buf[0] */
+	off_t read_off;            /* next file offset to read (seekable) */
+	off_t limit;               /* size at open for seekable files, else -1 */
+	bool eof;
+	bool failed;
+
+	char *hdr;                 /* From_ line + header copy */
+	size_t hdr_cap;
+
+	/* current message */
+	bool started;              /* the first From_ line was consumed */
+	bool in_message;           /* body not yet fully handed out */
+	bool line_start;
+	int pending;               /* held-back empty line: 0, 1 (LF), 2 (CR LF) */
+	int64_t cl_left;           /* >= 0: Content-Length bytes still to hand out */
+	int64_t msg_size;
+	off_t msg_off;
+	off_t msg_end;
+	size_t index;
+	int64_t cl_body_from;      /* probe: unquoted From lines in CL bodies */
+	bool all_cl_valid;         /* probe: every message had a valid CL */
+
+	struct mbox_counters c;
+};
+
+const char *
+mbox_variant_name(enum mbox_variant v)
+{
+	switch (v) {
+	case MBOX_AUTO: return "auto";
+	case MBOX_MBOXO: return "mboxo";
+	case MBOX_MBOXRD: return "mboxrd";
+	case MBOX_MBOXCL: return "mboxcl";
+	case MBOX_MBOXCL2: return "mboxcl2";
+	}
+	return "?";
+}
+
+int
+mbox_variant_parse(const char *s)
+{
+	static const char *const names[] = { "auto", "mboxo", "mboxrd", "mboxcl", "mboxcl2" };
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static off_t
+pos_off(const struct mbox_reader *r, size_t pos)
+{
+	return r->buf_off + (off_t)pos;
+}
+
+static void
+warn_at(struct mbox_reader *r, off_t off, const char *what)
+{
+	if (!r->opts.quiet && !r->probe)
+		report_warn("%s:%lld: %s", r->src->name, (long long)off, what);
+}
+
+/* Move unconsumed data to the front and read more. Returns bytes added,
+ * 0 at end of file, -1 on error (reported). */
+static ssize_t
+fill(struct mbox_reader *r)
+{
+	if (r->eof)
+		return 0;
+	if (r->pos > 0) {
+		memmove(r->buf, r->buf + r->pos, r->end - r->pos);
+		r->buf_off += (off_t)r->pos;
+		r->end -= r->pos;
+		r->pos = 0;
+	}
+	if (r->end == r->cap)
+		return 0;       /* caller asked for more than a buffer: cannot grow */
+	size_t want = r->cap - r->end;
+	ssize_t n;
+	if (r->src->seekable) {
+		if (r->read_off >= r->limit) {
+			r->eof = true;
+			return 0;
+		}
+		if ((off_t)want > r->limit - r->read_off)
+			want = (size_t)(r->limit - r->read_off);
+		n = source_pread(r->src, r->buf + r->end, want, r->read_off);
+		if (n == 0 && r->read_off < r->limit) {
+			report_error(EX_IOERR, "%s:%lld: mailbox shrank while being read "
+			    "(size was %lld at open)", r->src->name, (long long)r->read_off,
+			    (long long)r->limit);
+			r->failed = true;
+			return -1;
+		}
+	} else {
+		n = source_read(r->src, r->buf + r->end, want);
+	}
+	if (n == -1) {
+		report_error(EX_IOERR, "%s:%lld: read error: %s", r->src->name,
+		    (long long)(r->buf_off + (off_t)r->end), source_error_string(r->src));
+		r->failed = true;
+		return -1;
+	}
+	if (n == 0) {
+		r->eof = true;
+		return 0;
+	}
+	r->end += (size_t)n;
+	r->read_off += n;
+	return n;
+}
+
+/*
+ * Make sure buf[pos...] holds a complete line (up to LF) or at least `need`
+ * bytes or everything up to end of file. Returns 0, or -1 on error.
+ * Compacts the buffer: only call when no view into it is outstanding.
+ */
+static int
+ensure_line(struct mbox_reader *r, size_t need)
+{
+	for (;;) {
+		size_t avail = r->end - r->pos;
+		if (avail >= need || memchr(r->buf + r->pos, '\n', avail) != NULL || r->eof)
+			return 0;
+		ssize_t n = fill(r);
+		if (n == -1)
+			return -1;
+		if (n == 0 && !r->eof)
+			return 0;   /* buffer full */
+	}
+}
+
+/* Length of the line at p (through LF) within avail bytes; *lf false when
+ * no LF was found. */
+static size_t
+line_len(const char *p, size_t avail, bool *lf)
+{
+	const char *e = memchr(p, '\n', avail);
+	*lf = e != NULL;
+	return e ? (size_t)(e - p) + 1 : avail;
+}
+
+/* 1 (LF) or 2 (CR LF) when the line at p is empty, else 0. */
+static int
+empty_line(const char *p, size_t avail)
+{
+	if (avail >= 1 && p[0] == '\n')
+		return 1;
+	if (avail >= 2 && p[0] == '\r' && p[1] == '\n')
+		return 2;
+	return 0;
+}
+
+/* Does p (avail bytes, a whole line or LOOKAHEAD bytes) hold a valid From_
+ * line? */
+static bool
+is_from_line(const char *p, size_t avail, struct fromline *fl)
+{
+	struct fromline tmp;
+	bool lf;
+
+	if (avail < 5 || memcmp(p, "From ", 5) != 0)
+		return false;
+	size_t n = line_len(p, avail, &lf);
+	if (!lf && avail >= LOOKAHEAD)
+		return false;   /* longer than any From_ line */
+	if (lf)
+		n--;
+	return fromline_parse(p, n, fl ? fl : &tmp);
+}
+
+/* Count quote bytes: number of '>' before "From " when the line is quoted. */
+static size_t
+quoted_from(const char *p, size_t avail)
+{
+	size_t i = 0;
+
+	while (i < avail && p[i] == '>')
+		i++;
+	if (i == 0 || avail - i < 5 || memcmp(p + i, "From ", 5) != 0)
+		return 0;
+	return i;
+}
+
+static void
+hdr_reserve(struct mbox_reader *r, size_t n)
+{
+	if (n <= r->hdr_cap)
+		return;
+	size_t cap = r->hdr_cap ? r->hdr_cap : 16384;
+	while (cap < n)
+		cap *= 2;
+	r->hdr = xrealloc(r->hdr, cap);
+	r->hdr_cap = cap;
+}
+
+/*
+ * Content-Length of a header block, when it is a single well-formed decimal
+ * (or several equal ones). -1 otherwise (*present tells whether any).
+ */
+static int64_t
+header_content_length(const char *h, size_t len, bool *present)
+{
+	struct header_iter it;
+	struct header_field f;
+	int64_t val = -1;
+
+	*present = false;
+	header_iter_init(&it, h, len);
+	while (header_iter_next(&it, &f)) {
+		if (f.name_len != 14 || !mem_ieq(f.name, "Content-Length", 14))
+			continue;
+		*present = true;
+		const char *p = f.value, *e = f.value + f.value_len;
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+			e--;
+		if (p == e || e - p > 15)
+			return -1;
+		int64_t v = 0;
+		for (; p < e; p++) {
+			if (*p < '0' || *p > '9')
+				return -1;
+			v = v * 10 + (*p - '0');
+		}
+		if (val != -1 && v != val)
+			return -1;
+		val = v;
+	}
+	return val;
+}
+
+/* Does a boundary (EOF, or [CR]LF + valid From_ line) sit at file offset t?
+ * 1 yes, 0 no, -1 cannot tell (stream, beyond the buffer). */
+static int
+boundary_at(struct mbox_reader *r, off_t t)
+{
+	char tmp[LOOKAHEAD + 2];
+	const char *p;
+	size_t avail;
+	bool at_eof;
+
+	off_t end_off = pos_off(r, r->end);
+	if (t >= r->buf_off && t <= end_off &&
+	    (end_off - t >= (off_t)sizeof tmp || r->eof)) {
+		p = r->buf + (t - r->buf_off);
+		avail = (size_t)(end_off - t);
+		at_eof = r->eof;
+	} else if (r->src->seekable) {
+		if (t > r->limit)
+			return 0;
+		size_t want = sizeof tmp;
+		if ((off_t)want > r->limit - t)
+			want = (size_t)(r->limit - t);
+		ssize_t n = source_pread(r->src, tmp, want, t);
+		if (n < 0)
+			return 0;
+		p = tmp;
+		avail = (size_t)n;
+		at_eof = t + n >= r->limit;
+	} else {
+		return -1;
+	}
+	if (at_eof && avail == 0)
+		return 1;
+	int e = empty_line(p, avail);
+	if (e == 0)
+		return 0;
+	if (at_eof && avail == (size_t)e)
+		return 1;
+	return is_from_line(p + e, avail - (size_t)e, NULL) ? 1 : 0;
+}
+
+/* The UW pseudo message (SPEC §2.9 ▶): X-IMAP with two decimal numbers. */
+static bool
+is_pseudo(const char *h, size_t len)
+{
+	struct header_field f;
+
+	if (!header_find(h, len, "X-IMAP", &f))
+		return false;
+	const char *p = f.value, *e = f.value + f.value_len;
+	for (int k = 0; k < 2; k++) {
+		while (p < e && (*p == ' ' || *p == '\t'))
+			p++;
+		const char *d = p;
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+		if (p == d)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Read the From_ line and the header of the message at r->pos into r->hdr.
+ * Returns 1, or -1 on error.
+ */
+static int
+read_header(struct mbox_reader *r, struct message *m)
+{
+	size_t hlen = 0;
+	bool lf;
+
+	r->msg_off = pos_off(r, r->pos);
+	if (ensure_line(r, r->cap) == -1)
+		return -1;
+	size_t n = line_len(r->buf + r->pos, r->end - r->pos, &lf);
+	if (!lf && !r->eof) {
+		report_error(EX_DATAERR, "%s:%lld: From_ line longer than %zu bytes",
+		    r->src->name, (long long)r->msg_off, r->cap);
+		r->failed = true;
+		return -1;
+	}
+	struct fromline fl;
+	bool date_ok = fromline_parse(r->buf + r->pos, lf ? n - 1 : n, &fl);
+	hdr_reserve(r, n);
+	memcpy(r->hdr, r->buf + r->pos, n);
+	size_t from_len = n;
+	r->pos += n;
+	if (n >= 2 && r->hdr[n - 2] == '\r')
+		r->c.crlf_lines++;
+	else
+		r->c.lf_lines++;
+	if (!lf)
+		r->c.no_final_newline = true;
+
+	/* header lines */
+	bool seen_field = false, complete = false, cut = false;
+	while (lf) {
+		if (ensure_line(r, LOOKAHEAD) == -1)
+			return -1;
+		const char *p = r->buf + r->pos;
+		size_t avail = r->end - r->pos;
+		if (avail == 0)
+			break;      /* end of file: the whole message is header (X21) */
+		int e = empty_line(p, avail);
+		if (e) {
+			hdr_reserve(r, from_len + hlen + (size_t)e);
+			memcpy(r->hdr + from_len + hlen, p, (size_t)e);
+			hlen += (size_t)e;
+			r->pos += (size_t)e;
+			complete = true;
+			break;
+		}
+		if (avail >= 5 && memcmp(p, "From ", 5) == 0) {
+			if (seen_field && is_from_line(p, avail, NULL)) {
+				cut = true;   /* next message starts inside our header */
+				break;
+			}
+			if (!seen_field)
+				r->c.stamps++;
+		}
+		size_t q = r->unquote ? quoted_from(p, avail) : 0;
+		if (q && !seen_field)
+			r->c.stamps++;
+		if (ensure_line(r, r->cap) == -1)
+			return -1;
+		p = r->buf + r->pos;
+		avail = r->end - r->pos;
+		n = line_len(p, avail, &lf);
+		if (hlen + n > READER_HEADER_MAX)
+			break;      /* the rest of a huge header continues as body */
+		if (q) {
+			r->c.unquoted_lines++;
+			p++;
+			n--;
+			r->pos++;
+		}
+		hdr_reserve(r, from_len + hlen + n);
+		memcpy(r->hdr + from_len + hlen, p, n);
+		hlen += n;
+		r->pos += n;
+		if (*p != ' ' && *p != '\t' && memchr(p, ':', n) != NULL)
+			seen_field = true;
+	}
+	if (!complete) {
+		r->c.no_header_end++;
+		if (cut) {
+			r->c.missing_separator++;
+			if (r->c.first_missing_separator < 0)
+				r->c.first_missing_separator = pos_off(r, r->pos);
+			warn_at(r, pos_off(r, r->pos), "From_ line inside a header: message ends without an empty line");
+		}
+	}
+
+	memset(m, 0, sizeof *m);
+	m->origin = ORIGIN_MBOX;
+	m->mailbox = r->src->name;
+	m->offset = r->msg_off;
+	m->from_line = r->hdr;
+	m->from_line_len = from_len;
+	m->from_date_ok = date_ok;
+	if (date_ok) {
+		m->env_sender = r->hdr + fl.sender_off;
+		m->env_sender_len = fl.sender_len;
+		m->env_time = fl.time;
+		m->env_time_ok = true;
+	} else {
+		/* prefix-mode first line: the sender is the first word */
+		const char *s = r->hdr + 5, *e = r->hdr + from_len;
+		const char *w = s;
+		while (w < e && *w != ' ' && *w != '\t' && *w != '\r' && *w != '\n')
+			w++;
+		m->env_sender = s;
+		m->env_sender_len = (size_t)(w - s);
+	}
+	m->header = r->hdr + from_len;
+	m->header_len = hlen;
+	m->header_complete = complete;
+	m->size = -1;
+	m->folder = NULL;
+
+	/* body state */
+	r->line_start = lf;
+	r->pending = 0;
+	r->cl_left = -1;
+	r->in_message = true;
+	r->msg_size = (int64_t)hlen;
+	r->in_message = !cut;
+	return 1;
+}
+
+/* Decide Content-Length use for the message whose header was just read. */
+static void
+decide_cl(struct mbox_reader *r, struct message *m)
+{
+	bool present;
+
+	if (!m->header_complete || !r->in_message) {
+		r->all_cl_valid = false;
+		return;
+	}
+	int64_t cl = header_content_length(m->header, m->header_len, &present);
+	if (!present) {
+		r->all_cl_valid = false;
+		return;
+	}
+	off_t body = pos_off(r, r->pos);
+	int ok = cl >= 0 ? boundary_at(r, body + cl) : 0;
+	if (ok == 1) {
+		r->cl_left = cl;
+		r->c.cl_used++;
+		return;
+	}
+	r->all_cl_valid = false;
+	if (ok == -1) {
+		r->c.cl_unverified++;
+		return;
+	}
+	r->c.cl_ignored++;
+	if (r->c.first_cl_ignored < 0)
+		r->c.first_cl_ignored = r->msg_off;
+	warn_at(r, r->msg_off, "Content-Length does not end at a message boundary; ignored");
+}
+
+/* Special case: a header that ends with its empty line directly before a
+ * boundary. That empty line is the separator (an empty body). */
+static int
+header_end_is_separator(struct mbox_reader *r, struct message *m)
+{
+	if (!m->header_complete || r->cl_left >= 0)
+		return 0;
+	if (ensure_line(r, LOOKAHEAD) == -1)
+		return -1;
+	size_t avail = r->end - r->pos;
+	if (avail > 0 && !is_from_line(r->buf + r->pos, avail, NULL))
+		return 0;
+	if (avail == 0 && !r->eof)
+		return 0;
+	/* drop the empty line from the view */
+	size_t e = m->header_len >= 2 && m->header[m->header_len - 2] == '\r' ? 2 : 1;
+	if (m->header_len == e) {
+		r->c.empty_messages++;
+		warn_at(r, r->msg_off, "empty message");
+	}
+	m->header_len -= e;
+	r->msg_size -= (int64_t)e;
+	r->in_message = false;
+	return 1;
+}
+
+static struct mbox_reader *reader_alloc(struct source *src, const struct mbox_reader_opts *opts);
+static int next_message(struct mbox_reader *r, struct message *m);
+
+/* Pre-scan a seekable file to detect mboxcl2 (see the top comment). */
+static enum mbox_variant
+detect_variant(struct mbox_reader *r)
+{
+	struct mbox_reader_opts o = r->opts;
+	o.variant = MBOX_MBOXCL2;
+	o.quiet = true;
+	struct mbox_reader *p = reader_alloc(r->src, &o);
+	struct message m;
+	int rc;
+
+	p->probe = true;
+	while ((rc = next_message(p, &m)) == 1) {
+		struct iovec iov[64];
+		int n;
+		do
+			n = ARRAY_SIZE(iov);
+		while (mbox_reader_body(p, iov, &n) == 1);
+		if (!p->all_cl_valid)
+			break;
+	}
+	bool cl2 = rc == 0 && p->all_cl_valid && p->cl_body_from > 0;
+	mbox_reader_free(p);
+	return cl2 ? MBOX_MBOXCL2 : MBOX_MBOXRD;
+}
+
+static struct mbox_reader *
+reader_alloc(struct source *src, const struct mbox_reader_opts *opts)
+{
+	struct mbox_reader *r = xcalloc(1, sizeof *r);
+
+	r->src = src;
+	if (opts)
+		r->opts = *opts;
+	r->cap = r->opts.bufsize ? r->opts.bufsize : DEFAULT_BUFSIZE;
+	if (r->cap < READER_HEADER_MAX + 2 * LOOKAHEAD)
+		r->cap = READER_HEADER_MAX + 2 * LOOKAHEAD;
+	r->buf = xmalloc(r->cap);
+	r->limit = src->seekable ? src->size : -1;
+	r->variant = r->opts.variant;
+	r->unquote = r->variant != MBOX_MBOXCL2;
+	r->all_cl_valid = true;
+	r->c.first_unquoted_from = r->c.first_missing_separator = r->c.first_cl_ignored = -1;
+	return r;
+}
+
+struct mbox_reader *
+mbox_reader_new(struct source *src, const struct mbox_reader_opts *opts)
+{
+	return reader_alloc(src, opts);
+}
+
+/* Skip empty lines at the start of the file and check the first line. */
+static int
+start_file(struct mbox_reader *r)
+{
+	for (;;) {
+		if (ensure_line(r, LOOKAHEAD) == -1)
+			return -1;
+		size_t avail = r->end - r->pos;
+		if (avail == 0)
+			return 0;
+		int e = empty_line(r->buf + r->pos, avail);
+		if (e == 0)
+			break;
+		r->pos += (size_t)e;
+	}
+	size_t avail = r->end - r->pos;
+	if (avail < 5 || memcmp(r->buf + r->pos, "From ", 5) != 0) {
+		report_error(EX_DATAERR, "%s:%lld: not an mbox: the first line is not a From_ line",
+		    r->src->name, (long long)pos_off(r, r->pos));
+		r->failed = true;
+		return -1;
+	}
+	r->started = true;
+	return 1;
+}
+
+static int
+next_message(struct mbox_reader *r, struct message *m)
+{
+	if (r->failed)
+		return -1;
+	if (r->in_message) {
+		struct iovec iov[64];
+		int n, rc;
+		do {
+			n = ARRAY_SIZE(iov);
+			rc = mbox_reader_body(r, iov, &n);
+		} while (rc == 1);
+		if (rc == -1)
+			return -1;
+	}
+	if (!r->started) {
+		int rc = start_file(r);
+		if (rc != 1)
+			return rc;
+	} else {
+		if (ensure_line(r, 5) == -1)
+			return -1;
+		if (r->pos == r->end)
+			return 0;
+	}
+	if (r->pos == r->end && r->eof)
+		return 0;
+	for (;;) {
+		if (read_header(r, m) == -1)
+			return -1;
+		decide_cl(r, m);
+		if (r->in_message && header_end_is_separator(r, m) == -1)
+			return -1;
+		if (r->index == 0 && !r->opts.keep_pseudo && is_pseudo(m->header, m->header_len)) {
+			r->c.pseudo++;
+			if (r->in_message) {
+				struct iovec iov[64];
+				int n, rc;
+				do {
+					n = ARRAY_SIZE(iov);
+					rc = mbox_reader_body(r, iov, &n);
+				} while (rc == 1);
+				if (rc == -1)
+					return -1;
+			}
+			r->index = 0;
+			if (ensure_line(r, 5) == -1)
+				return -1;
+			if (r->pos == r->end)
+				return 0;
+			continue;
+		}
+		break;
+	}
+	if (!r->in_message)
+		r->msg_end = pos_off(r, r->pos);
+	m->index = r->index++;
+	r->c.messages++;
+	return 1;
+}
+
+int
+mbox_reader_next(struct mbox_reader *r, struct message *m)
+{
+	if (r->variant == MBOX_AUTO) {
+		r->variant = MBOX_MBOXRD;
+		r->unquote = true;
+		/* only a file whose first message has a Content-Length can be mboxcl2 */
+		if (r->src->seekable) {
+			enum mbox_variant v = MBOX_MBOXRD;
+			struct mbox_reader *q = reader_alloc(r->src, &r->opts);
+			struct message m0;
+			q->probe = true;
+			q->opts.quiet = true;
+			q->variant = MBOX_MBOXCL2;
+			q->unquote = false;
+			bool has_cl = false;
+			if (next_message(q, &m0) == 1)
+				has_cl = header_find(m0.header, m0.header_len, "Content-Length", &(struct header_field){0});
+			mbox_reader_free(q);
+			if (has_cl)
+				v = detect_variant(r);
+			r->variant = v;
+			r->unquote = v != MBOX_MBOXCL2;
+		}
+	}
+	return next_message(r, m);
+}
+
+/* Finish the current message at the boundary found at r->pos. */
+static void
+end_message(struct mbox_reader *r, bool sep_seen)
+{
+	r->in_message = false;
+	r->msg_end = pos_off(r, r->pos);
+	if (!sep_seen && r->pos < r->end) {
+		r->c.missing_separator++;
+		if (r->c.first_missing_separator < 0)
+			r->c.first_missing_separator = pos_off(r, r->pos);
+		warn_at(r, pos_off(r, r->pos), "From_ line without an empty line before it");
+	}
+	if (r->msg_size == 0) {
+		r->c.empty_messages++;
+		warn_at(r, r->msg_off, "empty message");
+	}
+}
+
+static void
+add_iov(struct iovec *iov, int *k, const char *p, size_t n)
+{
+	if (n == 0)
+		return;
+	if (*k > 0 && (char *)iov[*k - 1].iov_base + iov[*k - 1].iov_len == p) {
+		iov[*k - 1].iov_len += n;
+		return;
+	}
+	iov[*k].iov_base = (void *)p;
+	iov[*k].iov_len = n;
+	(*k)++;
+}
+
+/* Body of a message whose Content-Length was honoured. */
+static int
+body_cl(struct mbox_reader *r, struct iovec *iov, int *iovcnt)
+{
+	int k = 0, max = *iovcnt;
+
+	while (r->cl_left > 0 && k < max - 1) {
+		if (r->pos == r->end || (r->line_start && r->end - r->pos < LOOKAHEAD && !r->eof &&
+		    memchr(r->buf + r->pos, '\n', r->end - r->pos) == NULL && (int64_t)(r->end - r->pos) < r->cl_left)) {
+			if (k > 0)
+				break;
+			ssize_t n = fill(r);
+			if (n == -1)
+				return -1;
+			if (n == 0 && r->pos == r->end) {
+				report_error(EX_IOERR, "%s:%lld: mailbox ended inside a message",
+				    r->src->name, (long long)pos_off(r, r->pos));
+				r->failed = true;
+				return -1;
+			}
+			continue;
+		}
+		const char *p = r->buf + r->pos;
+		size_t avail = r->end - r->pos;
+		if ((int64_t)avail > r->cl_left)
+			avail = (size_t)r->cl_left;
+		if (r->line_start) {
+			if (avail >= 5 && memcmp(p, "From ", 5) == 0)
+				r->cl_body_from++;
+			size_t q = r->unquote ? quoted_from(p, avail) : 0;
+			if (q) {
+				r->c.unquoted_lines++;
+				r->pos++;
+				r->cl_left--;
+				r->line_start = false;
+				continue;
+			}
+		}
+		bool lf;
+		size_t n = line_len(p, avail, &lf);
+		add_iov(iov, &k, p, n);
+		r->pos += n;
+		r->cl_left -= (int64_t)n;
+		r->msg_size += (int64_t)n;
+		r->line_start = lf;
+	}
+	if (r->cl_left > 0 || k > 0) {
+		*iovcnt = k;
+		return 1;
+	}
+	/* consume the separator */
+	if (ensure_line(r, 2) == -1)
+		return -1;
+	int e = empty_line(r->buf + r->pos, r->end - r->pos);
+	r->pos += (size_t)e;
+	r->in_message = false;
+	r->msg_end = pos_off(r, r->pos);
+	if (r->msg_size == 0) {
+		r->c.empty_messages++;
+		warn_at(r, r->msg_off, "empty message");
+	}
+	*iovcnt = 0;
+	return 0;
+}
+
+int
+mbox_reader_body(struct mbox_reader *r, struct iovec *iov, int *iovcnt)
+{
+	int k = 0, max = *iovcnt;
+
+	if (r->failed)
+		return -1;
+	if (!r->in_message) {
+		*iovcnt = 0;
+		return 0;
+	}
+	if (max < 3) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (r->cl_left >= 0)
+		return body_cl(r, iov, iovcnt);
+
+	while (k < max - 2) {
+		size_t avail = r->end - r->pos;
+		const char *p = r->buf + r->pos;
+
+		/* at a line start we must see the whole line (or LOOKAHEAD bytes) */
+		if (r->line_start && !r->eof &&
+		    (avail < LOOKAHEAD && memchr(p, '\n', avail) == NULL)) {
+			if (k > 0)
+				break;     /* hand out what we have before moving the buffer */
+			if (fill(r) == -1)
+				return -1;
+			continue;
+		}
+		if (avail == 0) {
+			if (!r->eof) {
+				if (k > 0)
+					break;
+				if (fill(r) == -1)
+					return -1;
+				continue;
+			}
+			/* end of file: a held-back empty line was the separator */
+			if (!r->line_start)
+				r->c.no_final_newline = true;
+			r->pending = 0;
+			end_message(r, true);
+			break;
+		}
+		if (r->line_start) {
+			int e = empty_line(p, avail);
+			if (e) {
+				if (r->pending) {
+					add_iov(iov, &k, r->pending == 1 ? nl_lf : nl_crlf, (size_t)r->pending);
+					r->msg_size += r->pending;
+				}
+				r->pending = e;
+				r->pos += (size_t)e;
+				continue;
+			}
+			if (avail >= 5 && memcmp(p, "From ", 5) == 0) {
+				if (is_from_line(p, avail, NULL)) {
+					bool sep = r->pending != 0;
+					r->pending = 0;
+					end_message(r, sep);
+					break;
+				}
+				r->c.unquoted_from++;
+				if (r->c.first_unquoted_from < 0)
+					r->c.first_unquoted_from = pos_off(r, r->pos);
+				warn_at(r, pos_off(r, r->pos), "unquoted From_ line inside message (not a valid From_ line: kept as body text)");
+			}
+			if (r->pending) {
+				add_iov(iov, &k, r->pending == 1 ? nl_lf : nl_crlf, (size_t)r->pending);
+				r->msg_size += r->pending;
+				r->pending = 0;
+			}
+			size_t q = r->unquote ? quoted_from(p, avail) : 0;
+			if (q) {
+				r->c.unquoted_lines++;
+				r->pos++;
+				p++;
+				avail--;
+			}
+		}
+		bool lf;
+		size_t n = line_len(p, avail, &lf);
+		add_iov(iov, &k, p, n);
+		r->pos += n;
+		r->msg_size += (int64_t)n;
+		r->line_start = lf;
+	}
+	*iovcnt = k;
+	if (k > 0)
+		return 1;
+	return r->in_message ? 1 : 0;
+}
+
+int64_t
+mbox_reader_message_size(const struct mbox_reader *r)
+{
+	return r->msg_size;
+}
+
+off_t
+mbox_reader_message_end(const struct mbox_reader *r)
+{
+	return r->msg_end;
+}
+
+const struct mbox_counters *
+mbox_reader_counters(const struct mbox_reader *r)
+{
+	return &r->c;
+}
+
+enum mbox_variant
+mbox_reader_variant(const struct mbox_reader *r)
+{
+	return r->variant;
+}
+
+void
+mbox_reader_free(struct mbox_reader *r)
+{
+	if (r == NULL)
+		return;
+	free(r->buf);
+	free(r->hdr);
+	free(r);
+}

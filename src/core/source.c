@@ -1,0 +1,381 @@
+/*
+ * source.c: open a mailbox argument and say what it is (DESIGN §2 "source",
+ * SPEC §1.1 Maildir recognition, §2.5 step 1, §5 X6, X7, X14, X15, X16).
+ *
+ * The fast path costs one read: a file whose first non-empty line starts
+ * with "From " is an mbox and libmagic is never loaded. Everything else is
+ * shown to libmagic: compressed data is then read through libarchive (raw
+ * format, every filter it knows), and anything that is not a mailbox is
+ * refused with libmagic's description of it, e.g.
+ *   mailshift convert: fatal: doc.pdf: not a mailbox (PDF document, version 1.4): no From_ line at offset 0
+ * As root, a symlink given as the mailbox is refused (a user could point
+ * their spool at /etc/shadow); a hard link to a regular file is fine to read.
+ */
+#include "config.h"
+
+#include <archive.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <magic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "report.h"
+#include "source.h"
+#include "util.h"
+
+#define SNIFF_SIZE (64 * 1024)
+
+bool
+source_is_maildir(const char *path)
+{
+	struct stat st;
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	bool ok = false;
+
+	if (dfd == -1)
+		return false;
+	if (fstatat(dfd, "cur", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+		ok = true;
+	close(dfd);
+	return ok;
+}
+
+/* libarchive pulls its input through this: first the sniffed prefix, then
+ * the rest of the file descriptor. */
+struct arc_feed {
+	struct source *src;
+	char *rbuf;
+	bool pre_done;
+};
+
+static la_ssize_t
+arc_read(struct archive *a, void *ctx, const void **buf)
+{
+	struct arc_feed *f = ctx;
+	struct source *s = f->src;
+
+	(void)a;
+	if (!f->pre_done) {
+		f->pre_done = true;
+		if (s->pre_len > 0) {
+			*buf = s->pre;
+			return (la_ssize_t)s->pre_len;
+		}
+	}
+	for (;;) {
+		ssize_t n = read(s->fd, f->rbuf, 256 * 1024);
+		if (n == -1 && errno == EINTR)
+			continue;
+		*buf = f->rbuf;
+		return n;
+	}
+}
+
+static int
+arc_close(struct archive *a, void *ctx)
+{
+	struct arc_feed *f = ctx;
+
+	(void)a;
+	free(f->rbuf);
+	free(f);
+	return ARCHIVE_OK;
+}
+
+static int
+source_open_archive(struct source *s)
+{
+	struct archive *a = archive_read_new();
+	struct arc_feed *f = xcalloc(1, sizeof *f);
+	struct archive_entry *entry;
+
+	f->src = s;
+	f->rbuf = xmalloc(256 * 1024);
+	archive_read_support_filter_all(a);
+	archive_read_support_format_raw(a);
+	if (archive_read_open(a, f, NULL, arc_read, arc_close) != ARCHIVE_OK ||
+	    archive_read_next_header(a, &entry) != ARCHIVE_OK) {
+		report_error(EX_DATAERR, "%s: cannot decompress: %s", s->name,
+		    archive_error_string(a) ? archive_error_string(a) : "unknown format");
+		archive_read_free(a);
+		return EX_DATAERR;
+	}
+	const char *fname = archive_filter_name(a, 0);
+	s->compression = fname ? fname : "compressed";
+	s->archive = a;
+	s->seekable = false;
+	s->size = -1;
+	s->pre_len = s->pre_off = 0;
+	s->pos = 0;
+	return 0;
+}
+
+/* What libmagic says about the first bytes; the caller frees. */
+static char *
+magic_describe(const char *buf, size_t len, bool mime)
+{
+	magic_t m = magic_open(mime ? MAGIC_MIME_TYPE : MAGIC_NONE);
+	char *res = NULL;
+
+	if (m == NULL)
+		return NULL;
+	if (magic_load(m, NULL) == 0) {
+		const char *d = magic_buffer(m, buf, len);
+		if (d)
+			res = xstrdup(d);
+	}
+	magic_close(m);
+	return res;
+}
+
+static bool
+is_compressed_mime(const char *t)
+{
+	static const char *const types[] = {
+		"application/gzip", "application/x-gzip", "application/x-bzip2",
+		"application/x-xz", "application/zstd", "application/x-zstd",
+		"application/x-lzip", "application/x-lzma", "application/x-compress",
+		"application/x-lz4", "application/x-lzop",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
+		if (strcmp(t, types[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Fill the sniff buffer from wherever the bytes come from now. */
+static int
+sniff_fill(struct source *s)
+{
+	s->pre = s->pre ? s->pre : xmalloc(SNIFF_SIZE);
+	s->pre_len = 0;
+	while (s->pre_len < SNIFF_SIZE) {
+		ssize_t n;
+		if (s->archive) {
+			n = archive_read_data(s->archive, s->pre + s->pre_len, SNIFF_SIZE - s->pre_len);
+			if (n < 0) {
+				report_error(EX_IOERR, "%s: %s: decompression failed at offset %lld: %s",
+				    s->name, s->compression, (long long)s->pre_len,
+				    archive_error_string(s->archive));
+				return EX_IOERR;
+			}
+		} else {
+			n = read(s->fd, s->pre + s->pre_len, SNIFF_SIZE - s->pre_len);
+			if (n == -1 && errno == EINTR)
+				continue;
+			if (n == -1) {
+				report_error_sys(EX_IOERR, "%s: read error at offset 0", s->name);
+				return EX_IOERR;
+			}
+		}
+		if (n == 0)
+			break;
+		s->pre_len += (size_t)n;
+	}
+	s->pre_off = 0;
+	return 0;
+}
+
+/* Classify the sniffed bytes: 0 ok (type set), else a reported status. */
+static int
+sniff_classify(struct source *s, bool allow_decompress)
+{
+	const char *p = s->pre, *end = s->pre + s->pre_len;
+
+	if (s->pre_len == 0) {
+		s->type = SOURCE_EMPTY;
+		return 0;
+	}
+	while (p < end && (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n')))
+		p += *p == '\n' ? 1 : 2;
+	if (p == end && s->pre_len < SNIFF_SIZE) {
+		s->type = SOURCE_EMPTY;
+		return 0;
+	}
+	if (end - p >= 5 && memcmp(p, "From ", 5) == 0) {
+		/* CR-only line ends (old Mac OS): no LF anywhere in the first line */
+		const char *lf = memchr(p, '\n', (size_t)(end - p));
+		const char *cr = memchr(p, '\r', (size_t)(end - p));
+		if (lf == NULL && cr != NULL) {
+			report_error(EX_DATAERR, "%s: not a usable mbox: no LF line terminators "
+			    "(CR-only line ends at offset %lld)", s->name, (long long)(cr - s->pre));
+			return EX_DATAERR;
+		}
+		s->type = SOURCE_MBOX;
+		return 0;
+	}
+	if (end - p >= 5 && memcmp(p, "\001\001\001\001\n", 5) == 0) {
+		s->type = SOURCE_MMDF;
+		return 0;
+	}
+	if (allow_decompress) {
+		char *mime = magic_describe(s->pre, s->pre_len, true);
+		if (mime && is_compressed_mime(mime)) {
+			free(mime);
+			int st = source_open_archive(s);
+			if (st)
+				return st;
+			if ((st = sniff_fill(s)) != 0)
+				return st;
+			return sniff_classify(s, false);
+		}
+		free(mime);
+	}
+	char *desc = magic_describe(s->pre, s->pre_len, false);
+	off_t bad = (off_t)(p - s->pre);
+	if (desc && strncmp(desc, "RFC 822 mail", 12) == 0)
+		report_error(EX_DATAERR, "%s: not a mailbox (a single message without a From_ line; "
+		    "a Maildir would hold it as one file): no From_ line at offset %lld",
+		    s->name, (long long)bad);
+	else
+		report_error(EX_DATAERR, "%s: not a mailbox (%s%s%s): no From_ line at offset %lld",
+		    s->name, s->compression ? s->compression : "",
+		    s->compression ? " data containing " : "",
+		    desc ? desc : "unknown data", (long long)bad);
+	free(desc);
+	return EX_DATAERR;
+}
+
+int
+source_open(struct source *s, const char *path, unsigned allow)
+{
+	memset(s, 0, sizeof *s);
+	s->path = path;
+	s->fd = -1;
+	s->size = -1;
+
+	if (strcmp(path, "-") == 0) {
+		s->name = "<stdin>";
+		s->fd = STDIN_FILENO;
+		if (fstat(s->fd, &s->st) == -1) {
+			report_error_sys(EX_NOINPUT, "cannot use standard input");
+			return EX_NOINPUT;
+		}
+	} else {
+		struct stat lst;
+		s->name = path;
+		if (lstat(path, &lst) == -1) {
+			report_error_sys(EX_NOINPUT, "cannot open %s", path);
+			return EX_NOINPUT;
+		}
+		if (S_ISLNK(lst.st_mode) && geteuid() == 0) {
+			report_error(EX_NOINPUT, "cannot open %s: refusing to follow a symlink as root", path);
+			return EX_NOINPUT;
+		}
+		if (stat(path, &s->st) == -1) {
+			report_error_sys(EX_NOINPUT, "cannot open %s", path);
+			return EX_NOINPUT;
+		}
+		if (S_ISDIR(s->st.st_mode)) {
+			if (source_is_maildir(path) && (allow & (1u << SOURCE_MAILDIR))) {
+				s->type = SOURCE_MAILDIR;
+				return 0;
+			}
+			report_error(EX_DATAERR, "%s: a directory but not a %s (no cur/ subdirectory)",
+			    path, (allow & (1u << SOURCE_MAILDIR)) ? "Maildir" : "mailbox file");
+			return EX_DATAERR;
+		}
+		s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (s->fd == -1) {
+			report_error_sys(EX_NOINPUT, "cannot open %s", path);
+			return EX_NOINPUT;
+		}
+		/* O_NONBLOCK only so that opening a FIFO cannot hang; reads block */
+		int fl = fcntl(s->fd, F_GETFL);
+		if (fl != -1)
+			fcntl(s->fd, F_SETFL, fl & ~O_NONBLOCK);
+		if (fstat(s->fd, &s->st) == -1) {
+			report_error_sys(EX_NOINPUT, "cannot open %s", path);
+			source_close(s);
+			return EX_NOINPUT;
+		}
+	}
+	if (S_ISREG(s->st.st_mode) && lseek(s->fd, 0, SEEK_CUR) != (off_t)-1) {
+		s->seekable = true;
+		s->size = s->st.st_size;
+	}
+	int st = sniff_fill(s);
+	if (st == 0)
+		st = sniff_classify(s, true);
+	if (st == 0 && !(allow & (1u << s->type))) {
+		report_error(EX_DATAERR, "%s: %s mailboxes are not supported here", s->name,
+		    s->type == SOURCE_MMDF ? "MMDF" : s->type == SOURCE_MAILDIR ? "Maildir" : "empty");
+		st = EX_DATAERR;
+	}
+	if (st != 0) {
+		source_close(s);
+		return st;
+	}
+	return 0;
+}
+
+ssize_t
+source_read(struct source *s, void *buf, size_t len)
+{
+	ssize_t n;
+
+	if (s->pre_off < s->pre_len) {
+		size_t k = s->pre_len - s->pre_off;
+		if (k > len)
+			k = len;
+		memcpy(buf, s->pre + s->pre_off, k);
+		s->pre_off += k;
+		s->pos += (off_t)k;
+		return (ssize_t)k;
+	}
+	if (s->eof)
+		return 0;
+	if (s->archive) {
+		n = archive_read_data(s->archive, buf, len);
+		if (n < 0) {
+			errno = EIO;
+			return -1;
+		}
+	} else {
+		do
+			n = read(s->fd, buf, len);
+		while (n == -1 && errno == EINTR);
+		if (n == -1)
+			return -1;
+	}
+	if (n == 0)
+		s->eof = true;
+	s->pos += n;
+	return n;
+}
+
+const char *
+source_error_string(struct source *s)
+{
+	if (s->archive && archive_error_string(s->archive))
+		return archive_error_string(s->archive);
+	return strerror(errno);
+}
+
+ssize_t
+source_pread(struct source *s, void *buf, size_t len, off_t off)
+{
+	if (!s->seekable) {
+		errno = ESPIPE;
+		return -1;
+	}
+	return pread_full(s->fd, buf, len, off);
+}
+
+void
+source_close(struct source *s)
+{
+	if (s->archive) {
+		archive_read_free(s->archive);
+		s->archive = NULL;
+	}
+	if (s->fd > STDIN_FILENO)
+		close(s->fd);
+	s->fd = -1;
+	free(s->pre);
+	s->pre = NULL;
+}
