@@ -62,8 +62,8 @@ struct maildir_writer {
 
 	/* message in progress */
 	int fd;
-	char tmpname[512];
-	char base[512];        /* SECS.M<usec>P<pid>Q<seq> */
+	char tmpname[400];
+	char base[96];         /* SECS.M<usec>P<pid>Q<seq> */
 	uint64_t size, vsize;
 	bool prev_cr;
 
@@ -329,7 +329,7 @@ keywords_save(struct maildir_writer *w)
 	for (int i = 0; i < 26; i++)
 		if (w->kw[i])
 			sb_appendf(&sb, "%d %s\n", i, w->kw[i]);
-	char tmp[600];
+	char tmp[400];
 	snprintf(tmp, sizeof tmp, "%s.%s.keywords%s", w->base[0] ? w->base : "0", w->host, TMP_SUFFIX);
 	int rc = -1;
 	int fd = openat(w->tmpfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
