@@ -1,0 +1,1179 @@
+/*
+ * maildir_reader.c: read the messages of one Maildir, walk a folder tree
+ * (SPEC §1.1-1.8, §1.10-1.12, §5 M1-M13).
+ *
+ * Listing: readdir() of new/ and cur/ with d_type (one fstatat() only when
+ * the file system leaves d_type unknown, or for --sort=date). Names starting
+ * with '.' are skipped (qmail, mutt, Dovecot, Courier; SPEC §1.4);
+ * directories, FIFOs, sockets, devices and symlinks are counted and never
+ * opened (M1). The sorted orders keep the names in one arena; the
+ * unsorted order streams readdir().
+ *
+ * Reading: a file is opened only when the caller wants its header or body,
+ * with openat(O_RDONLY|O_NOFOLLOW|O_NONBLOCK|O_CLOEXEC) relative to the
+ * subdirectory fd, then fstat() must say "regular file" before one byte is
+ * read: a symlink or FIFO swapped in after the listing is refused, and a
+ * FIFO never blocks the open. The header is read into its own buffer,
+ * growing to READER_HEADER_MAX at most; the body is read into one fixed
+ * buffer and handed out chunk by chunk.
+ *
+ * Duplicates (M4): a small open-addressing table maps XXH3-64 of each unique
+ * part to its inode. The same inode again is one message caught between
+ * link() and unlink() (Dovecot's maildir_fix_duplicate makes the same
+ * test) and is handed out once; a different inode is reported with both
+ * names. Only the unsorted order has to find the other name again, by a
+ * second readdir(); that happens only when a duplicate exists.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "header.h"
+#include "maildir_reader.h"
+#include "report.h"
+#include "util.h"
+
+#define MD_BUFSIZE_DEFAULT (64 * 1024)
+#define MD_HEADER_FIRST 8192
+#define MD_KEYWORDS_MAX (64 * 1024)
+#define MD_ARENA_BLOCK (64 * 1024)
+
+enum { SUB_NEW = 0, SUB_CUR = 1 };
+static const char *const sub_names[2] = { "new", "cur" };
+
+struct md_entry {               /* one listed name (sorted orders) */
+	const char *name;       /* in the arena */
+	ino_t ino;
+	time_t mtime;           /* READER_SORT_DATE only */
+	unsigned char sub;      /* SUB_NEW, SUB_CUR */
+};
+
+struct md_seen {                /* duplicate table slot */
+	uint64_t hash;          /* XXH3-64 of the unique part */
+	ino_t ino;
+	size_t idx;             /* entry index (sorted orders) */
+	bool used;
+};
+
+struct md_arena {
+	char **blocks;
+	size_t nblocks;
+	char *cur;
+	size_t left;
+};
+
+struct maildir_reader {
+	char *path;
+	char *folder;
+	struct reader_opts opts;
+	int dirfd;
+	int subfd[2];                   /* -1 when missing */
+
+	struct md_entry *ents;          /* sorted orders */
+	size_t nents, pos;
+	struct md_arena arena;
+	DIR *dir;                       /* READER_SORT_NONE */
+	int dir_sub;
+
+	struct md_seen *seen;
+	size_t seen_cap, seen_n;
+
+	/* current message */
+	struct strbuf name;             /* file name (copy) */
+	struct strbuf mpath;            /* path of the file */
+	struct strbuf other;            /* second name for events */
+	struct maildir_name mn;
+	struct stat st;
+	bool have_st;
+	int cur_sub;                    /* SUB_NEW, SUB_CUR; -1 before the first */
+	int fd;                         /* open file, or -1 */
+	bool body_eof;                  /* nothing more to read from the file */
+	char *hbuf;                     /* header buffer, grows to READER_HEADER_MAX */
+	size_t hcap, hlen, hview, hleft;/* capacity, bytes read, view, leftover handed out */
+	char *bbuf;                     /* body buffer, fixed */
+	size_t bsize;
+
+	struct maildir_counters c;
+	char *kw[26];
+	size_t index;
+};
+
+static const char *const event_names[] = {
+	[MDE_DOT_NAME] = "dot-name",
+	[MDE_NOT_REGULAR] = "not-regular",
+	[MDE_SYMLINK] = "symlink",
+	[MDE_DUP_UNIQ] = "duplicate-uniq",
+	[MDE_DUP_INODE] = "duplicate-inode",
+	[MDE_VANISHED] = "vanished",
+	[MDE_UNREADABLE] = "unreadable",
+	[MDE_EMPTY] = "empty",
+	[MDE_MISSING_SUBDIR] = "missing-subdir",
+	[MDE_BROKEN_FOLDER] = "broken-folder",
+};
+
+static const char *const event_texts[] = {
+	[MDE_DOT_NAME] = "name starts with '.', not a message",
+	[MDE_NOT_REGULAR] = "not a regular file, not a message",
+	[MDE_SYMLINK] = "symbolic link, not followed",
+	[MDE_DUP_UNIQ] = "same unique part as",
+	[MDE_DUP_INODE] = "same file (inode) as, counted once:",
+	[MDE_VANISHED] = "vanished while reading",
+	[MDE_UNREADABLE] = "unable to read",
+	[MDE_EMPTY] = "zero-length message",
+	[MDE_MISSING_SUBDIR] = "missing subdirectory",
+	[MDE_BROKEN_FOLDER] = "not a Maildir++ folder",
+};
+
+const char *
+maildir_event_name(enum maildir_event ev)
+{
+	if ((size_t)ev >= ARRAY_SIZE(event_names) || event_names[ev] == NULL)
+		return "unknown";
+	return event_names[ev];
+}
+
+static void
+md_emit(maildir_event_fn fn, void *arg, bool quiet, enum maildir_event ev,
+        const char *path, const char *other, int err)
+{
+	if (fn != NULL) {
+		fn(arg, ev, path, other, err);
+		return;
+	}
+	if (quiet)
+		return;
+	if (other != NULL)
+		report_warn("%s: %s %s", path, event_texts[ev], other);
+	else if (err != 0)
+		report_warn("%s: %s: %s", path, event_texts[ev], strerror(err));
+	else
+		report_warn("%s: %s", path, event_texts[ev]);
+}
+
+/* Event about entry `name` of subdirectory `sub`. */
+static void
+md_event(struct maildir_reader *r, enum maildir_event ev, int sub,
+         const char *name, const char *other, int err)
+{
+	char *p = xasprintf("%s/%s/%s", r->path, sub_names[sub], name);
+
+	md_emit(r->opts.on_event, r->opts.event_arg, r->opts.quiet, ev, p, other, err);
+	free(p);
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static const char *
+md_arena_dup(struct md_arena *a, const char *s, size_t len)
+{
+	if (a->left < len + 1) {
+		size_t sz = len + 1 > MD_ARENA_BLOCK ? len + 1 : MD_ARENA_BLOCK;
+		a->blocks = xrealloc(a->blocks, (a->nblocks + 1) * sizeof(*a->blocks));
+		a->cur = a->blocks[a->nblocks++] = xmalloc(sz);
+		a->left = sz;
+	}
+	char *d = a->cur;
+	memcpy(d, s, len);
+	d[len] = '\0';
+	a->cur += len + 1;
+	a->left -= len + 1;
+	return d;
+}
+
+static void
+md_arena_free(struct md_arena *a)
+{
+	for (size_t i = 0; i < a->nblocks; i++)
+		free(a->blocks[i]);
+	free(a->blocks);
+	memset(a, 0, sizeof(*a));
+}
+
+bool
+maildir_is_extra_file(const char *name)
+{
+	static const char *const exact[] = {
+		"maildirsize", "maildirfolder", "dovecot-uidlist",
+		"dovecot-uidlist.lock", "dovecot-keywords", "subscriptions",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(exact); i++)
+		if (strcmp(name, exact[i]) == 0)
+			return true;
+	return strncmp(name, "dovecot.index", 13) == 0 ||
+	       strncmp(name, "dovecot.list.index", 18) == 0 ||
+	       strncmp(name, "courierimap", 11) == 0;
+}
+
+static unsigned long long
+md_digits(const char **pp)
+{
+	unsigned long long v = 0;
+	const char *p = *pp;
+
+	for (; *p >= '0' && *p <= '9'; p++)
+		v = v > (ULLONG_MAX - 9) / 10 ? ULLONG_MAX : v * 10 + (unsigned)(*p - '0');
+	*pp = p;
+	return v;
+}
+
+int
+maildir_name_cmp_delivery(const char *a, const char *b)
+{
+	const char *pa = a, *pb = b;
+	unsigned long long sa = md_digits(&pa), sb = md_digits(&pb);
+
+	if (sa != sb)
+		return sa < sb ? -1 : 1;
+	if (pa[0] == '.' && pa[1] == 'M' && pb[0] == '.' && pb[1] == 'M') {
+		pa += 2;
+		pb += 2;
+		unsigned long long ua = md_digits(&pa), ub = md_digits(&pb);
+		if (ua != ub)
+			return ua < ub ? -1 : 1;
+	}
+	return strcmp(a, b);
+}
+
+static int
+ent_cmp_delivery(const void *x, const void *y)
+{
+	const struct md_entry *a = x, *b = y;
+	int c = maildir_name_cmp_delivery(a->name, b->name);
+
+	return c != 0 ? c : (int)a->sub - (int)b->sub;
+}
+
+static int
+ent_cmp_date(const void *x, const void *y)
+{
+	const struct md_entry *a = x, *b = y;
+
+	if (a->mtime != b->mtime)
+		return a->mtime < b->mtime ? -1 : 1;
+	return ent_cmp_delivery(x, y);
+}
+
+static int
+ent_cmp_name(const void *x, const void *y)
+{
+	const struct md_entry *a = x, *b = y;
+	int c = strcmp(a->name, b->name);
+
+	return c != 0 ? c : (int)a->sub - (int)b->sub;
+}
+
+int
+reader_sort_parse(const char *s)
+{
+	static const char *const names[] = { "delivery", "date", "name", "none" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+reader_sort_name(enum reader_sort s)
+{
+	switch (s) {
+	case READER_SORT_DELIVERY: return "delivery";
+	case READER_SORT_DATE: return "date";
+	case READER_SORT_NAME: return "name";
+	case READER_SORT_NONE: return "none";
+	}
+	return "unknown";
+}
+
+/* ---- listing ------------------------------------------------------------- */
+
+/*
+ * Decide whether a directory entry is a message candidate (SPEC §5 M1).
+ * Returns 1 (candidate), 0 (skipped, counted and reported) or -1 (gone).
+ * *st_r is filled when a stat was needed or asked for (need_stat).
+ */
+static int
+md_classify(struct maildir_reader *r, int sub, const struct dirent *de,
+            bool need_stat, struct stat *st_r, bool *have_st_r)
+{
+	const char *name = de->d_name;
+	unsigned char t = de->d_type;
+
+	*have_st_r = false;
+	if (name[0] == '.') {
+		if (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))
+			return 0;
+		r->c.dot_names++;
+		md_event(r, MDE_DOT_NAME, sub, name, NULL, 0);
+		return 0;
+	}
+	if (t == DT_UNKNOWN || (need_stat && t == DT_REG)) {
+		if (fstatat(r->subfd[sub], name, st_r, AT_SYMLINK_NOFOLLOW) == -1)
+			return -1;
+		*have_st_r = true;
+		t = S_ISREG(st_r->st_mode) ? DT_REG : S_ISLNK(st_r->st_mode) ? DT_LNK : DT_DIR;
+	}
+	if (t == DT_LNK) {
+		r->c.symlinks++;
+		md_event(r, MDE_SYMLINK, sub, name, NULL, 0);
+		return 0;
+	}
+	if (t != DT_REG) {
+		r->c.not_regular++;
+		md_event(r, MDE_NOT_REGULAR, sub, name, NULL, 0);
+		return 0;
+	}
+	return 1;
+}
+
+static DIR *
+md_opendir(int fd)
+{
+	int d = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir;
+
+	if (d == -1)
+		return NULL;
+	if ((dir = fdopendir(d)) == NULL)
+		close(d);
+	return dir;
+}
+
+/* Read new/ and cur/ into r->ents (sorted orders). */
+static int
+md_list(struct maildir_reader *r)
+{
+	size_t cap = 0;
+	bool need_stat = r->opts.sort == READER_SORT_DATE;
+
+	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++) {
+		if (r->subfd[sub] == -1)
+			continue;
+		DIR *d = md_opendir(r->subfd[sub]);
+		if (d == NULL) {
+			report_error_sys(EX_IOERR, "unable to list %s/%s", r->path, sub_names[sub]);
+			return -1;
+		}
+		struct dirent *de;
+		errno = 0;
+		while ((de = readdir(d)) != NULL) {
+			struct stat st;
+			bool have_st;
+			if (md_classify(r, sub, de, need_stat, &st, &have_st) != 1) {
+				errno = 0;
+				continue;
+			}
+			if (r->nents == cap) {
+				cap = cap ? cap * 2 : 256;
+				r->ents = xrealloc(r->ents, cap * sizeof(*r->ents));
+			}
+			struct md_entry *e = &r->ents[r->nents++];
+			e->name = md_arena_dup(&r->arena, de->d_name, strlen(de->d_name));
+			e->ino = have_st ? st.st_ino : de->d_ino;
+			e->mtime = have_st ? st.st_mtime : 0;
+			e->sub = (unsigned char)sub;
+			errno = 0;
+		}
+		int e = errno;
+		closedir(d);
+		if (e != 0) {
+			errno = e;
+			report_error_sys(EX_IOERR, "unable to list %s/%s", r->path, sub_names[sub]);
+			return -1;
+		}
+	}
+	int (*cmp)(const void *, const void *) =
+		r->opts.sort == READER_SORT_DATE ? ent_cmp_date :
+		r->opts.sort == READER_SORT_NAME ? ent_cmp_name : ent_cmp_delivery;
+	if (r->nents > 1)
+		qsort(r->ents, r->nents, sizeof(*r->ents), cmp);
+	return 0;
+}
+
+/*
+ * Next candidate: sets r->name, *sub_r, *ino_r, *idx_r. 1, 0 at the end,
+ * -1 on a readdir error (reported).
+ */
+static int
+md_next_candidate(struct maildir_reader *r, int *sub_r, ino_t *ino_r, size_t *idx_r)
+{
+	if (r->opts.sort != READER_SORT_NONE) {
+		if (r->pos >= r->nents)
+			return 0;
+		const struct md_entry *e = &r->ents[r->pos];
+		*idx_r = r->pos++;
+		sb_reset(&r->name);
+		sb_appends(&r->name, e->name);
+		*sub_r = e->sub;
+		*ino_r = e->ino;
+		return 1;
+	}
+	for (;;) {
+		if (r->dir == NULL) {
+			while (r->dir_sub <= SUB_CUR && r->subfd[r->dir_sub] == -1)
+				r->dir_sub++;
+			if (r->dir_sub > SUB_CUR)
+				return 0;
+			if ((r->dir = md_opendir(r->subfd[r->dir_sub])) == NULL)
+				goto fail;
+		}
+		errno = 0;
+		struct dirent *de = readdir(r->dir);
+		if (de == NULL) {
+			if (errno != 0)
+				goto fail;
+			closedir(r->dir);
+			r->dir = NULL;
+			r->dir_sub++;
+			continue;
+		}
+		struct stat st;
+		bool have_st;
+		if (md_classify(r, r->dir_sub, de, false, &st, &have_st) != 1)
+			continue;
+		sb_reset(&r->name);
+		sb_appends(&r->name, de->d_name);
+		*sub_r = r->dir_sub;
+		*ino_r = have_st ? st.st_ino : de->d_ino;
+		*idx_r = 0;
+		return 1;
+	}
+fail:
+	report_error_sys(EX_IOERR, "unable to list %s/%s", r->path, sub_names[r->dir_sub]);
+	return -1;
+}
+
+/* ---- duplicates (M4) ----------------------------------------------------- */
+
+/* Find the other name with this unique part and inode by reading the
+ * directories again (unsorted order only; rare). */
+static bool
+md_find_other(struct maildir_reader *r, const char *uniq, size_t ulen, ino_t ino)
+{
+	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++) {
+		DIR *d = r->subfd[sub] == -1 ? NULL : md_opendir(r->subfd[sub]);
+		struct dirent *de;
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			struct maildir_name mn;
+			if (de->d_ino != ino || de->d_name[0] == '.')
+				continue;
+			maildir_name_parse(de->d_name, strlen(de->d_name), &mn);
+			if (mn.uniq_len != ulen || memcmp(mn.uniq, uniq, ulen) != 0)
+				continue;
+			if (strcmp(de->d_name, r->name.buf) == 0)
+				continue;
+			sb_reset(&r->other);
+			sb_appendf(&r->other, "%s/%s", sub_names[sub], de->d_name);
+			closedir(d);
+			return true;
+		}
+		closedir(d);
+	}
+	return false;
+}
+
+/* The other entry of a duplicate: its "sub/name" into r->other. */
+static bool
+md_other_name(struct maildir_reader *r, const struct md_seen *s)
+{
+	if (r->opts.sort == READER_SORT_NONE)
+		return md_find_other(r, r->mn.uniq, r->mn.uniq_len, s->ino);
+	const struct md_entry *e = &r->ents[s->idx];
+	struct maildir_name mn;
+	maildir_name_parse(e->name, strlen(e->name), &mn);
+	if (mn.uniq_len != r->mn.uniq_len || memcmp(mn.uniq, r->mn.uniq, mn.uniq_len) != 0)
+		return false;           /* a hash collision, not a duplicate */
+	sb_reset(&r->other);
+	sb_appendf(&r->other, "%s/%s", sub_names[e->sub], e->name);
+	return true;
+}
+
+static void
+md_seen_insert(struct maildir_reader *r, uint64_t h, ino_t ino, size_t idx)
+{
+	if ((r->seen_n + 1) * 2 > r->seen_cap) {
+		size_t ncap = r->seen_cap ? r->seen_cap * 2 : 1024;
+		struct md_seen *ns = xcalloc(ncap, sizeof(*ns));
+		for (size_t i = 0; i < r->seen_cap; i++) {
+			if (!r->seen[i].used)
+				continue;
+			size_t j = (size_t)r->seen[i].hash & (ncap - 1);
+			while (ns[j].used)
+				j = (j + 1) & (ncap - 1);
+			ns[j] = r->seen[i];
+		}
+		free(r->seen);
+		r->seen = ns;
+		r->seen_cap = ncap;
+	}
+	size_t j = (size_t)h & (r->seen_cap - 1);
+	while (r->seen[j].used)
+		j = (j + 1) & (r->seen_cap - 1);
+	r->seen[j] = (struct md_seen){ .hash = h, .ino = ino, .idx = idx, .used = true };
+	r->seen_n++;
+}
+
+/*
+ * Check the current name against the ones handed out. Returns true when it
+ * is the same inode as an earlier name (skip it).
+ */
+static bool
+md_dup_check(struct maildir_reader *r, int sub, ino_t ino, size_t idx)
+{
+	uint64_t h = XXH3_64bits(r->mn.uniq, r->mn.uniq_len);
+	const struct md_seen *diff = NULL;
+
+	if (r->seen_cap > 0) {
+		for (size_t j = (size_t)h & (r->seen_cap - 1); r->seen[j].used;
+		     j = (j + 1) & (r->seen_cap - 1)) {
+			if (r->seen[j].hash != h)
+				continue;
+			if (r->seen[j].ino == ino) {
+				if (md_other_name(r, &r->seen[j])) {
+					r->c.dup_inode++;
+					md_event(r, MDE_DUP_INODE, sub, r->name.buf, r->other.buf, 0);
+					return true;
+				}
+			} else if (diff == NULL) {
+				diff = &r->seen[j];
+			}
+		}
+	}
+	if (diff != NULL && md_other_name(r, diff)) {
+		r->c.dup_uniq++;
+		md_event(r, MDE_DUP_UNIQ, sub, r->name.buf, r->other.buf, 0);
+	}
+	md_seen_insert(r, h, ino, idx);
+	return false;
+}
+
+/* ---- reading one file ---------------------------------------------------- */
+
+static void
+md_close_file(struct maildir_reader *r)
+{
+	if (r->fd != -1)
+		close(r->fd);
+	r->fd = -1;
+}
+
+/* Open the current file; 0, or -1 after an event (the message is skipped). */
+static int
+md_open_file(struct maildir_reader *r, int sub)
+{
+	struct stat st;
+	int fd = openat(r->subfd[sub], r->name.buf,
+	                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+
+	if (fd == -1) {
+		int e = errno;
+		if (e == ENOENT) {
+			r->c.vanished++;
+			md_event(r, MDE_VANISHED, sub, r->name.buf, NULL, 0);
+		} else if (e == ELOOP) {
+			r->c.symlinks++;
+			md_event(r, MDE_SYMLINK, sub, r->name.buf, NULL, 0);
+		} else {
+			r->c.unreadable++;
+			md_event(r, MDE_UNREADABLE, sub, r->name.buf, NULL, e);
+		}
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		int e = errno;
+		bool notreg = e == 0 || !S_ISREG(st.st_mode);
+		close(fd);
+		if (notreg) {
+			r->c.not_regular++;
+			md_event(r, MDE_NOT_REGULAR, sub, r->name.buf, NULL, 0);
+		} else {
+			r->c.unreadable++;
+			md_event(r, MDE_UNREADABLE, sub, r->name.buf, NULL, e);
+		}
+		return -1;
+	}
+	r->st = st;
+	r->have_st = true;
+	r->fd = fd;
+	r->body_eof = false;
+	return 0;
+}
+
+/*
+ * Read the header block into r->hbuf: until header_block_len() finds the
+ * empty line, the file ends, or READER_HEADER_MAX bytes are held. Bytes read
+ * past the view are the first body bytes. 0, or -1 after an event.
+ */
+static int
+md_read_header(struct maildir_reader *r, int sub, enum reader_want want, bool *complete_r)
+{
+	size_t first = want == READER_WANT_FULL ? r->bsize : MD_HEADER_FIRST;
+	bool complete = false;
+
+	if (first > READER_HEADER_MAX)
+		first = READER_HEADER_MAX;
+	if (r->hcap < first) {
+		free(r->hbuf);
+		r->hbuf = xmalloc(first);
+		r->hcap = first;
+	}
+	r->hlen = 0;
+	for (;;) {
+		ssize_t n = read_full(r->fd, r->hbuf + r->hlen, r->hcap - r->hlen);
+		if (n == -1) {
+			r->c.unreadable++;
+			md_event(r, MDE_UNREADABLE, sub, r->name.buf, NULL, errno);
+			md_close_file(r);
+			return -1;
+		}
+		bool eof = (size_t)n < r->hcap - r->hlen;
+		r->hlen += (size_t)n;
+		r->hview = header_block_len(r->hbuf, r->hlen, &complete);
+		if (complete || eof || r->hcap >= READER_HEADER_MAX) {
+			r->body_eof = eof;
+			break;
+		}
+		size_t ncap = r->hcap * 2 > READER_HEADER_MAX ? READER_HEADER_MAX : r->hcap * 2;
+		r->hbuf = xrealloc(r->hbuf, ncap);
+		r->hcap = ncap;
+	}
+	if (!complete) {
+		r->hview = r->hlen;
+		r->c.no_header_end++;
+	}
+	r->hleft = r->hview;
+	*complete_r = complete;
+	return 0;
+}
+
+int
+maildir_reader_body(struct maildir_reader *r, struct iovec *iov, int *iovcnt)
+{
+	if (*iovcnt < 1 || r->cur_sub < 0) {
+		errno = EINVAL;
+		*iovcnt = 0;
+		return -1;
+	}
+	*iovcnt = 0;
+	if (r->fd == -1 && !r->body_eof) {
+		/* Header not read (NAME/STAT wanted): everything is body. */
+		if (md_open_file(r, r->cur_sub) == -1) {
+			r->body_eof = true;
+			return -1;
+		}
+		r->hlen = r->hleft = 0;
+	}
+	if (r->hleft < r->hlen) {
+		iov[0].iov_base = r->hbuf + r->hleft;
+		iov[0].iov_len = r->hlen - r->hleft;
+		r->hleft = r->hlen;
+		*iovcnt = 1;
+		return 1;
+	}
+	if (r->body_eof) {
+		md_close_file(r);
+		return 0;
+	}
+	ssize_t n = read_full(r->fd, r->bbuf, r->bsize);
+	if (n == -1) {
+		report_error_sys(EX_IOERR, "unable to read %s", r->mpath.buf);
+		md_close_file(r);
+		r->body_eof = true;
+		return -1;
+	}
+	if ((size_t)n < r->bsize)
+		r->body_eof = true;
+	if (n == 0) {
+		md_close_file(r);
+		return 0;
+	}
+	iov[0].iov_base = r->bbuf;
+	iov[0].iov_len = (size_t)n;
+	*iovcnt = 1;
+	return 1;
+}
+
+/* ---- the message loop ---------------------------------------------------- */
+
+/* Location, name fields and size of the current candidate into *m. */
+static void
+md_fill(struct maildir_reader *r, struct message *m, int sub)
+{
+	memset(m, 0, sizeof(*m));
+	maildir_name_parse(r->name.buf, r->name.len, &r->mn);
+	sb_reset(&r->mpath);
+	sb_appendf(&r->mpath, "%s/%s/%s", r->path, sub_names[sub], r->name.buf);
+	m->origin = ORIGIN_MAILDIR;
+	m->mailbox = r->path;
+	m->offset = -1;
+	m->folder = r->folder;
+	m->subdir = sub_names[sub];
+	m->filename = r->name.buf;
+	m->path = r->mpath.buf;
+	m->flags = r->mn.flags;
+	m->keywords = r->mn.keywords;
+	m->in_cur = sub == SUB_CUR;
+	m->info = r->mn.info;
+	m->size = r->mn.size_s;
+}
+
+/* lstat (no open) for READER_WANT_STAT; 0, or -1 after an event. */
+static int
+md_stat(struct maildir_reader *r, int sub)
+{
+	if (fstatat(r->subfd[sub], r->name.buf, &r->st, AT_SYMLINK_NOFOLLOW) == -1) {
+		if (errno == ENOENT) {
+			r->c.vanished++;
+			md_event(r, MDE_VANISHED, sub, r->name.buf, NULL, 0);
+		} else {
+			r->c.unreadable++;
+			md_event(r, MDE_UNREADABLE, sub, r->name.buf, NULL, errno);
+		}
+		return -1;
+	}
+	if (!S_ISREG(r->st.st_mode)) {
+		bool lnk = S_ISLNK(r->st.st_mode);
+		if (lnk)
+			r->c.symlinks++;
+		else
+			r->c.not_regular++;
+		md_event(r, lnk ? MDE_SYMLINK : MDE_NOT_REGULAR, sub, r->name.buf, NULL, 0);
+		return -1;
+	}
+	r->have_st = true;
+	return 0;
+}
+
+int
+maildir_reader_next(struct maildir_reader *r, struct message *m, enum reader_want want)
+{
+	int sub, rc;
+	ino_t ino;
+	size_t idx;
+
+	md_close_file(r);
+	r->cur_sub = -1;
+	for (;;) {
+		if ((rc = md_next_candidate(r, &sub, &ino, &idx)) != 1)
+			return rc;
+		r->have_st = false;
+		r->body_eof = false;
+		r->hlen = r->hleft = r->hview = 0;
+		md_fill(r, m, sub);
+		if (md_dup_check(r, sub, ino, idx))
+			continue;
+		if (want >= READER_WANT_HEADER) {
+			if (md_open_file(r, sub) == -1)
+				continue;
+			bool complete;
+			if (md_read_header(r, sub, want, &complete) == -1)
+				continue;
+			m->header = r->hbuf;
+			m->header_len = r->hview;
+			m->header_complete = complete;
+		} else if (want == READER_WANT_STAT && md_stat(r, sub) == -1) {
+			continue;
+		}
+		break;
+	}
+	r->cur_sub = sub;
+	if (r->have_st) {
+		if (m->size < 0)
+			m->size = (int64_t)r->st.st_size;
+		m->env_time = r->st.st_mtime;
+		m->env_time_ok = true;
+		if (r->st.st_size == 0) {
+			r->c.empty++;
+			md_event(r, MDE_EMPTY, sub, r->name.buf, NULL, 0);
+		}
+	}
+	if (sub == SUB_NEW && r->mn.info != NULL)
+		r->c.info_in_new++;
+	if (r->mn.anomalies != 0)
+		r->c.name_anomalies++;
+	m->index = r->index++;
+	r->c.messages++;
+	return 1;
+}
+
+/* ---- open, close, accessors ---------------------------------------------- */
+
+static int
+md_open_sub(struct maildir_reader *r, const char *name, bool required)
+{
+	int fd = openat(r->dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd == -1 && !required) {
+		char *p = xasprintf("%s/%s", r->path, name);
+		md_emit(r->opts.on_event, r->opts.event_arg, r->opts.quiet,
+		        MDE_MISSING_SUBDIR, p, NULL, errno == ENOENT ? 0 : errno);
+		free(p);
+	}
+	return fd;
+}
+
+int
+maildir_reader_open(struct maildir_reader **r_r, const char *path, const struct reader_opts *opts)
+{
+	struct maildir_reader *r = xcalloc(1, sizeof(*r));
+
+	*r_r = NULL;
+	if (opts != NULL)
+		r->opts = *opts;
+	r->path = xstrdup(path);
+	r->folder = xstrdup(r->opts.folder != NULL ? r->opts.folder : "");
+	r->fd = -1;
+	r->cur_sub = -1;
+	r->subfd[0] = r->subfd[1] = -1;
+	r->bsize = r->opts.bufsize ? r->opts.bufsize : MD_BUFSIZE_DEFAULT;
+	r->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (r->dirfd == -1) {
+		report_error_sys(EX_NOINPUT, "unable to open maildir %s", path);
+		maildir_reader_close(r);
+		return EX_NOINPUT;
+	}
+	if ((r->subfd[SUB_CUR] = md_open_sub(r, "cur", true)) == -1) {
+		report_error(EX_NOINPUT, "%s: not a maildir (no cur/ directory)", path);
+		maildir_reader_close(r);
+		return EX_NOINPUT;
+	}
+	if ((r->subfd[SUB_NEW] = md_open_sub(r, "new", false)) == -1)
+		r->c.missing_new = true;
+	int t = md_open_sub(r, "tmp", false);
+	if (t == -1)
+		r->c.missing_tmp = true;
+	else
+		close(t);
+	r->bbuf = xmalloc(r->bsize);
+	if (maildir_keywords_read(r->dirfd, r->kw) == -1 && errno != ENOENT)
+		report_warn_sys("unable to read %s/dovecot-keywords", path);
+	if (r->opts.sort != READER_SORT_NONE && md_list(r) == -1) {
+		maildir_reader_close(r);
+		return EX_IOERR;
+	}
+	*r_r = r;
+	return 0;
+}
+
+void
+maildir_reader_close(struct maildir_reader *r)
+{
+	if (r == NULL)
+		return;
+	md_close_file(r);
+	if (r->dir != NULL)
+		closedir(r->dir);
+	for (int i = 0; i < 2; i++)
+		if (r->subfd[i] != -1)
+			close(r->subfd[i]);
+	if (r->dirfd != -1)
+		close(r->dirfd);
+	md_arena_free(&r->arena);
+	maildir_keywords_free(r->kw);
+	sb_free(&r->name);
+	sb_free(&r->mpath);
+	sb_free(&r->other);
+	free(r->ents);
+	free(r->seen);
+	free(r->hbuf);
+	free(r->bbuf);
+	free(r->path);
+	free(r->folder);
+	free(r);
+}
+
+const struct maildir_name *
+maildir_reader_name(const struct maildir_reader *r)
+{
+	return r->cur_sub < 0 ? NULL : &r->mn;
+}
+
+const struct stat *
+maildir_reader_stat(const struct maildir_reader *r)
+{
+	return r->cur_sub >= 0 && r->have_st ? &r->st : NULL;
+}
+
+const struct maildir_counters *
+maildir_reader_counters(const struct maildir_reader *r)
+{
+	return &r->c;
+}
+
+void
+maildir_reader_buffer(const struct maildir_reader *r, const char **buf_r, size_t *len_r)
+{
+	*buf_r = r->bbuf;
+	*len_r = r->bsize;
+}
+
+int
+maildir_reader_dirfd(const struct maildir_reader *r)
+{
+	return r->dirfd;
+}
+
+/* ---- dovecot-keywords (SPEC §1.10) --------------------------------------- */
+
+const char *
+maildir_reader_keyword(const struct maildir_reader *r, char letter)
+{
+	if (letter < 'a' || letter > 'z')
+		return NULL;
+	return r->kw[letter - 'a'];
+}
+
+void
+maildir_keywords_free(char *names[26])
+{
+	for (int i = 0; i < 26; i++) {
+		free(names[i]);
+		names[i] = NULL;
+	}
+}
+
+/* One "<index> <name>" line; other lines are ignored, as Dovecot does. */
+static void
+md_keyword_line(const char *p, size_t n, char *names[26])
+{
+	size_t i = 0;
+	unsigned long idx = 0;
+
+	while (i < n && p[i] >= '0' && p[i] <= '9' && idx < 100)
+		idx = idx * 10 + (unsigned long)(p[i++] - '0');
+	if (i == 0 || i >= n || p[i] != ' ' || idx >= 26)
+		return;
+	i++;
+	if (n > i && p[n - 1] == '\r')
+		n--;
+	if (n <= i || memchr(p + i, '\0', n - i) != NULL)
+		return;
+	free(names[idx]);
+	names[idx] = xstrndup(p + i, n - i);
+}
+
+int
+maildir_keywords_read(int dirfd, char *names[26])
+{
+	int fd = openat(dirfd, "dovecot-keywords", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+
+	for (int i = 0; i < 26; i++)
+		names[i] = NULL;
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		int e = errno;
+		bool bad = e == 0 || !S_ISREG(st.st_mode);
+		close(fd);
+		errno = bad ? EINVAL : e;
+		return -1;
+	}
+	char *buf = xmalloc(MD_KEYWORDS_MAX);
+	ssize_t n = read_full(fd, buf, MD_KEYWORDS_MAX);
+	int e = errno;
+	close(fd);
+	if (n == -1) {
+		free(buf);
+		errno = e;
+		return -1;
+	}
+	for (size_t s = 0, i = 0; i <= (size_t)n; i++) {
+		if (i == (size_t)n || buf[i] == '\n') {
+			md_keyword_line(buf + s, i - s, names);
+			s = i + 1;
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+/* ---- folder tree walk (SPEC §1.8) ---------------------------------------- */
+
+#define MD_WALK_DEPTH 64
+
+struct maildir_walk {
+	char *root;
+	struct maildir_folder *f;
+	size_t n, cap, pos;
+	maildir_event_fn on_event;
+	void *event_arg;
+};
+
+static void
+walk_add(struct maildir_walk *w, const char *name, const char *dir, enum maildir_layout layout)
+{
+	if (w->n == w->cap) {
+		w->cap = w->cap ? w->cap * 2 : 16;
+		w->f = xrealloc(w->f, w->cap * sizeof(*w->f));
+	}
+	w->f[w->n].name = xstrdup(name);
+	w->f[w->n].path = dir[0] ? xasprintf("%s/%s", w->root, dir) : xstrdup(w->root);
+	w->f[w->n].layout = layout;
+	w->n++;
+}
+
+static void
+walk_event(struct maildir_walk *w, enum maildir_event ev, const char *rel)
+{
+	char *p = xasprintf("%s/%s", w->root, rel);
+
+	md_emit(w->on_event, w->event_arg, false, ev, p, NULL, 0);
+	free(p);
+}
+
+/* True when `name` below fd is a real directory (no symlink). */
+static bool
+walk_is_dir(int fd, const char *name, unsigned char dtype, bool *link_r)
+{
+	struct stat st;
+
+	*link_r = dtype == DT_LNK;
+	if (dtype != DT_UNKNOWN)
+		return dtype == DT_DIR;
+	if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		return false;
+	*link_r = S_ISLNK(st.st_mode);
+	return S_ISDIR(st.st_mode);
+}
+
+static bool
+walk_has_cur(int fd)
+{
+	struct stat st;
+
+	return fstatat(fd, "cur", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Dovecot LAYOUT=fs: real subdirectories at any depth that hold cur/. */
+static void
+walk_fs(struct maildir_walk *w, int fd, const char *rel, int depth)
+{
+	DIR *d = md_opendir(fd);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		bool lnk;
+		if (n[0] == '.' || strcmp(n, "cur") == 0 || strcmp(n, "new") == 0 ||
+		    strcmp(n, "tmp") == 0 || maildir_is_extra_file(n))
+			continue;
+		if (!walk_is_dir(fd, n, de->d_type, &lnk))
+			continue;
+		int sfd = openat(fd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sfd == -1)
+			continue;
+		char *srel = rel[0] ? xasprintf("%s/%s", rel, n) : xstrdup(n);
+		if (walk_has_cur(sfd))
+			walk_add(w, srel, srel, MAILDIR_LAYOUT_FS);
+		if (depth < MD_WALK_DEPTH)
+			walk_fs(w, sfd, srel, depth + 1);
+		free(srel);
+		close(sfd);
+	}
+	closedir(d);
+}
+
+/* Maildir++: top-level ".X" directories with cur/. */
+static void
+walk_maildirpp(struct maildir_walk *w, int fd)
+{
+	DIR *d = md_opendir(fd);
+	struct dirent *de;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		bool lnk;
+		if (n[0] != '.' || n[1] == '\0' || (n[1] == '.' && n[2] == '\0'))
+			continue;
+		bool dir = walk_is_dir(fd, n, de->d_type, &lnk);
+		if (lnk) {
+			walk_event(w, MDE_SYMLINK, n);
+			continue;
+		}
+		if (!dir)
+			continue;       /* a dot file: Maildir++ clients ignore it */
+		int sfd = openat(fd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		bool ok = sfd != -1 && n[1] != '.' && walk_has_cur(sfd);
+		if (sfd != -1)
+			close(sfd);
+		if (ok)
+			walk_add(w, n + 1, n, MAILDIR_LAYOUT_MAILDIRPP);
+		else
+			walk_event(w, MDE_BROKEN_FOLDER, n);
+	}
+	closedir(d);
+}
+
+static int
+walk_cmp(const void *x, const void *y)
+{
+	const struct maildir_folder *a = x, *b = y;
+
+	return strcmp(a->name, b->name);
+}
+
+struct maildir_walk *
+maildir_walk_open(const char *root, unsigned layouts, maildir_event_fn on_event, void *event_arg)
+{
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd == -1) {
+		report_error_sys(EX_NOINPUT, "unable to open %s", root);
+		return NULL;
+	}
+	struct maildir_walk *w = xcalloc(1, sizeof(*w));
+	w->root = xstrdup(root);
+	w->on_event = on_event;
+	w->event_arg = event_arg;
+	if (walk_has_cur(fd))
+		walk_add(w, "", "", MAILDIR_LAYOUT_MAILDIRPP);
+	size_t first = w->n;
+	if (layouts & MAILDIR_LAYOUT_MAILDIRPP)
+		walk_maildirpp(w, fd);
+	if (layouts & MAILDIR_LAYOUT_FS)
+		walk_fs(w, fd, "", 0);
+	close(fd);
+	if (w->n - first > 1)
+		qsort(w->f + first, w->n - first, sizeof(*w->f), walk_cmp);
+	return w;
+}
+
+int
+maildir_walk_next(struct maildir_walk *w, const struct maildir_folder **f_r)
+{
+	if (w->pos >= w->n)
+		return 0;
+	*f_r = &w->f[w->pos++];
+	return 1;
+}
+
+void
+maildir_walk_close(struct maildir_walk *w)
+{
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < w->n; i++) {
+		free((char *)w->f[i].name);
+		free((char *)w->f[i].path);
+	}
+	free(w->f);
+	free(w->root);
+	free(w);
+}
