@@ -1,0 +1,10 @@
+/*
+ * commands.h: the commands of mailshift(1). Each takes the arguments after
+ * the command name (argv[0] is the command) and returns the exit status.
+ */
+#ifndef MAILSHIFT_COMMANDS_H
+#define MAILSHIFT_COMMANDS_H
+
+int cmd_convert(int argc, const char **argv);
+
+#endif

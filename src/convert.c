@@ -1,0 +1,709 @@
+/*
+ * convert.c: `mailshift convert SOURCE... DEST` (DESIGN §3 convert,
+ * mailshift-convert(1)): option parsing, and the mbox -> Maildir loop
+ *
+ *     open source -> next message -> deliver -> next
+ *
+ * over the shared core (source.c, mbox_reader.c, flags.c,
+ * maildir_writer.c).
+ *
+ * Idempotence without state outside DEST: every delivered message carries a
+ * key in its file name, X<32 hex>_<n>, where the hex is XXH3-128 of the
+ * source's identity (its real path), the From_ line and the header block,
+ * and n counts earlier messages of this source with the same hash. A rerun
+ * reads the keys of new/ and cur/ and skips what is there: an interrupted
+ * run is finished, a grown mbox converts only its new messages, and two
+ * identical messages of one source stay two (n = 0 and n = 1).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <popt.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "commands.h"
+#include "convert.h"
+#include "date.h"
+#include "flags.h"
+#include "header.h"
+#include "report.h"
+#include "source.h"
+#include "util.h"
+
+/* ---- a set of (128-bit hash, occurrence) keys ---------------------------- */
+
+struct key {
+	uint64_t hi, lo;
+	uint32_t n;
+	uint32_t used;      /* 0 = empty slot; else value + 1 */
+};
+
+struct keyset {
+	struct key *t;
+	size_t cap, len;
+};
+
+static size_t
+key_slot(const struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n)
+{
+	uint64_t h = hi ^ (lo * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)n * 0xc2b2ae3d27d4eb4fULL);
+	return (size_t)(h ^ (h >> 29)) & (ks->cap - 1);
+}
+
+static struct key *
+keyset_find(struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n, bool add)
+{
+	if (ks->cap == 0 || (add && (ks->len + 1) * 4 > ks->cap * 3)) {
+		struct keyset nk = { xcalloc(ks->cap ? ks->cap * 2 : 1024, sizeof(struct key)),
+		    ks->cap ? ks->cap * 2 : 1024, 0 };
+		for (size_t i = 0; i < ks->cap; i++) {
+			if (!ks->t[i].used)
+				continue;
+			size_t j = key_slot(&nk, ks->t[i].hi, ks->t[i].lo, ks->t[i].n);
+			while (nk.t[j].used)
+				j = (j + 1) & (nk.cap - 1);
+			nk.t[j] = ks->t[i];
+			nk.len++;
+		}
+		free(ks->t);
+		*ks = nk;
+	}
+	size_t j = key_slot(ks, hi, lo, n);
+	while (ks->t[j].used) {
+		if (ks->t[j].hi == hi && ks->t[j].lo == lo && ks->t[j].n == n)
+			return &ks->t[j];
+		j = (j + 1) & (ks->cap - 1);
+	}
+	if (!add)
+		return NULL;
+	ks->t[j] = (struct key){ hi, lo, n, 1 };
+	ks->len++;
+	return &ks->t[j];
+}
+
+static void
+keyset_free(struct keyset *ks)
+{
+	free(ks->t);
+	ks->t = NULL;
+	ks->cap = ks->len = 0;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* The key in a file name SECS.M..P..Q..X<32 hex>_<n>.host...; false if none. */
+static bool
+name_key(const char *name, uint64_t *hi, uint64_t *lo, uint32_t *n)
+{
+	const char *dot = strchr(name, '.');
+	if (dot == NULL)
+		return false;
+	const char *end = strchr(dot + 1, '.');
+	const char *x = memchr(dot + 1, 'X', end ? (size_t)(end - dot - 1) : strlen(dot + 1));
+	if (x == NULL)
+		return false;
+	x++;
+	uint64_t h = 0, l = 0;
+	for (int i = 0; i < 32; i++) {
+		int v = hexval(x[i]);
+		if (v < 0)
+			return false;
+		if (i < 16)
+			h = h << 4 | (uint64_t)v;
+		else
+			l = l << 4 | (uint64_t)v;
+	}
+	if (x[32] != '_')
+		return false;
+	char *e;
+	unsigned long k = strtoul(x + 33, &e, 10);
+	if (e == x + 33 || (*e != '.' && *e != ',' && *e != ':' && *e != '\0'))
+		return false;
+	*hi = h;
+	*lo = l;
+	*n = (uint32_t)k;
+	return true;
+}
+
+/* Keys of every message already in new/ and cur/ of a maildir. */
+static void
+scan_existing(const char *maildir, struct keyset *ks)
+{
+	static const char *const sub[] = { "new", "cur" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
+		char *p = xasprintf("%s/%s", maildir, sub[i]);
+		DIR *d = opendir(p);
+		struct dirent *de;
+		free(p);
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			uint64_t hi, lo;
+			uint32_t n;
+			if (de->d_name[0] != '.' && name_key(de->d_name, &hi, &lo, &n))
+				keyset_find(ks, hi, lo, n, true);
+		}
+		closedir(d);
+	}
+}
+
+/* ---- signals --------------------------------------------------------------- */
+
+static volatile sig_atomic_t got_signal;
+
+static void
+on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+static void
+signals_catch(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+static void
+signals_reraise(void)
+{
+	if (got_signal) {
+		signal(got_signal, SIG_DFL);
+		raise(got_signal);
+	}
+}
+
+/* ---- mbox -> Maildir --------------------------------------------------------- */
+
+/* Headers dropped by --strip-status (DESIGN §3). */
+static const char *const status_headers[] = {
+	"Status", "X-Status", "X-Keywords", "X-UID", "X-IMAP", "X-IMAPbase",
+	"Content-Length", "Lines",
+};
+
+static bool
+is_status_header(const struct header_field *f, bool keep_keywords)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(status_headers); i++) {
+		size_t n = strlen(status_headers[i]);
+		if (f->name_len == n && mem_ieq(f->name, status_headers[i], n))
+			return !(keep_keywords && n == 10 && mem_ieq(f->name, "X-Keywords", 10));
+	}
+	return false;
+}
+
+/* The header without the mbox-only fields; malformed lines are kept. */
+static void
+strip_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out)
+{
+	struct header_iter it;
+	struct header_field f;
+	const char *copied = h;
+
+	sb_reset(out);
+	header_iter_init(&it, h, len);
+	while (header_iter_next(&it, &f)) {
+		if (!is_status_header(&f, keep_keywords))
+			continue;
+		sb_append(out, copied, (size_t)(f.line - copied));
+		copied = f.line + f.line_len;
+	}
+	sb_append(out, copied, (size_t)(h + len - copied));
+}
+
+/* Arrival date when the From_ line has none (SPEC §5 W4). */
+static time_t
+fallback_time(const struct message *m, const char **how)
+{
+	struct header_field f;
+	time_t t;
+
+	if (header_find(m->header, m->header_len, "Received", &f)) {
+		const char *semi = NULL;
+		for (size_t i = 0; i < f.value_len; i++)
+			if (f.value[i] == ';')
+				semi = f.value + i;
+		if (semi && date_parse(semi + 1, (size_t)(f.value + f.value_len - semi - 1), &t, NULL) == 0) {
+			*how = "Received:";
+			return t;
+		}
+	}
+	if (header_find(m->header, m->header_len, "Date", &f) &&
+	    date_parse(f.value, f.value_len, &t, NULL) == 0) {
+		*how = "Date:";
+		return t;
+	}
+	*how = "the conversion time";
+	return time(NULL);
+}
+
+struct run {
+	const struct convert_opts *o;
+	struct maildir_writer *w;
+	struct keyset existing;
+	struct convert_summary *sum;
+	struct strbuf hdr;
+};
+
+static void
+on_published(void *ctx, uint64_t cookie, const char *subdir, const char *name)
+{
+	struct run *run = ctx;
+
+	(void)cookie;
+	run->sum->delivered++;
+	if (opt_common.verbose)
+		report_info("delivered %s/%s", subdir, name);
+}
+
+/* Deliver one message; -1 when writing failed (reported). */
+static int
+deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *keystr)
+{
+	struct mbox_state st;
+	struct maildir_msginfo mi;
+	const char *how = NULL;
+	bool overflow = false;
+
+	flags_from_mbox_header(m->header, m->header_len, &st);
+	memset(&mi, 0, sizeof mi);
+	mi.flags = st.flags;
+	mi.cur = st.old;
+	/* keywords -> dovecot-keywords letters; past 26 they stay in X-Keywords */
+	for (const char *p = st.keywords.buf, *e = p ? p + st.keywords.len : NULL; p && p < e;) {
+		const char *s = memchr(p, ' ', (size_t)(e - p));
+		size_t n = s ? (size_t)(s - p) : (size_t)(e - p);
+		int idx = n ? maildir_writer_keyword(run->w, p, n) : -2;
+		if (idx >= 0)
+			mi.keywords |= 1u << idx;
+		else if (idx == -1)
+			overflow = true;
+		p += n + 1;
+	}
+	if (overflow) {
+		report_warn("%s:%lld: more than 26 keywords in %s: the rest stay in X-Keywords",
+		    m->mailbox, (long long)m->offset, run->sum->dest);
+		run->sum->warnings++;
+	}
+	mbox_state_free(&st);
+
+	if (m->env_time_ok) {
+		mi.mtime = m->env_time;
+		if (run->o->local_time && m->from_line) {
+			struct fromline fl;
+			if (fromline_parse(m->from_line, m->from_line_len, &fl) && !fl.has_zone) {
+				struct tm tm;
+				time_t t = fl.time;
+				gmtime_r(&t, &tm);
+				tm.tm_isdst = -1;
+				mi.mtime = mktime(&tm);
+			}
+		}
+	} else {
+		mi.mtime = fallback_time(m, &how);
+		report_warn("%s:%lld: no date in the From_ line; arrival date taken from %s",
+		    m->mailbox, (long long)m->offset, how);
+		run->sum->warnings++;
+	}
+	if (mi.mtime <= 0)
+		mi.mtime = 1;
+	mi.key = keystr;
+
+	if (maildir_writer_begin(run->w) == -1)
+		return -1;
+	const char *h = m->header;
+	size_t hlen = m->header_len;
+	if (run->o->strip_status) {
+		strip_header(m->header, m->header_len, overflow, &run->hdr);
+		h = run->hdr.buf ? run->hdr.buf : "";
+		hlen = run->hdr.len;
+	}
+	if (maildir_writer_write(run->w, h, hlen) == -1)
+		return -1;
+	for (;;) {
+		struct iovec iov[256];
+		int n = ARRAY_SIZE(iov);
+		int rc = mbox_reader_body(r, iov, &n);
+		if (rc == -1) {
+			maildir_writer_abort(run->w);
+			return -2;     /* read error: reported; the message is not delivered */
+		}
+		if (n > 0 && maildir_writer_writev(run->w, iov, n) == -1)
+			return -1;
+		if (rc == 0)
+			break;
+		if (got_signal) {
+			maildir_writer_abort(run->w);
+			return -3;
+		}
+	}
+	run->sum->bytes += (uint64_t)mbox_reader_message_size(r);
+	return maildir_writer_end(run->w, &mi);
+}
+
+static void
+message_key(const char *identity, const struct message *m, struct keyset *occ, char out[64],
+    uint64_t *hi, uint64_t *lo, uint32_t *n)
+{
+	XXH3_state_t *s = XXH3_createState();
+	XXH3_128bits_reset(s);
+	XXH3_128bits_update(s, identity, strlen(identity) + 1);
+	XXH3_128bits_update(s, m->from_line, m->from_line_len);
+	XXH3_128bits_update(s, m->header, m->header_len);
+	XXH128_hash_t h = XXH3_128bits_digest(s);
+	XXH3_freeState(s);
+	struct key *k = keyset_find(occ, h.high64, h.low64, 0, true);
+	*n = k->used - 1;
+	k->used++;
+	*hi = h.high64;
+	*lo = h.low64;
+	snprintf(out, 64, "%016llx%016llx_%u", (unsigned long long)h.high64,
+	    (unsigned long long)h.low64, *n);
+}
+
+/* Convert one mbox source. Returns its status (0 ok). */
+static int
+convert_one(struct run *run, const char *path)
+{
+	struct source src;
+	struct convert_summary *sum = run->sum;
+	int st = source_open(&src, path, 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY);
+
+	if (st != 0)
+		return st;
+	char *identity = NULL;
+	if (strcmp(path, "-") == 0)
+		identity = xstrdup("-");
+	else if ((identity = realpath(path, NULL)) == NULL)
+		identity = xstrdup(path);
+
+	struct mbox_reader_opts ro = { .variant = run->o->in_variant };
+	struct mbox_reader *r = NULL;
+	struct keyset occ = { 0 };
+	struct message m;
+	int rc = 0, result = 0;
+	uint64_t bytes_read = 0;
+
+	sum->variant = "empty";
+	if (src.type == SOURCE_EMPTY) {
+		if (src.pre_len > 0) {
+			report_warn("%s: holds only empty lines: no messages", src.name);
+			sum->warnings++;
+		}
+		goto done;
+	}
+	r = mbox_reader_new(&src, &ro);
+	while (!got_signal && (rc = mbox_reader_next(r, &m)) == 1) {
+		char keystr[64];
+		uint64_t hi, lo;
+		uint32_t n;
+		sum->variant = mbox_variant_name(mbox_reader_variant(r));
+		sum->messages++;
+		message_key(identity, &m, &occ, keystr, &hi, &lo, &n);
+		if (keyset_find(&run->existing, hi, lo, n, false) != NULL) {
+			sum->skipped++;
+			continue;
+		}
+		if (opt_common.dry_run) {
+			if (opt_common.verbose)
+				report_info("would deliver %s:%lld", src.name, (long long)m.offset);
+			continue;
+		}
+		int d = deliver(run, r, &m, keystr);
+		if (d == -1) {
+			/* writing failed (ENOSPC, EIO...): going on would fail the same way */
+			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			break;
+		}
+		if (d == -2) {
+			result = report_exit_status();
+			break;
+		}
+		if (d == -3)
+			break;
+		bytes_read = (uint64_t)(m.offset > 0 ? m.offset : 0);
+		report_progress(sum->messages, bytes_read, src.size > 0 ? (uint64_t)src.size : 0);
+	}
+	if (rc == -1 && result == 0)
+		result = report_exit_status() ? report_exit_status() : EX_DATAERR;
+	if (r) {
+		const struct mbox_counters *c = mbox_reader_counters(r);
+		sum->pseudo = c->pseudo;
+		sum->variant = mbox_variant_name(mbox_reader_variant(r));
+		sum->warnings += c->unquoted_from + c->missing_separator + c->cl_ignored +
+		    c->empty_messages;
+	}
+done:
+	/* make this source's messages durable before saying anything about them */
+	if (run->w && maildir_writer_flush(run->w) == -1 && result == 0)
+		result = report_exit_status() ? report_exit_status() : EX_IOERR;
+	keyset_free(&occ);
+	mbox_reader_free(r);
+	source_close(&src);
+	free(identity);
+	return result;
+}
+
+void
+convert_summary_print(const struct convert_summary *s)
+{
+	if (opt_common.json) {
+		FILE *f = stdout;
+		fputs("{\"source\":", f);
+		json_cstring(f, s->source);
+		fputs(",\"dest\":", f);
+		json_cstring(f, s->dest);
+		fputs(",\"variant\":", f);
+		json_cstring(f, s->variant);
+		fprintf(f, ",\"messages\":%llu,\"delivered\":%llu,\"skipped\":%llu,\"pseudo\":%llu,"
+		    "\"bytes\":%llu,\"warnings\":%llu,\"removed\":%llu,\"dry_run\":%s,\"status\":%d}\n",
+		    (unsigned long long)s->messages, (unsigned long long)s->delivered,
+		    (unsigned long long)s->skipped, (unsigned long long)s->pseudo,
+		    (unsigned long long)s->bytes, (unsigned long long)s->warnings,
+		    (unsigned long long)s->removed, opt_common.dry_run ? "true" : "false", s->status);
+		fflush(f);
+		return;
+	}
+	if (opt_common.quiet)
+		return;
+	report_progress_clear();
+	fprintf(stderr, "%s: %s: %llu messages (%s): %llu %s, %llu already in %s",
+	    report_prefix(), s->source, (unsigned long long)s->messages, s->variant,
+	    (unsigned long long)(opt_common.dry_run ? s->messages - s->skipped : s->delivered),
+	    opt_common.dry_run ? "would be delivered" : "delivered",
+	    (unsigned long long)s->skipped, s->dest);
+	if (s->pseudo)
+		fprintf(stderr, ", %llu folder-internal pseudo message skipped", (unsigned long long)s->pseudo);
+	if (s->removed)
+		fprintf(stderr, ", %llu removed from the source", (unsigned long long)s->removed);
+	if (s->warnings)
+		fprintf(stderr, ", %llu warnings", (unsigned long long)s->warnings);
+	fputc('\n', stderr);
+}
+
+int
+convert_to_maildir(const struct convert_opts *o, const char **sources, int nsources,
+    const char *dest)
+{
+	struct run run = { .o = o };
+	struct maildir_writer_opts wo = {
+		.sync = o->sync,
+		.batch_messages = o->batch,
+		.create = true,
+		.chown = o->chown,
+		.uid = o->uid,
+		.gid = o->gid,
+		.lock_timeout = o->lock_timeout,
+		.published = on_published,
+		.ctx = &run,
+	};
+	int status = 0;
+
+	signals_catch();
+	if (!opt_common.dry_run) {
+		run.w = maildir_writer_open(dest, &wo);
+		if (run.w == NULL)
+			return report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+	}
+	scan_existing(dest, &run.existing);
+
+	for (int i = 0; i < nsources && !got_signal; i++) {
+		struct convert_summary sum = { .source = strcmp(sources[i], "-") ? sources[i] : "<stdin>",
+			.dest = dest };
+		run.sum = &sum;
+		sum.status = convert_one(&run, sources[i]);
+		report_status(sum.status);
+		if (sum.status != 0 && status == 0)
+			status = sum.status;
+		convert_summary_print(&sum);
+		/* a destination that cannot be written stops everything */
+		if (sum.status == EX_IOERR || sum.status == EX_CANTCREAT)
+			break;
+	}
+	if (run.w && maildir_writer_close(run.w) == -1 && status == 0)
+		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+	keyset_free(&run.existing);
+	sb_free(&run.hdr);
+	signals_reraise();
+	int worst = report_exit_status();
+	return worst ? worst : status;
+}
+
+/* ---- the command ---------------------------------------------------------------- */
+
+static int
+parse_owner(const char *spec, struct convert_opts *o)
+{
+	char *s = xstrdup(spec);
+	char *colon = strchr(s, ':');
+	struct passwd *pw;
+
+	if (colon)
+		*colon++ = '\0';
+	pw = getpwnam(s);
+	if (pw == NULL) {
+		char *e;
+		long v = strtol(s, &e, 10);
+		if (*s == '\0' || *e != '\0' || v < 0) {
+			report_error(EX_USAGE, "--owner: unknown user '%s'", s);
+			free(s);
+			return -1;
+		}
+		o->uid = (uid_t)v;
+		o->gid = (gid_t)v;
+	} else {
+		o->uid = pw->pw_uid;
+		o->gid = pw->pw_gid;
+	}
+	if (colon && *colon) {
+		struct group *gr = getgrnam(colon);
+		char *e;
+		long v = strtol(colon, &e, 10);
+		if (gr)
+			o->gid = gr->gr_gid;
+		else if (*e == '\0' && v >= 0)
+			o->gid = (gid_t)v;
+		else {
+			report_error(EX_USAGE, "--owner: unknown group '%s'", colon);
+			free(s);
+			return -1;
+		}
+	}
+	free(s);
+	if (geteuid() != 0 && (o->uid != geteuid() || o->gid != getegid())) {
+		report_error(EX_USAGE, "--owner needs root to give files to another user");
+		return -1;
+	}
+	o->chown = true;
+	return 0;
+}
+
+int
+cmd_convert(int argc, const char **argv)
+{
+	struct convert_opts o = { .in_variant = MBOX_AUTO, .out_variant = MBOX_MBOXRD,
+		.sync = SYNC_BATCH, .lock_timeout = 300, .layout = "maildir++", .sort = "delivery" };
+	char *to = NULL, *fmt = NULL, *sync = NULL, *owner = NULL;
+	int strip = 0, local_time = 0, batch = 1000;
+	struct poptOption options[] = {
+		{ "to", 't', POPT_ARG_STRING, &to, 0, "output format", "maildir|mbox" },
+		{ "mbox-format", '\0', POPT_ARG_STRING, &fmt, 0,
+		  "mbox variant (input: auto; output: mboxrd)", "auto|mboxo|mboxrd|mboxcl|mboxcl2" },
+		{ "strip-status", '\0', POPT_ARG_NONE, &strip, 0,
+		  "drop Status, X-Status, X-Keywords, X-UID, X-IMAP, X-IMAPbase, Content-Length, Lines", NULL },
+		{ "sync", '\0', POPT_ARG_STRING, &sync, 0, "durability (default batch)", "batch|message|none" },
+		{ "batch", '\0', POPT_ARG_INT, &batch, 0, "messages per durability batch (default 1000)", "N" },
+		{ "local-time", '\0', POPT_ARG_NONE, &local_time, 0,
+		  "From_ dates without a zone are local time (mutt, Dovecot)", NULL },
+		{ "owner", '\0', POPT_ARG_STRING, &owner, 0, "give what is created to USER (root)", "USER[:GROUP]" },
+		{ "lock-timeout", '\0', POPT_ARG_INT, &o.lock_timeout, 0,
+		  "seconds to wait for a lock (default 300)", "SECONDS" },
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, "Common options:", NULL },
+		POPT_AUTOHELP
+		POPT_TABLEEND
+	};
+	poptContext pc = poptGetContext("mailshift convert", argc, argv, options, 0);
+	poptSetOtherOptionHelp(pc, "[OPTIONS] SOURCE... DEST");
+	int rc;
+	while ((rc = poptGetNextOpt(pc)) > 0)
+		;
+	if (rc < -1) {
+		fprintf(stderr, "%s: %s: %s\n", report_prefix(), poptBadOption(pc, POPT_BADOPTION_NOALIAS),
+		    poptStrerror(rc));
+		poptFreeContext(pc);
+		return EX_USAGE;
+	}
+	const char **args = poptGetArgs(pc);
+	int nargs = 0;
+	while (args && args[nargs])
+		nargs++;
+	int status = 0;
+	if (nargs < 2) {
+		fprintf(stderr, "%s: usage: mailshift convert [OPTIONS] SOURCE... DEST\n", report_prefix());
+		status = EX_USAGE;
+		goto out;
+	}
+	if (to && strcmp(to, "maildir") != 0 && strcmp(to, "mbox") != 0) {
+		report_error(EX_USAGE, "--to must be maildir or mbox, not '%s'", to);
+		status = EX_USAGE;
+		goto out;
+	}
+	o.to = to;
+	if (fmt) {
+		int v = mbox_variant_parse(fmt);
+		if (v < 0) {
+			report_error(EX_USAGE, "unknown --mbox-format '%s'", fmt);
+			status = EX_USAGE;
+			goto out;
+		}
+		o.in_variant = v;
+		o.out_variant = v == MBOX_AUTO ? MBOX_MBOXRD : v;
+	}
+	if (sync) {
+		int s = sync_mode_parse(sync);
+		if (s < 0) {
+			report_error(EX_USAGE, "unknown --sync mode '%s'", sync);
+			status = EX_USAGE;
+			goto out;
+		}
+		o.sync = (enum sync_mode)s;
+	}
+	if (batch < 1) {
+		report_error(EX_USAGE, "--batch must be at least 1");
+		status = EX_USAGE;
+		goto out;
+	}
+	o.batch = (size_t)batch;
+	o.strip_status = strip;
+	o.local_time = local_time;
+	if (owner && parse_owner(owner, &o) == -1) {
+		status = EX_USAGE;
+		goto out;
+	}
+	const char *dest = args[nargs - 1];
+	bool dest_mbox = o.to ? strcmp(o.to, "mbox") == 0 : strcmp(dest, "-") == 0;
+	if (!o.to && !dest_mbox && source_is_maildir(args[0]))
+		dest_mbox = true;
+	if (dest_mbox) {
+		report_error(EX_USAGE, "writing an mbox (DEST %s) needs the Maildir -> mbox converter, "
+		    "which this build does not include", dest);
+		status = EX_USAGE;
+		goto out;
+	}
+	status = convert_to_maildir(&o, args, nargs - 1, dest);
+out:
+	poptFreeContext(pc);
+	free(to);
+	free(fmt);
+	free(sync);
+	free(owner);
+	return status;
+}
