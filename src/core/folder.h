@@ -10,7 +10,8 @@
  * Escape, applied to each component first: '%' followed by two upper-case
  * hex digits stands for one byte. It is used for
  *	'.' (%2E), '/' (%2F), '&' (%26), '%' itself (%25),
- *	control bytes 0x00-0x1F and 0x7F,
+ *	control bytes 0x00-0x1F and 0x7F, and the bytes of the C1 control
+ *	characters U+0080-U+009F,
  *	a '~' at the start of a component (%7E),
  *	bytes that are not part of valid UTF-8 (overlong forms, surrogates,
  *	stray continuation bytes, code points above U+10FFFF).
