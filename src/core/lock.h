@@ -58,6 +58,8 @@ struct mbox_lock {
 	bool nfs;               /* on NFS: no flock() */
 	bool have_fcntl, have_flock, have_dotlock;
 	time_t touched;         /* last dotlock refresh (monotonic seconds) */
+	dev_t dotlock_dev;      /* our dotlock file, to check it is still ours */
+	ino_t dotlock_ino;
 	struct stat st;         /* fstat right after the lock was taken */
 };
 

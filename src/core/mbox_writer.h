@@ -72,6 +72,9 @@ void mbox_quote_init(struct mbox_quote *q, enum mbox_variant variant);
  * twice (a Maildir file: the second read hits the page cache).
  */
 void mbox_quote_measure(struct mbox_quote *q, const void *p, size_t n);
+/* End of the measured body: counts bytes held back at a line start (a
+ * final line "From" without LF). q->len and q->lines are then final. */
+void mbox_quote_measure_end(struct mbox_quote *q);
 
 /* ---- header editing (no I/O) -------------------------------------------- */
 
