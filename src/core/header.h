@@ -75,8 +75,8 @@ bool header_addr_spec(const char *value, size_t len, bool lower, struct strbuf *
  * Decode RFC 2047 encoded words for display (SPEC §3.8, lenient): also
  * inside quotes and without surrounding white space; white space between
  * adjacent encoded words dropped; charsets converted to UTF-8 with iconv.
- * Words with unknown charsets or bad data are kept as is and counted in
- * *bad_r (may be NULL). Raw bytes that are not valid UTF-8 are taken as
+ * Words with unknown charsets or bad data are kept as is; *bad_r (may be
+ * NULL) is set to how many. Raw bytes that are not valid UTF-8 are taken as
  * Windows-1252 (SPEC §3.4). out is reset first.
  */
 void header_decode_2047(const char *value, size_t len, struct strbuf *out, unsigned *bad_r);

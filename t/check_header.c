@@ -1,0 +1,442 @@
+/*
+ * check_header.c: unit tests for header.c: where the header ends (SPEC
+ * §3.3), field iteration over folded and malformed lines (§3.2), lookup,
+ * unfolding, Message-ID extraction (§3.6), the first addr-spec (§3.9) and
+ * RFC 2047 decoding with the Windows-1252 fallback (§3.8, §3.4).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "header.h"
+#include "util.h"
+
+#define L(s) s, sizeof(s) - 1
+
+/* ---- header_block_len -------------------------------------------------- */
+
+struct hbl_case {
+	const char *buf;
+	size_t len;
+	size_t want;
+	bool complete;
+};
+
+static const struct hbl_case hbl_cases[] = {
+	{ L("A: 1\nB: 2\n\nbody\n"), 11, true },
+	{ L("A: 1\r\nB: 2\r\n\r\nbody\r\n"), 14, true },
+	{ L("\nbody\n"), 1, true },                          /* no header at all */
+	{ L("\r\nbody\n"), 2, true },
+	{ L(""), 0, false },                                 /* empty input */
+	{ L("A: 1\nB: 2\n"), 10, false },                    /* no empty line */
+	{ L("A: 1\nB: 2"), 9, false },                       /* no final newline */
+	{ L("A: 1\n \nB: 2\n\nx"), 13, true },               /* SP-only line continues */
+	{ L("A: 1\n\t\r\nB: 2\r\n\r\nx"), 16, true },        /* HT CR LF continues */
+	{ L("To: a,\n \n"), 9, false },                      /* bigto.mbox: never ends */
+	{ L("A: 1\n\r"), 6, false },                         /* lone CR at the end */
+	{ L("A: 1\n\r\r\n\n"), 9, true },                    /* CR CR LF is not empty */
+	{ L("A: \0\n\nb"), 6, true },                        /* NUL is data */
+	{ L("A: 1\r\n\nbody"), 7, true },                    /* mixed: LF after CRLF */
+};
+
+START_TEST(test_block_len)
+{
+	const struct hbl_case *c = &hbl_cases[_i];
+	bool complete = !c->complete;
+
+	ck_assert_uint_eq(header_block_len(c->buf, c->len, &complete), c->want);
+	ck_assert_int_eq(complete, c->complete);
+}
+END_TEST
+
+/* ---- iteration ---------------------------------------------------------- */
+
+struct want_field {
+	const char *name;
+	const char *value;      /* raw value bytes */
+	size_t value_len;
+	size_t line_len;
+};
+
+START_TEST(test_iter_folded)
+{
+	static const char hdr[] =
+	    "Received: from a\n"
+	    "\tby b; Tue, 1 Jul 2003 10:52:37 +0200\n"
+	    "Subject : hello\r\n"
+	    "   \r\n"
+	    " world\r\n"
+	    "X-Empty:\n"
+	    "X-Last:last\n"
+	    "\n"
+	    "Body: not a field\n";
+	static const struct want_field want[] = {
+	    { "Received", L(" from a\n\tby b; Tue, 1 Jul 2003 10:52:37 +0200"), 55 },
+	    { "Subject", L(" hello\r\n   \r\n world"), 30 },
+	    { "X-Empty", L(""), 9 },
+	    { "X-Last", L("last"), 12 },
+	};
+	struct header_iter it;
+	struct header_field f;
+	size_t i = 0, off = 0;
+
+	header_iter_init(&it, hdr, sizeof hdr - 1);
+	while (header_iter_next(&it, &f)) {
+		ck_assert_uint_lt(i, ARRAY_SIZE(want));
+		ck_assert_uint_eq(f.name_len, strlen(want[i].name));
+		ck_assert(memcmp(f.name, want[i].name, f.name_len) == 0);
+		ck_assert_uint_eq(f.value_len, want[i].value_len);
+		ck_assert(memcmp(f.value, want[i].value, f.value_len) == 0);
+		ck_assert_ptr_eq(f.line, hdr + off);
+		ck_assert_uint_eq(f.line_len, want[i].line_len);
+		off += f.line_len;
+		i++;
+	}
+	ck_assert_uint_eq(i, ARRAY_SIZE(want));
+	ck_assert_uint_eq(it.malformed, 0);
+	ck_assert(!header_iter_next(&it, &f));   /* stays at the end */
+}
+END_TEST
+
+START_TEST(test_iter_malformed)
+{
+	static const char hdr[] =
+	    " leading continuation\n"
+	    "From x Wed Jan  3 01:05:34 1996\n"      /* UUCP stamp: no colon */
+	    "A: 1\n"
+	    "no colon here\n"
+	    " its continuation\n"
+	    ": empty name\n"
+	    "Bad\0Name: x\n"
+	    "B: 2\0two\n"
+	    "C: no final newline";
+	struct header_iter it;
+	struct header_field f;
+	const char *names[3] = { "A", "B", "C" };
+	size_t i = 0;
+
+	header_iter_init(&it, hdr, sizeof hdr - 1);
+	while (header_iter_next(&it, &f)) {
+		ck_assert_uint_lt(i, 3);
+		ck_assert_uint_eq(f.name_len, 1);
+		ck_assert_int_eq(f.name[0], names[i][0]);
+		i++;
+		if (f.name[0] == 'B') {
+			ck_assert_uint_eq(f.value_len, 6);
+			ck_assert(memcmp(f.value, " 2\0two", 6) == 0);
+		}
+		if (f.name[0] == 'C') {
+			ck_assert_uint_eq(f.value_len, 17);
+			ck_assert_uint_eq(f.line_len, 19);
+		}
+	}
+	ck_assert_uint_eq(i, 3);
+	ck_assert_uint_eq(it.malformed, 5);
+}
+END_TEST
+
+START_TEST(test_iter_edges)
+{
+	struct header_iter it;
+	struct header_field f;
+
+	header_iter_init(&it, "", 0);
+	ck_assert(!header_iter_next(&it, &f));
+	header_iter_init(&it, L("\nA: 1\n"));          /* empty line first */
+	ck_assert(!header_iter_next(&it, &f));
+	header_iter_init(&it, L("\r\nA: 1\n"));
+	ck_assert(!header_iter_next(&it, &f));
+	header_iter_init(&it, L("A:\r\n\r\n"));
+	ck_assert(header_iter_next(&it, &f));
+	ck_assert_uint_eq(f.value_len, 0);
+	ck_assert_uint_eq(f.line_len, 4);
+	ck_assert(!header_iter_next(&it, &f));
+	/* value ends in CR without LF at the end of the buffer: kept */
+	header_iter_init(&it, L("A: x\r"));
+	ck_assert(header_iter_next(&it, &f));
+	ck_assert_uint_eq(f.value_len, 3);
+}
+END_TEST
+
+START_TEST(test_find_count)
+{
+	static const char hdr[] =
+	    "Status: RO\n"
+	    "status: O\n"
+	    "X-Status: A\n"
+	    "STATUS : D\n"
+	    "\n"
+	    "Status: body\n";
+	struct header_field f;
+
+	ck_assert(header_find(hdr, sizeof hdr - 1, "status", &f));
+	ck_assert_uint_eq(f.value_len, 3);
+	ck_assert(memcmp(f.value, " RO", 3) == 0);
+	ck_assert_uint_eq(header_count(hdr, sizeof hdr - 1, "Status"), 3);
+	ck_assert_uint_eq(header_count(hdr, sizeof hdr - 1, "X-STATUS"), 1);
+	ck_assert_uint_eq(header_count(hdr, sizeof hdr - 1, "X-Stat"), 0);
+	ck_assert(!header_find(hdr, sizeof hdr - 1, "Stat", &f));
+	ck_assert(!header_find(hdr, sizeof hdr - 1, "Date", &f));
+	ck_assert(!header_find("", 0, "Date", &f));
+}
+END_TEST
+
+/* ---- unfolding ---------------------------------------------------------- */
+
+struct unfold_case {
+	const char *in;
+	size_t len;
+	const char *out;
+	size_t out_len;
+};
+
+static const struct unfold_case unfold_cases[] = {
+	{ L(" hello\r\n world"), L("hello world") },
+	{ L(" hello\n\tworld  "), L("hello\tworld") },
+	{ L(" a\r\n   \r\n b"), L("a    b") },
+	{ L("a\0b"), L("a b") },
+	{ L("a\nb"), L("a\nb") },             /* LF without WSP stays */
+	{ L("a\r\nb"), L("a\r\nb") },
+	{ L(""), L("") },
+	{ L(" \t "), L("") },
+	{ L("\r\n x"), L("x") },
+};
+
+START_TEST(test_unfold)
+{
+	const struct unfold_case *c = &unfold_cases[_i];
+	struct strbuf sb = STRBUF_INIT;
+
+	sb_appends(&sb, "stale");
+	header_unfold(c->in, c->len, &sb);
+	ck_assert_uint_eq(sb.len, c->out_len);
+	ck_assert(memcmp(sb.buf, c->out, c->out_len) == 0);
+	ck_assert_int_eq(sb.buf[sb.len], '\0');
+	sb_free(&sb);
+}
+END_TEST
+
+/* ---- Message-ID --------------------------------------------------------- */
+
+struct mid_case {
+	const char *hdr;
+	size_t len;
+	bool ok;
+	const char *id;
+};
+
+static const struct mid_case mid_cases[] = {
+	{ L("Message-ID: <abc@example.com>\n\n"), true, "abc@example.com" },
+	{ L("message-id:<abc@example.com>\n"), true, "abc@example.com" },
+	{ L("Message-Id: abc@example.com\n"), true, "abc@example.com" },        /* no brackets */
+	{ L("Message-ID: <abc>\n"), true, "abc" },                               /* no @ */
+	{ L("Message-ID: <abc@ex\n ample.com>\n"), true, "abc@ex ample.com" },  /* folded inside */
+	{ L("Message-ID:\n <abc@example.com>\n"), true, "abc@example.com" },
+	{ L("Message-ID: <abc@example.com> (added by relay)\n"), true, "abc@example.com" },
+	{ L("Message-ID: (c) <abc@(x)example.com>\n"), true, "abc@example.com" },
+	{ L("Message-ID: <a b@c>\n"), true, "a b@c" },                           /* space inside */
+	{ L("Message-ID: <\"q(x)\"@c>\n"), true, "\"q(x)\"@c" },               /* quoted local part */
+	{ L("Message-ID: <first@x>\nMessage-ID: <second@x>\n"), true, "first@x" },
+	{ L("Message-ID: <a@x> <b@x>\n"), true, "a@x" },
+	{ L("Message-ID: <a@\xe9x>\n"), true, "a@\xe9x" },                      /* non-ASCII */
+	{ L("Message-ID: <unclosed@x\n"), true, "unclosed@x" },
+	{ L("Message-ID: <>\n"), false, NULL },
+	{ L("Message-ID:\n"), false, NULL },
+	{ L("Message-ID:   \n"), false, NULL },
+	{ L("Message-ID: no-at-sign\n"), false, NULL },
+	{ L("Message-ID: two words@x\n"), false, NULL },
+	{ L("Message-ID: (only a comment)\n"), false, NULL },
+	{ L("Subject: x\n"), false, NULL },
+	{ L("\nMessage-ID: <body@x>\n"), false, NULL },
+	{ L("Message-ID: <>\nMessage-ID: <second@x>\n"), false, NULL },          /* the first counts */
+};
+
+START_TEST(test_message_id)
+{
+	const struct mid_case *c = &mid_cases[_i];
+	struct strbuf sb = STRBUF_INIT;
+
+	bool ok = header_message_id(c->hdr, c->len, &sb);
+	ck_assert_msg(ok == c->ok, "case %d: %d", _i, ok);
+	if (ok)
+		ck_assert_str_eq(sb.buf, c->id);
+	sb_free(&sb);
+}
+END_TEST
+
+/* ---- addr-spec ---------------------------------------------------------- */
+
+struct addr_case {
+	const char *value;
+	bool lower;
+	bool ok;
+	const char *addr;
+};
+
+static const struct addr_case addr_cases[] = {
+	{ "john@example.com", false, true, "john@example.com" },
+	{ " John Smith <John@Example.COM>", false, true, "John@Example.COM" },
+	{ " John Smith <John@Example.COM>", true, true, "john@example.com" },
+	{ "\"Smith, John\" <john@example.com>", false, true, "john@example.com" },
+	{ "\"a <b@c>\" <real@example.com>", false, true, "real@example.com" },
+	{ "john@example.com (John Smith)", false, true, "john@example.com" },
+	{ "(comment) john@example.com", false, true, "john@example.com" },
+	{ "John (the <fake@x> one) <john@example.com>", false, true, "john@example.com" },
+	{ "\"john smith\"@example.com", false, true, "\"john smith\"@example.com" },
+	{ "\"John Smith\"@Example.com", true, true, "\"john smith\"@example.com" },
+	{ "<@relay1.example,@relay2.example:john@example.com>", false, true, "john@example.com" },
+	{ "Name <@relay:john@example.com>", false, true, "john@example.com" },
+	{ "john . smith @ example . com", false, true, "john.smith@example.com" },
+	{ "< john@example.com >", false, true, "john@example.com" },
+	{ "<john(c)@example.com>", false, true, "john@example.com" },
+	{ "friends: a@example.com, b@example.com;", false, true, "a@example.com" },
+	{ "undisclosed-recipients:;", false, false, NULL },
+	{ "undisclosed-recipients:;, x@example.com", false, true, "x@example.com" },
+	{ "no address here", false, false, NULL },
+	{ "root", false, false, NULL },
+	{ "Name <local-only>, second@example.com", false, true, "second@example.com" },
+	{ "first@example.com, second@example.com", false, true, "first@example.com" },
+	{ "a@b c@d", false, true, "a@b" },
+	{ "<>", false, true, "" },
+	{ " <> ", false, true, "" },
+	{ "", false, false, NULL },
+	{ "=?UTF-8?Q?J=C3=B6rg?= <jorg@example.com>", false, true, "jorg@example.com" },
+	{ "Jo\xc3\xabl <joel@example.com>", false, true, "joel@example.com" },
+	{ "<unclosed@example.com", false, true, "unclosed@example.com" },
+	{ "Name\r\n <folded@example.com>", false, true, "folded@example.com" },
+};
+
+START_TEST(test_addr_spec)
+{
+	const struct addr_case *c = &addr_cases[_i];
+	struct strbuf sb = STRBUF_INIT;
+
+	bool ok = header_addr_spec(c->value, strlen(c->value), c->lower, &sb);
+	ck_assert_msg(ok == c->ok, "case %d \"%s\": %d", _i, c->value, ok);
+	if (ok)
+		ck_assert_str_eq(sb.buf, c->addr);
+	sb_free(&sb);
+}
+END_TEST
+
+/* ---- RFC 2047 ----------------------------------------------------------- */
+
+struct d2047_case {
+	const char *in;
+	const char *out;
+	unsigned bad;
+};
+
+static const struct d2047_case d2047_cases[] = {
+	{ "plain text", "plain text", 0 },
+	{ "", "", 0 },
+	{ "=?UTF-8?Q?J=C3=B6rg?=", "J\xc3\xb6rg", 0 },
+	{ "=?utf-8?q?J=c3=b6rg_Sch?=", "J\xc3\xb6rg Sch", 0 },                      /* lower case */
+	{ "=?ISO-8859-1?B?SvZyZw==?=", "J\xc3\xb6rg", 0 },
+	{ "=?iso-8859-1?b?SvZyZw?=", "J\xc3\xb6rg", 0 },                             /* no padding */
+	{ "=?ISO-8859-1?Q?a?= =?ISO-8859-1?Q?b?=", "ab", 0 },                       /* adjacent */
+	{ "=?ISO-8859-1?Q?a?=\r\n =?UTF-8?Q?b?=", "ab", 0 },                        /* folded, two charsets */
+	{ "=?ISO-8859-1?Q?a?= x =?ISO-8859-1?Q?b?=", "a x b", 0 },                  /* text between */
+	{ "Re: =?UTF-8?B?w6k=?= ok", "Re: \xc3\xa9 ok", 0 },
+	{ "\"=?UTF-8?Q?J=C3=B6rg?=\" <j@x>", "\"J\xc3\xb6rg\" <j@x>", 0 },        /* inside quotes */
+	{ "x=?UTF-8?Q?=C3=A9?=y", "x\xc3\xa9y", 0 },                               /* glued to text */
+	{ "=?UTF-8?Q?=E2=82?= =?UTF-8?Q?=AC?=", "\xe2\x82\xac", 0 },                /* split euro sign */
+	{ "=?UTF-8?B?4oI=?= =?UTF-8?B?rA==?=", "\xe2\x82\xac", 0 },
+	{ "=?utf-8*en?Q?hi?=", "hi", 0 },                                            /* RFC 2231 language */
+	{ "=?windows-1252?Q?=80?=", "\xe2\x82\xac", 0 },
+	{ "=?x-unknown?Q?abc?=", "=?x-unknown?Q?abc?=", 1 },
+	{ "=?x-unknown?Q?a?= =?x-unknown?Q?b?=", "=?x-unknown?Q?a?= =?x-unknown?Q?b?=", 2 },
+	{ "=?UTF-8?B?!!!!?=", "=?UTF-8?B?!!!!?=", 1 },                             /* bad base64 */
+	{ "=?UTF-8?Q?=ZZ?=", "=?UTF-8?Q?=ZZ?=", 1 },                               /* bad hex */
+	{ "=?UTF-8?Q?=C3?=", "=?UTF-8?Q?=C3?=", 1 },                               /* truncated UTF-8 */
+	{ "=?UTF-8?Q?a?= =?UTF-8?B?!?= =?UTF-8?Q?b?=", "a =?UTF-8?B?!?= b", 1 },
+	{ "=?UTF-8?X?abc?=", "=?UTF-8?X?abc?=", 0 },                               /* not a word */
+	{ "=?UTF-8?Q?a b?=", "=?UTF-8?Q?a b?=", 0 },                               /* SP inside */
+	{ "=?UTF-8?Q?abc", "=?UTF-8?Q?abc", 0 },
+	{ "=??Q?abc?=", "=??Q?abc?=", 0 },
+	{ "a =? b", "a =? b", 0 },
+	/* raw bytes: UTF-8 as is, otherwise Windows-1252 */
+	{ "caf\xc3\xa9", "caf\xc3\xa9", 0 },
+	{ "caf\xe9", "caf\xc3\xa9", 0 },
+	{ "\x80 \x93x\x94", "\xe2\x82\xac \xe2\x80\x9cx\xe2\x80\x9d", 0 },
+	{ "\x81", "\xef\xbf\xbd", 0 },
+	{ "\xc3", "\xc3\x83", 0 },                                                   /* lone lead byte */
+	{ "\xed\xa0\x80", "\xc3\xad\xc2\xa0\xe2\x82\xac", 0 },                       /* surrogate: not UTF-8 */
+	{ "\xe9 =?UTF-8?Q?=C3=A9?=", "\xc3\xa9 \xc3\xa9", 0 },
+};
+
+START_TEST(test_decode_2047)
+{
+	const struct d2047_case *c = &d2047_cases[_i];
+	struct strbuf sb = STRBUF_INIT;
+	unsigned bad = 77;
+
+	sb_appends(&sb, "stale");
+	header_decode_2047(c->in, strlen(c->in), &sb, &bad);
+	ck_assert_msg(sb.len == strlen(c->out) && memcmp(sb.buf, c->out, sb.len) == 0,
+	    "case %d: got \"%s\", want \"%s\"", _i, sb.buf, c->out);
+	ck_assert_uint_eq(bad, c->bad);
+	header_decode_2047(c->in, strlen(c->in), &sb, NULL);
+	ck_assert_uint_eq(sb.len, strlen(c->out));
+	sb_free(&sb);
+}
+END_TEST
+
+START_TEST(test_decode_2047_nul)
+{
+	struct strbuf sb = STRBUF_INIT;
+	unsigned bad;
+
+	header_decode_2047(L("a\0=?UTF-8?Q?b=00c?="), &sb, &bad);
+	ck_assert_uint_eq(sb.len, 5);
+	ck_assert(memcmp(sb.buf, "a\0b\0c", 5) == 0);
+	ck_assert_uint_eq(bad, 0);
+	sb_free(&sb);
+}
+END_TEST
+
+static Suite *
+header_suite(void)
+{
+	Suite *s = suite_create("header");
+	TCase *tc;
+
+	tc = tcase_create("block");
+	tcase_add_loop_test(tc, test_block_len, 0, (int)ARRAY_SIZE(hbl_cases));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fields");
+	tcase_add_test(tc, test_iter_folded);
+	tcase_add_test(tc, test_iter_malformed);
+	tcase_add_test(tc, test_iter_edges);
+	tcase_add_test(tc, test_find_count);
+	tcase_add_loop_test(tc, test_unfold, 0, (int)ARRAY_SIZE(unfold_cases));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("message-id");
+	tcase_add_loop_test(tc, test_message_id, 0, (int)ARRAY_SIZE(mid_cases));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("address");
+	tcase_add_loop_test(tc, test_addr_spec, 0, (int)ARRAY_SIZE(addr_cases));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rfc2047");
+	tcase_add_loop_test(tc, test_decode_2047, 0, (int)ARRAY_SIZE(d2047_cases));
+	tcase_add_test(tc, test_decode_2047_nul);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(header_suite());
+
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
