@@ -123,6 +123,8 @@ report_warn(const char *fmt, ...)
 	va_list ap;
 	int e = errno;
 
+	if (opt_common.quiet)
+		return;
 	va_start(ap, fmt);
 	vsay("warning", fmt, ap, 0);
 	va_end(ap);
@@ -135,6 +137,8 @@ report_warn_sys(const char *fmt, ...)
 	va_list ap;
 	int e = errno;
 
+	if (opt_common.quiet)
+		return;
 	va_start(ap, fmt);
 	vsay("warning", fmt, ap, e);
 	va_end(ap);

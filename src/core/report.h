@@ -47,7 +47,7 @@ void report_fatal_sys(int status, const char *fmt, ...)
 /* "PREFIX: error: ..." and remember status. */
 void report_error(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void report_error_sys(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* "PREFIX: warning: ..." (suppressed by -q only when the caller asks). */
+/* "PREFIX: warning: ..." (not printed with -q). */
 void report_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void report_warn_sys(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Plain informational line on stderr unless -q. */

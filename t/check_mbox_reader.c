@@ -1,0 +1,462 @@
+/*
+ * check_mbox_reader.c: the mbox reader against spelled-out expectations
+ * (SPEC §2.5 algorithm, §5 X1-X21). Every case runs three ways: from a
+ * regular file (pread, Content-Length look-ahead), from a pipe (a stream),
+ * and with small buffers of every size in a range, so that every boundary
+ * and every From_ line falls across a buffer fill somewhere.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "mbox_reader.h"
+#include "report.h"
+#include "source.h"
+#include "util.h"
+
+#define FROM_A "From alice@example.org Mon Mar  3 09:15:02 2025\n"
+#define FROM_B "From bob@example.net Tue Mar  4 10:00:00 2025\n"
+#define FROM_C "From carol@example.org Wed Mar  5 11:30:00 2025\n"
+
+struct got {
+	size_t n;
+	struct strbuf msg[16];
+	struct strbuf from[16];
+	struct mbox_counters c;
+	enum mbox_variant variant;
+	int rc;
+};
+
+static void
+got_free(struct got *g)
+{
+	for (size_t i = 0; i < 16; i++) {
+		sb_free(&g->msg[i]);
+		sb_free(&g->from[i]);
+	}
+}
+
+static char tmpdir[] = "/tmp/check_mbox_reader.XXXXXX";
+
+static char *
+write_file(const char *data, size_t len)
+{
+	static int k;
+	char *p = xasprintf("%s/in%d", tmpdir, k++);
+	int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(write_all(fd, data, len), 0);
+	close(fd);
+	return p;
+}
+
+/* Read every message of src with the given options into g. */
+static void
+read_all(struct source *src, size_t bufsize, enum mbox_variant v, struct got *g)
+{
+	struct mbox_reader_opts o = { .variant = v, .bufsize = bufsize, .quiet = true };
+	struct mbox_reader *r = mbox_reader_new(src, &o);
+	struct message m;
+
+	memset(g, 0, sizeof *g);
+	while ((g->rc = mbox_reader_next(r, &m)) == 1) {
+		ck_assert_uint_lt(g->n, 16);
+		struct strbuf *sb = &g->msg[g->n];
+		sb_append(&g->from[g->n], m.from_line, m.from_line_len);
+		sb_append(sb, m.header, m.header_len);
+		for (;;) {
+			struct iovec iov[8];
+			int n = 8;
+			int rc = mbox_reader_body(r, iov, &n);
+			ck_assert_int_ne(rc, -1);
+			for (int i = 0; i < n; i++)
+				sb_append(sb, iov[i].iov_base, iov[i].iov_len);
+			if (rc == 0)
+				break;
+		}
+		ck_assert_int_eq(mbox_reader_message_size(r), (int64_t)sb->len);
+		g->n++;
+	}
+	g->c = *mbox_reader_counters(r);
+	g->variant = mbox_reader_variant(r);
+	mbox_reader_free(r);
+}
+
+static void
+read_path(const char *path, size_t bufsize, enum mbox_variant v, struct got *g)
+{
+	struct source src;
+	ck_assert_int_eq(source_open(&src, path, 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY), 0);
+	read_all(&src, bufsize, v, g);
+	source_close(&src);
+}
+
+/* The same bytes through a pipe: a non-seekable stream. */
+static void
+read_pipe(const char *data, size_t len, struct got *g)
+{
+	int p[2];
+	ck_assert_int_eq(pipe(p), 0);
+	pid_t pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		close(p[0]);
+		/* dribble in small writes to vary the read sizes */
+		for (size_t off = 0; off < len;) {
+			size_t k = len - off < 777 ? len - off : 777;
+			if (write_all(p[1], data + off, k) == -1)
+				_exit(1);
+			off += k;
+		}
+		_exit(0);
+	}
+	close(p[1]);
+	int saved = dup(0);
+	dup2(p[0], 0);
+	close(p[0]);
+	struct source src;
+	ck_assert_int_eq(source_open(&src, "-", 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY), 0);
+	read_all(&src, 0, MBOX_AUTO, g);
+	source_close(&src);
+	dup2(saved, 0);
+	close(saved);
+	int st;
+	waitpid(pid, &st, 0);
+}
+
+struct expect {
+	const char *name;
+	const char *in;
+	size_t nmsg;
+	const char *msg[4];
+	size_t unquoted_from, missing_sep, cl_used, cl_ignored, pseudo, empty;
+	enum mbox_variant variant;
+	bool stream_differs;        /* Content-Length look-ahead beyond reach of a stream */
+};
+
+static const struct expect cases[] = {
+	{ "two messages", FROM_A "Subject: a\n\nbody a\n\n" FROM_B "Subject: b\n\nbody b\n",
+	  2, { "Subject: a\n\nbody a\n", "Subject: b\n\nbody b\n" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "no final newline", FROM_A "Subject: a\n\ntext",
+	  1, { "Subject: a\n\ntext" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "final LF kept", FROM_A "Subject: a\n\ntext\n",
+	  1, { "Subject: a\n\ntext\n" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "final LF LF: one stripped", FROM_A "Subject: a\n\ntext\n\n",
+	  1, { "Subject: a\n\ntext\n" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "several empty lines: only the last is the separator",
+	  FROM_A "Subject: a\n\ntext\n\n\n\n" FROM_B "S: b\n\nx\n",
+	  2, { "Subject: a\n\ntext\n\n\n", "S: b\n\nx\n" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "unquoted From in body is text (X1)",
+	  FROM_A "Subject: a\n\nFrom here on, we use the VPN.\nbye\n\n" FROM_B "S: b\n\nx\n",
+	  2, { "Subject: a\n\nFrom here on, we use the VPN.\nbye\n", "S: b\n\nx\n" },
+	  1, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "mboxrd unquoting (X3)",
+	  FROM_A "Subject: a\n\n>From x\n>>From y\n>Fromage\n> From z\n",
+	  1, { "Subject: a\n\nFrom x\n>From y\n>Fromage\n> From z\n" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "missing separator (X4)",
+	  FROM_A "Subject: a\n\nbody\n" FROM_B "S: b\n\nx\n",
+	  2, { "Subject: a\n\nbody\n", "S: b\n\nx\n" }, 0, 1, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "empty message (X8)",
+	  FROM_A "\n" FROM_B "S: b\n\nx\n",
+	  2, { "", "S: b\n\nx\n" }, 0, 0, 0, 0, 0, 1, MBOX_MBOXRD, false },
+	{ "header only, body empty, then a message",
+	  FROM_A "Subject: a\n\n" FROM_B "S: b\n\nx\n",
+	  2, { "Subject: a\n", "S: b\n\nx\n" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "no empty line before EOF: all header (X21)", FROM_A "Subject: a\nX: y\n",
+	  1, { "Subject: a\nX: y\n" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "leading empty lines skipped (X7)", "\n\r\n\n" FROM_A "S: a\n\nx\n",
+	  1, { "S: a\n\nx\n" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "UUCP stamp lines at the top of a header (X19)",
+	  FROM_A "From bob Tue Mar  4 10:00:00 2025\n>From carol Wed Mar  5 11:30:00 2025\nS: a\n\nx\n",
+	  1, { "From bob Tue Mar  4 10:00:00 2025\nFrom carol Wed Mar  5 11:30:00 2025\nS: a\n\nx\n" },
+	  0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "CRLF mbox (X14, SPEC §2.7)",
+	  "From a@b Mon Mar  3 09:15:02 2025\r\nS: a\r\n\r\nx\r\n\r\nFrom b@c Tue Mar  4 10:00:00 2025\r\nS: b\r\n\r\ny\r\n",
+	  2, { "S: a\r\n\r\nx\r\n", "S: b\r\n\r\ny\r\n" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "NUL bytes kept (X12)", FROM_A "S: a\n\nx\0y\0\n",
+	  1, { "S: a\n\nx\0y\0\n" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "valid Content-Length protects a From_ line: mboxcl2 (X2)",
+	  FROM_A "Content-Length: 56\n\n" FROM_C ">From q\n\n" FROM_B "S: b\nContent-Length: 2\n\nx\n",
+	  2, { "Content-Length: 56\n\n" FROM_C ">From q\n", "S: b\nContent-Length: 2\n\nx\n" },
+	  0, 0, 2, 0, 0, 0, MBOX_MBOXCL2, true },
+	{ "lying Content-Length ignored (X10)",
+	  FROM_A "Content-Length: 5\n\nhello world\n\n" FROM_B "S: b\n\nx\n",
+	  2, { "Content-Length: 5\n\nhello world\n", "S: b\n\nx\n" }, 0, 0, 0, 1, 0, 0, MBOX_MBOXRD, false },
+	{ "Content-Length without unquoted From: still unquoted (mboxcl)",
+	  FROM_A "Content-Length: 8\n\n>From x\n\n" FROM_B "Content-Length: 2\n\ny\n",
+	  2, { "Content-Length: 8\n\nFrom x\n", "Content-Length: 2\n\ny\n" }, 0, 0, 2, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "UW pseudo message skipped (X11)",
+	  "From MAILER-DAEMON Mon Mar  3 09:15:02 2025\nSubject: DON'T DELETE THIS MESSAGE -- FOLDER INTERNAL DATA\n"
+	  "X-IMAP: 1234567890 0000000042\n\nThis text is part of the internal format.\n\n"
+	  FROM_B "S: b\n\nx\n",
+	  1, { "S: b\n\nx\n" }, 0, 0, 0, 0, 1, 0, MBOX_MBOXRD, false },
+	{ "X-IMAPbase in the first real message is ordinary",
+	  FROM_A "X-IMAPbase: 1234567890 42\nS: a\n\nx\n",
+	  1, { "X-IMAPbase: 1234567890 42\nS: a\n\nx\n" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+	{ "zone words and 2-digit year From_ lines split",
+	  "From a@b Thu Aug 01 10:00:13 2002\nS: a\n\nx\n\nFrom c Wed Dec  2 05:53:22 1992 -0800\nS: b\n\n"
+	  "y\n\nFrom d Sat Jan  3 01:05:34 MET DST 98\nS: c\n\nz\n",
+	  3, { "S: a\n\nx\n", "S: b\n\ny\n", "S: c\n\nz\n" }, 0, 0, 0, 0, 0, 0, MBOX_MBOXRD, false },
+};
+
+static void
+check_case(const struct expect *e, const struct got *g, const char *how)
+{
+	ck_assert_msg(g->rc == 0, "%s (%s): reader returned %d", e->name, how, g->rc);
+	ck_assert_msg(g->n == e->nmsg, "%s (%s): %zu messages, want %zu", e->name, how, g->n, e->nmsg);
+	for (size_t i = 0; i < e->nmsg; i++) {
+		size_t want = strlen(e->msg[i]);
+		if (strstr(e->name, "NUL"))
+			want = 11;
+		ck_assert_msg(g->msg[i].len == want && memcmp(g->msg[i].buf ? g->msg[i].buf : "", e->msg[i], want) == 0,
+		    "%s (%s): message %zu is \"%.*s\", want \"%s\"", e->name, how, i,
+		    (int)g->msg[i].len, g->msg[i].buf ? g->msg[i].buf : "", e->msg[i]);
+	}
+	ck_assert_msg(g->c.unquoted_from == e->unquoted_from, "%s (%s): unquoted_from %zu", e->name, how, g->c.unquoted_from);
+	ck_assert_msg(g->c.missing_separator == e->missing_sep, "%s (%s): missing_separator %zu", e->name, how, g->c.missing_separator);
+	ck_assert_msg(g->c.pseudo == e->pseudo, "%s (%s): pseudo %zu", e->name, how, g->c.pseudo);
+	ck_assert_msg(g->c.empty_messages == e->empty, "%s (%s): empty %zu", e->name, how, g->c.empty_messages);
+}
+
+START_TEST(test_table_file)
+{
+	const struct expect *e = &cases[_i];
+	size_t len = strlen(e->in);
+	if (strstr(e->name, "NUL"))
+		len = strlen(FROM_A) + 11;
+	char *path = write_file(e->in, len);
+	struct got g;
+
+	read_path(path, 0, MBOX_AUTO, &g);
+	check_case(e, &g, "file");
+	ck_assert_msg(g.c.cl_used == e->cl_used, "%s: cl_used %zu", e->name, g.c.cl_used);
+	ck_assert_msg(g.c.cl_ignored == e->cl_ignored, "%s: cl_ignored %zu", e->name, g.c.cl_ignored);
+	ck_assert_msg(g.variant == e->variant, "%s: variant %s", e->name, mbox_variant_name(g.variant));
+	got_free(&g);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_table_pipe)
+{
+	const struct expect *e = &cases[_i];
+	size_t len = strlen(e->in);
+	if (strstr(e->name, "NUL"))
+		len = strlen(FROM_A) + 11;
+	struct got g;
+
+	if (e->stream_differs)
+		return;     /* mboxcl2 detection needs a seekable file (pre-scan) */
+	read_pipe(e->in, len, &g);
+	check_case(e, &g, "pipe");
+	got_free(&g);
+}
+END_TEST
+
+/* Every buffer size in a range: each boundary crosses a fill somewhere. */
+START_TEST(test_every_split)
+{
+	struct strbuf in = STRBUF_INIT;
+	const char *froms[] = { FROM_A, FROM_B, FROM_C };
+
+	/* 3500 bytes of filler so the interesting part sits across the
+	 * smallest buffers (4 * LOOKAHEAD = 4008 bytes) */
+	sb_appends(&in, FROM_A "Subject: filler\n\n");
+	while (in.len < 3500)
+		sb_appends(&in, "filler line of text, long enough to matter\n");
+	sb_appends(&in, "\n");
+	for (int i = 0; i < 12; i++) {
+		sb_appends(&in, froms[i % 3]);
+		sb_appendf(&in, "Subject: %d\nContent-Type: text/plain\n\n", i);
+		sb_appends(&in, ">From quoted\nFrom not a valid line\n>>From x\nlast\n");
+		if (i % 4 != 3)
+			sb_appends(&in, "\n");
+	}
+	char *path = write_file(in.buf, in.len);
+	struct got ref;
+	read_path(path, 0, MBOX_MBOXRD, &ref);
+	ck_assert_uint_eq(ref.n, 13);
+	ck_assert_uint_eq(ref.c.unquoted_from, 12);
+	ck_assert_uint_eq(ref.c.missing_separator, 2);
+	for (size_t bs = 4008; bs < 4008 + 1200; bs += 1) {
+		struct got g;
+		read_path(path, bs, MBOX_MBOXRD, &g);
+		ck_assert_msg(g.n == ref.n, "bufsize %zu: %zu messages", bs, g.n);
+		for (size_t i = 0; i < g.n; i++) {
+			ck_assert_msg(g.msg[i].len == ref.msg[i].len &&
+			    memcmp(g.msg[i].buf, ref.msg[i].buf, g.msg[i].len) == 0,
+			    "bufsize %zu: message %zu differs", bs, i);
+			ck_assert_msg(g.from[i].len == ref.from[i].len &&
+			    memcmp(g.from[i].buf, ref.from[i].buf, g.from[i].len) == 0,
+			    "bufsize %zu: From_ line %zu differs", bs, i);
+		}
+		ck_assert_uint_eq(g.c.unquoted_from, 12);
+		ck_assert_uint_eq(g.c.missing_separator, 2);
+		got_free(&g);
+	}
+	got_free(&ref);
+	sb_free(&in);
+	free(path);
+}
+END_TEST
+
+/* A 50 MB message streams through a 4 MiB buffer: the bytes arrive exactly
+ * and the reader's memory does not grow with the message. */
+START_TEST(test_50mb_message)
+{
+	char *path = xasprintf("%s/big", tmpdir);
+	FILE *f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs(FROM_A "Subject: big\n\n", f);
+	size_t body = 0;
+	char line[101];
+	memset(line, 'x', 99);
+	line[99] = '\n';
+	line[100] = '\0';
+	while (body < 50u * 1000 * 1000) {
+		fputs(line, f);
+		body += 100;
+	}
+	fputs("\n" FROM_B "S: b\n\nsmall\n", f);
+	fclose(f);
+
+	struct source src;
+	ck_assert_int_eq(source_open(&src, path, 1u << SOURCE_MBOX), 0);
+	struct mbox_reader *r = mbox_reader_new(&src, NULL);
+	struct message m;
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
+	ck_assert_int_eq(mbox_reader_next(r, &m), 1);
+	uint64_t got = m.header_len, xs = 0;
+	for (;;) {
+		struct iovec iov[64];
+		int n = 64;
+		int rc = mbox_reader_body(r, iov, &n);
+		for (int i = 0; i < n; i++) {
+			got += iov[i].iov_len;
+			const char *p = iov[i].iov_base;
+			for (size_t k = 0; k < iov[i].iov_len; k++)
+				xs += p[k] == 'x';
+		}
+		if (rc == 0)
+			break;
+		ck_assert_int_eq(rc, 1);
+	}
+	ck_assert_uint_eq(got, strlen("Subject: big\n\n") + body);
+	ck_assert_uint_eq(xs, body / 100 * 99);
+	ck_assert_int_eq(mbox_reader_next(r, &m), 1);
+	ck_assert_int_eq(mbox_reader_next(r, &m), 0);
+	getrusage(RUSAGE_SELF, &ru1);
+	/* peak RSS grew by far less than the message */
+	ck_assert_int_lt(ru1.ru_maxrss - ru0.ru_maxrss, 16 * 1024);
+	mbox_reader_free(r);
+	source_close(&src);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_not_an_mbox)
+{
+	const char *bad[] = { "%PDF-1.4\n%\xe2\xe3\n1 0 obj\n", "Subject: hello\n\nbody\n",
+		"\x89PNG\r\n\x1a\n\0\0\0\rIHDR" };
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *p = write_file(bad[i], strlen(bad[i]) + (i == 2 ? 8 : 0));
+		struct source src;
+		ck_assert_int_eq(source_open(&src, p, 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY), 65);
+		free(p);
+	}
+	/* missing file: 66 */
+	struct source src;
+	ck_assert_int_eq(source_open(&src, "/nonexistent/mbox", 1u << SOURCE_MBOX), 66);
+	/* zero-length file: an empty mailbox */
+	char *p = write_file("", 0);
+	ck_assert_int_eq(source_open(&src, p, 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY), 0);
+	ck_assert_int_eq(src.type, SOURCE_EMPTY);
+	source_close(&src);
+	free(p);
+	/* CR-only line ends: refused */
+	p = write_file("From a Mon Mar  3 09:15:02 2025\rS: a\r\rx\r", 41);
+	ck_assert_int_eq(source_open(&src, p, 1u << SOURCE_MBOX), 65);
+	free(p);
+}
+END_TEST
+
+START_TEST(test_gzip_input)
+{
+	char *p = write_file(cases[0].in, strlen(cases[0].in));
+	char *cmd = xasprintf("gzip -c %s > %s.gz", p, p);
+	ck_assert_int_eq(system(cmd), 0);
+	char *gz = xasprintf("%s.gz", p);
+	struct got g;
+	read_path(gz, 0, MBOX_AUTO, &g);
+	check_case(&cases[0], &g, "gzip");
+	got_free(&g);
+	free(cmd);
+	free(gz);
+	free(p);
+}
+END_TEST
+
+/* The file grows after it was opened: only what was there is read (X17). */
+START_TEST(test_growing_file)
+{
+	char *p = write_file(cases[0].in, strlen(cases[0].in));
+	struct source src;
+	ck_assert_int_eq(source_open(&src, p, 1u << SOURCE_MBOX), 0);
+	int fd = open(p, O_WRONLY | O_APPEND);
+	ck_assert_int_eq(write_all(fd, "\n" FROM_C "S: c\n\nlate\n", strlen(FROM_C) + 16), 0);
+	close(fd);
+	struct got g;
+	read_all(&src, 0, MBOX_AUTO, &g);
+	check_case(&cases[0], &g, "grown");
+	got_free(&g);
+	source_close(&src);
+	free(p);
+}
+END_TEST
+
+static Suite *
+suite(void)
+{
+	Suite *s = suite_create("mbox_reader");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 120);
+	tcase_add_loop_test(tc, test_table_file, 0, ARRAY_SIZE(cases));
+	tcase_add_loop_test(tc, test_table_pipe, 0, ARRAY_SIZE(cases));
+	tcase_add_test(tc, test_every_split);
+	tcase_add_test(tc, test_50mb_message);
+	tcase_add_test(tc, test_not_an_mbox);
+	tcase_add_test(tc, test_gzip_input);
+	tcase_add_test(tc, test_growing_file);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	if (mkdtemp(tmpdir) == NULL)
+		return 99;
+	report_init("test");
+	opt_common.quiet = 1;
+	SRunner *sr = srunner_create(suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	char *cmd = xasprintf("rm -rf %s", tmpdir);
+	if (system(cmd) != 0)
+		failed++;
+	free(cmd);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,53 @@
+# t/lib.sh: shared by the shell tests. Sourced, not run.
+#   MAILSHIFT  the binary under test (set by make check)
+#   CORPUS     ../shared/corpus (tests needing it skip with 77 when absent)
+#   T_SRCDIR   this directory
+set -u
+: "${MAILSHIFT:=$(cd "$(dirname "$0")/.." && pwd)/mailshift}"
+: "${T_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}"
+: "${CORPUS:=$T_SRCDIR/../../shared/corpus}"
+DATA="$T_SRCDIR/data"
+ORACLE="$T_SRCDIR/oracle"
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/mailshift-test.XXXXXX") || exit 99
+cleanup() { chmod -R u+w "$TMP" 2>/dev/null; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+ntests=0 nfail=0
+pass() { ntests=$((ntests + 1)); }
+fail() { ntests=$((ntests + 1)); nfail=$((nfail + 1)); echo "FAIL: $*" >&2; }
+# check DESCRIPTION COMMAND...: run a command, pass when it succeeds
+check() { desc=$1; shift; if "$@"; then pass; else fail "$desc"; fi; }
+# expect_eq DESCRIPTION GOT WANT
+expect_eq() { if [ "$2" = "$3" ]; then pass; else fail "$1: got '$2', want '$3'"; fi; }
+# expect_status DESCRIPTION WANT COMMAND...: exit status of a command
+expect_status() {
+	desc=$1 want=$2; shift 2
+	"$@" >"$TMP/.out" 2>"$TMP/.err"; got=$?
+	if [ "$got" = "$want" ]; then pass; else
+		fail "$desc: exit $got, want $want"; sed 's/^/    stderr: /' "$TMP/.err" | head -5 >&2
+	fi
+}
+done_testing() {
+	echo "$ntests tests, $nfail failed"
+	[ "$nfail" -eq 0 ] || exit 1
+	exit 0
+}
+need_corpus() { [ -d "$CORPUS" ] || { echo "SKIP: no corpus at $CORPUS"; exit 77; }; }
+need() { command -v "$1" >/dev/null 2>&1 || { echo "SKIP: $1 not installed"; exit 77; }; }
+
+# Messages of a maildir in delivery order (mailshift's names increase within
+# a run): files of new/ and cur/ sorted by seconds, microseconds, sequence.
+maildir_files() {
+	for f in "$1"/new/* "$1"/cur/*; do [ -f "$f" ] && echo "$f"; done |
+	awk -F/ '{ n = $NF; split(n, a, "."); s = a[1]; m = a[2];
+		sub(/^M/, "", m); us = m; sub(/P.*/, "", us); q = m; sub(/.*Q/, "", q); sub(/X.*/, "", q);
+		printf "%012d %06d %010d %s\n", s, us, q, $0 }' | sort | cut -d' ' -f4-
+}
+# "<sha256> <length>" per message file in delivery order
+maildir_digests() {
+	maildir_files "$1" | while IFS= read -r f; do
+		printf '%s %s\n' "$(sha256sum <"$f" | cut -d' ' -f1)" "$(wc -c <"$f" | tr -d ' ')"
+	done
+}
+count_files() { find "$@" -type f 2>/dev/null | wc -l | tr -d ' '; }

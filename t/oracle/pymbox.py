@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Independent oracle: the messages of an mbox as Python's mailbox module
+reads them, one line each: "<sha256> <length>".
+
+Python's mailbox.mbox is an mboxo reader that splits at every line starting
+"From ", drops the empty LF line before it, and never unquotes. To compare
+with mailshift's mboxrd reading we apply, as documented in the test:
+  --unquote   remove one '>' from lines matching ">+From " (mboxrd)
+  --crlf      treat a CR LF empty line before a boundary as the separator
+              (Python compares the empty line with b"\\n" only)
+Reads compressed files (gzip, bzip2, xz) through Python's own modules.
+"""
+import bz2
+import gzip
+import hashlib
+import lzma
+import mailbox
+import os
+import re
+import sys
+import tempfile
+
+def main():
+    args = sys.argv[1:]
+    unquote = "--unquote" in args
+    crlf = "--crlf" in args
+    count_only = "--count" in args
+    path = [a for a in args if not a.startswith("--")][0]
+    tmp = None
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(os.path.splitext(path)[1])
+    if opener:
+        tmp = tempfile.NamedTemporaryFile(delete=False)
+        with opener(path, "rb") as f:
+            tmp.write(f.read())
+        tmp.close()
+        path = tmp.name
+    try:
+        box = mailbox.mbox(path, create=False)
+        keys = list(box.keys())
+        if count_only:
+            print(len(keys))
+            return
+        for k in keys:
+            data = box.get_bytes(k)
+            if crlf and data.endswith(b"\n\r\n"):
+                data = data[:-2]
+            if crlf and data == b"\r\n":
+                data = b""
+            if unquote:
+                data = re.sub(rb"(?m)^>(>*From )", rb"\1", data)
+            print(hashlib.sha256(data).hexdigest(), len(data))
+        box.close()
+    finally:
+        if tmp:
+            os.unlink(tmp.name)
+
+main()
