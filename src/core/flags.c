@@ -1,0 +1,389 @@
+/*
+ * flags.c: message state between mbox headers and maildir names
+ * (SPEC §1.5, §1.6, §1.7, §2.8, §2.10).
+ *
+ * mbox side: Status (R, O, legacy r), X-Status (A F T D), X-Keywords
+ * ($Forwarded is the P flag, other names are kept) and, only when neither
+ * Status nor X-Status exists, Thunderbird's X-Mozilla-Status bits. Names
+ * compare case-insensitively, letters case-sensitively, from the whole
+ * unfolded value; of repeated fields the first wins and the repeats are
+ * counted (UW keeps the first). Only the top-level header block is given
+ * to us, so a Status: in a body never counts.
+ *
+ * Maildir side: the info after the last ':' (or mu's "!2," / ";2," when the
+ * name has no ':'), flags read as a set with disorder, duplicates and
+ * unknown letters recorded, ,S= and ,W= read by Dovecot's rule (digits
+ * followed by ':' ',' or the end), and the canonical info written sorted
+ * by byte value without duplicates.
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "flags.h"
+#include "header.h"
+
+uint32_t
+flags_from_letter(char c)
+{
+	switch (c) {
+	case 'D': return MF_DRAFT;
+	case 'F': return MF_FLAGGED;
+	case 'P': return MF_PASSED;
+	case 'R': return MF_REPLIED;
+	case 'S': return MF_SEEN;
+	case 'T': return MF_TRASHED;
+	default: return 0;
+	}
+}
+
+size_t
+flags_letters(uint32_t flags, char *buf)
+{
+	static const char order[] = "DFPRST";
+	size_t n = 0;
+
+	for (const char *c = order; *c; c++)
+		if (flags & flags_from_letter(*c))
+			buf[n++] = *c;
+	buf[n] = '\0';
+	return n;
+}
+
+void
+flags_to_status(uint32_t flags, bool old, char buf[4])
+{
+	if (flags & MF_SEEN)
+		strcpy(buf, "RO");
+	else if (old)
+		strcpy(buf, "O");
+	else
+		buf[0] = '\0';
+}
+
+void
+flags_to_xstatus(uint32_t flags, char buf[8])
+{
+	size_t n = 0;
+
+	if (flags & MF_TRASHED)
+		buf[n++] = 'D';
+	if (flags & MF_FLAGGED)
+		buf[n++] = 'F';
+	if (flags & MF_REPLIED)
+		buf[n++] = 'A';
+	if (flags & MF_DRAFT)
+		buf[n++] = 'T';
+	buf[n] = '\0';
+}
+
+/* ------------------------------------------------------------------------
+ * mbox headers (SPEC §2.8, §2.10)
+ */
+
+static void
+status_letters(const char *v, size_t n, struct mbox_state *st)
+{
+	for (size_t i = 0; i < n; i++) {
+		switch (v[i]) {
+		case 'R': st->flags |= MF_SEEN; st->old = true; break;
+		case 'O': st->old = true; break;
+		case 'r': st->flags |= MF_REPLIED; break;
+		default: break;
+		}
+	}
+}
+
+static void
+xstatus_letters(const char *v, size_t n, struct mbox_state *st)
+{
+	for (size_t i = 0; i < n; i++) {
+		switch (v[i]) {
+		case 'A': st->flags |= MF_REPLIED; break;
+		case 'F': st->flags |= MF_FLAGGED; break;
+		case 'T': st->flags |= MF_DRAFT; break;
+		case 'D': st->flags |= MF_TRASHED; break;
+		default: break;
+		}
+	}
+}
+
+/* Is the keyword [k, k+n) already in the space-separated list? IMAP keyword
+ * names compare case-insensitively. */
+static bool
+keyword_listed(const struct strbuf *list, const char *k, size_t n)
+{
+	const char *p = list->buf, *end = list->buf + list->len;
+
+	while (p < end) {
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		const char *e = sp ? sp : end;
+		if ((size_t)(e - p) == n && mem_ieq(p, k, n))
+			return true;
+		p = e + 1;
+	}
+	return false;
+}
+
+static void
+keywords_parse(const char *v, size_t n, struct mbox_state *st)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		while (i < n && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+			i++;
+		size_t s = i;
+		while (i < n && v[i] != ' ' && v[i] != '\t' && v[i] != ',')
+			i++;
+		size_t len = i - s;
+		if (len == 0)
+			continue;
+		if (len == 10 && mem_ieq(v + s, "$Forwarded", 10)) {
+			st->flags |= MF_PASSED;
+			continue;
+		}
+		if (st->keywords.len > 0 && keyword_listed(&st->keywords, v + s, len))
+			continue;
+		if (st->keywords.len > 0)
+			sb_appendc(&st->keywords, ' ');
+		sb_append(&st->keywords, v + s, len);
+	}
+}
+
+/* X-Mozilla-Status: hexadecimal flag bits. */
+static uint32_t
+mozilla_flags(const char *v, size_t n)
+{
+	uint32_t bits = 0, f = 0;
+	size_t digits = 0;
+
+	for (size_t i = 0; i < n && digits < 8; i++, digits++) {
+		char c = v[i];
+		int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 :
+		    (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
+		if (d < 0)
+			break;
+		bits = bits << 4 | (uint32_t)d;
+	}
+	if (bits & 0x0001)
+		f |= MF_SEEN;
+	if (bits & 0x0002)
+		f |= MF_REPLIED;
+	if (bits & 0x0004)
+		f |= MF_FLAGGED;
+	if (bits & 0x0008)
+		f |= MF_TRASHED;
+	if (bits & 0x1000)
+		f |= MF_PASSED;
+	return f;
+}
+
+enum { SEEN_STATUS = 1, SEEN_XSTATUS = 2, SEEN_KEYWORDS = 4, SEEN_MOZILLA = 8 };
+
+void
+flags_from_mbox_header(const char *hdr, size_t len, struct mbox_state *st)
+{
+	static const struct { const char *name; unsigned bit; } fields[] = {
+		{ "Status", SEEN_STATUS }, { "X-Status", SEEN_XSTATUS },
+		{ "X-Keywords", SEEN_KEYWORDS }, { "X-Mozilla-Status", SEEN_MOZILLA },
+	};
+	struct header_iter it;
+	struct header_field f;
+	struct strbuf v = STRBUF_INIT;
+	unsigned seen = 0;
+	uint32_t moz = 0;
+
+	memset(st, 0, sizeof *st);
+	header_iter_init(&it, hdr, len);
+	while (header_iter_next(&it, &f)) {
+		unsigned bit = 0;
+		for (size_t i = 0; i < ARRAY_SIZE(fields) && bit == 0; i++)
+			if (f.name_len == strlen(fields[i].name) &&
+			    mem_ieq(f.name, fields[i].name, f.name_len))
+				bit = fields[i].bit;
+		if (bit == 0)
+			continue;
+		if (seen & bit) {
+			if (bit != SEEN_MOZILLA)
+				st->duplicates++;
+			continue;
+		}
+		seen |= bit;
+		header_unfold(f.value, f.value_len, &v);
+		if (bit == SEEN_STATUS)
+			status_letters(v.buf, v.len, st);
+		else if (bit == SEEN_XSTATUS)
+			xstatus_letters(v.buf, v.len, st);
+		else if (bit == SEEN_KEYWORDS)
+			keywords_parse(v.buf, v.len, st);
+		else
+			moz = mozilla_flags(v.buf, v.len);
+	}
+	st->has_status = (seen & (SEEN_STATUS | SEEN_XSTATUS)) != 0;
+	if (!st->has_status)
+		st->flags |= moz;
+	sb_free(&v);
+}
+
+void
+mbox_state_free(struct mbox_state *st)
+{
+	sb_free(&st->keywords);
+}
+
+/* ------------------------------------------------------------------------
+ * maildir names (SPEC §1.2, §1.5, §1.7)
+ */
+
+/* Read ,S= and ,W= from the base name (Dovecot's rule: the value counts
+ * only when digits are followed by ',' or the end of the base). */
+static void
+name_sizes(struct maildir_name *mn)
+{
+	const char *b = mn->base, *end = mn->base + mn->base_len;
+
+	mn->uniq = b;
+	mn->uniq_len = mn->base_len;
+	for (const char *p = b; p + 3 <= end; p++) {
+		if (p[0] != ',' || (p[1] != 'S' && p[1] != 'W') || p[2] != '=')
+			continue;
+		if (mn->uniq_len == mn->base_len)
+			mn->uniq_len = (size_t)(p - b);
+		const char *q = p + 3;
+		long long v = 0;
+		bool ok = q < end;
+		for (; q < end && *q >= '0' && *q <= '9'; q++) {
+			if (v > (LLONG_MAX - 9) / 10)
+				ok = false;      /* overflow: keep scanning, stop adding */
+			else
+				v = v * 10 + (*q - '0');
+		}
+		if (q == p + 3 || (q < end && *q != ','))
+			ok = false;
+		long long *dst = p[1] == 'S' ? &mn->size_s : &mn->size_w;
+		if (!ok)
+			mn->anomalies |= MN_BAD_SIZE;
+		else if (*dst == -1)
+			*dst = v;
+		p = q - 1;
+	}
+}
+
+/* The letters of "2,<flags>[,<other>]". */
+static void
+name_flags(struct maildir_name *mn)
+{
+	bool seen[256] = { false };
+	unsigned char max = 0;
+
+	for (size_t i = 2; i < mn->info_len && mn->info[i] != ','; i++) {
+		unsigned char c = (unsigned char)mn->info[i];
+		if (seen[c])
+			mn->anomalies |= MN_DUPLICATE;
+		else if (c < max)
+			mn->anomalies |= MN_UNSORTED;
+		seen[c] = true;
+		if (c > max)
+			max = c;
+		uint32_t bit = flags_from_letter((char)c);
+		if (bit)
+			mn->flags |= bit;
+		else if (c >= 'a' && c <= 'z')
+			mn->keywords |= 1u << (c - 'a');
+		else
+			mn->anomalies |= MN_UNKNOWN_FLAG;
+	}
+}
+
+/* Position of the info separator: the last ':'; without one, the last
+ * "!2," or ";2," (mu and mblaze on file systems that forbid ':'). */
+static const char *
+name_separator(const char *name, size_t len, unsigned *anomalies)
+{
+	const char *sep = NULL;
+
+	for (size_t i = 0; i < len; i++)
+		if (name[i] == ':') {
+			if (sep)
+				*anomalies |= MN_COLON_IN_UNIQ;
+			sep = name + i;
+		}
+	if (sep)
+		return sep;
+	for (size_t i = len; i-- > 0;)
+		if ((name[i] == '!' || name[i] == ';') && len - i >= 3 &&
+		    name[i + 1] == '2' && name[i + 2] == ',') {
+			*anomalies |= MN_ALT_SEP;
+			return name + i;
+		}
+	return NULL;
+}
+
+void
+maildir_name_parse(const char *name, size_t len, struct maildir_name *mn)
+{
+	memset(mn, 0, sizeof *mn);
+	mn->size_s = mn->size_w = -1;
+	if (len > 0 && name[0] == '.')
+		mn->anomalies |= MN_DOT_START;
+
+	const char *sep = name_separator(name, len, &mn->anomalies);
+	mn->base = name;
+	mn->base_len = sep ? (size_t)(sep - name) : len;
+	if (sep) {
+		mn->sep = *sep;
+		mn->info = sep + 1;
+		mn->info_len = len - mn->base_len - 1;
+		if (mn->info_len >= 2 && mn->info[0] == '2' && mn->info[1] == ',')
+			name_flags(mn);
+		else if (mn->info_len >= 2 && mn->info[0] == '1' && mn->info[1] == ',')
+			mn->anomalies |= MN_EXPERIMENTAL;
+		else
+			mn->anomalies |= MN_BAD_INFO;
+	}
+	name_sizes(mn);
+}
+
+size_t
+flags_make_info(uint32_t flags, uint32_t keywords, const char *extra, char *buf)
+{
+	bool set[256] = { false };
+	size_t n = 0;
+
+	for (const char *c = "DFPRST"; *c; c++)
+		if (flags & flags_from_letter(*c))
+			set[(unsigned char)*c] = true;
+	for (int i = 0; i < 26; i++)
+		if (keywords & (1u << i))
+			set['a' + i] = true;
+	for (const char *c = extra; c && *c; c++) {
+		unsigned char u = (unsigned char)*c;
+		/* a letter must not end the flag list or the name */
+		if (u > ' ' && u < 0x7f && u != ',' && u != ':' && u != '/')
+			set[u] = true;
+	}
+	buf[n++] = '2';
+	buf[n++] = ',';
+	for (int c = 0; c < 256 && n < 63; c++)
+		if (set[c])
+			buf[n++] = (char)c;
+	buf[n] = '\0';
+	return n;
+}
+
+uint64_t
+flags_vsize_add(const char *p, size_t n, bool *prev_cr)
+{
+	uint64_t add = n;
+	bool cr = *prev_cr;
+
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n' && !cr)
+			add++;
+		cr = p[i] == '\r';
+	}
+	*prev_cr = cr;
+	return add;
+}
