@@ -492,8 +492,8 @@ convert_summary_print(const struct convert_summary *s)
 		fflush(f);
 		return;
 	}
-	if (opt_common.quiet)
-		return;
+	if (opt_common.quiet || (s->status != 0 && s->messages == 0))
+		return;     /* the error line said it all */
 	report_progress_clear();
 	fprintf(stderr, "%s: %s: %llu messages (%s): %llu %s, %llu already in %s",
 	    report_prefix(), s->source, (unsigned long long)s->messages, s->variant,
@@ -537,7 +537,7 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 
 	for (int i = 0; i < nsources && !got_signal; i++) {
 		struct convert_summary sum = { .source = strcmp(sources[i], "-") ? sources[i] : "<stdin>",
-			.dest = dest };
+			.dest = dest, .variant = "-" };
 		run.sum = &sum;
 		sum.status = convert_one(&run, sources[i]);
 		report_status(sum.status);

@@ -160,7 +160,7 @@ fill(struct mbox_reader *r)
 		n = source_read(r->src, r->buf + r->end, want);
 	}
 	if (n == -1) {
-		report_error(EX_IOERR, "%s:%lld: read error: %s", r->src->name,
+		report_error(r->src->errmsg ? EX_DATAERR : EX_IOERR, "%s:%lld: read error: %s", r->src->name,
 		    (long long)(r->buf_off + (off_t)r->end), source_error_string(r->src));
 		r->failed = true;
 		return -1;

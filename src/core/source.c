@@ -96,6 +96,9 @@ source_open_archive(struct source *s)
 	f->src = s;
 	f->rbuf = xmalloc(256 * 1024);
 	archive_read_support_filter_all(a);
+	/* a zip or tar holding one mailbox is read like a compressed file */
+	archive_read_support_format_zip(a);
+	archive_read_support_format_tar(a);
 	archive_read_support_format_raw(a);
 	if (archive_read_open(a, f, NULL, arc_read, arc_close) != ARCHIVE_OK ||
 	    archive_read_next_header(a, &entry) != ARCHIVE_OK) {
@@ -106,6 +109,8 @@ source_open_archive(struct source *s)
 	}
 	const char *fname = archive_filter_name(a, 0);
 	s->compression = fname ? fname : "compressed";
+	if (archive_format(a) != ARCHIVE_FORMAT_RAW && archive_format_name(a))
+		s->compression = archive_format_name(a);
 	s->archive = a;
 	s->seekable = false;
 	s->size = -1;
@@ -139,7 +144,7 @@ is_compressed_mime(const char *t)
 		"application/gzip", "application/x-gzip", "application/x-bzip2",
 		"application/x-xz", "application/zstd", "application/x-zstd",
 		"application/x-lzip", "application/x-lzma", "application/x-compress",
-		"application/x-lz4", "application/x-lzop",
+		"application/x-lz4", "application/x-lzop", "application/zip", "application/x-tar",
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(types); i++)
 		if (strcmp(t, types[i]) == 0)
@@ -342,6 +347,14 @@ source_read(struct source *s, void *buf, size_t len)
 		if (n == -1)
 			return -1;
 	}
+	if (n == 0 && s->archive && archive_format(s->archive) != ARCHIVE_FORMAT_RAW) {
+		struct archive_entry *e;
+		if (archive_read_next_header(s->archive, &e) == ARCHIVE_OK) {
+			s->errmsg = "the archive holds more than one file: extract it and convert each";
+			errno = EINVAL;
+			return -1;
+		}
+	}
 	if (n == 0)
 		s->eof = true;
 	s->pos += n;
@@ -351,6 +364,8 @@ source_read(struct source *s, void *buf, size_t len)
 const char *
 source_error_string(struct source *s)
 {
+	if (s->errmsg)
+		return s->errmsg;
 	if (s->archive && archive_error_string(s->archive))
 		return archive_error_string(s->archive);
 	return strerror(errno);

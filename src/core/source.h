@@ -6,7 +6,8 @@
  * A file is sniffed from its first bytes: a From_ line after optional empty
  * lines is an mbox (no libmagic call on the fast path); otherwise libmagic
  * names it, and compressed data (gzip, bzip2, xz, zstd, lzip...) is read
- * transparently through libarchive's raw format. Anything else is refused
+ * transparently through libarchive's raw format (a zip or tar archive
+ * holding exactly one mailbox too). Anything else is refused
  * with libmagic's description (exit 65).
  */
 #ifndef MAILSHIFT_SOURCE_H
@@ -40,6 +41,7 @@ struct source {
 	size_t pre_len, pre_off;
 	off_t pos;              /* bytes handed out so far (logical, decompressed) */
 	bool eof;
+	const char *errmsg;     /* set for errors that are not an errno */
 };
 
 /*
