@@ -74,6 +74,7 @@ struct maildir_writer {
 	size_t nq, capq;
 	uint64_t qbytes;
 	bool link_only;        /* renameat2 unsupported here */
+	mode_t file_mode;      /* from the maildir's mode and the umask */
 };
 
 int
@@ -224,7 +225,14 @@ maildir_writer_open(const char *path, const struct maildir_writer_opts *opts)
 	struct stat st;
 	mode_t mode = 0700;
 	if (fstat(w->dfd, &st) == 0)
-		mode = st.st_mode & 07777 & ~(mode_t)0;
+		mode = st.st_mode & 07777;
+	/* files get the maildir's permissions (0700 -> 0600), as Dovecot
+	 * does, narrowed by the umask */
+	mode_t um = umask(0);
+	umask(um);
+	w->file_mode = (mode & 0666) & ~um;
+	if ((w->file_mode & 0600) != 0600)
+		w->file_mode |= 0600;
 	w->curfd = open_subdir(w, "cur", w->o.create, mode);
 	w->newfd = open_subdir(w, "new", w->o.create, mode);
 	w->tmpfd = open_subdir(w, "tmp", w->o.create, mode);
@@ -406,10 +414,7 @@ maildir_writer_begin(struct maildir_writer *w)
 		report_error(EX_CANTCREAT, "unable to find a unique name in %s/tmp", w->path);
 		return -1;
 	}
-	/* mode from the umask: 0666 & ~umask, as any delivery agent */
-	mode_t um = umask(0);
-	umask(um);
-	if (fchmod(w->fd, 0666 & ~um) == -1 ||
+	if (fchmod(w->fd, w->file_mode) == -1 ||
 	    (w->o.chown && fchown(w->fd, w->o.uid, w->o.gid) == -1)) {
 		report_error_sys(EX_CANTCREAT, "unable to set owner or mode of %s/tmp/%s", w->path, w->tmpname);
 		maildir_writer_abort(w);

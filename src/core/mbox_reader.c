@@ -413,12 +413,16 @@ read_header(struct mbox_reader *r, struct message *m)
 				cut = true;   /* next message starts inside our header */
 				break;
 			}
-			if (!seen_field)
+			if (!seen_field) {
 				r->c.stamps++;
+				warn_at(r, pos_off(r, r->pos), "From line at the top of a header (a forwarding stamp): kept as header text");
+			}
 		}
 		size_t q = r->unquote ? quoted_from(p, avail) : 0;
-		if (q && !seen_field)
+		if (q && !seen_field) {
 			r->c.stamps++;
+			warn_at(r, pos_off(r, r->pos), ">From line at the top of a header (a forwarding stamp): kept as header text");
+		}
 		if (ensure_line(r, r->cap) == -1)
 			return -1;
 		p = r->buf + r->pos;

@@ -40,12 +40,16 @@ def main():
         if count_only:
             print(len(keys))
             return
+        with open(path, "rb") as f:
+            raw = f.read()
         for k in keys:
             data = box.get_bytes(k)
-            if crlf and data.endswith(b"\n\r\n"):
+            # Python dropped an LF separator when the byte at its stop is
+            # that LF; otherwise a CR LF empty line is still in the message
+            stop = box._toc[k][1]
+            stripped = stop < len(raw) and raw[stop:stop + 1] == b"\n"
+            if crlf and not stripped and (data.endswith(b"\n\r\n") or data == b"\r\n"):
                 data = data[:-2]
-            if crlf and data == b"\r\n":
-                data = b""
             if unquote:
                 data = re.sub(rb"(?m)^>(>*From )", rb"\1", data)
             print(hashlib.sha256(data).hexdigest(), len(data))
