@@ -502,6 +502,26 @@ END_TEST
 
 /* ---- stdout and compressed output ---------------------------------------- */
 
+/* Decompress a whole file through libarchive's raw reader. */
+static void
+gunzip_file(const char *p, struct strbuf *out)
+{
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	char buf[8192];
+	la_ssize_t n;
+
+	archive_read_support_filter_all(a);
+	archive_read_support_format_raw(a);
+	ck_assert_int_eq(archive_read_open_filename(a, p, 16384), ARCHIVE_OK);
+	ck_assert_int_eq(archive_read_next_header(a, &e), ARCHIVE_OK);
+	sb_reset(out);
+	while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
+		sb_append(out, buf, (size_t)n);
+	ck_assert_int_eq(n, 0);
+	archive_read_free(a);
+}
+
 START_TEST(test_stdout)
 {
 	pid_t pid = fork();
@@ -523,28 +543,29 @@ START_TEST(test_stdout)
 	char lock[200];
 	snprintf(lock, sizeof lock, "%s/-.lock", dir);
 	ck_assert_int_eq(access(lock, F_OK), -1);
+	/* gzip on stdout when asked for */
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(mbox, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, STDOUT_FILENO);
+		struct mbox_writer *w;
+		struct mbox_writer_opts o = { .variant = MBOX_MBOXRD, .compress = MBOX_COMPRESS_GZIP };
+		if (mbox_writer_open(&w, "-", &o) != 0)
+			_exit(1);
+		append(w, "A: b\n\n", "From x", 6, NULL, 0, -1, -1);
+		_exit(mbox_writer_close(w) == 0 ? 0 : 2);
+	}
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert_int_eq(WEXITSTATUS(ws), 0);
+	struct strbuf got = STRBUF_INIT;
+	get_file(mbox, &got);
+	ck_assert(got.len > 2 && memcmp(got.buf, "\x1f\x8b", 2) == 0);
+	gunzip_file(mbox, &got);
+	ck_assert_uint_eq(got.len, strlen(want));
+	ck_assert(memcmp(got.buf, want, got.len) == 0);
+	sb_free(&got);
 }
 END_TEST
-
-/* Decompress a whole file through libarchive's raw reader. */
-static void
-gunzip_file(const char *p, struct strbuf *out)
-{
-	struct archive *a = archive_read_new();
-	struct archive_entry *e;
-	char buf[8192];
-	la_ssize_t n;
-
-	archive_read_support_filter_all(a);
-	archive_read_support_format_raw(a);
-	ck_assert_int_eq(archive_read_open_filename(a, p, 16384), ARCHIVE_OK);
-	ck_assert_int_eq(archive_read_next_header(a, &e), ARCHIVE_OK);
-	sb_reset(out);
-	while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
-		sb_append(out, buf, (size_t)n);
-	ck_assert_int_eq(n, 0);
-	archive_read_free(a);
-}
 
 START_TEST(test_compressed)
 {

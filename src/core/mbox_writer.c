@@ -664,6 +664,8 @@ fsync_dir_of(const char *path)
 	return rc;
 }
 
+static int archive_start(struct mbox_writer *w, enum mbox_compress comp);
+
 /*
  * Compressed output is written whole: libarchive's raw format with a
  * compression filter, into a temporary file next to the destination,
@@ -674,6 +676,8 @@ writer_open_compressed(struct mbox_writer *w, enum mbox_compress comp)
 {
 	struct stat st;
 
+	if (w->to_stdout)
+		return archive_start(w, comp);
 	if (lstat(w->path, &st) == 0) {
 		report_error(EX_CANTCREAT, "%s: refusing to append to an existing compressed mailbox",
 		    w->path);
@@ -694,6 +698,13 @@ writer_open_compressed(struct mbox_writer *w, enum mbox_compress comp)
 	}
 	if (w->o.chown && fchown(w->fd, w->o.uid, w->o.gid) == -1)
 		report_warn_sys("unable to chown %s", w->tmp_path);
+	return archive_start(w, comp);
+}
+
+/* The libarchive raw writer with the compression filter, on w->fd. */
+static int
+archive_start(struct mbox_writer *w, enum mbox_compress comp)
+{
 	w->ar = archive_write_new();
 	int r = comp == MBOX_COMPRESS_GZIP ? archive_write_add_filter_gzip(w->ar)
 	    : comp == MBOX_COMPRESS_ZSTD ? archive_write_add_filter_zstd(w->ar)
@@ -787,10 +798,11 @@ mbox_writer_open(struct mbox_writer **w_r, const char *path, const struct mbox_w
 	enum mbox_compress comp = w->o.compress == MBOX_COMPRESS_AUTO
 	    ? mbox_compress_from_suffix(path) : w->o.compress;
 	if (strcmp(path, "-") == 0) {
-		/* stdout: nothing to lock, nothing to take back */
+		/* stdout: nothing to lock, nothing to take back; compressed
+		 * only when asked for explicitly */
 		w->to_stdout = true;
 		w->fd = STDOUT_FILENO;
-		status = 0;
+		status = comp == MBOX_COMPRESS_NONE ? 0 : writer_open_compressed(w, comp);
 	} else if (comp != MBOX_COMPRESS_NONE) {
 		status = writer_open_compressed(w, comp);
 	} else {
@@ -1063,6 +1075,8 @@ publish_compressed(struct mbox_writer *w)
 		errno = EIO;
 		return -1;
 	}
+	if (w->to_stdout)
+		return 0;
 	if (!w->o.no_sync && fsync(w->fd) == -1)
 		return -1;
 	if (close(w->fd) == -1) {
@@ -1090,7 +1104,8 @@ mbox_writer_close(struct mbox_writer *w)
 	if (!w->failed && w->ar != NULL && publish_compressed(w) == -1) {
 		int e = errno;
 		w->status = e == EEXIST ? EX_CANTCREAT : EX_IOERR;
-		report_error_sys(w->status, "unable to publish %s as %s", w->tmp_path, w->path);
+		report_error_sys(w->status, "unable to finish compressed %s%s%s", w->path,
+		    w->tmp_path ? " from " : "", w->tmp_path ? w->tmp_path : "");
 		w->failed = true;
 	}
 	int status = w->failed ? (w->status ? w->status : EX_IOERR) : 0;

@@ -14,7 +14,8 @@
  *     local), so a reader never sees a torn message and nothing the caller
  *     was told is durable is ever cut off.
  *     Output "-" is stdout: no lock, no truncate-back (a pipe cannot be
- *     taken back; the reader sees the error status).
+ *     taken back; the reader sees the error status); compressed only with
+ *     an explicit compression (not AUTO).
  *     Compressed output (gzip, zstd, xz) is written whole through
  *     libarchive's raw format to a temporary file in the destination's
  *     directory, published by link() (never clobbering) at close; appending
