@@ -319,7 +319,10 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 		mi.mtime = m->env_time;
 		if (run->o->local_time && m->from_line) {
 			struct fromline fl;
-			if (fromline_parse(m->from_line, m->from_line_len, &fl) && !fl.has_zone) {
+			size_t n = m->from_line_len;
+			if (n && m->from_line[n - 1] == '\n')
+				n--;
+			if (fromline_parse(m->from_line, n, &fl) && !fl.has_zone) {
 				struct tm tm;
 				time_t t = fl.time;
 				gmtime_r(&t, &tm);
