@@ -38,23 +38,15 @@
 #include "convert.h"
 #include "date.h"
 #include "flags.h"
+#include "folder.h"
 #include "header.h"
+#include "mbox_writer.h"
+#include "reader.h"
 #include "report.h"
 #include "source.h"
 #include "util.h"
 
 /* ---- a set of (128-bit hash, occurrence) keys ---------------------------- */
-
-struct key {
-	uint64_t hi, lo;
-	uint32_t n;
-	uint32_t used;      /* 0 = empty slot; else value + 1 */
-};
-
-struct keyset {
-	struct key *t;
-	size_t cap, len;
-};
 
 static size_t
 key_slot(const struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n)
@@ -63,7 +55,7 @@ key_slot(const struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n)
 	return (size_t)(h ^ (h >> 29)) & (ks->cap - 1);
 }
 
-static struct key *
+struct key *
 keyset_find(struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n, bool add)
 {
 	if (ks->cap == 0 || (add && (ks->len + 1) * 4 > ks->cap * 3)) {
@@ -94,7 +86,7 @@ keyset_find(struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n, bool add)
 	return &ks->t[j];
 }
 
-static void
+void
 keyset_free(struct keyset *ks)
 {
 	free(ks->t);
@@ -171,16 +163,16 @@ scan_existing(const char *maildir, struct keyset *ks)
 
 /* ---- signals --------------------------------------------------------------- */
 
-static volatile sig_atomic_t got_signal;
+volatile sig_atomic_t convert_got_signal;
 
 static void
 on_signal(int sig)
 {
-	got_signal = sig;
+	convert_got_signal = sig;
 }
 
-static void
-signals_catch(void)
+void
+convert_signals_catch(void)
 {
 	struct sigaction sa;
 
@@ -192,12 +184,12 @@ signals_catch(void)
 	sigaction(SIGHUP, &sa, NULL);
 }
 
-static void
-signals_reraise(void)
+void
+convert_signals_reraise(void)
 {
-	if (got_signal) {
-		signal(got_signal, SIG_DFL);
-		raise(got_signal);
+	if (convert_got_signal) {
+		signal(convert_got_signal, SIG_DFL);
+		raise(convert_got_signal);
 	}
 }
 
@@ -221,8 +213,8 @@ is_status_header(const struct header_field *f, bool keep_keywords)
 }
 
 /* The header without the mbox-only fields; malformed lines are kept. */
-static void
-strip_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out)
+void
+convert_strip_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out)
 {
 	struct header_iter it;
 	struct header_field f;
@@ -240,8 +232,8 @@ strip_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out)
 }
 
 /* Arrival date when the From_ line has none (SPEC §5 W4). */
-static time_t
-fallback_time(const struct message *m, const char **how)
+time_t
+convert_fallback_time(const struct message *m, const char **how)
 {
 	struct header_field f;
 	time_t t;
@@ -267,6 +259,8 @@ fallback_time(const struct message *m, const char **how)
 
 struct run {
 	const struct convert_opts *o;
+	const char *dest;
+	int envfd;                  /* DEST/mailshift-envelopes, -1 until used */
 	struct maildir_writer *w;
 	struct keyset existing;
 	struct convert_summary *sum;
@@ -282,6 +276,26 @@ on_published(void *ctx, uint64_t cookie, const char *subdir, const char *name)
 	run->sum->delivered++;
 	if (opt_common.verbose)
 		report_info("delivered %s/%s", subdir, name);
+}
+
+/*
+ * Keep the original From_ line when the one Maildir -> mbox would build
+ * from this header and mtime differs (SPEC §3.11 ▶ 3): written before the
+ * message is published, synced with its batch.
+ */
+static int
+record_envelope(struct run *run, const struct message *m, const char *h, size_t hlen,
+    const struct maildir_msginfo *mi)
+{
+	struct strbuf b = STRBUF_INIT;
+	int rc = 0;
+
+	mbox_from_line_build(NULL, 0, h, hlen, mi->mtime, &b);
+	if (b.len != m->from_line_len || memcmp(b.buf, m->from_line, b.len) != 0)
+		rc = envelope_append(run->dest, &run->envfd, run->o, mi->key, mi->mtime,
+		    m->from_line, m->from_line_len);
+	sb_free(&b);
+	return rc;
 }
 
 /* Deliver one message; -1 when writing failed (reported). */
@@ -331,7 +345,7 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 			}
 		}
 	} else {
-		mi.mtime = fallback_time(m, &how);
+		mi.mtime = convert_fallback_time(m, &how);
 		report_warn("%s:%lld: no date in the From_ line; arrival date taken from %s",
 		    m->mailbox, (long long)m->offset, how);
 		run->sum->warnings++;
@@ -345,7 +359,7 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 	const char *h = m->header;
 	size_t hlen = m->header_len;
 	if (run->o->strip_status) {
-		strip_header(m->header, m->header_len, overflow, &run->hdr);
+		convert_strip_header(m->header, m->header_len, overflow, &run->hdr);
 		h = run->hdr.buf ? run->hdr.buf : "";
 		hlen = run->hdr.len;
 	}
@@ -363,12 +377,16 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 			return -1;
 		if (rc == 0)
 			break;
-		if (got_signal) {
+		if (convert_got_signal) {
 			maildir_writer_abort(run->w);
 			return -3;
 		}
 	}
 	run->sum->bytes += (uint64_t)mbox_reader_message_size(r);
+	if (m->from_line != NULL && record_envelope(run, m, h, hlen, &mi) == -1) {
+		maildir_writer_abort(run->w);
+		return -1;
+	}
 	return maildir_writer_end(run->w, &mi);
 }
 
@@ -398,10 +416,22 @@ convert_one(struct run *run, const char *path)
 {
 	struct source src;
 	struct convert_summary *sum = run->sum;
-	int st = source_open(&src, path, 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY);
+	struct mbox_lock lk = { .fd = -1 };
+	int st = convert_source_lock(run->o, path, &lk);
 
 	if (st != 0)
 		return st;
+	st = source_open(&src, path, 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY);
+	if (st != 0) {
+		mbox_lock_release(&lk);
+		return st;
+	}
+	if (run->o->remove_source && lk.fd != -1 && src.compression != NULL) {
+		report_error(EX_USAGE, "%s: --remove-source cannot rewrite a compressed mailbox", src.name);
+		source_close(&src);
+		mbox_lock_release(&lk);
+		return EX_USAGE;
+	}
 	char *identity = NULL;
 	if (strcmp(path, "-") == 0)
 		identity = xstrdup("-");
@@ -424,7 +454,7 @@ convert_one(struct run *run, const char *path)
 		goto done;
 	}
 	r = mbox_reader_new(&src, &ro);
-	while (!got_signal && (rc = mbox_reader_next(r, &m)) == 1) {
+	while (!convert_got_signal && (rc = mbox_reader_next(r, &m)) == 1) {
 		char keystr[64];
 		uint64_t hi, lo;
 		uint32_t n;
@@ -466,12 +496,26 @@ convert_one(struct run *run, const char *path)
 	}
 done:
 	/* make this source's messages durable before saying anything about them */
+	if (run->envfd != -1 && run->o->sync != SYNC_NONE && fsync(run->envfd) == -1 && result == 0) {
+		report_error_sys(EX_IOERR, "unable to sync %s/%s", run->dest, ENVELOPE_FILE);
+		result = EX_IOERR;
+	}
 	if (run->w && maildir_writer_flush(run->w) == -1 && result == 0)
 		result = report_exit_status() ? report_exit_status() : EX_IOERR;
+	off_t end = src.pos;
 	keyset_free(&occ);
 	mbox_reader_free(r);
 	source_close(&src);
 	free(identity);
+	/* --remove-source: only a source read to its end, all of it now durable */
+	if (run->o->remove_source && lk.fd != -1 && result == 0 && rc == 0 &&
+	    !convert_got_signal && !opt_common.dry_run) {
+		if (convert_source_remove(&lk, end) == -1)
+			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+		else
+			sum->removed = sum->messages;
+	}
+	mbox_lock_release(&lk);
 	return result;
 }
 
@@ -516,7 +560,7 @@ int
 convert_to_maildir(const struct convert_opts *o, const char **sources, int nsources,
     const char *dest)
 {
-	struct run run = { .o = o };
+	struct run run = { .o = o, .dest = dest, .envfd = -1 };
 	struct maildir_writer_opts wo = {
 		.sync = o->sync,
 		.batch_messages = o->batch,
@@ -530,7 +574,7 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 	};
 	int status = 0;
 
-	signals_catch();
+	convert_signals_catch();
 	if (!opt_common.dry_run) {
 		run.w = maildir_writer_open(dest, &wo);
 		if (run.w == NULL)
@@ -538,7 +582,7 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 	}
 	scan_existing(dest, &run.existing);
 
-	for (int i = 0; i < nsources && !got_signal; i++) {
+	for (int i = 0; i < nsources && !convert_got_signal; i++) {
 		struct convert_summary sum = { .source = strcmp(sources[i], "-") ? sources[i] : "<stdin>",
 			.dest = dest, .variant = "-" };
 		run.sum = &sum;
@@ -555,7 +599,9 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 		status = report_exit_status() ? report_exit_status() : EX_IOERR;
 	keyset_free(&run.existing);
 	sb_free(&run.hdr);
-	signals_reraise();
+	if (run.envfd != -1)
+		close(run.envfd);
+	convert_signals_reraise();
 	int worst = report_exit_status();
 	return worst ? worst : status;
 }
@@ -609,13 +655,61 @@ parse_owner(const char *spec, struct convert_opts *o)
 	return 0;
 }
 
+/* The word-valued options; -1 after reporting a bad one. */
+static int
+option_words(struct convert_opts *o, const char *from_fmt, const char *sort,
+    const char *compress, const char *layout, const char *names)
+{
+	if (from_fmt) {
+		int v = mbox_variant_parse(from_fmt);
+		if (v < 0) {
+			report_error(EX_USAGE, "unknown --from-format '%s'", from_fmt);
+			return -1;
+		}
+		o->in_variant = v;
+	}
+	if (sort) {
+		if (reader_sort_parse(sort) < 0) {
+			report_error(EX_USAGE, "unknown --sort order '%s'", sort);
+			return -1;
+		}
+		o->sort = sort;
+	}
+	if (compress) {
+		if (mbox_compress_parse(compress) < 0) {
+			report_error(EX_USAGE, "unknown --compress method '%s'", compress);
+			return -1;
+		}
+		o->compress = compress;
+	}
+	if (layout) {
+		if (strcmp(layout, "maildir++") != 0 && strcmp(layout, "fs") != 0) {
+			report_error(EX_USAGE, "--layout must be maildir++ or fs, not '%s'", layout);
+			return -1;
+		}
+		o->layout = layout;
+	}
+	if (names) {
+		if (strcmp(names, "utf8") == 0)
+			o->folder_charset = FOLDER_UTF8;
+		else if (strcmp(names, "mutf7") == 0)
+			o->folder_charset = FOLDER_MUTF7;
+		else {
+			report_error(EX_USAGE, "--folder-names must be utf8 or mutf7, not '%s'", names);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 cmd_convert(int argc, const char **argv)
 {
 	struct convert_opts o = { .in_variant = MBOX_AUTO, .out_variant = MBOX_MBOXRD,
 		.sync = SYNC_BATCH, .lock_timeout = 300, .layout = "maildir++", .sort = "delivery" };
-	char *to = NULL, *fmt = NULL, *sync = NULL, *owner = NULL;
-	int strip = 0, local_time = 0, batch = 1000;
+	char *to = NULL, *fmt = NULL, *sync = NULL, *owner = NULL, *from_fmt = NULL;
+	char *sort = NULL, *compress = NULL, *layout = NULL, *names = NULL;
+	int strip = 0, local_time = 0, batch = 1000, recursive = 0, remove_source = 0;
 	struct poptOption options[] = {
 		{ "to", 't', POPT_ARG_STRING, &to, 0, "output format", "maildir|mbox" },
 		{ "mbox-format", '\0', POPT_ARG_STRING, &fmt, 0,
@@ -629,6 +723,20 @@ cmd_convert(int argc, const char **argv)
 		{ "owner", '\0', POPT_ARG_STRING, &owner, 0, "give what is created to USER (root)", "USER[:GROUP]" },
 		{ "lock-timeout", '\0', POPT_ARG_INT, &o.lock_timeout, 0,
 		  "seconds to wait for a lock (default 300)", "SECONDS" },
+		{ "from-format", '\0', POPT_ARG_STRING, &from_fmt, 0,
+		  "mbox -> mbox: input variant (default auto)", "auto|mboxo|mboxrd|mboxcl|mboxcl2" },
+		{ "sort", '\0', POPT_ARG_STRING, &sort, 0, "Maildir message order (default delivery)",
+		  "delivery|date|name|none" },
+		{ "compress", '\0', POPT_ARG_STRING, &compress, 0,
+		  "compress the mbox (default: by the DEST suffix)", "gzip|zstd|xz|none" },
+		{ "recursive", 'r', POPT_ARG_NONE, &recursive, 0,
+		  "a directory of mboxes <-> a Maildir++ tree", NULL },
+		{ "layout", '\0', POPT_ARG_STRING, &layout, 0, "folder layout of the Maildir tree",
+		  "maildir++|fs" },
+		{ "folder-names", '\0', POPT_ARG_STRING, &names, 0,
+		  "non-ASCII folder names in the Maildir tree (default utf8)", "utf8|mutf7" },
+		{ "remove-source", '\0', POPT_ARG_NONE, &remove_source, 0,
+		  "remove what was converted once the destination is durable", NULL },
 		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, "Common options:", NULL },
 		POPT_AUTOHELP
 		POPT_TABLEEND
@@ -685,6 +793,12 @@ cmd_convert(int argc, const char **argv)
 		goto out;
 	}
 	o.batch = (size_t)batch;
+	if (option_words(&o, from_fmt, sort, compress, layout, names) == -1) {
+		status = EX_USAGE;
+		goto out;
+	}
+	o.recursive = recursive;
+	o.remove_source = remove_source;
 	o.strip_status = strip;
 	o.local_time = local_time;
 	if (owner && parse_owner(owner, &o) == -1) {
@@ -692,20 +806,34 @@ cmd_convert(int argc, const char **argv)
 		goto out;
 	}
 	const char *dest = args[nargs - 1];
+	if (o.recursive) {
+		if (nargs != 2) {
+			report_error(EX_USAGE, "-r takes one SOURCE directory and one DEST");
+			status = EX_USAGE;
+		} else {
+			status = convert_tree(&o, args[0], dest);
+		}
+		goto out;
+	}
 	bool dest_mbox = o.to ? strcmp(o.to, "mbox") == 0 : strcmp(dest, "-") == 0;
 	if (!o.to && !dest_mbox && source_is_maildir(args[0]))
 		dest_mbox = true;
 	if (dest_mbox) {
-		report_error(EX_USAGE, "writing an mbox (DEST %s) needs the Maildir -> mbox converter, "
-		    "which this build does not include", dest);
-		status = EX_USAGE;
-		goto out;
+		if (fmt && !from_fmt)
+			o.in_variant = MBOX_AUTO;   /* --mbox-format names the output here */
+		status = convert_to_mbox(&o, args, nargs - 1, dest);
+	} else {
+		status = convert_to_maildir(&o, args, nargs - 1, dest);
 	}
-	status = convert_to_maildir(&o, args, nargs - 1, dest);
 out:
 	poptFreeContext(pc);
 	free(to);
 	free(fmt);
+	free(from_fmt);
+	free(sort);
+	free(compress);
+	free(layout);
+	free(names);
 	free(sync);
 	free(owner);
 	return status;

@@ -7,10 +7,16 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
+#include <time.h>
 
+#include "header.h"
+#include "lock.h"
 #include "maildir_writer.h"
 #include "mbox_reader.h"
+#include "message.h"
+#include "util.h"
 
 struct convert_opts {
 	const char *to;             /* "maildir", "mbox" or NULL (the other format) */
@@ -29,6 +35,7 @@ struct convert_opts {
 	bool remove_source;
 	const char *compress;       /* NULL, "gzip", "zstd", "xz" */
 	const char *sort;           /* "delivery", "date", "name", "none" */
+	int folder_charset;         /* enum folder_charset for trees */
 };
 
 /* One line of the summary (text on stderr, JSON on stdout). */
@@ -51,5 +58,71 @@ void convert_summary_print(const struct convert_summary *s);
 /* mbox (or stdin) -> Maildir, for each source. Returns the exit status. */
 int convert_to_maildir(const struct convert_opts *o, const char **sources, int nsources,
     const char *dest);
+
+/* Maildir or mbox -> mbox (convert_mbox.c). Returns the exit status. */
+int convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources,
+    const char *dest);
+
+/* -r: a directory of mboxes <-> one Maildir++ / fs tree (convert_tree.c). */
+int convert_tree(const struct convert_opts *o, const char *source, const char *dest);
+
+/* ---- shared helpers (convert.c) ---------------------------------------- */
+
+/* A multiset of 128-bit keys: `used` is 0 for an empty slot, else count + 1. */
+struct key {
+	uint64_t hi, lo;
+	uint32_t n;
+	uint32_t used;
+};
+struct keyset {
+	struct key *t;
+	size_t cap, len;
+};
+struct key *keyset_find(struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n, bool add);
+void keyset_free(struct keyset *ks);
+
+/* The header without Status, X-Status, X-Keywords (unless keep_keywords),
+ * X-UID, X-IMAP, X-IMAPbase, Content-Length, Lines; out is reset. */
+void convert_strip_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out);
+
+/* Arrival date from Received: or Date: (SPEC §5 W4, §3.11); *how names it. */
+time_t convert_fallback_time(const struct message *m, const char **how);
+
+/* Set by SIGINT, SIGTERM, SIGHUP while converting. */
+extern volatile sig_atomic_t convert_got_signal;
+void convert_signals_catch(void);
+void convert_signals_reraise(void);
+
+/*
+ * mbox source locking (SPEC §2.11): a read lock while reading, the write
+ * lock for the whole run with --remove-source. 0 or the reported status;
+ * "-" and maildirs take no lock (lk->fd stays -1).
+ */
+int convert_source_lock(const struct convert_opts *o, const char *path, struct mbox_lock *lk);
+/* --remove-source for an mbox source read up to byte `end` and now durable
+ * in the destination: empty it (nothing arrived) or move what arrived after
+ * `end` to the front (journaled rewrite). 0 or -1 (reported). */
+int convert_source_remove(struct mbox_lock *lk, off_t end);
+
+/* ---- original From_ lines (convert_mbox.c; mailshift-formats(5)) --------- */
+
+#define ENVELOPE_FILE "mailshift-envelopes"
+
+/* The idempotency key "<32 hex>_<n>" inside a file name into out (>= 48
+ * bytes); false when the name has none. */
+bool convert_name_key(const char *name, char *out, size_t outlen);
+
+/* Append "<key> <mtime> <escaped From_ line>" to DEST/mailshift-envelopes
+ * (opened on first use into *fd_io). 0 or -1 (reported). */
+int envelope_append(const char *maildir, int *fd_io, const struct convert_opts *o,
+    const char *key, time_t mtime, const char *line, size_t len);
+
+struct envstore;
+/* Load a maildir's records (NULL when it has none). */
+struct envstore *envstore_load(const char *maildir);
+/* The original From_ line for a key when its mtime still matches. */
+bool envstore_lookup(const struct envstore *es, const char *key, time_t mtime,
+    const char **line_r, size_t *len_r);
+void envstore_free(struct envstore *es);
 
 #endif

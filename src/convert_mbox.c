@@ -1,0 +1,859 @@
+/*
+ * convert_mbox.c: `mailshift convert` into an mbox (DESIGN §3 convert,
+ * SPEC §2.3, §2.6, §2.10, §2.11, §3.11, §5 O1-O8, X17): Maildir -> mbox
+ * and mbox -> mbox (re-quoting between variants), one loop over reader.h
+ * feeding mbox_writer.h:
+ *
+ *     recover -> scan DEST keys -> lock+open -> next message -> skip or
+ *     append -> every batch: flush (fsync), record the durable size,
+ *     remove the converted sources -> close
+ *
+ * Idempotence without state outside DEST: a message's key is XXH3-128 of
+ * its From_ line and its header without the mbox-only fields (Status,
+ * X-Status, X-Keywords, X-UID, X-IMAP, X-IMAPbase, Content-Length, Lines),
+ * counted as a multiset. The messages already in DEST are keyed the same
+ * way, and the k-th copy of a key in a source is skipped when DEST holds at
+ * least k of them, so a rerun appends only what is missing.
+ *
+ * Crash safety of an append: "<mbox>.mailshift-append" holds the device,
+ * inode and durable size of the mbox while a run appends. A run killed
+ * mid-message leaves it behind; the next run takes the mbox's lock and cuts
+ * the torn tail back to that size before anything else. Maildir files are
+ * unlinked only after the size that holds their messages was recorded.
+ *
+ * Also here: the envelope records (original From_ lines, SPEC §3.11 ▶ 3,
+ * mailshift-formats(5)) and the mbox source's lock and removal.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "convert.h"
+#include "maildir_reader.h"
+#include "mbox_writer.h"
+#include "reader.h"
+#include "report.h"
+#include "source.h"
+#include "testhook.h"
+
+/* ---- keys in names ------------------------------------------------------ */
+
+bool
+convert_name_key(const char *name, char *out, size_t outlen)
+{
+	const char *dot = strchr(name, '.');
+	if (dot == NULL)
+		return false;
+	const char *end = strchr(dot + 1, '.');
+	size_t span = end ? (size_t)(end - dot - 1) : strlen(dot + 1);
+	const char *x = memchr(dot + 1, 'X', span);
+	if (x == NULL)
+		return false;
+	x++;
+	size_t i = 0;
+	while (i < 32 && ((x[i] >= '0' && x[i] <= '9') || (x[i] >= 'a' && x[i] <= 'f')))
+		i++;
+	if (i != 32 || x[32] != '_')
+		return false;
+	size_t j = 33;
+	while (x[j] >= '0' && x[j] <= '9')
+		j++;
+	if (j == 33 || j + 1 > outlen)
+		return false;
+	memcpy(out, x, j);
+	out[j] = '\0';
+	return true;
+}
+
+/* ---- envelope records ------------------------------------------------------ */
+
+/* '%XX' for control bytes, DEL, '%' and SP-free storage of the line. */
+static void
+env_escape(const char *p, size_t n, struct strbuf *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+		if (c < 0x20 || c == 0x7f || c == '%')
+			sb_appendf(out, "%%%02X", c);
+		else
+			sb_appendc(out, (char)c);
+	}
+}
+
+static int
+hexv(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+static bool
+env_unescape(const char *p, size_t n, struct strbuf *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] != '%') {
+			sb_appendc(out, p[i]);
+			continue;
+		}
+		if (i + 2 >= n)
+			return false;
+		int a = hexv(p[i + 1]), b = hexv(p[i + 2]);
+		if (a < 0 || b < 0)
+			return false;
+		sb_appendc(out, (char)(a << 4 | b));
+		i += 2;
+	}
+	return true;
+}
+
+int
+envelope_append(const char *maildir, int *fd_io, const struct convert_opts *o,
+    const char *key, time_t mtime, const char *line, size_t len)
+{
+	if (*fd_io == -1) {
+		char *p = xasprintf("%s/%s", maildir, ENVELOPE_FILE);
+		int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		bool created = fd != -1;
+		if (fd == -1 && errno == EEXIST)
+			fd = open(p, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+		if (fd == -1) {
+			report_error_sys(EX_CANTCREAT, "unable to open %s", p);
+			free(p);
+			return -1;
+		}
+		if (created && o->chown && fchown(fd, o->uid, o->gid) == -1)
+			report_warn_sys("unable to chown %s", p);
+		free(p);
+		*fd_io = fd;
+	}
+	struct strbuf b = STRBUF_INIT;
+	sb_appendf(&b, "%s %lld ", key, (long long)mtime);
+	if (len > 0 && line[len - 1] == '\n')
+		len--;
+	env_escape(line, len, &b);
+	sb_appendc(&b, '\n');
+	int rc = write_all(*fd_io, b.buf, b.len);
+	if (rc == -1)
+		report_error_sys(report_status_for_write_errno(errno) ? report_status_for_write_errno(errno)
+		    : EX_IOERR, "unable to write %s/%s", maildir, ENVELOPE_FILE);
+	sb_free(&b);
+	return rc;
+}
+
+struct envrec {
+	char key[48];
+	time_t mtime;
+	char *line;            /* with its LF */
+	size_t len;
+};
+
+struct envstore {
+	struct envrec *v;
+	size_t n;
+};
+
+static int
+envrec_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct envrec *)a)->key, ((const struct envrec *)b)->key);
+}
+
+/* One record line; false when malformed (e.g. cut by a crash). */
+static bool
+envrec_parse(const char *p, size_t n, struct envrec *r)
+{
+	const char *sp = memchr(p, ' ', n);
+	if (sp == NULL || sp == p || (size_t)(sp - p) >= sizeof r->key)
+		return false;
+	memcpy(r->key, p, (size_t)(sp - p));
+	r->key[sp - p] = '\0';
+	const char *t = sp + 1, *e = p + n;
+	char *endp;
+	char num[24];
+	const char *sp2 = memchr(t, ' ', (size_t)(e - t));
+	if (sp2 == NULL || sp2 == t || (size_t)(sp2 - t) >= sizeof num)
+		return false;
+	memcpy(num, t, (size_t)(sp2 - t));
+	num[sp2 - t] = '\0';
+	long long v = strtoll(num, &endp, 10);
+	if (*endp != '\0')
+		return false;
+	struct strbuf l = STRBUF_INIT;
+	if (!env_unescape(sp2 + 1, (size_t)(e - sp2 - 1), &l) || l.len < 5 ||
+	    memcmp(l.buf, "From ", 5) != 0) {
+		sb_free(&l);
+		return false;
+	}
+	sb_appendc(&l, '\n');
+	r->mtime = (time_t)v;
+	r->line = l.buf;
+	r->len = l.len;
+	return true;
+}
+
+struct envstore *
+envstore_load(const char *maildir)
+{
+	char *p = xasprintf("%s/%s", maildir, ENVELOPE_FILE);
+	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	free(p);
+	if (fd == -1)
+		return NULL;
+	struct strbuf all = STRBUF_INIT;
+	char buf[65536];
+	ssize_t k;
+	while ((k = read_full(fd, buf, sizeof buf)) > 0)
+		sb_append(&all, buf, (size_t)k);
+	close(fd);
+	struct envstore *es = xcalloc(1, sizeof *es);
+	size_t cap = 0;
+	for (size_t i = 0; i < all.len;) {
+		const char *lf = memchr(all.buf + i, '\n', all.len - i);
+		if (lf == NULL)
+			break;          /* a record cut by a crash */
+		size_t n = (size_t)(lf - all.buf) - i;
+		struct envrec r;
+		if (envrec_parse(all.buf + i, n, &r)) {
+			if (es->n == cap) {
+				cap = cap ? cap * 2 : 64;
+				es->v = xrealloc(es->v, cap * sizeof *es->v);
+			}
+			es->v[es->n++] = r;
+		}
+		i += n + 1;
+	}
+	sb_free(&all);
+	if (es->n > 1)
+		qsort(es->v, es->n, sizeof *es->v, envrec_cmp);
+	return es;
+}
+
+bool
+envstore_lookup(const struct envstore *es, const char *key, time_t mtime,
+    const char **line_r, size_t *len_r)
+{
+	if (es == NULL || es->n == 0)
+		return false;
+	struct envrec k;
+	snprintf(k.key, sizeof k.key, "%s", key);
+	const struct envrec *r = bsearch(&k, es->v, es->n, sizeof *es->v, envrec_cmp);
+	if (r == NULL || r->mtime != mtime)
+		return false;
+	*line_r = r->line;
+	*len_r = r->len;
+	return true;
+}
+
+void
+envstore_free(struct envstore *es)
+{
+	if (es == NULL)
+		return;
+	for (size_t i = 0; i < es->n; i++)
+		free(es->v[i].line);
+	free(es->v);
+	free(es);
+}
+
+/* ---- the mbox source: lock and removal ---------------------------------------- */
+
+int
+convert_source_lock(const struct convert_opts *o, const char *path, struct mbox_lock *lk)
+{
+	struct stat st;
+
+	lk->fd = -1;
+	if (strcmp(path, "-") == 0 || stat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
+	    opt_common.dry_run)
+		return 0;       /* source_open reports what is wrong */
+	struct mbox_lock_opts lo = { .timeout = o->lock_timeout };
+	/*
+	 * The reader opens the path once more for reading. The locks are OFD
+	 * fcntl, flock and the dotlock: none is dropped when that second
+	 * descriptor is closed (SPEC §2.11 F1 concerns classic fcntl locks).
+	 */
+	return mbox_lock_open(lk, path, o->remove_source ? MBOX_LOCK_WRITE : MBOX_LOCK_READ, &lo);
+}
+
+int
+convert_source_remove(struct mbox_lock *lk, off_t end)
+{
+	struct stat st;
+
+	if (fstat(lk->fd, &st) == -1) {
+		report_error_sys(EX_IOERR, "unable to stat %s", lk->path);
+		return -1;
+	}
+	if (end >= st.st_size)
+		return mbox_truncate_empty(lk);
+	/* what arrived after the part we read moves to the front (X17) */
+	return mbox_rewrite_remove_head(lk, end);
+}
+
+/* ---- Maildir / mbox -> mbox ------------------------------------------------------ */
+
+struct pending {
+	char *path;
+	struct convert_summary *sum;
+};
+
+struct mrun {
+	const struct convert_opts *o;
+	const char *dest;
+	struct mbox_writer *w;
+	char *marker;               /* "<dest>.mailshift-append" */
+	int marker_fd;
+	bool defer_remove;          /* compressed: sources go once DEST is published */
+	struct keyset have;         /* keys already in DEST (count + 1 in `used`) */
+	struct strbuf from, hdr, strip, kw;
+	struct pending *pending;    /* maildir files to unlink once durable */
+	size_t npending, cappending;
+	size_t unflushed;
+	struct convert_summary *sum;
+};
+
+static void
+msg_key(struct mrun *run, const char *from, size_t flen, const char *h, size_t hlen,
+    uint64_t *hi, uint64_t *lo)
+{
+	convert_strip_header(h, hlen, false, &run->strip);
+	XXH3_state_t *s = XXH3_createState();
+	XXH3_128bits_reset(s);
+	XXH3_128bits_update(s, from, flen);
+	XXH3_128bits_update(s, run->strip.buf ? run->strip.buf : "", run->strip.len);
+	XXH128_hash_t d = XXH3_128bits_digest(s);
+	XXH3_freeState(s);
+	*hi = d.high64;
+	*lo = d.low64;
+}
+
+/* Take back the torn tail an interrupted run left (see the top). */
+static int
+append_recover(const struct convert_opts *o, const char *dest, const char *marker)
+{
+	char b[128];
+	unsigned long long dev = 0, ino = 0;
+	long long size = -1;
+	struct stat st;
+	int fd = open(marker, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd == -1)
+		return 0;
+	ssize_t n = read_full(fd, b, sizeof b - 1);
+	close(fd);
+	bool ok = n > 0 && (b[n] = '\0', sscanf(b, "%llu %llu %lld", &dev, &ino, &size) == 3);
+	if (lstat(dest, &st) == -1 || !S_ISREG(st.st_mode)) {
+		unlink(marker);
+		return 0;
+	}
+	struct mbox_lock lk;
+	struct mbox_lock_opts lo = { .timeout = o->lock_timeout };
+	int status = mbox_lock_open(&lk, dest, MBOX_LOCK_WRITE, &lo);
+	if (status != 0)
+		return status;
+	if (ok && size >= 0 && (unsigned long long)lk.st.st_dev == dev &&
+	    (unsigned long long)lk.st.st_ino == ino && lk.st.st_size > size) {
+		if (ftruncate(lk.fd, (off_t)size) == -1 || fsync(lk.fd) == -1) {
+			report_error_sys(EX_IOERR, "unable to take back the end of %s", dest);
+			mbox_lock_release(&lk);
+			return EX_IOERR;
+		}
+		report_warn("%s: took back %lld bytes an interrupted run left after byte %lld",
+		    dest, (long long)(lk.st.st_size - size), size);
+	}
+	unlink(marker);
+	mbox_lock_release(&lk);
+	return 0;
+}
+
+/* Record the mbox's durable size (fixed width: rewritten in place). */
+static int
+marker_write(struct mrun *run)
+{
+	struct stat st;
+	char b[80];
+
+	if (stat(run->dest, &st) == -1)
+		return -1;
+	int n = snprintf(b, sizeof b, "%20llu %20llu %20lld\n", (unsigned long long)st.st_dev,
+	    (unsigned long long)st.st_ino, (long long)st.st_size);
+	if (pwrite(run->marker_fd, b, (size_t)n, 0) != n ||
+	    (run->o->sync != SYNC_NONE && fsync(run->marker_fd) == -1)) {
+		report_error_sys(EX_IOERR, "unable to write %s", run->marker);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+marker_create(struct mrun *run)
+{
+	run->marker_fd = open(run->marker, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (run->marker_fd == -1) {
+		report_error_sys(EX_CANTCREAT, "unable to create %s", run->marker);
+		return -1;
+	}
+	return marker_write(run);
+}
+
+static void
+marker_remove(struct mrun *run)
+{
+	if (run->marker_fd == -1)
+		return;
+	close(run->marker_fd);
+	run->marker_fd = -1;
+	unlink(run->marker);
+}
+
+static void
+pending_add(struct mrun *run, const char *path)
+{
+	if (run->npending == run->cappending) {
+		run->cappending = run->cappending ? run->cappending * 2 : 256;
+		run->pending = xrealloc(run->pending, run->cappending * sizeof *run->pending);
+	}
+	run->pending[run->npending].path = xstrdup(path);
+	run->pending[run->npending++].sum = run->sum;
+}
+
+static void
+pending_remove(struct mrun *run)
+{
+	for (size_t i = 0; i < run->npending; i++) {
+		struct pending *p = &run->pending[i];
+		if (unlink(p->path) == 0 || errno == ENOENT) {
+			p->sum->removed++;
+			testhook_message_done();
+		} else {
+			report_warn_sys("unable to remove %s", p->path);
+			p->sum->warnings++;
+		}
+		free(p->path);
+	}
+	run->npending = 0;
+}
+
+/* Everything ended so far durable; then its maildir sources go. */
+static int
+run_flush(struct mrun *run)
+{
+	if (run->w == NULL)
+		return 0;
+	if (mbox_writer_flush(run->w) == -1)
+		return -1;
+	if (run->marker_fd != -1 && marker_write(run) == -1)
+		return -1;
+	run->unflushed = 0;
+	if (!run->defer_remove)
+		pending_remove(run);
+	return 0;
+}
+
+/* The keys of the messages already in DEST (read under our write lock). */
+static int
+scan_dest(struct mrun *run)
+{
+	struct stat st;
+
+	if (stat(run->dest, &st) == -1 || !S_ISREG(st.st_mode) || st.st_size == 0)
+		return 0;
+	struct reader *r;
+	struct reader_opts ro = { .allow = 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY, .quiet = true };
+	ro.mbox.quiet = true;
+	ro.mbox.keep_pseudo = true;
+	int status = reader_open(&r, run->dest, &ro);
+	if (status != 0)
+		return status;
+	struct message m;
+	int rc;
+	while ((rc = reader_next(r, &m, READER_WANT_HEADER)) == 1) {
+		uint64_t hi, lo;
+		msg_key(run, m.from_line, m.from_line_len, m.header, m.header_len, &hi, &lo);
+		keyset_find(&run->have, hi, lo, 0, true)->used++;
+	}
+	reader_close(r);
+	return rc == -1 ? (report_exit_status() ? report_exit_status() : EX_DATAERR) : 0;
+}
+
+/* Keyword names for X-Keywords: the message's letters, plus names the
+ * header holds that this maildir has no letter for (SPEC §5 W2). */
+static void
+keywords_of(struct mrun *run, struct maildir_reader *mr, const struct message *m)
+{
+	struct mbox_state st;
+	const char *names[26];
+
+	sb_reset(&run->kw);
+	for (int i = 0; i < 26; i++) {
+		names[i] = maildir_reader_keyword(mr, (char)('a' + i));
+		if ((m->keywords & 1u << i) && names[i] != NULL) {
+			if (run->kw.len)
+				sb_appendc(&run->kw, ' ');
+			sb_appends(&run->kw, names[i]);
+		}
+	}
+	flags_from_mbox_header(m->header, m->header_len, &st);
+	for (const char *p = st.keywords.buf, *e = p ? p + st.keywords.len : NULL; p && p < e;) {
+		const char *s = memchr(p, ' ', (size_t)(e - p));
+		size_t n = s ? (size_t)(s - p) : (size_t)(e - p);
+		bool known = false;
+		for (int i = 0; i < 26 && !known; i++)
+			known = names[i] && strlen(names[i]) == n && memcmp(names[i], p, n) == 0;
+		if (n && !known) {
+			if (run->kw.len)
+				sb_appendc(&run->kw, ' ');
+			sb_append(&run->kw, p, n);
+		}
+		p += n + 1;
+	}
+	mbox_state_free(&st);
+}
+
+/* Every SP-separated word of a is in b. */
+static bool
+words_in(const char *a, size_t alen, const char *b, size_t blen)
+{
+	for (const char *p = a, *e = a + alen; p < e;) {
+		const char *s = memchr(p, ' ', (size_t)(e - p));
+		size_t n = s ? (size_t)(s - p) : (size_t)(e - p);
+		bool found = n == 0;
+		for (const char *q = b, *f = b + blen; !found && q < f;) {
+			const char *t = memchr(q, ' ', (size_t)(f - q));
+			size_t k = t ? (size_t)(t - q) : (size_t)(f - q);
+			found = k == n && memcmp(p, q, n) == 0;
+			q += k + 1;
+		}
+		if (!found)
+			return false;
+		p += n + 1;
+	}
+	return true;
+}
+
+/*
+ * Does the header already say what the maildir says? Then it is written
+ * byte for byte as it is, whatever letters it uses (legacy `r`, `R`
+ * without `O`, X-Status without Status: all read back to the same state),
+ * which is what makes mbox -> Maildir -> mbox exact (SPEC §2.10 ▶).
+ */
+static bool
+state_unchanged(const struct message *m, const struct strbuf *kw)
+{
+	struct mbox_state st;
+	flags_from_mbox_header(m->header, m->header_len, &st);
+	const char *k = st.keywords.buf ? st.keywords.buf : "";
+	const char *w = kw->buf ? kw->buf : "";
+	bool same = st.flags == m->flags &&
+	    (st.old || st.flags != 0 || st.keywords.len > 0) == m->in_cur &&
+	    words_in(k, st.keywords.len, w, kw->len) && words_in(w, kw->len, k, st.keywords.len);
+	mbox_state_free(&st);
+	return same;
+}
+
+/* From_ line and header of a maildir message (SPEC §2.10 ▶, §3.11 ▶). */
+static void
+maildir_head(struct mrun *run, struct maildir_reader *mr, const struct envstore *es,
+    const struct message *m, const char **h_r, size_t *hlen_r)
+{
+	char key[48];
+	const char *line;
+	size_t len;
+
+	sb_reset(&run->from);
+	if (convert_name_key(m->filename, key, sizeof key) &&
+	    envstore_lookup(es, key, m->env_time, &line, &len)) {
+		sb_append(&run->from, line, len);
+	} else {
+		time_t t = m->env_time;
+		if (!m->env_time_ok || t <= 0 || t > time(NULL) + 86400) {
+			const char *how;
+			t = convert_fallback_time(m, &how);
+			report_warn("%s: no usable mtime; the From_ date comes from %s", m->path, how);
+			run->sum->warnings++;
+		}
+		mbox_from_line_build(NULL, 0, m->header, m->header_len, t, &run->from);
+	}
+	*h_r = m->header;
+	*hlen_r = m->header_len;
+	if (!m->header_complete)
+		return;     /* no end of header to add fields before: kept as is */
+	keywords_of(run, mr, m);
+	if (state_unchanged(m, &run->kw))
+		return;
+	if (mbox_header_set_flags(m->header, m->header_len, m->flags, m->in_cur,
+	    run->kw.buf ? run->kw.buf : "", run->kw.len, &run->hdr)) {
+		*h_r = run->hdr.buf;
+		*hlen_r = run->hdr.len;
+	}
+}
+
+/* Append one message; -1 on a write error (reported). */
+static int
+append_message(struct mrun *run, struct reader *r, const char *h, size_t hlen)
+{
+	struct mbox_msg_out mo = {
+		.from_line = run->from.buf, .from_line_len = run->from.len,
+		.hdr = h, .hdr_len = hlen, .body_len = -1, .body_lines = -1,
+	};
+	if (mbox_writer_begin(run->w, &mo) == -1)
+		return -1;
+	for (;;) {
+		struct iovec iov[64];
+		int n = ARRAY_SIZE(iov);
+		int rc = reader_body(r, iov, &n);
+		if (rc == -1)
+			return -2;
+		if (n > 0 && mbox_writer_body(run->w, iov, n) == -1)
+			return -1;
+		if (rc == 0)
+			break;
+	}
+	return mbox_writer_end(run->w);
+}
+
+static bool
+same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	    sa.st_ino == sb.st_ino;
+}
+
+/* The message loop of one source; returns its status. */
+static int
+source_loop(struct mrun *run, struct reader *r, bool *complete_r)
+{
+	struct maildir_reader *mr = reader_maildir(r);
+	struct envstore *es = mr ? envstore_load(reader_name(r)) : NULL;
+	struct convert_summary *sum = run->sum;
+	struct keyset occ = { 0 };
+	struct message m;
+	size_t every = run->o->sync == SYNC_MESSAGE ? 1 : run->o->batch;
+	int rc = 0, result = 0;
+
+	while (!convert_got_signal && (rc = reader_next(r, &m, READER_WANT_FULL)) == 1) {
+		const char *h = m.header;
+		size_t hlen = m.header_len;
+		uint64_t hi, lo;
+		sum->messages++;
+		if (mr) {
+			maildir_head(run, mr, es, &m, &h, &hlen);
+		} else {
+			sum->variant = mbox_variant_name(mbox_reader_variant(reader_mbox(r)));
+			sb_reset(&run->from);
+			sb_append(&run->from, m.from_line, m.from_line_len);
+		}
+		msg_key(run, run->from.buf, run->from.len, h, hlen, &hi, &lo);
+		struct key *k = keyset_find(&occ, hi, lo, 0, true);
+		uint32_t nth = k->used++;           /* 1 for the first copy */
+		struct key *d = keyset_find(&run->have, hi, lo, 0, false);
+		if (d != NULL && d->used - 1 >= nth) {
+			sum->skipped++;
+			if (mr && run->o->remove_source && !opt_common.dry_run)
+				pending_add(run, m.path);
+			continue;
+		}
+		if (opt_common.dry_run) {
+			if (opt_common.verbose)
+				report_info("would append %s", mr ? m.path : reader_name(r));
+			continue;
+		}
+		int a = append_message(run, r, h, hlen);
+		if (a == -1) {
+			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			break;
+		}
+		if (a == -2) {
+			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			break;
+		}
+		sum->delivered++;
+		sum->bytes += m.size > 0 ? (uint64_t)m.size : 0;
+		if (mr && run->o->remove_source)
+			pending_add(run, m.path);
+		testhook_message_done();
+		if (++run->unflushed >= every && run_flush(run) == -1) {
+			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			break;
+		}
+		report_progress(sum->messages, sum->bytes, 0);
+	}
+	if (rc == -1 && result == 0)
+		result = report_exit_status() ? report_exit_status() : EX_DATAERR;
+	if (result == 0 && run_flush(run) == -1)
+		result = report_exit_status() ? report_exit_status() : EX_IOERR;
+	if (reader_mbox(r)) {
+		const struct mbox_counters *c = mbox_reader_counters(reader_mbox(r));
+		sum->pseudo = c->pseudo;
+		sum->variant = mbox_variant_name(mbox_reader_variant(reader_mbox(r)));
+	}
+	*complete_r = result == 0 && rc == 0 && !convert_got_signal;
+	keyset_free(&occ);
+	envstore_free(es);
+	return result;
+}
+
+/* Convert one source into the open writer. Returns its status. */
+static int
+convert_source(struct mrun *run, const char *path)
+{
+	struct mbox_lock lk = { .fd = -1 };
+	bool is_md = source_is_maildir(path);
+	int st;
+
+	if (strcmp(path, "-") != 0 && strcmp(run->dest, "-") != 0 && same_file(path, run->dest)) {
+		report_error(EX_USAGE, "%s is both SOURCE and DEST", path);
+		return EX_USAGE;
+	}
+	if (!is_md && run->defer_remove && run->o->remove_source) {
+		report_error(EX_USAGE, "%s: --remove-source into a compressed or piped DEST takes "
+		    "Maildir sources only", path);
+		return EX_USAGE;
+	}
+	if (!is_md && (st = convert_source_lock(run->o, path, &lk)) != 0)
+		return st;
+	struct reader *r;
+	struct reader_opts ro = {
+		.mbox = { .variant = run->o->in_variant },
+		.allow = 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY | 1u << SOURCE_MAILDIR,
+		.sort = (enum reader_sort)reader_sort_parse(run->o->sort),
+	};
+	if ((st = reader_open(&r, path, &ro)) != 0) {
+		mbox_lock_release(&lk);
+		return st;
+	}
+	run->sum->variant = is_md ? "maildir" : "empty";
+	if (lk.fd != -1 && run->o->remove_source && reader_source(r)->compression != NULL) {
+		report_error(EX_USAGE, "%s: --remove-source cannot rewrite a compressed mailbox", path);
+		reader_close(r);
+		mbox_lock_release(&lk);
+		return EX_USAGE;
+	}
+	bool complete;
+	int result = source_loop(run, r, &complete);
+	off_t end = reader_source(r) ? reader_source(r)->pos : 0;
+	reader_close(r);
+	if (lk.fd != -1 && run->o->remove_source && complete && !opt_common.dry_run) {
+		if (convert_source_remove(&lk, end) == -1)
+			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+		else
+			run->sum->removed = run->sum->messages;
+	}
+	mbox_lock_release(&lk);
+	return result;
+}
+
+static int
+mrun_open(struct mrun *run, const char *dest)
+{
+	const struct convert_opts *o = run->o;
+	struct mbox_writer_opts wo = {
+		.variant = (enum mbox_variant)o->out_variant,
+		.compress = o->compress ? (enum mbox_compress)mbox_compress_parse(o->compress)
+		    : MBOX_COMPRESS_AUTO,
+		.lock = { .timeout = o->lock_timeout },
+		.no_sync = o->sync == SYNC_NONE,
+		.chown = o->chown, .uid = o->uid, .gid = o->gid,
+	};
+	bool plain = strcmp(dest, "-") != 0 &&
+	    (wo.compress == MBOX_COMPRESS_NONE ||
+	     (wo.compress == MBOX_COMPRESS_AUTO && mbox_compress_from_suffix(dest) == MBOX_COMPRESS_NONE));
+	int status;
+
+	if (strcmp(dest, "-") == 0 && o->remove_source) {
+		report_error(EX_USAGE, "--remove-source needs a DEST file: a pipe is never durable");
+		return EX_USAGE;
+	}
+	run->defer_remove = !plain;
+	if (plain && (status = append_recover(o, dest, run->marker)) != 0)
+		return status;
+	if (opt_common.dry_run)
+		return plain ? scan_dest(run) : 0;
+	if ((status = mbox_writer_open(&run->w, dest, &wo)) != 0)
+		return status;
+	if (plain && ((status = scan_dest(run)) != 0 || marker_create(run) == -1)) {
+		mbox_writer_abort(run->w);
+		run->w = NULL;
+		marker_remove(run);
+		return status ? status : EX_CANTCREAT;
+	}
+	return 0;
+}
+
+int
+convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources,
+    const char *dest)
+{
+	struct mrun run = { .o = o, .dest = dest, .marker_fd = -1 };
+	struct convert_summary *sums = xcalloc((size_t)nsources, sizeof *sums);
+	int status = 0, s, done = 0;
+
+	run.marker = xasprintf("%s.mailshift-append", dest);
+	convert_signals_catch();
+	if (strcmp(dest, "-") == 0)
+		signal(SIGPIPE, SIG_DFL);   /* a closed pipe ends us quietly */
+	if ((s = mrun_open(&run, dest)) != 0) {
+		free(run.marker);
+		free(sums);
+		return s;
+	}
+	for (int i = 0; i < nsources && !convert_got_signal; i++) {
+		struct convert_summary *sum = &sums[done++];
+		*sum = (struct convert_summary){ .source = strcmp(sources[i], "-") ? sources[i] : "<stdin>",
+			.dest = dest, .variant = "-" };
+		run.sum = sum;
+		sum->status = convert_source(&run, sources[i]);
+		report_status(sum->status);
+		if (sum->status != 0 && status == 0)
+			status = sum->status;
+		if (!run.defer_remove)
+			convert_summary_print(sum);
+		if (sum->status == EX_IOERR || sum->status == EX_CANTCREAT)
+			break;
+	}
+	if (run.w != NULL) {
+		if (status == 0 && !convert_got_signal)
+			marker_remove(&run);        /* all durable, all sources removed */
+		s = mbox_writer_close(run.w);
+		if (s != 0 && status == 0)
+			status = s;
+		marker_remove(&run);
+	}
+	if (run.defer_remove) {
+		/* compressed: the file exists only now */
+		if (status == 0)
+			pending_remove(&run);
+		for (int i = 0; i < done; i++)
+			convert_summary_print(&sums[i]);
+	}
+	for (size_t i = 0; i < run.npending; i++)
+		free(run.pending[i].path);
+	free(run.pending);
+	free(sums);
+	keyset_free(&run.have);
+	sb_free(&run.from);
+	sb_free(&run.hdr);
+	sb_free(&run.strip);
+	sb_free(&run.kw);
+	free(run.marker);
+	convert_signals_reraise();
+	int worst = report_exit_status();
+	return worst ? worst : status;
+}
