@@ -6,6 +6,7 @@
 #define MAILSHIFT_COMMANDS_H
 
 int cmd_convert(int argc, const char **argv);
+int cmd_dedup(int argc, const char **argv);
 int cmd_stats(int argc, const char **argv);
 
 #endif

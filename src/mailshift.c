@@ -22,6 +22,7 @@ struct command {
 
 static const struct command commands[] = {
 	{ "convert", cmd_convert, "convert mbox to Maildir and back" },
+	{ "dedup", cmd_dedup, "find and remove duplicate messages" },
 	{ "stats", cmd_stats, "messages, bytes, flags, dates and senders of mailboxes" },
 };
 
