@@ -9,7 +9,8 @@
 # messages with CRLF line ends (From_ line and separator too, SPEC §2.7),
 # body lines starting with "From " (written ">From ", mboxrd) and with
 # ">From " (written ">>From "), Status/X-Status on part of them, and 3%
-# duplicates (same Message-ID and body; half with one more Received line).
+# duplicates (same Message-ID, body and line ends; half with one more
+# Received line).
 #
 #   gen-corpus.py --count=N [--seed=S] [--out=FILE] [--manifest=FILE]
 #
@@ -189,7 +190,7 @@ def main():
 	for i in range(a.count):
 		t += rng.randint(30, 2400)
 		if kept and rng.random() < 0.03:
-			fromline, msg = rng.choice(kept)
+			fromline, msg, crlf = rng.choice(kept)
 			if rng.random() < 0.5:
 				msg = (b"Received: from relay.example.org by mx9.example.net;\n"
 				       b"\tredelivered\n" + msg)
@@ -207,13 +208,14 @@ def main():
 			dow, d, mon, y, h, mi, s = stamp(t)
 			fromline = b"From %s %s %s %2d %02d:%02d:%02d %d\n" % (
 				sender[1].encode(), dow.encode(), mon.encode(), d, h, mi, s, y)
-			kept.append((fromline, msg))
+			crlf = rng.random() < 0.02
+			kept.append((fromline, msg, crlf))
 			if len(kept) > 200:
 				kept.pop(0)
 		if b"\nFrom " in msg:
 			stats["from_lines"] += 1
 		data = fromline + mboxrd_quote(msg) + b"\n"
-		if rng.random() < 0.02:
+		if crlf:
 			data = data.replace(b"\n", b"\r\n")
 			stats["crlf"] += 1
 		out.write(data)
