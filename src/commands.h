@@ -5,8 +5,10 @@
 #ifndef MAILSHIFT_COMMANDS_H
 #define MAILSHIFT_COMMANDS_H
 
+int cmd_check(int argc, const char **argv);
 int cmd_convert(int argc, const char **argv);
 int cmd_dedup(int argc, const char **argv);
+int cmd_repair(int argc, const char **argv);
 int cmd_stats(int argc, const char **argv);
 
 #endif

@@ -21,8 +21,10 @@ struct command {
 };
 
 static const struct command commands[] = {
+	{ "check", cmd_check, "validate Maildirs and mboxes" },
 	{ "convert", cmd_convert, "convert mbox to Maildir and back" },
 	{ "dedup", cmd_dedup, "find and remove duplicate messages" },
+	{ "repair", cmd_repair, "fix what check finds, never losing mail" },
 	{ "stats", cmd_stats, "messages, bytes, flags, dates and senders of mailboxes" },
 };
 

@@ -1,0 +1,1283 @@
+/*
+ * inspect.c: the checks behind `mailshift check` and `mailshift repair`
+ * (DESIGN §3; SPEC §1.1-1.10 Maildir, §2.3-2.7 mbox, §5 M1-M13, X1-X21).
+ *
+ * Maildir: one pass over new/ and cur/ with readdir() and one lstat per
+ * entry (fstatat with AT_SYMLINK_NOFOLLOW, relative to the directory fd),
+ * so a symlink is never followed and a file is never opened unless --deep
+ * asks for its content (W= size, "is it a message"). Unique parts and
+ * inodes go into small hash tables for the duplicate (M4) and the tmp/
+ * leftover (M9) checks. tmp/ files count as stale when atime, mtime and
+ * ctime are all older than the limit (SPEC §1.4, F4).
+ *
+ * mbox: the boundary rules of SPEC §2.5 over pread() windows of a
+ * descriptor (no second open of a locked mailbox, F1), reporting every
+ * unquoted From line, every missing separator and every Content-Length
+ * that does not land on a boundary, with the byte offsets repair needs.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "date.h"
+#include "flags.h"
+#include "header.h"
+#include "inspect.h"
+#include "lock.h"
+#include "mbox_writer.h"
+#include "message.h"
+#include "report.h"
+#include "source.h"
+#include "util.h"
+
+const struct inspect_code_info inspect_codes[IC__COUNT] = {
+	[IC_MAILDIR_MISSING_SUBDIR] = { "MAILDIR-MISSING-SUBDIR", "create it with the mode of cur/" },
+	[IC_MAILDIR_PERMISSIONS] = { "MAILDIR-PERMISSIONS", "chmod: owner access on, group/other write off" },
+	[IC_MAILDIR_TMP_STALE] = { "MAILDIR-TMP-STALE", "deliver into new/ if plausible, else quarantine" },
+	[IC_MAILDIR_TMP_LEFTOVER] = { "MAILDIR-TMP-LEFTOVER", "remove the tmp/ name (the message stays)" },
+	[IC_MAILDIR_INFO_IN_NEW] = { "MAILDIR-INFO-IN-NEW", "rename into cur/, same name" },
+	[IC_MAILDIR_FLAGS_UNSORTED] = { "MAILDIR-FLAGS-UNSORTED", "rename with the flags sorted once" },
+	[IC_MAILDIR_FLAGS_UNKNOWN] = { "MAILDIR-FLAGS-UNKNOWN", "move the letters after a second comma" },
+	[IC_MAILDIR_DUPLICATE_UNIQ] = { "MAILDIR-DUPLICATE-UNIQ", "give the second file a fresh unique name" },
+	[IC_MAILDIR_BAD_NAME] = { "MAILDIR-BAD-NAME", "rename to a fresh unique name" },
+	[IC_MAILDIR_SIZE_MISMATCH] = { "MAILDIR-SIZE-MISMATCH", "rename with the true S=/W= values" },
+	[IC_MAILDIR_EMPTY_FILE] = { "MAILDIR-EMPTY-FILE", "quarantine" },
+	[IC_MAILDIR_NOT_MESSAGE] = { "MAILDIR-NOT-MESSAGE", "quarantine" },
+	[IC_MAILDIR_SYMLINK] = { "MAILDIR-SYMLINK", "quarantine the link itself" },
+	[IC_MAILDIRSIZE_WRONG] = { "MAILDIRSIZE-WRONG", "rebuild, keeping the quota definition" },
+	[IC_FOLDER_BROKEN] = { "FOLDER-BROKEN", "create the missing cur/ new/ tmp/ and maildirfolder" },
+	[IC_MBOX_FIRST_LINE] = { "MBOX-FIRST-LINE", "insert a From_ line before the leading bytes" },
+	[IC_MBOX_UNQUOTED_FROM] = { "MBOX-UNQUOTED-FROM", "quote the line with '>'" },
+	[IC_MBOX_CONTENT_LENGTH] = { "MBOX-CONTENT-LENGTH", "set the true body length" },
+	[IC_MBOX_MISSING_SEPARATOR] = { "MBOX-MISSING-SEPARATOR", "insert the empty line" },
+	[IC_MBOX_TRUNCATED] = { "MBOX-TRUNCATED", "append the missing line end" },
+	[IC_MBOX_MIXED_EOL] = { "MBOX-MIXED-EOL", "none (changing line ends changes messages)" },
+	[IC_MBOX_STALE_LOCK] = { "MBOX-STALE-LOCK", "remove the stale dotlock" },
+	[IC_MBOX_JOURNAL] = { "MBOX-JOURNAL", "finish the interrupted rewrite" },
+};
+
+const char *
+inspect_code_name(enum inspect_code c)
+{
+	return (unsigned)c < IC__COUNT ? inspect_codes[c].name : "?";
+}
+
+int
+inspect_code_parse(const char *s)
+{
+	for (int i = 0; i < IC__COUNT; i++)
+		if (strcmp(inspect_codes[i].name, s) == 0)
+			return i;
+	return -1;
+}
+
+/* ---- emitting findings ---------------------------------------------------- */
+
+struct emit {
+	const struct inspect_opts *o;
+	struct inspect_stats *st;
+	const char *maildir;
+};
+
+static void emit_finding(struct emit *e, struct inspect_finding *f, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+emit_finding(struct emit *e, struct inspect_finding *f, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg, *path = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		report_fatal(EX_TEMPFAIL, "out of memory");
+	va_end(ap);
+	f->maildir = e->maildir;
+	if (!f->path) {
+		if (f->subdir && f->name)
+			path = xasprintf("%s/%s/%s", e->maildir, f->subdir, f->name);
+		else if (f->name && *f->name)
+			path = xasprintf("%s/%s", e->maildir, f->name);
+		else
+			path = xstrdup(e->maildir);
+		f->path = path;
+	}
+	f->message = msg;
+	e->st->findings++;
+	if (e->o->fn)
+		e->o->fn(e->o->arg, f);
+	free(msg);
+	free(path);
+}
+
+static void
+finding_init(struct inspect_finding *f, enum inspect_code code)
+{
+	memset(f, 0, sizeof *f);
+	f->code = code;
+	f->offset = -1;
+	f->value = f->value2 = -1;
+	f->span_start = f->span_end = -1;
+}
+
+/* ---- hash tables: unique parts and inodes --------------------------------- */
+
+struct uniq_ent {
+	uint64_t h;
+	char *name;          /* "subdir/name" (malloc) */
+	size_t uniq_len;     /* unique part length inside name after "subdir/" */
+	dev_t dev;
+	ino_t ino;
+};
+struct uniq_tab {
+	struct uniq_ent *t;
+	size_t cap, len;
+};
+
+static uint64_t
+hash_bytes(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 0x100000001b3ULL;
+	return h | 1;
+}
+
+static void
+uniq_grow(struct uniq_tab *u)
+{
+	struct uniq_tab n = { xcalloc(u->cap ? u->cap * 2 : 4096, sizeof *n.t),
+		u->cap ? u->cap * 2 : 4096, u->len };
+	for (size_t i = 0; i < u->cap; i++) {
+		if (!u->t[i].h)
+			continue;
+		size_t j = u->t[i].h & (n.cap - 1);
+		while (n.t[j].h)
+			j = (j + 1) & (n.cap - 1);
+		n.t[j] = u->t[i];
+	}
+	free(u->t);
+	*u = n;
+}
+
+/* Add; returns the earlier entry with the same unique part, or NULL. */
+static const struct uniq_ent *
+uniq_add(struct uniq_tab *u, const char *subdir, const char *uniq, size_t ulen,
+	const char *name, dev_t dev, ino_t ino)
+{
+	if ((u->len + 1) * 2 > u->cap)
+		uniq_grow(u);
+	uint64_t h = hash_bytes(uniq, ulen);
+	size_t j = h & (u->cap - 1);
+	for (; u->t[j].h; j = (j + 1) & (u->cap - 1)) {
+		const char *other = strchr(u->t[j].name, '/') + 1;
+		if (u->t[j].h == h && u->t[j].uniq_len == ulen && memcmp(other, uniq, ulen) == 0)
+			return &u->t[j];
+	}
+	u->t[j] = (struct uniq_ent){ h, xasprintf("%s/%s", subdir, name), ulen, dev, ino };
+	u->len++;
+	return NULL;
+}
+
+static void
+uniq_free(struct uniq_tab *u)
+{
+	for (size_t i = 0; i < u->cap; i++)
+		free(u->t[i].name);
+	free(u->t);
+	memset(u, 0, sizeof *u);
+}
+
+static bool
+inode_known(const struct uniq_tab *u, dev_t dev, ino_t ino)
+{
+	for (size_t i = 0; i < u->cap; i++)
+		if (u->t[i].h && u->t[i].dev == dev && u->t[i].ino == ino)
+			return true;
+	return false;
+}
+
+/* ---- Maildir -------------------------------------------------------------- */
+
+struct md {
+	struct emit e;
+	int dfd;
+	time_t now;
+	struct uniq_tab uniq;
+	bool top;            /* the argument itself, not a folder */
+};
+
+static mode_t
+dir_mode_fixed(mode_t m)
+{
+	return (m | S_IRWXU) & ~(mode_t)(S_IWGRP | S_IWOTH);
+}
+
+static void
+check_dir_mode(struct md *c, const char *name, const struct stat *st)
+{
+	mode_t m = st->st_mode & 07777;
+	if (dir_mode_fixed(m) == m)
+		return;
+	struct inspect_finding f;
+	finding_init(&f, IC_MAILDIR_PERMISSIONS);
+	f.name = name;
+	f.st = *st;
+	f.have_st = true;
+	f.value = dir_mode_fixed(m);
+	emit_finding(&c->e, &f, "directory mode %04o (want owner rwx, no group/other write)", (unsigned)m);
+}
+
+/* The subdirectories: cur/ must exist (the caller knows), new/ and tmp/
+ * may be missing (M13). */
+static void
+check_subdirs(struct md *c)
+{
+	struct stat st, cur;
+	if (fstat(c->dfd, &st) == 0)
+		check_dir_mode(c, "", &st);
+	if (fstatat(c->dfd, "cur", &cur, AT_SYMLINK_NOFOLLOW) == -1)
+		memset(&cur, 0, sizeof cur);
+	static const char *const subs[] = { "cur", "new", "tmp" };
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+		struct inspect_finding f;
+		if (fstatat(c->dfd, subs[i], &st, AT_SYMLINK_NOFOLLOW) == 0) {
+			if (S_ISDIR(st.st_mode)) {
+				check_dir_mode(c, subs[i], &st);
+				continue;
+			}
+			finding_init(&f, S_ISLNK(st.st_mode) ? IC_MAILDIR_SYMLINK : IC_MAILDIR_NOT_MESSAGE);
+			f.name = subs[i];
+			f.st = st;
+			f.have_st = true;
+			emit_finding(&c->e, &f, "%s/ is %s, not a directory", subs[i],
+			    S_ISLNK(st.st_mode) ? "a symbolic link (not followed)" : "not a directory");
+			continue;
+		}
+		finding_init(&f, IC_MAILDIR_MISSING_SUBDIR);
+		f.name = subs[i];
+		f.value = cur.st_mode ? (long long)(cur.st_mode & 07777) : 0700;
+		emit_finding(&c->e, &f, "%s/ is missing", subs[i]);
+	}
+}
+
+static const char *
+kind_name(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "a device";
+	return "not a regular file";
+}
+
+/* An entry that is not a regular file: reported, never opened (M1). */
+static bool
+check_entry_type(struct md *c, const char *sub, const char *name, const struct stat *st)
+{
+	if (S_ISREG(st->st_mode))
+		return true;
+	struct inspect_finding f;
+	finding_init(&f, S_ISLNK(st->st_mode) ? IC_MAILDIR_SYMLINK : IC_MAILDIR_NOT_MESSAGE);
+	f.subdir = sub;
+	f.name = name;
+	f.st = *st;
+	f.have_st = true;
+	if (S_ISLNK(st->st_mode))
+		emit_finding(&c->e, &f, "symbolic link, not followed");
+	else
+		emit_finding(&c->e, &f, "%s, not a message", kind_name(st->st_mode));
+	return false;
+}
+
+/* Name checks of one new/ or cur/ file (SPEC §1.2, §1.5, §1.6, M3, M5). */
+static bool
+check_name(struct md *c, const char *sub, const char *name, const struct maildir_name *mn,
+	const struct stat *st)
+{
+	struct inspect_finding f;
+	unsigned bad = mn->anomalies & (MN_COLON_IN_UNIQ | MN_BAD_INFO | MN_BAD_SIZE);
+	if (bad || mn->uniq_len == 0) {
+		finding_init(&f, IC_MAILDIR_BAD_NAME);
+		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
+		emit_finding(&c->e, &f, "%s", mn->uniq_len == 0 ? "empty unique part" :
+		    bad & MN_COLON_IN_UNIQ ? "':' inside the unique part" :
+		    bad & MN_BAD_INFO ? "info is neither \"1,\" nor \"2,\"" : "malformed ,S= or ,W= field");
+		return false;
+	}
+	if (strcmp(sub, "new") == 0 && mn->sep) {
+		finding_init(&f, IC_MAILDIR_INFO_IN_NEW);
+		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
+		emit_finding(&c->e, &f, "info \"%.*s\" in new/", (int)mn->info_len, mn->info);
+	}
+	if (mn->anomalies & (MN_UNSORTED | MN_DUPLICATE)) {
+		finding_init(&f, IC_MAILDIR_FLAGS_UNSORTED);
+		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
+		emit_finding(&c->e, &f, "flags %s", mn->anomalies & MN_DUPLICATE ?
+		    "repeated" : "not in ASCII order");
+	}
+	if (mn->anomalies & MN_UNKNOWN_FLAG) {
+		finding_init(&f, IC_MAILDIR_FLAGS_UNKNOWN);
+		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
+		emit_finding(&c->e, &f, "unknown flag letters in \"%.*s\"", (int)mn->info_len, mn->info);
+	}
+	return true;
+}
+
+/* First line of a message file: a header field, or a From_ / >From line
+ * some tools leave at the top (M1 "not a message" for --deep). */
+static bool
+looks_like_message(const char *p, size_t n)
+{
+	if (n >= 5 && (memcmp(p, "From ", 5) == 0 || (n >= 6 && memcmp(p, ">From ", 6) == 0)))
+		return true;
+	size_t i = 0;
+	while (i < n && (unsigned char)p[i] > ' ' && (unsigned char)p[i] < 0x7f && p[i] != ':')
+		i++;
+	if (i == 0)
+		return false;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	return i < n && p[i] == ':';
+}
+
+int
+inspect_vsize(int fd, long long *vsize_r)
+{
+	char buf[65536];
+	bool cr = false;
+	uint64_t v = 0;
+	off_t off = 0;
+	ssize_t n;
+
+	while ((n = pread_full(fd, buf, sizeof buf, off)) > 0) {
+		v += flags_vsize_add(buf, (size_t)n, &cr);
+		off += n;
+	}
+	if (n < 0)
+		return -1;
+	*vsize_r = (long long)v;
+	return 0;
+}
+
+/* --deep: read the file; W= and "is it a message" (M1, M6). */
+static void
+check_content(struct md *c, int sfd, const char *sub, const char *name,
+	const struct maildir_name *mn, const struct stat *st)
+{
+	struct inspect_finding f;
+	int fd = openat(sfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1) {
+		report_error_sys(EXIT_PROBLEMS, "%s/%s/%s: cannot open", c->e.maildir, sub, name);
+		return;
+	}
+	char head[512];
+	ssize_t n = pread_full(fd, head, sizeof head, 0);
+	long long w = -1;
+	if (n < 0 || (mn->size_w >= 0 && inspect_vsize(fd, &w) == -1)) {
+		report_error_sys(EXIT_PROBLEMS, "%s/%s/%s: read error", c->e.maildir, sub, name);
+		close(fd);
+		return;
+	}
+	close(fd);
+	if (n > 0 && !looks_like_message(head, (size_t)n)) {
+		finding_init(&f, IC_MAILDIR_NOT_MESSAGE);
+		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
+		emit_finding(&c->e, &f, "content does not start with a header field");
+		return;
+	}
+	if (mn->size_w >= 0 && w != mn->size_w) {
+		finding_init(&f, IC_MAILDIR_SIZE_MISMATCH);
+		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
+		f.value = st->st_size;
+		f.value2 = w;
+		emit_finding(&c->e, &f, "W=%lld but the file's RFC822.SIZE is %lld", mn->size_w, w);
+	}
+}
+
+/* One regular file of new/ or cur/. */
+static void
+check_message(struct md *c, int sfd, const char *sub, const char *name, const struct stat *st)
+{
+	struct maildir_name mn;
+	struct inspect_finding f;
+	size_t len = strlen(name);
+
+	c->e.st->messages++;
+	maildir_name_parse(name, len, &mn);
+	const struct uniq_ent *other = uniq_add(&c->uniq, sub, mn.uniq, mn.uniq_len, name,
+	    st->st_dev, st->st_ino);
+	if (other && !(other->dev == st->st_dev && other->ino == st->st_ino)) {
+		finding_init(&f, IC_MAILDIR_DUPLICATE_UNIQ);
+		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
+		emit_finding(&c->e, &f, "unique part also used by %s", other->name);
+	}
+	bool name_ok = check_name(c, sub, name, &mn, st);
+	if ((st->st_mode & S_IRUSR) == 0 || (st->st_mode & S_IWOTH)) {
+		finding_init(&f, IC_MAILDIR_PERMISSIONS);
+		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
+		f.value = (st->st_mode & 07777 & ~(mode_t)S_IWOTH) | S_IRUSR;
+		emit_finding(&c->e, &f, "file mode %04o", (unsigned)(st->st_mode & 07777));
+	}
+	if (st->st_size == 0) {
+		finding_init(&f, IC_MAILDIR_EMPTY_FILE);
+		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
+		emit_finding(&c->e, &f, "zero-length file");
+		return;
+	}
+	if (name_ok && mn.size_s >= 0 && mn.size_s != (long long)st->st_size) {
+		finding_init(&f, IC_MAILDIR_SIZE_MISMATCH);
+		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
+		f.value = st->st_size;
+		emit_finding(&c->e, &f, "S=%lld but the file has %lld bytes", mn.size_s,
+		    (long long)st->st_size);
+	}
+	if (c->e.o->deep && (st->st_mode & S_IRUSR))
+		check_content(c, sfd, sub, name, &mn, st);
+}
+
+/* new/ or cur/: names and lstat only (M11). */
+static void
+scan_subdir(struct md *c, const char *sub)
+{
+	int sfd = openat(c->dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd == -1)
+		return;         /* reported by check_subdirs */
+	DIR *d = fdopendir(sfd);
+	if (!d) {
+		close(sfd);
+		return;
+	}
+	struct dirent *de;
+	while ((errno = 0, de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;       /* dot names are skipped by every reader (SPEC §1.4) */
+		struct stat st;
+		if (fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+			if (errno != ENOENT)
+				report_error_sys(EXIT_PROBLEMS, "%s/%s/%s: cannot stat",
+				    c->e.maildir, sub, de->d_name);
+			continue;
+		}
+		if (check_entry_type(c, sub, de->d_name, &st))
+			check_message(c, sfd, sub, de->d_name, &st);
+	}
+	if (errno)
+		report_error_sys(EX_IOERR, "%s/%s: cannot read directory", c->e.maildir, sub);
+	closedir(d);
+}
+
+/* tmp/: stale files (SPEC §1.4, F4, M9, M10). */
+static void
+scan_tmp(struct md *c)
+{
+	int sfd = openat(c->dfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd == -1)
+		return;
+	DIR *d = fdopendir(sfd);
+	if (!d) {
+		close(sfd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		struct stat st;
+		if (fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+		    !check_entry_type(c, "tmp", de->d_name, &st))
+			continue;
+		time_t t = st.st_atime;
+		if (st.st_mtime > t)
+			t = st.st_mtime;
+		if (st.st_ctime > t)
+			t = st.st_ctime;
+		long long age = (long long)(c->now - t);
+		if (age < c->e.o->tmp_age)
+			continue;
+		struct inspect_finding f;
+		bool linked = st.st_nlink >= 2 && inode_known(&c->uniq, st.st_dev, st.st_ino);
+		finding_init(&f, linked ? IC_MAILDIR_TMP_LEFTOVER : IC_MAILDIR_TMP_STALE);
+		f.subdir = "tmp", f.name = de->d_name, f.st = st, f.have_st = true;
+		f.value = age;
+		if (linked)
+			emit_finding(&c->e, &f, "stale tmp/ name of a delivered message (%lld h old)",
+			    age / 3600);
+		else
+			emit_finding(&c->e, &f, "stale file in tmp/ (%lld h old, %lld bytes)",
+			    age / 3600, (long long)st.st_size);
+	}
+	closedir(d);
+}
+
+/* ---- maildirsize (SPEC §1.9) ---------------------------------------------- */
+
+/* Sizes of new/ and cur/ of one maildir below dfd. */
+static void
+quota_add_dir(int dfd, const char *sub, long long *bytes, long long *count)
+{
+	int sfd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd == -1)
+		return;
+	DIR *d = fdopendir(sfd);
+	if (!d) {
+		close(sfd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.' || (de->d_type != DT_REG && de->d_type != DT_UNKNOWN))
+			continue;
+		struct maildir_name mn;
+		struct stat st;
+		maildir_name_parse(de->d_name, strlen(de->d_name), &mn);
+		if (mn.size_s >= 0 && !(mn.anomalies & MN_BAD_SIZE)) {
+			*bytes += mn.size_s;
+			(*count)++;
+		} else if (fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode)) {
+			*bytes += st.st_size;
+			(*count)++;
+		}
+	}
+	closedir(d);
+}
+
+void
+inspect_quota_totals(int rootfd, long long *bytes_r, long long *count_r)
+{
+	*bytes_r = *count_r = 0;
+	quota_add_dir(rootfd, "new", bytes_r, count_r);
+	quota_add_dir(rootfd, "cur", bytes_r, count_r);
+	int fd = dup(rootfd);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
+	if (!d) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	rewinddir(d);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		if (n[0] != '.' || n[1] == '.' || n[1] == '\0' || strcmp(n, ".Trash") == 0 ||
+		    strcmp(n, INSPECT_QUARANTINE) == 0)
+			continue;
+		int ffd = openat(rootfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (ffd == -1)
+			continue;
+		quota_add_dir(ffd, "new", bytes_r, count_r);
+		quota_add_dir(ffd, "cur", bytes_r, count_r);
+		close(ffd);
+	}
+	closedir(d);
+}
+
+/* Parse maildirsize: true when well formed; totals of its lines. */
+static bool
+quota_parse(const char *p, size_t n, long long *bytes_r, long long *count_r)
+{
+	const char *end = p + n, *nl = memchr(p, '\n', n);
+	*bytes_r = *count_r = 0;
+	if (!nl || nl == p)
+		return false;
+	for (const char *q = p; q < nl;) {      /* "<digits><letter>[,...]" */
+		const char *s = q;
+		while (q < nl && *q >= '0' && *q <= '9')
+			q++;
+		if (q == s || q == nl || !((*q >= 'A' && *q <= 'Z')))
+			return false;
+		q++;
+		if (q < nl && *q++ != ',')
+			return false;
+	}
+	for (const char *q = nl + 1; q < end;) {
+		const char *e = memchr(q, '\n', (size_t)(end - q));
+		if (!e)
+			return false;
+		char line[64];
+		if ((size_t)(e - q) >= sizeof line)
+			return false;
+		memcpy(line, q, (size_t)(e - q));
+		line[e - q] = '\0';
+		long long b, c;
+		char extra;
+		if (sscanf(line, " %lld %lld %c", &b, &c, &extra) != 2)
+			return false;
+		*bytes_r += b;
+		*count_r += c;
+		q = e + 1;
+	}
+	return true;
+}
+
+static void
+check_maildirsize(struct md *c)
+{
+	int fd = openat(c->dfd, "maildirsize", O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return;
+	char buf[8192];
+	ssize_t n = pread_full(fd, buf, sizeof buf, 0);
+	close(fd);
+	if (n < 0)
+		return;
+	long long fb, fc, ab, ac;
+	bool ok = quota_parse(buf, (size_t)n, &fb, &fc);
+	inspect_quota_totals(c->dfd, &ab, &ac);
+	struct inspect_finding f;
+	finding_init(&f, IC_MAILDIRSIZE_WRONG);
+	f.name = "maildirsize";
+	f.value = ab;
+	f.value2 = ac;
+	if (!ok)
+		emit_finding(&c->e, &f, "malformed (Maildir++ quota format)");
+	else if (n >= 5120)
+		emit_finding(&c->e, &f, "%zd bytes: must be recalculated at 5120", n);
+	else if (fb != ab || fc != ac)
+		emit_finding(&c->e, &f, "says %lld bytes in %lld messages, the maildir holds %lld in %lld",
+		    fb, fc, ab, ac);
+}
+
+/* ---- Maildir++ folders (SPEC §1.8) ---------------------------------------- */
+
+static int inspect_one(const char *path, const struct inspect_opts *o, struct inspect_stats *st,
+	bool top);
+
+/* A ".X" directory of the top maildir: complete folder or FOLDER-BROKEN. */
+static void
+check_folder(struct md *c, const char *name)
+{
+	int ffd = openat(c->dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (ffd == -1)
+		return;
+	struct stat st;
+	unsigned missing = 0;
+	static const char *const parts[] = { "cur", "new", "tmp", "maildirfolder" };
+	for (unsigned i = 0; i < 4; i++)
+		if (fstatat(ffd, parts[i], &st, AT_SYMLINK_NOFOLLOW) == -1)
+			missing |= 1u << i;
+	close(ffd);
+	if (!(missing & 1u))
+		missing &= 8u;          /* new/ and tmp/: MAILDIR-MISSING-SUBDIR below */
+	if (missing) {
+		struct inspect_finding f;
+		finding_init(&f, IC_FOLDER_BROKEN);
+		f.name = name;
+		f.value = missing;
+		emit_finding(&c->e, &f, "Maildir++ folder without %s%s%s%s",
+		    missing & 1u ? "cur/ " : "", missing & 2u ? "new/ " : "",
+		    missing & 4u ? "tmp/ " : "", missing & 8u ? "maildirfolder" : "");
+	}
+	if (!(missing & 1u)) {
+		char *p = xasprintf("%s/%s", c->e.maildir, name);
+		inspect_one(p, c->e.o, c->e.st, false);
+		free(p);
+	}
+}
+
+static void
+walk_folders(struct md *c)
+{
+	int fd = dup(c->dfd);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
+	if (!d) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	rewinddir(d);
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0;
+	while ((de = readdir(d)) != NULL) {
+		const char *nm = de->d_name;
+		if (nm[0] != '.' || nm[1] == '.' || nm[1] == '\0' || strcmp(nm, INSPECT_QUARANTINE) == 0)
+			continue;
+		struct stat st;
+		if (fstatat(c->dfd, nm, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			continue;
+		if (S_ISLNK(st.st_mode)) {
+			struct inspect_finding f;
+			finding_init(&f, IC_MAILDIR_SYMLINK);
+			f.name = nm, f.st = st, f.have_st = true;
+			emit_finding(&c->e, &f, "folder is a symbolic link, not followed");
+			continue;
+		}
+		if (!S_ISDIR(st.st_mode))
+			continue;       /* marker files such as .noupdate */
+		names = xrealloc(names, (n + 1) * sizeof *names);
+		names[n++] = xstrdup(nm);
+	}
+	closedir(d);
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = i + 1; j < n; j++)
+			if (strcmp(names[j], names[i]) < 0) {
+				char *t = names[i];
+				names[i] = names[j];
+				names[j] = t;
+			}
+		check_folder(c, names[i]);
+		free(names[i]);
+	}
+	free(names);
+}
+
+static int
+inspect_one(const char *path, const struct inspect_opts *o, struct inspect_stats *st, bool top)
+{
+	struct md c = { .e = { o, st, path }, .top = top };
+	c.now = o->now ? o->now : time(NULL);
+	c.dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (c.dfd == -1) {
+		report_error_sys(EX_NOINPUT, "cannot open %s", path);
+		return EX_NOINPUT;
+	}
+	st->mailboxes++;
+	check_subdirs(&c);
+	scan_subdir(&c, "new");
+	scan_subdir(&c, "cur");
+	scan_tmp(&c);
+	struct stat mf;
+	if (top && fstatat(c.dfd, "maildirfolder", &mf, AT_SYMLINK_NOFOLLOW) == -1)
+		check_maildirsize(&c);
+	uniq_free(&c.uniq);
+	if (top && o->recursive)
+		walk_folders(&c);
+	close(c.dfd);
+	return 0;
+}
+
+int
+inspect_maildir(const char *path, const struct inspect_opts *o, struct inspect_stats *st)
+{
+	return inspect_one(path, o, st, true);
+}
+
+/* ---- M10 plausibility ------------------------------------------------------- */
+
+bool
+inspect_plausible(int fd, const char **why_r)
+{
+	static char buf[READER_HEADER_MAX];
+	ssize_t n = pread_full(fd, buf, sizeof buf, 0);
+	if (n <= 0) {
+		*why_r = n == 0 ? "empty file" : "read error";
+		return false;
+	}
+	bool complete;
+	size_t hl = header_block_len(buf, (size_t)n, &complete);
+	if (!complete) {
+		*why_r = "no empty line after the header";
+		return false;
+	}
+	struct header_iter it;
+	struct header_field hf;
+	size_t fields = 0;
+	header_iter_init(&it, buf, hl);
+	while (header_iter_next(&it, &hf))
+		fields++;
+	if (fields == 0 || it.malformed) {
+		*why_r = fields == 0 ? "no header field" : "malformed header line";
+		return false;
+	}
+	if (!header_find(buf, hl, "Content-Type", &hf)) {
+		*why_r = "header parses, empty line present";
+		return true;
+	}
+	const char *b = NULL;
+	for (size_t i = 0; i + 9 <= hf.value_len && !b; i++)
+		if (mem_ieq(hf.value + i, "boundary=", 9))
+			b = hf.value + i;
+	if (!b)
+		return *why_r = "header parses, empty line present", true;
+	b += 9;
+	size_t blen = 0;
+	const char *end = hf.value + hf.value_len;
+	if (b < end && *b == '"') {
+		b++;
+		while (b + blen < end && b[blen] != '"')
+			blen++;
+	} else {
+		while (b + blen < end && b[blen] != ';' && b[blen] != ' ' && b[blen] != '\r' &&
+		    b[blen] != '\n' && b[blen] != '\t')
+			blen++;
+	}
+	if (blen == 0 || blen > 200)
+		return *why_r = "header parses, empty line present", true;
+	char close[210];
+	close[0] = close[1] = '-';
+	memcpy(close + 2, b, blen);
+	memcpy(close + 2 + blen, "--", 2);
+	/* Look for the closing delimiter in the last 64 KiB of the file. */
+	struct stat st;
+	if (fstat(fd, &st) == -1)
+		return *why_r = "fstat failed", false;
+	off_t from = st.st_size > 65536 ? st.st_size - 65536 : 0;
+	ssize_t m = pread_full(fd, buf, 65536, from);
+	if (m > 0 && mem_find(buf, (size_t)m, close, blen + 4)) {
+		*why_r = "header parses, empty line present, MIME boundaries closed";
+		return true;
+	}
+	*why_r = "multipart message without its closing boundary";
+	return false;
+}
+
+/* ---- mbox (SPEC §2.3-2.7) --------------------------------------------------- */
+
+#define LR_CAP (1u << 20)
+#define LR_PEEK (FROMLINE_MAX + 64)
+
+/* A line reader over pread() windows: the first LR_PEEK bytes of any line
+ * are available, however long the line is. */
+struct lr {
+	int fd;
+	off_t size;
+	char *buf;
+	off_t boff;
+	size_t blen;
+	char peek[LR_PEEK];
+};
+struct line {
+	off_t off;
+	size_t len;          /* including the LF */
+	const char *p;
+	size_t avail;        /* bytes at p (all of the line, or LR_PEEK) */
+	bool lf, crlf;
+};
+
+static int
+lr_fill(struct lr *r, off_t off)
+{
+	ssize_t n = pread_full(r->fd, r->buf, LR_CAP, off);
+	if (n < 0)
+		return -1;
+	r->boff = off;
+	r->blen = (size_t)n;
+	return 0;
+}
+
+/* 1 and *l, 0 at end of file, -1 on a read error (errno). */
+static int
+lr_line(struct lr *r, off_t off, struct line *l)
+{
+	if (off >= r->size)
+		return 0;
+	if (off < r->boff || off >= r->boff + (off_t)r->blen ||
+	    (r->boff + (off_t)r->blen - off < LR_PEEK && r->boff + (off_t)r->blen < r->size))
+		if (lr_fill(r, off) == -1)
+			return -1;
+	const char *p = r->buf + (off - r->boff);
+	size_t av = r->blen - (size_t)(off - r->boff);
+	const char *nl = memchr(p, '\n', av);
+	l->off = off;
+	l->p = p;
+	l->crlf = false;
+	if (nl || r->boff + (off_t)r->blen >= r->size) {
+		l->len = nl ? (size_t)(nl - p) + 1 : av;
+		l->lf = nl != NULL;
+		l->avail = l->len;
+		l->crlf = nl && nl > p && nl[-1] == '\r';
+		return 1;
+	}
+	size_t keep = av < LR_PEEK ? av : LR_PEEK;      /* a line longer than the window */
+	memcpy(r->peek, p, keep);
+	l->p = r->peek;
+	l->avail = keep;
+	for (off_t q = off + (off_t)av;;) {
+		if (lr_fill(r, q) == -1)
+			return -1;
+		nl = memchr(r->buf, '\n', r->blen);
+		if (nl) {
+			l->len = (size_t)(q - off) + (size_t)(nl - r->buf) + 1;
+			l->lf = true;
+			l->crlf = nl > r->buf && nl[-1] == '\r';
+			return 1;
+		}
+		q += (off_t)r->blen;
+		if (r->blen == 0 || q >= r->size) {
+			l->len = (size_t)(q - off);
+			l->lf = false;
+			return 1;
+		}
+	}
+}
+
+static bool
+line_empty(const struct line *l)
+{
+	return (l->len == 1 && l->lf) || (l->len == 2 && l->crlf);
+}
+
+static bool
+line_from(const struct line *l)
+{
+	return l->avail >= 5 && memcmp(l->p, "From ", 5) == 0;
+}
+
+static bool
+line_valid_from(const struct line *l)
+{
+	size_t n = l->len - (l->lf ? 1 : 0);
+	struct fromline fl;
+	return line_from(l) && n <= FROMLINE_MAX && n <= l->avail && fromline_parse(l->p, n, &fl);
+}
+
+struct mb {
+	struct emit e;
+	struct lr lr;
+	size_t crlf, lf;
+	off_t first_crlf, first_lf;
+	int err;
+};
+
+static void
+mb_eol(struct mb *m, const struct line *l)
+{
+	if (!l->lf)
+		return;
+	if (l->crlf) {
+		if (m->crlf++ == 0)
+			m->first_crlf = l->off;
+	} else if (m->lf++ == 0) {
+		m->first_lf = l->off;
+	}
+}
+
+static int
+mb_line(struct mb *m, off_t off, struct line *l)
+{
+	int rc = lr_line(&m->lr, off, l);
+	if (rc == -1)
+		m->err = errno;
+	return rc == 1;
+}
+
+static void
+mb_emit(struct mb *m, enum inspect_code code, off_t off, long long value, const char *msg)
+{
+	struct inspect_finding f;
+	finding_init(&f, code);
+	f.offset = off;
+	f.value = value;
+	emit_finding(&m->e, &f, "%s", msg);
+}
+
+/* Content-Length of a header: the value span and number; false when the
+ * field is malformed. */
+struct cl {
+	int count;
+	bool bad;
+	long long n;
+	off_t a, b;
+};
+
+static void
+cl_field(struct cl *c, const struct line *l)
+{
+	size_t end = l->len - (l->lf ? 1 : 0) - (l->crlf ? 1 : 0);
+	if (end > l->avail)
+		end = l->avail;
+	size_t i = 15;
+	while (i < end && (l->p[i] == ' ' || l->p[i] == '\t'))
+		i++;
+	long long v = 0;
+	size_t d = 0;
+	for (; i < end && l->p[i] >= '0' && l->p[i] <= '9' && d < 18; i++, d++)
+		v = v * 10 + (l->p[i] - '0');
+	while (i < end && (l->p[i] == ' ' || l->p[i] == '\t'))
+		i++;
+	if (c->count++ == 0) {
+		c->a = l->off + 15;
+		c->b = l->off + (off_t)end;
+		c->n = v;
+	}
+	if (d == 0 || i != end || (c->count > 1 && v != c->n))
+		c->bad = true;
+}
+
+/* Does Content-Length land on a boundary (SPEC §2.4 ▶)? *next_r: the next
+ * From_ line or the end of file. */
+static bool
+cl_lands(struct mb *m, off_t t, off_t *next_r)
+{
+	char b[2];
+	struct line l;
+	off_t size = m->lr.size;
+	if (t == size) {
+		*next_r = size;
+		return true;
+	}
+	if (t > size || pread_full(m->lr.fd, b, 2, t) < 1)
+		return false;
+	off_t n = b[0] == '\n' ? t + 1 : (b[0] == '\r' && t + 1 < size && b[1] == '\n') ? t + 2 : -1;
+	if (n == -1)
+		return false;
+	if (n == size || (mb_line(m, n, &l) && line_valid_from(&l))) {
+		*next_r = n;
+		return true;
+	}
+	return false;
+}
+
+/* Header of the message whose From_ line ends at *off. Returns true when
+ * an empty line ended it. */
+static bool
+mb_header(struct mb *m, off_t *off, struct cl *cl)
+{
+	struct line l;
+	bool seen_field = false;
+	while (mb_line(m, *off, &l)) {
+		if (line_empty(&l)) {
+			mb_eol(m, &l);
+			*off += (off_t)l.len;
+			return true;
+		}
+		if (line_from(&l) && seen_field && line_valid_from(&l))
+			return false;             /* X21: next message, no header end */
+		if (!line_from(&l) && l.p[0] != ' ' && l.p[0] != '\t' && l.p[0] != '>')
+			seen_field = true;
+		if (l.avail >= 15 && mem_ieq(l.p, "Content-Length:", 15))
+			cl_field(cl, &l);
+		*off += (off_t)l.len;
+	}
+	return false;
+}
+
+/* Body lines up to the next From_ line (SPEC §2.5 step 3-4). Reports
+ * unquoted From lines, a missing separator and a Content-Length that
+ * did not land; returns the offset of the next From_ line or EOF. */
+static off_t
+mb_body(struct mb *m, off_t off, off_t msg_off, const struct cl *cl)
+{
+	struct line l = { 0 };
+	off_t body_start = off;
+	bool prev_empty = false, any = false, at_eof = true;
+	size_t prev_len = 0;
+	long long quotes = 0;
+	char msg[160];
+
+	while (mb_line(m, off, &l)) {
+		if (line_from(&l)) {
+			if (line_valid_from(&l)) {
+				at_eof = false;
+				break;
+			}
+			mb_emit(m, IC_MBOX_UNQUOTED_FROM, l.off, -1,
+			    "body line starts with \"From \" but is no From_ line");
+			quotes++;
+		}
+		prev_empty = line_empty(&l);
+		prev_len = l.len;
+		any = true;
+		off += (off_t)l.len;
+	}
+	bool sep = any && prev_empty;
+	if (!at_eof && !sep) {
+		snprintf(msg, sizeof msg, "From_ line without an empty line before it");
+		mb_emit(m, IC_MBOX_MISSING_SEPARATOR, off, l.crlf ? 1 : 0, msg);
+	}
+	if (cl->count) {
+		long long len = (long long)(off - body_start) - (sep ? (long long)prev_len : 0) + quotes;
+		if (at_eof && !sep && m->lr.size > 0 && off == m->lr.size && !any)
+			len = 0;
+		if (at_eof && any && !l.lf && !sep)
+			len++;          /* repair appends the missing LF */
+		struct inspect_finding f;
+		finding_init(&f, IC_MBOX_CONTENT_LENGTH);
+		f.offset = msg_off;
+		f.value = len < 0 ? 0 : len;
+		f.span_start = cl->a;
+		f.span_end = cl->b;
+		emit_finding(&m->e, &f, "Content-Length: %lld does not land on a message boundary"
+		    " (the body holds %lld bytes)", cl->n, (long long)(off - body_start) -
+		    (sep ? (long long)prev_len : 0));
+	}
+	return off;
+}
+
+/* Leading bytes before the first From_ line (X7): FIRST-LINE when a valid
+ * From_ line follows, else not an mbox. Returns the first From_ offset or -1. */
+static off_t
+mb_start(struct mb *m)
+{
+	struct line l;
+	off_t off = 0;
+	while (mb_line(m, off, &l) && line_empty(&l))
+		off += (off_t)l.len;
+	if (off < m->lr.size && !l.lf && memchr(l.p, '\r', l.avail)) {
+		report_error(EX_DATAERR, "%s: no LF line terminators (CR-only line ends)", m->e.maildir);
+		return -2;
+	}
+	if (off >= m->lr.size || line_from(&l))
+		return off;
+	off_t start = off;
+	while (mb_line(m, off, &l)) {
+		if (line_valid_from(&l)) {
+			char msg[96];
+			snprintf(msg, sizeof msg, "%lld bytes before the first From_ line",
+			    (long long)(off - start));
+			mb_emit(m, IC_MBOX_FIRST_LINE, start, off, msg);
+			return off;
+		}
+		off += (off_t)l.len;
+	}
+	return -1;
+}
+
+static void
+mb_files(struct mb *m, const char *path, time_t now)
+{
+	struct stat st;
+	struct inspect_finding f;
+	char *lock = mbox_lock_dotlock_path(path), *jr = mbox_journal_path(path);
+
+	if (lstat(lock, &st) == 0 && now - st.st_mtime > LOCK_STALE_AGE) {
+		finding_init(&f, IC_MBOX_STALE_LOCK);
+		f.path = lock;
+		f.st = st, f.have_st = true;
+		emit_finding(&m->e, &f, "dotlock %lld minutes old", (long long)(now - st.st_mtime) / 60);
+	}
+	if (lstat(jr, &st) == 0) {
+		finding_init(&f, IC_MBOX_JOURNAL);
+		f.path = jr;
+		f.st = st, f.have_st = true;
+		emit_finding(&m->e, &f, "journal of an interrupted rewrite");
+	}
+	free(lock);
+	free(jr);
+}
+
+static int
+mb_scan(struct mb *m)
+{
+	off_t off = mb_start(m);
+	struct line l;
+	if (off == -2)
+		return EX_DATAERR;
+	if (off == -1) {
+		if (m->err)
+			return -1;
+		report_error(EX_DATAERR, "%s: not an mbox (no From_ line)", m->e.maildir);
+		return EX_DATAERR;
+	}
+	while (off < m->lr.size && mb_line(m, off, &l)) {
+		off_t msg_off = off;
+		struct cl cl = { 0 };
+		m->e.st->messages++;
+		mb_eol(m, &l);
+		off += (off_t)l.len;
+		if (!mb_header(m, &off, &cl))
+			continue;
+		off_t next;
+		if (cl.count && !cl.bad && cl_lands(m, off + cl.n, &next)) {
+			off = next;
+			continue;
+		}
+		off = mb_body(m, off, msg_off, &cl);
+	}
+	if (m->err) {
+		errno = m->err;
+		return -1;
+	}
+	char last;
+	if (m->lr.size > 0 && pread_full(m->lr.fd, &last, 1, m->lr.size - 1) == 1 && last != '\n')
+		mb_emit(m, IC_MBOX_TRUNCATED, m->lr.size, -1, "the last line has no line end");
+	if (m->crlf && m->lf)
+		mb_emit(m, IC_MBOX_MIXED_EOL, m->first_crlf > m->first_lf ? m->first_crlf : m->first_lf,
+		    -1, "both CRLF and LF line ends");
+	return 0;
+}
+
+int
+inspect_mbox(const char *path, const struct inspect_opts *o, struct inspect_stats *st)
+{
+	struct mb m = { .e = { o, st, path }, .first_crlf = -1, .first_lf = -1 };
+	struct mbox_lock lk = { .fd = -1 };
+	time_t now = o->now ? o->now : time(NULL);
+	int fd = o->mbox_fd, status;
+
+	if (fd < 0) {
+		struct mbox_lock_opts lo = { .timeout = 30 };
+		if ((status = mbox_lock_open(&lk, path, MBOX_LOCK_READ, &lo)) != 0)
+			return status;
+		fd = mbox_lock_fd(&lk);
+	}
+	struct stat fs;
+	if (fstat(fd, &fs) == -1) {
+		report_error_sys(EX_IOERR, "%s: fstat", path);
+		mbox_lock_release(&lk);
+		return EX_IOERR;
+	}
+	st->mailboxes++;
+	mb_files(&m, path, now);
+	m.lr = (struct lr){ .fd = fd, .size = fs.st_size, .buf = xmalloc(LR_CAP), .boff = 0, .blen = 0 };
+	status = mb_scan(&m);
+	if (status == -1) {
+		report_error_sys(EX_IOERR, "%s: read error", path);
+		status = EX_IOERR;
+	}
+	free(m.lr.buf);
+	if (o->mbox_fd < 0) {
+		/* give the "new mail" signal back (SPEC §5 O9) */
+		struct timespec ts[2] = { fs.st_atim, { .tv_nsec = UTIME_OMIT } };
+		(void)futimens(fd, ts);
+		mbox_lock_release(&lk);
+	}
+	return status;
+}
+
+/* Compressed input is for convert; check and repair work on plain files. */
+static bool
+is_compressed(const char *path)
+{
+	unsigned char b[6] = { 0 };
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd == -1)
+		return false;
+	ssize_t n = read_full(fd, b, sizeof b);
+	close(fd);
+	return n >= 3 && ((b[0] == 0x1f && b[1] == 0x8b) || memcmp(b, "BZh", 3) == 0 ||
+	    (n >= 6 && memcmp(b, "\xfd" "7zXZ\0", 6) == 0) || (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0));
+}
+
+int
+inspect_path(const char *path, const struct inspect_opts *o, struct inspect_stats *st)
+{
+	struct stat sb;
+	if (stat(path, &sb) == -1) {
+		report_error_sys(EX_NOINPUT, "cannot open %s", path);
+		return EX_NOINPUT;
+	}
+	if (S_ISDIR(sb.st_mode)) {
+		if (!source_is_maildir(path)) {
+			report_error(EX_DATAERR, "%s: not a maildir (no cur/ directory)", path);
+			return EX_DATAERR;
+		}
+		return inspect_maildir(path, o, st);
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		report_error(EX_DATAERR, "%s: not a mailbox (not a regular file or directory)", path);
+		return EX_DATAERR;
+	}
+	if (is_compressed(path)) {
+		report_error(EX_DATAERR, "%s: compressed; check and repair work on plain mbox files", path);
+		return EX_DATAERR;
+	}
+	return inspect_mbox(path, o, st);
+}

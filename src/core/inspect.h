@@ -1,0 +1,132 @@
+/*
+ * inspect.h: the findings of `check` and the facts `repair` needs to fix
+ * them (DESIGN §3 check/repair; SPEC §1.1-1.10, §2.3-2.7, §5 M1-M13,
+ * X1-X21, O7).
+ *
+ * One table of stable codes (inspect_codes[]), one function per check.
+ * inspect_path() looks at a Maildir (and with `recursive` its Maildir++
+ * folders) or a plain mbox file and calls the callback once per finding.
+ * It changes nothing. A Maildir is read from names and lstat only, unless
+ * `deep` asks for the content (W= sizes, "is this a message"): without it
+ * no message file is opened. An mbox is read once, line by line, with
+ * pread() on a descriptor the caller may hold locked (repair does).
+ */
+#ifndef MAILSHIFT_INSPECT_H
+#define MAILSHIFT_INSPECT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+enum inspect_code {
+	IC_MAILDIR_MISSING_SUBDIR,  /* new/ or tmp/ missing (M13) */
+	IC_MAILDIR_PERMISSIONS,     /* owner lacks access, or group/other may write */
+	IC_MAILDIR_TMP_STALE,       /* tmp/ file older than --tmp-age, link count 1 (M10) */
+	IC_MAILDIR_TMP_LEFTOVER,    /* stale tmp/ name of a delivered inode (M9) */
+	IC_MAILDIR_INFO_IN_NEW,     /* new/ name with an info part (§1.6) */
+	IC_MAILDIR_FLAGS_UNSORTED,  /* flag letters out of order or repeated (M3) */
+	IC_MAILDIR_FLAGS_UNKNOWN,   /* letters that are neither DFPRST nor a-z */
+	IC_MAILDIR_DUPLICATE_UNIQ,  /* two inodes share a unique part (M4) */
+	IC_MAILDIR_BAD_NAME,        /* ':' in the unique part, bad info or size field (M5) */
+	IC_MAILDIR_SIZE_MISMATCH,   /* ,S= or ,W= disagrees with the file (M6) */
+	IC_MAILDIR_EMPTY_FILE,      /* zero-length message file (M2) */
+	IC_MAILDIR_NOT_MESSAGE,     /* directory, FIFO, device; --deep: no header (M1) */
+	IC_MAILDIR_SYMLINK,         /* symbolic link: never followed (M1) */
+	IC_MAILDIRSIZE_WRONG,       /* maildirsize totals disagree, or malformed (§1.9) */
+	IC_FOLDER_BROKEN,           /* Maildir++ folder without cur/new/tmp or maildirfolder */
+	IC_MBOX_FIRST_LINE,         /* bytes before the first From_ line (X7) */
+	IC_MBOX_UNQUOTED_FROM,      /* body line "From " that is no From_ line (X1) */
+	IC_MBOX_CONTENT_LENGTH,     /* Content-Length not landing on a boundary (X10) */
+	IC_MBOX_MISSING_SEPARATOR,  /* From_ line without an empty line before it (X4) */
+	IC_MBOX_TRUNCATED,          /* the file does not end with a line end (X5) */
+	IC_MBOX_MIXED_EOL,          /* CRLF and LF line ends in one file (X14) */
+	IC_MBOX_STALE_LOCK,         /* "<mbox>.lock" older than 5 minutes */
+	IC_MBOX_JOURNAL,            /* journal of an interrupted rewrite (O7) */
+	IC__COUNT
+};
+
+struct inspect_code_info {
+	const char *name;        /* "MAILDIR-TMP-STALE" */
+	const char *repair;      /* what repair does, one line */
+};
+extern const struct inspect_code_info inspect_codes[IC__COUNT];
+
+const char *inspect_code_name(enum inspect_code c);
+/* "MAILDIR-TMP-STALE" -> code; -1 when unknown. */
+int inspect_code_parse(const char *s);
+
+/*
+ * One finding. `path` is what the report names (the file, the directory,
+ * or the mbox); the other fields tell repair where the thing is.
+ */
+struct inspect_finding {
+	enum inspect_code code;
+	const char *path;
+	const char *message;
+	off_t offset;            /* mbox byte offset, else -1 */
+	const char *maildir;     /* the maildir (or mbox) path as walked */
+	const char *subdir;      /* "new", "cur", "tmp" or NULL */
+	const char *name;        /* entry below subdir (or the folder name) */
+	struct stat st;          /* lstat of the entry when have_st */
+	bool have_st;
+	long long value;         /* code-specific: true S= size, W= size (or -1),
+	                          * Content-Length fix, ... */
+	long long value2;
+	off_t span_start;        /* mbox: bytes a fix replaces (Content-Length */
+	off_t span_end;          /* value), else -1 */
+};
+typedef void (*inspect_fn)(void *arg, const struct inspect_finding *f);
+
+struct inspect_opts {
+	bool recursive;          /* -r: Maildir++ folders too */
+	bool deep;               /* read whole message files */
+	long long tmp_age;       /* seconds (default 36 h) */
+	time_t now;              /* 0 = time(NULL) */
+	inspect_fn fn;
+	void *arg;
+	/* mbox: inspect this descriptor instead of opening path (repair
+	 * passes its locked descriptor); -1 = open path read-only. */
+	int mbox_fd;
+};
+
+struct inspect_stats {
+	size_t mailboxes;
+	size_t messages;
+	size_t findings;
+};
+
+/* Name of the quarantine folder (skipped by the walk). */
+#define INSPECT_QUARANTINE ".mailshift-quarantine"
+/* Default --tmp-age: 36 hours (SPEC §1.4). */
+#define INSPECT_TMP_AGE (36LL * 3600)
+
+/*
+ * Inspect one MAILBOX argument: a Maildir or a plain mbox file. Returns 0
+ * (findings went to the callback), or the DESIGN §4 status after
+ * reporting (66 cannot open, 65 not a mailbox, 74 I/O error).
+ */
+int inspect_path(const char *path, const struct inspect_opts *o, struct inspect_stats *st);
+int inspect_maildir(const char *path, const struct inspect_opts *o, struct inspect_stats *st);
+int inspect_mbox(const char *path, const struct inspect_opts *o, struct inspect_stats *st);
+
+/*
+ * SPEC §5 M10 plausibility test for a stale tmp/ file: not empty, a header
+ * block with at least one field and no malformed line, ended by an empty
+ * line, and every multipart boundary of the top-level Content-Type closed.
+ * Reads fd from offset 0. true when plausible; else *why_r says why.
+ */
+bool inspect_plausible(int fd, const char **why_r);
+
+/* Content size checks of one open message file: st_size-independent W=
+ * (LF not after CR counted twice). 0 or -1 (errno). */
+int inspect_vsize(int fd, long long *vsize_r);
+
+/* Totals of a Maildir++ tree for maildirsize (SPEC §1.9 step 2-3): every
+ * message of new/ and cur/ of the top maildir and of each folder except
+ * .Trash and the quarantine; size from ,S= else lstat. */
+void inspect_quota_totals(int rootfd, long long *bytes_r, long long *count_r);
+
+#endif
