@@ -56,7 +56,7 @@ enum action { ACT_REPORT, ACT_DELETE, ACT_MOVE };
 /* Flags a removed copy passes on to the kept one (not T, not D). */
 #define MERGE_FLAGS (MF_SEEN | MF_REPLIED | MF_FLAGGED | MF_PASSED)
 
-enum { ST_DUP = 1u << 0, ST_DIFFERS = 1u << 1, ST_HASDUP = 1u << 2 };
+enum { ST_DUP = 1u << 0, ST_DIFFERS = 1u << 1, ST_HASDUP = 1u << 2, ST_CUR = 1u << 3 };
 
 /* One message: 64 bytes. */
 struct dent {
@@ -309,6 +309,7 @@ scan_mbox(struct run *run, uint32_t mi, struct dedupkey *k)
 		e->time = m.env_time_ok ? (int64_t)m.env_time : 0;
 		flags_from_mbox_header(m.header, m.header_len, &st);
 		e->flags = (uint8_t)st.flags;
+		e->state = st.old || st.flags ? ST_CUR : 0;
 		mbox_state_free(&st);
 		if ((rc = scan_message(run, k, &m, NULL, mr, e)) == -1)
 			break;
@@ -352,6 +353,7 @@ scan_maildir(struct run *run, uint32_t mi, struct dedupkey *k)
 		e->time = m.env_time_ok ? (int64_t)m.env_time : 0;
 		e->flags = (uint8_t)m.flags;
 		e->keywords = m.keywords;
+		e->state = m.in_cur ? ST_CUR : 0;
 		if (scan_message(run, k, &m, r, NULL, e) == -1)
 			continue;   /* unreadable: reported, not in any set */
 		run->nd++;
@@ -710,6 +712,9 @@ merge_flags(struct run *run)
 struct move_ctx {
 	struct maildir_writer *w;
 	int rc;
+	bool first;             /* the next bytes are the header view */
+	bool mbox;
+	struct mbox_state st;   /* mbox: flags and keywords of the header */
 };
 
 static void
@@ -717,8 +722,75 @@ move_bytes(void *arg, const void *p, size_t n)
 {
 	struct move_ctx *mc = arg;
 
+	if (mc->first && mc->mbox)
+		flags_from_mbox_header(p, n, &mc->st);
+	mc->first = false;
 	if (mc->rc == 0 && maildir_writer_write(mc->w, p, n) == -1)
 		mc->rc = -1;
+}
+
+/* Keyword names of a word list "a b c" as the destination's letters. */
+static uint32_t
+keywords_by_name(struct maildir_writer *w, const char *p, size_t len)
+{
+	uint32_t bits = 0;
+
+	for (const char *e = p + len; p && p < e;) {
+		const char *sp = memchr(p, ' ', (size_t)(e - p));
+		size_t n = sp ? (size_t)(sp - p) : (size_t)(e - p);
+		int idx = n ? maildir_writer_keyword(w, p, n) : -1;
+		if (idx >= 0)
+			bits |= 1u << idx;
+		p += n + 1;
+	}
+	return bits;
+}
+
+/* A maildir's keyword letters as the destination's letters (by name). */
+static uint32_t
+keywords_map(struct maildir_writer *w, const char *maildir, uint32_t letters)
+{
+	char *names[26] = { NULL };
+	uint32_t bits = 0;
+	int dfd;
+
+	if (letters == 0 || (dfd = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return 0;
+	if (maildir_keywords_read(dfd, names) == 0)
+		for (int i = 0; i < 26; i++)
+			if ((letters & (1u << i)) && names[i])
+				bits |= keywords_by_name(w, names[i], strlen(names[i]));
+	maildir_keywords_free(names);
+	close(dfd);
+	return bits;
+}
+
+/* Deliver one duplicate to the quarantine (flags and keywords kept). */
+static int
+move_one(struct run *run, struct move_ctx *mc, const struct dent *e)
+{
+	struct maildir_msginfo mi = { .flags = e->flags, .cur = (e->state & ST_CUR) != 0,
+	    .mtime = (time_t)e->time };
+	int rc = 0;
+
+	mc->first = true;
+	mc->mbox = !run->mb[e->mbox].maildir;
+	memset(&mc->st, 0, sizeof mc->st);
+	if (maildir_writer_begin(mc->w) == -1)
+		return -1;
+	if (stream_message(run, e, move_bytes, mc) == -1 || mc->rc == -1) {
+		maildir_writer_abort(mc->w);
+		rc = -1;
+	}
+	if (rc == 0 && mc->mbox)
+		mi.keywords = keywords_by_name(mc->w, mc->st.keywords.buf, mc->st.keywords.len);
+	else if (rc == 0)
+		mi.keywords = keywords_map(mc->w, run->mb[e->mbox].path, e->keywords);
+	if (mc->mbox && !mc->first)
+		mbox_state_free(&mc->st);
+	if (rc == 0 && maildir_writer_end(mc->w, &mi) == -1)
+		rc = -1;
+	return rc;
 }
 
 /* Deliver every duplicate to --move-to and make them durable. 0 or -1. */
@@ -726,7 +798,7 @@ static int
 move_all(struct run *run)
 {
 	struct maildir_writer_opts wo = { .create = true };
-	struct move_ctx mc = { maildir_writer_open(run->move_to, &wo), 0 };
+	struct move_ctx mc = { .w = maildir_writer_open(run->move_to, &wo) };
 
 	if (mc.w == NULL)
 		return -1;
@@ -734,14 +806,7 @@ move_all(struct run *run)
 		struct dent *e = &run->d[i];
 		if (!(e->state & ST_DUP) || run->mb[e->mbox].bad)
 			continue;
-		struct maildir_msginfo mi = { .flags = e->flags, .cur = e->flags != 0,
-		    .mtime = (time_t)e->time };
-		if (maildir_writer_begin(mc.w) == -1)
-			mc.rc = -1;
-		else if (stream_message(run, e, move_bytes, &mc) == -1 || mc.rc == -1) {
-			maildir_writer_abort(mc.w);
-			mc.rc = -1;
-		} else if (maildir_writer_end(mc.w, &mi) == -1)
+		if (move_one(run, &mc, e) == -1)
 			mc.rc = -1;
 		else
 			run->moved++;

@@ -1,0 +1,88 @@
+#!/bin/sh
+# mailshift dedup across mailboxes: a Maildir and an mbox (duplicates leave
+# only the mailbox not kept), --move-to (delivered, flags kept, then removed),
+# Maildir++ trees with -r, and the mail-deduplicate corpus files.
+. "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
+
+digests() { for f in "$1"/cur/* "$1"/new/*; do [ -f "$f" ] && sha256sum <"$f"; done | cut -d' ' -f1 | sort; }
+
+$MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/md" 2>/dev/null
+cp "$DATA/sample.mbox" "$TMP/s.mbox"
+md_before=$(digests "$TMP/md")
+names_before=$(cd "$TMP/md" && ls cur new)
+
+# Maildir first: the mbox copies go, the Maildir is not touched
+ino=$(ls -i "$TMP/s.mbox" | cut -d' ' -f1)
+$MAILSHIFT dedup --delete "$TMP/md" "$TMP/s.mbox" >"$TMP/out" 2>/dev/null
+expect_eq "maildir first: exit" "$?" 0
+expect_eq "maildir first: summary" "$(grep -c '^delete .*s.mbox:[0-9]* duplicate of .*/md/' "$TMP/out")" 40
+expect_eq "maildir first: mbox emptied" "$(wc -c <"$TMP/s.mbox" | tr -d ' ')" 0
+expect_eq "maildir first: same inode" "$(ls -i "$TMP/s.mbox" | cut -d' ' -f1)" "$ino"
+expect_eq "maildir first: maildir unchanged" "$(digests "$TMP/md")" "$md_before"
+expect_eq "maildir first: names unchanged (no flags to merge)" "$(cd "$TMP/md" && ls cur new)" "$names_before"
+
+# mbox first: the Maildir files go, the mbox stays byte for byte
+cp "$DATA/sample.mbox" "$TMP/s.mbox"
+$MAILSHIFT dedup -q --delete "$TMP/s.mbox" "$TMP/md"
+expect_eq "mbox first: exit" "$?" 0
+check "mbox first: mbox unchanged" cmp -s "$TMP/s.mbox" "$DATA/sample.mbox"
+expect_eq "mbox first: maildir emptied" "$(count_files "$TMP/md/cur" "$TMP/md/new")" 0
+
+# flags merged across formats: an unread mbox copy, a flagged+replied Maildir copy
+rm -rf "$TMP/md" && mkdir -p "$TMP/md/cur" "$TMP/md/new" "$TMP/md/tmp"
+printf 'From a@example.org Mon Jan  1 00:00:00 2024\nFrom: a@example.org\nMessage-ID: <x1@example.org>\n\nhello\n\n' >"$TMP/f.mbox"
+printf 'From: a@example.org\nMessage-ID: <x1@example.org>\n\nhello\n' >"$TMP/md/cur/1700000000.M1P1Q1.host:2,FRS"
+$MAILSHIFT dedup -q --delete "$TMP/f.mbox" "$TMP/md"
+expect_eq "merge into mbox: maildir copy removed" "$(count_files "$TMP/md/cur")" 0
+expect_eq "merge into mbox: Status/X-Status" "$(grep -E '^(Status|X-Status):' "$TMP/f.mbox" | tr '\n' ' ')" \
+	"Status: RO X-Status: FA "
+printf 'From: a@example.org\nMessage-ID: <x1@example.org>\n\nhello\n' >"$TMP/md/new/1700000000.M1P1Q1.host"
+printf 'From a@example.org Mon Jan  1 00:00:00 2024\nFrom: a@example.org\nMessage-ID: <x1@example.org>\nX-Status: F\n\nhello\n\n' >"$TMP/g.mbox"
+$MAILSHIFT dedup -q --delete "$TMP/md" "$TMP/g.mbox"
+expect_eq "merge into maildir: moved to cur/ with F" "$(ls "$TMP/md/cur")" "1700000000.M1P1Q1.host:2,F"
+expect_eq "merge into maildir: new/ empty" "$(ls "$TMP/md/new")" ""
+expect_eq "merge into maildir: mbox emptied" "$(wc -c <"$TMP/g.mbox" | tr -d ' ')" 0
+
+# --move-to: the duplicates arrive in the quarantine with their flags, then leave
+$MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/md2" 2>/dev/null
+cp "$DATA/sample.mbox" "$TMP/s.mbox"
+md2=$(digests "$TMP/md2")
+flags2=$(cd "$TMP/md2" && ls cur new | sed -n 's/.*:2,//p' | sort | tr '\n' ' ')
+$MAILSHIFT dedup -q --move-to="$TMP/q" "$TMP/s.mbox" "$TMP/md2"
+expect_eq "move: exit" "$?" 0
+expect_eq "move: quarantine holds the copies" "$(digests "$TMP/q")" "$md2"
+expect_eq "move: flags kept" "$(cd "$TMP/q" && ls cur new | sed -n 's/.*:2,//p' | sort | tr '\n' ' ')" "$flags2"
+expect_eq "move: source maildir emptied" "$(count_files "$TMP/md2/cur" "$TMP/md2/new")" 0
+check "move: kept mbox unchanged" cmp -s "$TMP/s.mbox" "$DATA/sample.mbox"
+$MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/md3" 2>/dev/null
+$MAILSHIFT dedup --dry-run --move-to="$TMP/q2" "$TMP/s.mbox" "$TMP/md3" >"$TMP/out" 2>&1
+expect_eq "move dry-run: lines" "$(grep -c '^would move ' "$TMP/out")" 40
+check "move dry-run: no quarantine" test ! -e "$TMP/q2"
+expect_eq "move dry-run: source kept" "$(count_files "$TMP/md3/cur" "$TMP/md3/new")" 40
+
+# Maildir++ tree: INBOX and .Archive hold the same messages; -r finds them
+rm -rf "$TMP/tree"
+$MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/tree" 2>/dev/null
+cp -R "$TMP/tree" "$TMP/arch"
+mv "$TMP/arch" "$TMP/tree/.Archive"
+$MAILSHIFT dedup "$TMP/tree" >"$TMP/out" 2>/dev/null
+expect_eq "without -r: INBOX only" "$(tail -n 1 "$TMP/out")" "40 messages in 1 mailboxes: 0 duplicates in 0 sets, 0 bytes"
+$MAILSHIFT dedup -q --delete -r "$TMP/tree"
+expect_eq "-r: INBOX kept" "$(count_files "$TMP/tree/cur" "$TMP/tree/new")" 40
+expect_eq "-r: .Archive copies removed" "$(count_files "$TMP/tree/.Archive/cur" "$TMP/tree/.Archive/new")" 0
+
+# a compressed mbox is read, but cannot be changed in place
+if command -v gzip >/dev/null; then
+	gzip -c "$DATA/sample.mbox" >"$TMP/s.mbox.gz"
+	$MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/md4" 2>/dev/null
+	$MAILSHIFT dedup "$TMP/s.mbox.gz" "$TMP/md4" >"$TMP/out" 2>/dev/null
+	expect_eq "gzip: duplicates found" "$(grep -c ' duplicate of .*s.mbox.gz:' "$TMP/out")" 40
+	expect_status "gzip: --delete refused" 64 $MAILSHIFT dedup --delete "$TMP/md4" "$TMP/s.mbox.gz"
+	expect_eq "gzip: refusal leaves the maildir" "$(count_files "$TMP/md4/cur" "$TMP/md4/new")" 40
+fi
+
+# not a mailbox
+printf '%%PDF-1.4\n' >"$TMP/x.pdf"
+expect_status "a PDF is refused" 65 $MAILSHIFT dedup "$TMP/x.pdf"
+
+done_testing
