@@ -42,7 +42,7 @@
 
 const struct inspect_code_info inspect_codes[IC__COUNT] = {
 	[IC_MAILDIR_MISSING_SUBDIR] = { "MAILDIR-MISSING-SUBDIR", "create it with the mode of cur/" },
-	[IC_MAILDIR_PERMISSIONS] = { "MAILDIR-PERMISSIONS", "chmod: owner access on, group/other write off" },
+	[IC_MAILDIR_PERMISSIONS] = { "MAILDIR-PERMISSIONS", "chmod: owner read on, group/other write off" },
 	[IC_MAILDIR_TMP_STALE] = { "MAILDIR-TMP-STALE", "deliver into new/ if plausible, else quarantine" },
 	[IC_MAILDIR_TMP_LEFTOVER] = { "MAILDIR-TMP-LEFTOVER", "remove the tmp/ name (the message stays)" },
 	[IC_MAILDIR_INFO_IN_NEW] = { "MAILDIR-INFO-IN-NEW", "rename into cur/, same name" },
@@ -221,7 +221,7 @@ struct md {
 static mode_t
 dir_mode_fixed(mode_t m)
 {
-	return (m | S_IRWXU) & ~(mode_t)(S_IWGRP | S_IWOTH);
+	return (m | S_IRUSR | S_IXUSR) & ~(mode_t)(S_IWGRP | S_IWOTH);
 }
 
 static void
@@ -236,7 +236,8 @@ check_dir_mode(struct md *c, const char *name, const struct stat *st)
 	f.st = *st;
 	f.have_st = true;
 	f.value = dir_mode_fixed(m);
-	emit_finding(&c->e, &f, "directory mode %04o (want owner rwx, no group/other write)", (unsigned)m);
+	emit_finding(&c->e, &f, "directory mode %04o (want owner r-x, no group/other write)",
+	    (unsigned)m);
 }
 
 /* The subdirectories: cur/ must exist (the caller knows), new/ and tmp/

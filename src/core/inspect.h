@@ -23,7 +23,7 @@
 
 enum inspect_code {
 	IC_MAILDIR_MISSING_SUBDIR,  /* new/ or tmp/ missing (M13) */
-	IC_MAILDIR_PERMISSIONS,     /* owner lacks access, or group/other may write */
+	IC_MAILDIR_PERMISSIONS,     /* owner cannot read, or group/other may write */
 	IC_MAILDIR_TMP_STALE,       /* tmp/ file older than --tmp-age, link count 1 (M10) */
 	IC_MAILDIR_TMP_LEFTOVER,    /* stale tmp/ name of a delivered inode (M9) */
 	IC_MAILDIR_INFO_IN_NEW,     /* new/ name with an info part (§1.6) */
