@@ -46,8 +46,10 @@ maildir_files() {
 }
 # "<sha256> <length>" per message file in delivery order
 maildir_digests() {
-	maildir_files "$1" | while IFS= read -r f; do
-		printf '%s %s\n' "$(sha256sum <"$f" | cut -d' ' -f1)" "$(wc -c <"$f" | tr -d ' ')"
-	done
+	maildir_files "$1" | python3 -c '
+import hashlib, sys
+for p in sys.stdin.read().splitlines():
+    d = open(p, "rb").read()
+    print(hashlib.sha256(d).hexdigest(), len(d))'
 }
 count_files() { find "$@" -type f 2>/dev/null | wc -l | tr -d ' '; }
