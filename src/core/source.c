@@ -23,6 +23,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "header.h"
 #include "report.h"
 #include "source.h"
 #include "util.h"
@@ -185,6 +186,22 @@ sniff_fill(struct source *s)
 	return 0;
 }
 
+/* A header field on the first line and an empty line after the header:
+ * a message file, not a mailbox (libmagic misses short ones). */
+static bool
+looks_like_message(const char *p, size_t len)
+{
+	size_t i = 0;
+	bool complete;
+
+	while (i < len && p[i] > ' ' && p[i] < 0x7f && p[i] != ':')
+		i++;
+	if (i == 0 || i >= len || p[i] != ':')
+		return false;
+	header_block_len(p, len, &complete);
+	return complete;
+}
+
 /* Classify the sniffed bytes: 0 ok (type set), else a reported status. */
 static int
 sniff_classify(struct source *s, bool allow_decompress)
@@ -232,7 +249,7 @@ sniff_classify(struct source *s, bool allow_decompress)
 	}
 	char *desc = magic_describe(s->pre, s->pre_len, false);
 	off_t bad = (off_t)(p - s->pre);
-	if (desc && strncmp(desc, "RFC 822 mail", 12) == 0)
+	if ((desc && strncmp(desc, "RFC 822 mail", 12) == 0) || looks_like_message(p, (size_t)(end - p)))
 		report_error(EX_DATAERR, "%s: not a mailbox (a single message without a From_ line; "
 		    "a Maildir would hold it as one file): no From_ line at offset %lld",
 		    s->name, (long long)bad);
