@@ -33,7 +33,10 @@ print_finding(void *arg, const struct inspect_finding *f)
 			printf(",\"offset\":%lld", (long long)f->offset);
 		fputs("}\n", stdout);
 	} else {
-		printf("%s: %s: %s\n", f->path, inspect_code_name(f->code), f->message);
+		printf("%s: %s: %s", f->path, inspect_code_name(f->code), f->message);
+		if (f->offset >= 0)
+			printf(" at offset %lld", (long long)f->offset);
+		putchar('\n');
 	}
 }
 

@@ -1039,16 +1039,19 @@ cl_lands(struct mb *m, off_t t, off_t *next_r)
 /* Header of the message whose From_ line ends at *off. Returns true when
  * an empty line ended it. */
 static bool
-mb_header(struct mb *m, off_t *off, struct cl *cl)
+mb_header(struct mb *m, off_t *off, struct cl *cl, size_t *lines_r, size_t *end_len_r)
 {
 	struct line l;
 	bool seen_field = false;
+	*lines_r = 0;
 	while (mb_line(m, *off, &l)) {
 		if (line_empty(&l)) {
 			mb_eol(m, &l);
 			*off += (off_t)l.len;
+			*end_len_r = l.len;
 			return true;
 		}
+		(*lines_r)++;
 		if (line_from(&l) && seen_field && line_valid_from(&l))
 			return false;             /* X21: next message, no header end */
 		if (!line_from(&l) && l.p[0] != ' ' && l.p[0] != '\t' && l.p[0] != '>')
@@ -1064,12 +1067,15 @@ mb_header(struct mb *m, off_t *off, struct cl *cl)
  * unquoted From lines, a missing separator and a Content-Length that
  * did not land; returns the offset of the next From_ line or EOF. */
 static off_t
-mb_body(struct mb *m, off_t off, off_t msg_off, const struct cl *cl)
+mb_body(struct mb *m, off_t off, off_t msg_off, const struct cl *cl, size_t hdr_lines,
+	size_t end_len)
 {
 	struct line l = { 0 };
 	off_t body_start = off;
-	bool prev_empty = false, any = false, at_eof = true;
-	size_t prev_len = 0;
+	/* the header's empty line is the separator of a message without body
+	 * unless it is the message's only line (SPEC §2.5 step 4) */
+	bool prev_empty = true, any = hdr_lines > 0, at_eof = true, body_lines = false;
+	size_t prev_len = end_len;
 	long long quotes = 0;
 	char msg[160];
 
@@ -1085,7 +1091,7 @@ mb_body(struct mb *m, off_t off, off_t msg_off, const struct cl *cl)
 		}
 		prev_empty = line_empty(&l);
 		prev_len = l.len;
-		any = true;
+		any = body_lines = true;
 		off += (off_t)l.len;
 	}
 	bool sep = any && prev_empty;
@@ -1094,10 +1100,9 @@ mb_body(struct mb *m, off_t off, off_t msg_off, const struct cl *cl)
 		mb_emit(m, IC_MBOX_MISSING_SEPARATOR, off, l.crlf ? 1 : 0, msg);
 	}
 	if (cl->count) {
-		long long len = (long long)(off - body_start) - (sep ? (long long)prev_len : 0) + quotes;
-		if (at_eof && !sep && m->lr.size > 0 && off == m->lr.size && !any)
-			len = 0;
-		if (at_eof && any && !l.lf && !sep)
+		long long body = (long long)(off - body_start) - (sep && body_lines ? (long long)prev_len : 0);
+		long long len = body + quotes;
+		if (at_eof && body_lines && !l.lf)
 			len++;          /* repair appends the missing LF */
 		struct inspect_finding f;
 		finding_init(&f, IC_MBOX_CONTENT_LENGTH);
@@ -1106,8 +1111,7 @@ mb_body(struct mb *m, off_t off, off_t msg_off, const struct cl *cl)
 		f.span_start = cl->a;
 		f.span_end = cl->b;
 		emit_finding(&m->e, &f, "Content-Length: %lld does not land on a message boundary"
-		    " (the body holds %lld bytes)", cl->n, (long long)(off - body_start) -
-		    (sep ? (long long)prev_len : 0));
+		    " (the body holds %lld bytes)", cl->n, body);
 	}
 	return off;
 }
@@ -1180,17 +1184,18 @@ mb_scan(struct mb *m)
 	while (off < m->lr.size && mb_line(m, off, &l)) {
 		off_t msg_off = off;
 		struct cl cl = { 0 };
+		size_t hdr_lines, end_len = 0;
 		m->e.st->messages++;
 		mb_eol(m, &l);
 		off += (off_t)l.len;
-		if (!mb_header(m, &off, &cl))
+		if (!mb_header(m, &off, &cl, &hdr_lines, &end_len))
 			continue;
 		off_t next;
 		if (cl.count && !cl.bad && cl_lands(m, off + cl.n, &next)) {
 			off = next;
 			continue;
 		}
-		off = mb_body(m, off, msg_off, &cl);
+		off = mb_body(m, off, msg_off, &cl, hdr_lines, end_len);
 	}
 	if (m->err) {
 		errno = m->err;
