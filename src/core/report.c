@@ -55,6 +55,9 @@ report_prefix(void)
 	return prefix;
 }
 
+static void vsay(const char *kind, const char *fmt, va_list ap, int err)
+	__attribute__((format(printf, 2, 0)));
+
 static void
 vsay(const char *kind, const char *fmt, va_list ap, int err)
 {
