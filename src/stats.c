@@ -4,7 +4,7 @@
  * messages, bytes, flags and keywords, date range and messages per year or
  * month, top senders and sender domains, the largest messages, and on
  * request messages with attachments (SPEC §3.5) and duplicates (the dedup
- * default key: Message-ID and body, else the whole message).
+ * default key of dedupkey.h: Message-ID and body, else the whole message).
  *
  * Reading costs are chosen by the figures asked for (DESIGN §6): --counts
  * reads Maildir names only (READER_WANT_NAME, ",S=" sizes; an lstat only
@@ -35,6 +35,7 @@
 
 #include "commands.h"
 #include "date.h"
+#include "dedupkey.h"
 #include "flags.h"
 #include "header.h"
 #include "maildir_reader.h"
@@ -229,6 +230,7 @@ struct run {
 	struct figures **rows;
 	size_t nrows;
 	struct strbuf tmp;
+	struct dedupkey dk;
 };
 
 static void
@@ -473,35 +475,26 @@ facts_flags(struct reader *r, const struct message *m, struct msgfacts *mf)
 static int
 facts_body(struct run *run, struct reader *r, const struct message *m, struct msgfacts *mf)
 {
-	bool need = run->attachments || run->duplicates;
 	struct mime_scan ms;
-	XXH3_state_t *body = NULL, *full = NULL;
 	int rc;
 
 	if (m->origin != ORIGIN_MBOX && run->want != READER_WANT_FULL)
 		return 0;
 	if (run->attachments)
 		mime_scan_init(&ms, m->header, m->header_len);
-	if (run->duplicates) {
-		body = XXH3_createState();
-		full = XXH3_createState();
-		XXH3_128bits_reset(body);
-		XXH3_128bits_reset(full);
-		XXH3_128bits_update(full, m->header, m->header_len);
-	}
+	if (run->duplicates)
+		dedupkey_feed(&run->dk, m->header, m->header_len);
 	for (;;) {
 		struct iovec iov[64];
 		int n = ARRAY_SIZE(iov);
 		rc = reader_body(r, iov, &n);
 		if (rc == -1)
 			break;
-		for (int i = 0; need && i < n; i++) {
+		for (int i = 0; i < n; i++) {
 			if (run->attachments)
 				mime_scan_feed(&ms, iov[i].iov_base, iov[i].iov_len);
-			if (body) {
-				XXH3_128bits_update(body, iov[i].iov_base, iov[i].iov_len);
-				XXH3_128bits_update(full, iov[i].iov_base, iov[i].iov_len);
-			}
+			if (run->duplicates)
+				dedupkey_feed(&run->dk, iov[i].iov_base, iov[i].iov_len);
 		}
 		if (rc == 0)
 			break;
@@ -510,21 +503,13 @@ facts_body(struct run *run, struct reader *r, const struct message *m, struct ms
 		mf->attach = mime_scan_finish(&ms);
 		mime_scan_free(&ms);
 	}
-	if (body) {
-		/* the dedup default key: Message-ID + body, else the whole message */
-		XXH128_hash_t bh = XXH3_128bits_digest(body), fh = XXH3_128bits_digest(full);
-		XXH3_128bits_reset(body);
-		if (header_message_id(m->header, m->header_len, &run->tmp)) {
-			XXH3_128bits_update(body, "I", 1);
-			XXH3_128bits_update(body, run->tmp.buf, run->tmp.len + 1);
-			XXH3_128bits_update(body, &bh, sizeof bh);
-		} else {
-			XXH3_128bits_update(body, "F", 1);
-			XXH3_128bits_update(body, &fh, sizeof fh);
-		}
-		mf->key = XXH3_128bits_digest(body);
-		XXH3_freeState(body);
-		XXH3_freeState(full);
+	if (run->duplicates) {
+		/* the dedup default key (dedupkey.h): Message-ID + body, else the
+		 * whole message without its mbox status fields */
+		struct dedup_hash h;
+		dedupkey_finish(&run->dk, &h);
+		mf->key.high64 = h.hi;
+		mf->key.low64 = h.lo;
 	}
 	return rc == -1 ? -1 : 0;
 }
@@ -1141,6 +1126,8 @@ cmd_stats(int argc, const char **argv)
 	run.want = counts ? READER_WANT_NAME : (run.attachments || run.duplicates) ?
 	    READER_WANT_FULL : READER_WANT_HEADER;
 	run.now = time(NULL);
+	if (run.duplicates)
+		dedupkey_init(&run.dk, DEDUP_KEY_DEFAULT, NULL, NULL);
 	int status = 0;
 	for (size_t i = 0; args[i]; i++) {
 		int st = recursive && source_is_maildir(args[i]) ? stats_tree(&run, args[i]) :
@@ -1167,6 +1154,8 @@ cmd_stats(int argc, const char **argv)
 	free(run.rows);
 	fig_free(&run.total);
 	sb_free(&run.tmp);
+	if (run.duplicates)
+		dedupkey_free(&run.dk);
 	poptFreeContext(pc);
 	free(by);
 	free(color);
