@@ -59,12 +59,24 @@ _mailshift_value()
 	return 0
 }
 
+# "--opt=value": with '=' in COMP_WORDBREAKS (the default) bash hands the
+# words "--opt" "=" "value"; make prev the option and cur the value.
+_mailshift_split_eq()
+{
+	if [[ $cur == = ]]; then
+		cur=''
+	elif [[ $prev == = ]] && ((COMP_CWORD >= 2)); then
+		prev=${COMP_WORDS[COMP_CWORD-2]}
+	fi
+}
+
 _mailshift()
 {
 	local cur prev cmd i
 	COMPREPLY=()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
+	_mailshift_split_eq
 	cmd=''
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		case ${COMP_WORDS[i]} in
@@ -100,6 +112,7 @@ _mailshift_migrate_spool()
 	COMPREPLY=()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
+	_mailshift_split_eq
 	_mailshift_value "$prev" && return 0
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '--spool --dest --jobs -j --hosts --log --dry-run -n --remove-source --help -h' -- "$cur"))
@@ -115,6 +128,7 @@ _mailshift_cron_maintenance()
 	COMPREPLY=()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD-1]}
+	_mailshift_split_eq
 	_mailshift_value "$prev" && return 0
 	if [[ $cur == -* ]]; then
 		COMPREPLY=($(compgen -W '--status-log --no-repair --no-dedup --recursive -r --verbose -v --help -h' -- "$cur"))
