@@ -1,0 +1,392 @@
+/*
+ * check_inspect.c: unit tests for inspect.c, the findings of check and
+ * repair: the code table, the mbox boundary checks with their offsets and
+ * the Content-Length repair value (SPEC §2.3-2.7, §5 X1-X21), the Maildir
+ * name checks (§1.5-1.7, M2-M6), the M10 plausibility test, the W= count
+ * and the maildirsize totals (§1.9).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "inspect.h"
+#include "report.h"
+#include "util.h"
+
+#define L(s) s, sizeof(s) - 1
+
+/* Findings collected as "CODE@offset[=value]" separated by spaces. */
+struct got {
+	struct strbuf sb;
+	struct strbuf paths;
+};
+
+static void
+collect(void *arg, const struct inspect_finding *f)
+{
+	struct got *g = arg;
+	if (g->sb.len)
+		sb_appendc(&g->sb, ' ');
+	sb_appends(&g->sb, inspect_code_name(f->code));
+	if (f->offset >= 0)
+		sb_appendf(&g->sb, "@%lld", (long long)f->offset);
+	if (f->code == IC_MBOX_CONTENT_LENGTH)
+		sb_appendf(&g->sb, "=%lld", f->value);
+	if (f->subdir) {
+		if (g->paths.len)
+			sb_appendc(&g->paths, ' ');
+		sb_appendf(&g->paths, "%s/%s", f->subdir, f->name);
+	}
+}
+
+static char tmpdir[] = "/tmp/check_inspect.XXXXXX";
+
+static void
+write_file(const char *path, const char *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write_all(fd, p, n), 0);
+	close(fd);
+}
+
+static int
+run_mbox(const char *p, size_t n, struct got *g)
+{
+	char *path = xasprintf("%s/mbox", tmpdir);
+	write_file(path, p, n);
+	struct inspect_opts o = { .tmp_age = INSPECT_TMP_AGE, .fn = collect, .arg = g, .mbox_fd = -1 };
+	struct inspect_stats st = { 0 };
+	memset(g, 0, sizeof *g);
+	int rc = inspect_path(path, &o, &st);
+	unlink(path);
+	free(path);
+	if (!g->sb.buf)
+		sb_appends(&g->sb, "");
+	return rc;
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+START_TEST(test_codes)
+{
+	for (int i = 0; i < IC__COUNT; i++) {
+		ck_assert_ptr_nonnull(inspect_codes[i].name);
+		ck_assert_ptr_nonnull(inspect_codes[i].repair);
+		ck_assert_int_eq(inspect_code_parse(inspect_codes[i].name), i);
+		for (int j = 0; j < i; j++)
+			ck_assert_str_ne(inspect_codes[i].name, inspect_codes[j].name);
+	}
+	ck_assert_int_eq(IC__COUNT, 23);
+	ck_assert_int_eq(inspect_code_parse("MAILDIR-NOPE"), -1);
+	ck_assert_str_eq(inspect_code_name(IC_MBOX_TRUNCATED), "MBOX-TRUNCATED");
+}
+END_TEST
+
+/* ---- mbox ------------------------------------------------------------------- */
+
+#define F1 "From a@b Mon Jan  1 00:00:00 2024\n"      /* 34 bytes */
+#define F2 "From b@c Mon Jan  1 00:00:01 2024\n"
+
+struct mbox_case {
+	const char *in;
+	size_t len;
+	int status;
+	const char *want;
+};
+
+static const struct mbox_case mbox_cases[] = {
+	{ L(""), 0, "" },                                                     /* X6 */
+	{ L("\n\n"), 0, "" },
+	{ L(F1 "S: x\n\nbody\n"), 0, "" },
+	{ L(F1 "S: x\n\nbody\n\n" F2 "S: y\n\nb\n"), 0, "" },
+	{ L(F1 "S: x\n\nbody\n" F2 "S: y\n\nb\n"), 0, "MBOX-MISSING-SEPARATOR@45" },   /* X4 */
+	{ L(F1 "S: x\n\nFrom here on\n\n" F2 "S: y\n\n"), 0, "MBOX-UNQUOTED-FROM@40" },  /* X1 */
+	{ L(F1 "S: x\n\n>From here on\n"), 0, "" },                            /* X3 */
+	{ L(F1 "S: x\n\nbody"), 0, "MBOX-TRUNCATED@44" },                       /* X5 */
+	{ L("\n" F1 "S: x\n\nb\n"), 0, "" },                                    /* X7: empty lines */
+	{ L("junk\n" F1 "S: x\n\nb\n"), 0, "MBOX-FIRST-LINE@0" },
+	{ L("junk\nmore\n"), 65, "" },                                          /* not an mbox */
+	{ L("From x\rS: y\r\rb\r"), 65, "" },                                  /* X14: CR only */
+	/* Content-Length that lands protects an unquoted From (mboxcl2) */
+	{ L(F1 "Content-Length: 13\n\nFrom here on\n\n" F2 "S: y\n\n"), 0, "" },
+	{ L(F1 "Content-Length: 13\n\nFrom here on\n"), 0, "" },               /* at EOF */
+	{ L(F1 "Content-Length: 12\n\nFrom here on\n"), 0, "" },               /* one LF before EOF */
+	/* X10: wrong, past EOF, non-numeric, conflicting: value = repaired length */
+	{ L(F1 "Content-Length: 3\n\nbody\n\n" F2 "S: y\n\n"), 0, "MBOX-CONTENT-LENGTH@0=5" },
+	{ L(F1 "Content-Length: 999\n\nbody\n"), 0, "MBOX-CONTENT-LENGTH@0=5" },
+	{ L(F1 "Content-Length: x\n\nbody\n"), 0, "MBOX-CONTENT-LENGTH@0=5" },
+	{ L(F1 "Content-Length: 5\nContent-Length: 6\n\nbody\n"), 0, "MBOX-CONTENT-LENGTH@0=5" },
+	/* quoting and a missing separator and final LF count in the new length */
+	{ L(F1 "Content-Length: 1\n\nFrom x\n" F2 "S: y\n\n"), 0,
+	  "MBOX-UNQUOTED-FROM@53 MBOX-MISSING-SEPARATOR@60 MBOX-CONTENT-LENGTH@0=8" },
+	{ L(F1 "Content-Length: 1\n\nab"), 0, "MBOX-CONTENT-LENGTH@0=3 MBOX-TRUNCATED@55" },
+	/* CRLF file, and mixed line ends (X14) */
+	{ L("From a@b Mon Jan  1 00:00:00 2024\r\nS: x\r\n\r\nb\r\n\r\n"
+	    "From a@b Mon Jan  1 00:00:00 2024\r\nS: y\r\n\r\nc\r\n"), 0, "" },
+	{ L("From a@b Mon Jan  1 00:00:00 2024\r\nS: x\r\n\r\nb\r\n\r\n" F2 "S: y\n\nc\n"), 0,
+	  "MBOX-MIXED-EOL@48" },
+	{ L("From a@b Mon Jan  1 00:00:00 2024\r\nS: x\r\n\r\nb\r\n" F2 "S: y\n\n"), 0,
+	  "MBOX-MISSING-SEPARATOR@46 MBOX-MIXED-EOL@46" },
+	/* X12: NUL bytes are data */
+	{ L(F1 "S: x\n\na\0b\nFrom \0x\n"), 0, "MBOX-UNQUOTED-FROM@44" },
+	/* X21 / X8: header without end, From_ line right after the From_ line */
+	{ L(F1 "S: x\n" F2 "S: y\n\nb\n"), 0, "" },
+	{ L(F1 F2 "S: y\n\nb\n"), 0, "" },
+};
+
+START_TEST(test_mbox_table)
+{
+	const struct mbox_case *c = &mbox_cases[_i];
+	struct got g;
+	int rc = run_mbox(c->in, c->len, &g);
+	ck_assert_msg(rc == c->status, "case %d: status %d", _i, rc);
+	ck_assert_msg(strcmp(g.sb.buf, c->want) == 0, "case %d: got '%s', want '%s'", _i, g.sb.buf, c->want);
+	sb_free(&g.sb);
+	sb_free(&g.paths);
+}
+END_TEST
+
+/* A line longer than the 1 MiB read window, then an unquoted From. */
+START_TEST(test_mbox_long_line)
+{
+	size_t big = 3u << 20;
+	struct strbuf sb = STRBUF_INIT;
+	sb_appends(&sb, F1 "S: x\n\n");
+	size_t start = sb.len;
+	sb_grow(&sb, big + 64);
+	memset(sb.buf + start, 'x', big);
+	sb.len += big;
+	sb_appends(&sb, "\nFrom here\n");
+	struct got g;
+	ck_assert_int_eq(run_mbox(sb.buf, sb.len, &g), 0);
+	char *want = xasprintf("MBOX-UNQUOTED-FROM@%zu", start + big + 1);
+	ck_assert_str_eq(g.sb.buf, want);
+	free(want);
+	sb_free(&g.sb);
+	sb_free(&sb);
+}
+END_TEST
+
+/* ---- M10 plausibility and W= ---------------------------------------------- */
+
+struct plaus_case {
+	const char *in;
+	size_t len;
+	bool ok;
+	const char *why;
+};
+
+static const struct plaus_case plaus_cases[] = {
+	{ L(""), false, "empty file" },
+	{ L("Subject: x\nbody"), false, "no empty line after the header" },
+	{ L("Subject: x\n\nbody\n"), true, "header parses, empty line present" },
+	{ L("not a header\n\nbody\n"), false, "no header field" },
+	{ L("Subject: x\nthis is no field\n\nbody\n"), false, "malformed header line" },
+	{ L("Content-Type: multipart/mixed; boundary=\"zz\"\n\n--zz\n\nx\n--zz--\n"), true,
+	  "header parses, empty line present, MIME boundaries closed" },
+	{ L("Content-Type: multipart/mixed; BOUNDARY=zz\n\n--zz\n\nx\n--zz--\n"), true,
+	  "header parses, empty line present, MIME boundaries closed" },
+	{ L("Content-Type: multipart/mixed; boundary=\"zz\"\n\n--zz\n\nx\n"), false,
+	  "multipart message without its closing boundary" },
+	{ L("Content-Type: text/plain\r\n\r\nx\r\n"), true, "header parses, empty line present" },
+};
+
+START_TEST(test_plausible)
+{
+	const struct plaus_case *c = &plaus_cases[_i];
+	char *path = xasprintf("%s/p", tmpdir);
+	write_file(path, c->in, c->len);
+	int fd = open(path, O_RDONLY);
+	const char *why = NULL;
+	ck_assert_int_eq(inspect_plausible(fd, &why), c->ok);
+	ck_assert_str_eq(why, c->why);
+	close(fd);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_vsize)
+{
+	static const struct { const char *in; size_t len; long long w; } cases[] = {
+		{ L(""), 0 }, { L("a"), 1 }, { L("a\n"), 3 }, { L("a\r\n"), 3 },
+		{ L("a\nb\r\nc\n"), 9 }, { L("\n\n"), 4 }, { L("\r\r\n"), 3 }, { L("\0\n"), 3 },
+	};
+	char *path = xasprintf("%s/w", tmpdir);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		write_file(path, cases[i].in, cases[i].len);
+		int fd = open(path, O_RDONLY);
+		long long w = -1;
+		ck_assert_int_eq(inspect_vsize(fd, &w), 0);
+		ck_assert_msg(w == cases[i].w, "case %zu: %lld", i, w);
+		close(fd);
+	}
+	unlink(path);
+	free(path);
+}
+END_TEST
+
+/* ---- Maildir names ---------------------------------------------------------- */
+
+struct name_case {
+	const char *sub;
+	const char *name;
+	const char *content;
+	const char *want;
+};
+
+static const struct name_case name_cases[] = {
+	{ "cur", "1.a.h:2,S", "S: x\n\nb\n", "" },
+	{ "cur", "1.a.h", "S: x\n\nb\n", "" },                                 /* no info in cur/ */
+	{ "cur", "1.a.h:2,", "S: x\n\nb\n", "" },
+	{ "cur", "1.a.h:2,Sab", "S: x\n\nb\n", "" },                            /* keywords */
+	{ "cur", "1.a.h:1,xyz", "S: x\n\nb\n", "" },                            /* opaque */
+	{ "cur", "1.a.h!2,S", "S: x\n\nb\n", "" },                              /* mu separator */
+	{ "cur", ".hidden", "junk", "" },                                       /* dot names skipped */
+	{ "new", "1.a.h", "S: x\n\nb\n", "" },
+	{ "new", "1.a.h:2,S", "S: x\n\nb\n", "MAILDIR-INFO-IN-NEW" },
+	{ "cur", "1.a.h:2,SF", "S: x\n\nb\n", "MAILDIR-FLAGS-UNSORTED" },
+	{ "cur", "1.a.h:2,SS", "S: x\n\nb\n", "MAILDIR-FLAGS-UNSORTED" },
+	{ "cur", "1.a.h:2,SZ", "S: x\n\nb\n", "MAILDIR-FLAGS-UNKNOWN" },
+	{ "cur", "1.a.h:2,S#", "S: x\n\nb\n", "MAILDIR-FLAGS-UNSORTED MAILDIR-FLAGS-UNKNOWN" },
+	{ "cur", "1.a.h:2,S,X", "S: x\n\nb\n", "" },                            /* after a 2nd comma */
+	{ "cur", "1:a.h:2,S", "S: x\n\nb\n", "MAILDIR-BAD-NAME" },
+	{ "cur", "1.a.h:3,S", "S: x\n\nb\n", "MAILDIR-BAD-NAME" },
+	{ "cur", "1.a.h,S=x:2,S", "S: x\n\nb\n", "MAILDIR-BAD-NAME" },
+	{ "cur", "1.a.h,S=8:2,S", "S: x\n\nb\n", "" },
+	{ "cur", "1.a.h,S=9:2,S", "S: x\n\nb\n", "MAILDIR-SIZE-MISMATCH" },
+	{ "cur", "1.a.h,S=8,W=11:2,S", "S: x\n\nb\n", "" },
+	{ "cur", "1.a.h,S=8,W=8:2,S", "S: x\n\nb\n", "MAILDIR-SIZE-MISMATCH" },  /* --deep */
+	{ "cur", "1.a.h:2,", "", "MAILDIR-EMPTY-FILE" },
+	{ "cur", "1.a.h:2,", "%PDF-1.4\n", "MAILDIR-NOT-MESSAGE" },
+	{ "cur", "1.a.h:2,", "From x\nS: y\n\nb\n", "" },
+};
+
+START_TEST(test_maildir_names)
+{
+	const struct name_case *c = &name_cases[_i];
+	char *md = xasprintf("%s/md%d", tmpdir, _i);
+	static const char *const subs[] = { "", "/cur", "/new", "/tmp" };
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+		char *p = xasprintf("%s%s", md, subs[i]);
+		ck_assert_int_eq(mkdir(p, 0700), 0);
+		free(p);
+	}
+	char *f = xasprintf("%s/%s/%s", md, c->sub, c->name);
+	write_file(f, c->content, strlen(c->content));
+	struct got g = { STRBUF_INIT, STRBUF_INIT };
+	struct inspect_opts o = { .deep = true, .tmp_age = INSPECT_TMP_AGE, .fn = collect, .arg = &g,
+		.mbox_fd = -1 };
+	struct inspect_stats st = { 0 };
+	ck_assert_int_eq(inspect_maildir(md, &o, &st), 0);
+	sb_appends(&g.sb, "");
+	ck_assert_msg(strcmp(g.sb.buf, c->want) == 0, "case %d %s: got '%s'", _i, c->name, g.sb.buf);
+	ck_assert_uint_eq(st.messages, c->name[0] == '.' ? 0 : 1);
+	if (*c->want) {
+		struct strbuf want = STRBUF_INIT;     /* the file's path once per finding */
+		for (const char *w = c->want; w; w = strchr(w + 1, ' '))
+			sb_appendf(&want, "%s%s/%s", want.len ? " " : "", c->sub, c->name);
+		ck_assert_str_eq(g.paths.buf, want.buf);
+		sb_free(&want);
+	}
+	sb_free(&g.sb);
+	sb_free(&g.paths);
+	free(f);
+	free(md);
+}
+END_TEST
+
+START_TEST(test_quota_totals)
+{
+	char *md = xasprintf("%s/quota", tmpdir);
+	static const char *const dirs[] = { "", "/cur", "/new", "/tmp", "/.Sent", "/.Sent/cur",
+		"/.Sent/new", "/.Trash", "/.Trash/cur", "/" INSPECT_QUARANTINE, "/" INSPECT_QUARANTINE "/cur" };
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		char *p = xasprintf("%s%s", md, dirs[i]);
+		ck_assert_int_eq(mkdir(p, 0700), 0);
+		free(p);
+	}
+	static const struct { const char *path; const char *content; } files[] = {
+		{ "/cur/1.a.h,S=100:2,S", "x" },            /* S= wins over the file size */
+		{ "/new/2.a.h", "12345" },
+		{ "/.Sent/cur/3.a.h:2,S", "123" },
+		{ "/.Sent/new/.dot", "123456789" },          /* not counted */
+		{ "/.Trash/cur/4.a.h:2,T", "123456789" },    /* not counted (Courier default) */
+		{ "/" INSPECT_QUARANTINE "/cur/5", "12" },   /* not counted */
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char *p = xasprintf("%s%s", md, files[i].path);
+		write_file(p, files[i].content, strlen(files[i].content));
+		free(p);
+	}
+	int fd = open(md, O_RDONLY | O_DIRECTORY);
+	long long b = -1, n = -1;
+	inspect_quota_totals(fd, &b, &n);
+	ck_assert_int_eq(b, 108);
+	ck_assert_int_eq(n, 3);
+	close(fd);
+
+	/* and the maildirsize finding */
+	char *ms = xasprintf("%s/maildirsize", md);
+	struct got g = { STRBUF_INIT, STRBUF_INIT };
+	struct inspect_opts o = { .tmp_age = INSPECT_TMP_AGE, .fn = collect, .arg = &g, .mbox_fd = -1 };
+	struct inspect_stats st = { 0 };
+	write_file(ms, L("1000S,10C\n100 1\n  5 1\n3 1\n"));
+	/* the S=100 file of one byte is itself a finding */
+	ck_assert_int_eq(inspect_maildir(md, &o, &st), 0);
+	ck_assert_str_eq(g.sb.buf, "MAILDIR-SIZE-MISMATCH");
+	sb_reset(&g.sb);
+	write_file(ms, L("1000S,10C\n100 1\n"));
+	ck_assert_int_eq(inspect_maildir(md, &o, &st), 0);
+	ck_assert_str_eq(g.sb.buf, "MAILDIR-SIZE-MISMATCH MAILDIRSIZE-WRONG");
+	sb_reset(&g.sb);
+	write_file(ms, L("garbage\n"));
+	ck_assert_int_eq(inspect_maildir(md, &o, &st), 0);
+	ck_assert_str_eq(g.sb.buf, "MAILDIR-SIZE-MISMATCH MAILDIRSIZE-WRONG");
+	sb_free(&g.sb);
+	sb_free(&g.paths);
+	free(ms);
+	free(md);
+}
+END_TEST
+
+static Suite *
+inspect_suite(void)
+{
+	Suite *s = suite_create("inspect");
+	TCase *tc = tcase_create("core");
+	tcase_add_test(tc, test_codes);
+	tcase_add_loop_test(tc, test_mbox_table, 0, (int)ARRAY_SIZE(mbox_cases));
+	tcase_add_test(tc, test_mbox_long_line);
+	tcase_add_loop_test(tc, test_plausible, 0, (int)ARRAY_SIZE(plaus_cases));
+	tcase_add_test(tc, test_vsize);
+	tcase_add_loop_test(tc, test_maildir_names, 0, (int)ARRAY_SIZE(name_cases));
+	tcase_add_test(tc, test_quota_totals);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	if (!mkdtemp(tmpdir))
+		return 99;
+	opt_common.quiet = 1;
+	SRunner *sr = srunner_create(inspect_suite());
+	srunner_set_fork_status(sr, CK_NOFORK);
+	srunner_run_all(sr, CK_ENV);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	char *cmd = xasprintf("rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		failed++;
+	free(cmd);
+	return failed ? 1 : 0;
+}
