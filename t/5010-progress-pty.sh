@@ -1,0 +1,149 @@
+#!/bin/sh
+# t/5010-progress-pty.sh: the progress line (report.c report_progress).
+# Under a pseudo-terminal (script(1) from util-linux) convert and stats show
+# "mailshift CMD: N messages, X MB[, R MB/s][, P%, ETA M:SS]" on stderr,
+# redrawn in place with CR and erased (CR ESC[K) before any warning, error
+# or summary line; the ETA only when the input size is known. Never when
+# stderr is not a terminal, with -q or with --no-progress; --progress forces
+# it. check, repair and dedup never draw a progress line that is left on
+# screen before their findings.
+. "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
+
+need script
+ESC=$(printf '\033')
+CR=$(printf '\r')
+
+# pty OUT COMMAND...: run COMMAND with stdin, stdout and stderr on a pty;
+# everything it printed in OUT, its exit status returned.
+pty() {
+	out=$1; shift
+	cmd=''
+	for a in "$@"; do cmd="$cmd '$a'"; done
+	script -qfec "$cmd" /dev/null >"$out" </dev/null
+}
+# Progress texts of OUT for command CMD, one per line.
+progress_of() { tr '\r' '\n' <"$1" | sed -n "s/^\(mailshift $2: [0-9]* messages, [0-9.]* MB.*\)${ESC}\[K\$/\1/p"; }
+# Number of diagnostic lines (warning, error or summary) in OUT, and of
+# those preceded by the erase sequence.
+count_lines() { tr '\r' '\n' <"$1" | grep -c "$2"; }
+count_erased() { tr '\r' '\n' <"$1" | grep -c "^${ESC}\[K$2"; }
+
+i=0
+while [ "$i" -lt 60 ]; do cat "$DATA/sample.mbox"; i=$((i + 1)); done >"$TMP/big.mbox"
+size=$(wc -c <"$TMP/big.mbox" | tr -d ' ')
+
+# 1. convert on a terminal: progress, rate and ETA (size known). Per-message
+# fsync makes it last long enough for a rate on most disks.
+start=$(date +%s.%N)
+status=0
+pty "$TMP/conv.out" "$MAILSHIFT" convert --sync=message "$TMP/big.mbox" "$TMP/M1" || status=$?
+msecs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%d", (b - a) * 1000 }')
+expect_eq "pty convert: exit status" "$status" 0
+progress_of "$TMP/conv.out" convert >"$TMP/conv.prog"
+n=$(wc -l <"$TMP/conv.prog" | tr -d ' ')
+check "pty convert: progress lines drawn ($n)" test "$n" -ge 2
+expect_eq "pty convert: first progress line" "$(head -n 1 "$TMP/conv.prog")" \
+	"mailshift convert: 1 messages, 0.0 MB"
+# Counts and megabytes never go down; the last count is at most 2400.
+check "pty convert: counts increase" sh -c "sed 's/.*: \([0-9]*\) messages.*/\1/' '$TMP/conv.prog' | sort -n -c"
+last=$(tail -n 1 "$TMP/conv.prog" | sed 's/.*: \([0-9]*\) messages.*/\1/')
+check "pty convert: last count $last <= 2400" test "$last" -le 2400 -a "$last" -ge 1
+if [ "$msecs" -ge 1200 ]; then
+	# Well over the 0.5 s before a rate is shown (redrawn every 0.2 s):
+	# rate, percent, ETA.
+	check "pty convert: a line with rate, percent and ETA" \
+		grep -q -E '^mailshift convert: [0-9]+ messages, [0-9]+\.[0-9] MB, [0-9]+\.[0-9] MB/s, [0-9]{1,2}%, ETA [0-9]+:[0-5][0-9]$' "$TMP/conv.prog"
+	# The percentage is bytes read of the file size.
+	line=$(grep '%, ETA' "$TMP/conv.prog" | tail -n 1)
+	mb=$(echo "$line" | sed 's/.* messages, \([0-9.]*\) MB.*/\1/')
+	pct=$(echo "$line" | sed 's/.* \([0-9]*\)%, ETA.*/\1/')
+	want=$(awk -v mb="$mb" -v s="$size" 'BEGIN { printf "%d", 100 * mb * 1e6 / s }')
+	check "pty convert: percent $pct is MB/size ($want +- 2)" test "$pct" -ge $((want - 2)) -a "$pct" -le $((want + 2))
+else
+	echo "# conversion took ${msecs} ms: too fast for the rate and ETA, checked the rest"
+fi
+# Every warning (60: one per copy of the sample) and the summary line come
+# after the erase sequence, none is glued to a progress text.
+expect_eq "pty convert: warnings" "$(count_lines "$TMP/conv.out" 'mailshift convert: warning:')" 60
+expect_eq "pty convert: warnings after an erase" "$(count_erased "$TMP/conv.out" 'mailshift convert: warning:')" 60
+expect_eq "pty convert: summary after an erase" \
+	"$(count_erased "$TMP/conv.out" "mailshift convert: $TMP/big.mbox: 2400 messages")" 1
+expect_eq "pty convert: nothing after the summary" "$(tail -c 2 "$TMP/conv.out" | od -An -c | tr -d ' ')" '\r\n'
+
+# 2. an error while the progress line is up: erased first, then the error
+# line. The write hook makes the 1000th write fail with ENOSPC (28).
+if "$MAILSHIFT" --version | grep -q 'test hooks'; then
+	status=0
+	pty "$TMP/err.out" env MAILSHIFT_FAIL_WRITE=1000:28 "$MAILSHIFT" convert --sync=none \
+		"$TMP/big.mbox" "$TMP/M2" || status=$?
+	expect_eq "pty error: exit status" "$status" 74
+	check "pty error: progress shown before" test "$(progress_of "$TMP/err.out" convert | wc -l)" -ge 1
+	expect_eq "pty error: error line after an erase" \
+		"$(count_erased "$TMP/err.out" "mailshift convert: error: unable to write $TMP/M2/tmp/.*: No space left on device")" 1
+	expect_eq "pty error: no error line without it" \
+		"$(count_lines "$TMP/err.out" "mailshift convert: error:")" 1
+else
+	echo "# no test hooks compiled in: the mid-run error case is not run"
+fi
+
+# 3. standard input: size unknown, so no percent and no ETA.
+status=0
+script -qfec "cat '$TMP/big.mbox' | '$MAILSHIFT' convert --sync=message - '$TMP/M3'" /dev/null \
+	>"$TMP/stdin.out" </dev/null || status=$?
+expect_eq "pty stdin: exit status" "$status" 0
+check "pty stdin: progress shown" test "$(progress_of "$TMP/stdin.out" convert | wc -l)" -ge 1
+expect_eq "pty stdin: no percent, no ETA" "$(progress_of "$TMP/stdin.out" convert | grep -c -e '%' -e ETA)" 0
+
+# 4. never when stderr is not a terminal, or with -q / --no-progress.
+status=0
+"$MAILSHIFT" convert --sync=none "$TMP/big.mbox" "$TMP/M4" 2>"$TMP/file.err" || status=$?
+expect_eq "stderr to a file: exit status" "$status" 0
+expect_eq "stderr to a file: no CR" "$(tr -cd '\r' <"$TMP/file.err" | wc -c | tr -d ' ')" 0
+expect_eq "stderr to a file: no escape" "$(tr -cd '\033' <"$TMP/file.err" | wc -c | tr -d ' ')" 0
+expect_eq "stderr to a file: warnings and summary only" "$(wc -l <"$TMP/file.err" | tr -d ' ')" 61
+pty "$TMP/q.out" "$MAILSHIFT" convert -q --sync=none "$TMP/big.mbox" "$TMP/M5"
+expect_eq "pty -q: nothing at all" "$(wc -c <"$TMP/q.out" | tr -d ' ')" 0
+pty "$TMP/np.out" "$MAILSHIFT" convert --no-progress --sync=none "$TMP/big.mbox" "$TMP/M6"
+expect_eq "pty --no-progress: no progress text" "$(progress_of "$TMP/np.out" convert | wc -l | tr -d ' ')" 0
+expect_eq "pty --no-progress: no escape" "$(tr -cd '\033' <"$TMP/np.out" | wc -c | tr -d ' ')" 0
+"$MAILSHIFT" convert --progress --sync=none "$TMP/big.mbox" "$TMP/M7" 2>"$TMP/forced.err"
+check "--progress without a terminal: drawn" test "$(progress_of "$TMP/forced.err" convert | wc -l)" -ge 1
+pty "$TMP/qp.out" "$MAILSHIFT" convert -q --progress --sync=none "$TMP/big.mbox" "$TMP/M8"
+expect_eq "pty -q --progress: -q wins" "$(wc -c <"$TMP/qp.out" | tr -d ' ')" 0
+
+# 5. Maildir -> mbox and stats draw it as well, and erase it.
+if "$MAILSHIFT" convert --help 2>&1 | grep -q -- '--to='; then
+	status=0
+	pty "$TMP/back.out" "$MAILSHIFT" convert --to=mbox "$TMP/M1" "$TMP/back.mbox" || status=$?
+	expect_eq "pty Maildir->mbox: exit status" "$status" 0
+	check "pty Maildir->mbox: progress shown" test "$(progress_of "$TMP/back.out" convert | wc -l)" -ge 1
+	expect_eq "pty Maildir->mbox: summary after an erase" \
+		"$(count_erased "$TMP/back.out" "mailshift convert: $TMP/M1: 2400 messages")" 1
+	"$MAILSHIFT" convert --to=mbox "$TMP/M1" "$TMP/back2.mbox" 2>"$TMP/back.err"
+	expect_eq "Maildir->mbox, stderr to a file: no escape" "$(tr -cd '\033\r' <"$TMP/back.err" | wc -c | tr -d ' ')" 0
+fi
+status=0
+pty "$TMP/stats.out" "$MAILSHIFT" stats --color=never "$TMP/M1" || status=$?
+expect_eq "pty stats: exit status" "$status" 0
+check "pty stats: progress shown" test "$(progress_of "$TMP/stats.out" stats | wc -l)" -ge 1
+expect_eq "pty stats: the table starts after an erase" "$(count_erased "$TMP/stats.out" 'MAILBOX  *MESSAGES')" 1
+pty "$TMP/statsq.out" "$MAILSHIFT" stats -q --color=never "$TMP/M1"
+expect_eq "pty stats -q: no progress" "$(progress_of "$TMP/statsq.out" stats | wc -l | tr -d ' ')" 0
+"$MAILSHIFT" stats "$TMP/M1" >"$TMP/stats.txt" 2>"$TMP/stats.err"
+expect_eq "stats, not a terminal: no escape on stderr" "$(tr -cd '\033\r' <"$TMP/stats.err" | wc -c | tr -d ' ')" 0
+
+# 6. check, repair, dedup: whatever they draw is erased before a finding,
+# and nothing is drawn with -q or without a terminal.
+: >"$TMP/M1/new/empty"
+for c in check repair dedup; do
+	pty "$TMP/$c.out" "$MAILSHIFT" "$c" "$TMP/M1"
+	drawn=$(progress_of "$TMP/$c.out" "$c" | wc -l | tr -d ' ')
+	glued=$(tr '\r' '\n' <"$TMP/$c.out" | grep -c "^mailshift $c: [0-9]* messages, [0-9.]* MB.*${ESC}\[K[^${CR}]")
+	expect_eq "pty $c: no progress text left before other output ($drawn drawn)" "$glued" 0
+	pty "$TMP/$c.q.out" "$MAILSHIFT" "$c" -q "$TMP/M1"
+	expect_eq "pty $c -q: no progress" "$(progress_of "$TMP/$c.q.out" "$c" | wc -l | tr -d ' ')" 0
+	"$MAILSHIFT" "$c" "$TMP/M1" >/dev/null 2>"$TMP/$c.err"
+	expect_eq "$c, not a terminal: no escape on stderr" "$(tr -cd '\033\r' <"$TMP/$c.err" | wc -c | tr -d ' ')" 0
+done
+
+done_testing
