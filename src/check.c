@@ -47,7 +47,11 @@ check_run(const char **args, int nargs, const struct inspect_opts *o)
 	struct inspect_stats st = { 0 };
 	int worst = 0;
 	for (int i = 0; i < nargs; i++) {
-		int rc = inspect_path(args[i], o, &st);
+		char *p = xstrdup(args[i]);
+		for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
+			p[n - 1] = '\0';           /* "Maildir/" names files as "Maildir/cur/x" */
+		int rc = inspect_path(p, o, &st);
+		free(p);
 		if (rc > worst)
 			worst = rc;
 	}

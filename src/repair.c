@@ -937,7 +937,11 @@ cmd_repair(int argc, const char **argv)
 	rp.o.recursive = recursive;
 	rp.o.deep = deep;
 	for (int i = 0; status != EX_USAGE && i < nargs; i++) {
-		int st = repair_path(&rp, args[i]);
+		char *p = xstrdup(args[i]);
+		for (size_t n = strlen(p); n > 1 && p[n - 1] == '/'; n--)
+			p[n - 1] = '\0';
+		int st = repair_path(&rp, p);
+		free(p);
 		if (st > status)
 			status = st;
 	}
