@@ -648,17 +648,24 @@ close_fds(struct maildir_writer *w)
 		}
 }
 
-int
-maildir_writer_close(struct maildir_writer *w)
+/* Close the descriptors and free the writer. */
+static void
+writer_free(struct maildir_writer *w)
 {
-	int rc = maildir_writer_flush(w);
-
 	close_fds(w);
 	for (int i = 0; i < 26; i++)
 		free(w->kw[i]);
 	free(w->q);
 	free(w->path);
 	free(w);
+}
+
+int
+maildir_writer_close(struct maildir_writer *w)
+{
+	int rc = maildir_writer_flush(w);
+
+	writer_free(w);
 	return rc;
 }
 
@@ -674,10 +681,5 @@ maildir_writer_discard(struct maildir_writer *w)
 		free(w->q[i].tmpname);
 		free(w->q[i].final);
 	}
-	close_fds(w);
-	for (int i = 0; i < 26; i++)
-		free(w->kw[i]);
-	free(w->q);
-	free(w->path);
-	free(w);
+	writer_free(w);
 }
