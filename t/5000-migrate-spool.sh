@@ -193,6 +193,7 @@ expect_status "-j x" 64 migrate -j x
 expect_status "--dest without %u" 64 migrate --dest /srv/mail
 expect_status "unknown option" 64 migrate --frobnicate
 expect_status "bad user argument" 64 migrate 'a b'
+expect_status "log not writable" 73 migrate --log /proc/nonexistent/log
 expect_status "no spool directory" 66 sh "$MIGRATE" --spool "$TMP/nonexistent"
 expect_status "--help" 0 sh "$MIGRATE" --help
 check "--help lists every option" grep -q -- '--remove-source' "$TMP/.out"
