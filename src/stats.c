@@ -1058,12 +1058,40 @@ output_text(FILE *o, struct run *run)
 
 /* ---- the command ------------------------------------------------------------------------ */
 
+/* Read every argument, print the report, free the figures; the status. */
 static int
-usage_error(poptContext pc, const char *msg)
+stats_run(struct run *run, const char **args, bool csv)
 {
-	fprintf(stderr, "%s: %s\n", report_prefix(), msg);
-	poptFreeContext(pc);
-	return EX_USAGE;
+	int status = 0;
+
+	for (size_t i = 0; args[i]; i++) {
+		int st = run->recursive && source_is_maildir(args[i]) ? stats_tree(run, args[i]) :
+		    stats_one(run, args[i], args[i], source_is_maildir(args[i]) ? "" : NULL);
+		if (st > status)
+			status = st;
+	}
+	report_progress_clear();
+	/* the report is the output: -q silences warnings only */
+	if (opt_common.json)
+		output_json(stdout, run);
+	else if (csv)
+		output_csv(stdout, run);
+	else
+		output_text(stdout, run);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		report_error_sys(EX_IOERR, "unable to write the report");
+		status = EX_IOERR;
+	}
+	for (size_t i = 0; i < run->nrows; i++) {
+		fig_free(run->rows[i]);
+		free(run->rows[i]);
+	}
+	free(run->rows);
+	fig_free(&run->total);
+	sb_free(&run->tmp);
+	if (run->duplicates)
+		dedupkey_free(&run->dk);
+	return status;
 }
 
 int
@@ -1097,28 +1125,38 @@ cmd_stats(int argc, const char **argv)
 		fprintf(stderr, "%s: %s: %s\n", report_prefix(), poptBadOption(pc, POPT_BADOPTION_NOALIAS),
 		    poptStrerror(rc));
 		poptFreeContext(pc);
+		free(by);
+		free(color);
 		return EX_USAGE;
 	}
 	const char **args = poptGetArgs(pc);
-	if (args == NULL || args[0] == NULL)
-		return usage_error(pc, "usage: mailshift stats [OPTIONS] MAILBOX...");
+	const char *uerr = NULL;
 	memset(&run, 0, sizeof run);
-	if (top < 0)
-		return usage_error(pc, "--top must be 0 or more");
-	run.top = top;
-	if (by && strcmp(by, "month") != 0 && strcmp(by, "year") != 0)
-		return usage_error(pc, "--by must be year or month");
-	run.by_month = by && strcmp(by, "month") == 0;
-	if (color && strcmp(color, "auto") != 0 && strcmp(color, "always") != 0 &&
+	if (args == NULL || args[0] == NULL)
+		uerr = "usage: mailshift stats [OPTIONS] MAILBOX...";
+	else if (top < 0)
+		uerr = "--top must be 0 or more";
+	else if (by && strcmp(by, "month") != 0 && strcmp(by, "year") != 0)
+		uerr = "--by must be year or month";
+	else if (color && strcmp(color, "auto") != 0 && strcmp(color, "always") != 0 &&
 	    strcmp(color, "never") != 0)
-		return usage_error(pc, "--color must be auto, always or never");
+		uerr = "--color must be auto, always or never";
+	else if (counts && (attach || dups || deep || by))
+		uerr = "--counts reads no headers: it cannot be combined with "
+		    "--attachments, --duplicates, --deep or --by";
+	else if (csv && opt_common.json)
+		uerr = "--csv and --json are exclusive";
+	if (uerr) {
+		fprintf(stderr, "%s: %s\n", report_prefix(), uerr);
+		poptFreeContext(pc);
+		free(by);
+		free(color);
+		return EX_USAGE;
+	}
+	run.top = top;
+	run.by_month = by && strcmp(by, "month") == 0;
 	run.color = color && strcmp(color, "always") == 0 ? true :
 	    color && strcmp(color, "never") == 0 ? false : isatty(STDOUT_FILENO) && getenv("NO_COLOR") == NULL;
-	if (counts && (attach || dups || deep || by))
-		return usage_error(pc, "--counts reads no headers: it cannot be combined with "
-		    "--attachments, --duplicates, --deep or --by");
-	if (csv && opt_common.json)
-		return usage_error(pc, "--csv and --json are exclusive");
 	run.attachments = attach || deep;
 	run.duplicates = dups || deep;
 	run.counts = counts;
@@ -1128,34 +1166,7 @@ cmd_stats(int argc, const char **argv)
 	run.now = time(NULL);
 	if (run.duplicates)
 		dedupkey_init(&run.dk, DEDUP_KEY_DEFAULT, NULL, NULL);
-	int status = 0;
-	for (size_t i = 0; args[i]; i++) {
-		int st = recursive && source_is_maildir(args[i]) ? stats_tree(&run, args[i]) :
-		    stats_one(&run, args[i], args[i], source_is_maildir(args[i]) ? "" : NULL);
-		if (st > status)
-			status = st;
-	}
-	report_progress_clear();
-	/* the report is the output: -q silences warnings only */
-	if (opt_common.json)
-		output_json(stdout, &run);
-	else if (csv)
-		output_csv(stdout, &run);
-	else
-		output_text(stdout, &run);
-	if (fflush(stdout) == EOF || ferror(stdout)) {
-		report_error_sys(EX_IOERR, "unable to write the report");
-		status = EX_IOERR;
-	}
-	for (size_t i = 0; i < run.nrows; i++) {
-		fig_free(run.rows[i]);
-		free(run.rows[i]);
-	}
-	free(run.rows);
-	fig_free(&run.total);
-	sb_free(&run.tmp);
-	if (run.duplicates)
-		dedupkey_free(&run.dk);
+	int status = stats_run(&run, args, csv);
 	poptFreeContext(pc);
 	free(by);
 	free(color);
