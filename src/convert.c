@@ -502,7 +502,7 @@ done:
 	}
 	if (run->w && maildir_writer_flush(run->w) == -1 && result == 0)
 		result = report_exit_status() ? report_exit_status() : EX_IOERR;
-	off_t end = src.pos;
+	off_t end = lk.st.st_size;    /* what the write lock saw: all of it was read */
 	keyset_free(&occ);
 	mbox_reader_free(r);
 	source_close(&src);

@@ -1,0 +1,81 @@
+#!/bin/sh
+# convert --remove-source (mailshift-convert(1) RELIABILITY): a crash after
+# every message index N of a 50-message source (test hook and real kill -9),
+# then a rerun: every message exactly once in DEST, nothing left in SOURCE.
+. "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
+ms() { "$MAILSHIFT" convert --no-progress -q "$@"; }
+
+mk50() {   # 50 distinct messages, one with a "From " body line
+	awk 'BEGIN { for (i = 1; i <= 50; i++) {
+		printf "From u%d@ex Mon Jan  4 10:%02d:00 2021\nReturn-Path: <u%d@ex>\n", i, i % 60, i
+		printf "Message-ID: <m%d@ex>\nSubject: n%d\n\nbody %d\n", i, i, i
+		if (i == 7) print ">From quoted"
+		print "" } }' >"$1"
+}
+ids() { grep -h '^Message-ID:' "$@" 2>/dev/null | sort | uniq -c | awk '{print $1}' | sort | uniq -c | tr -s ' '; }
+
+mk50 "$TMP/src.mbox"
+cp "$TMP/src.mbox" "$TMP/orig.mbox"
+# mbox -> Maildir: plain run empties the spool, keeps its inode
+ino=$(stat -c %i "$TMP/src.mbox")
+ms --remove-source "$TMP/src.mbox" "$TMP/md"; expect_eq "exit" $? 0
+expect_eq "spool emptied" "$(stat -c %s:%i "$TMP/src.mbox")" "0:$ino"
+expect_eq "50 delivered" "$(count_files "$TMP/md/new" "$TMP/md/cur")" 50
+
+hooks=no
+MAILSHIFT_CRASH_AFTER_MESSAGES=1 ms "$TMP/md" "$TMP/probe.mbox" 2>/dev/null
+[ $? -eq 99 ] && hooks=yes
+if [ $hooks = yes ]; then
+	for n in 0 1 2 7 25 49 50; do
+		# mbox -> Maildir, crash after n published
+		rm -rf "$TMP/d1"; cp "$TMP/orig.mbox" "$TMP/s1.mbox"
+		MAILSHIFT_CRASH_AFTER_MESSAGES=$n ms --batch=10 --remove-source "$TMP/s1.mbox" "$TMP/d1" 2>/dev/null
+		ms --remove-source "$TMP/s1.mbox" "$TMP/d1"
+		expect_eq "mbox->maildir crash at $n: once each" "$(cat "$TMP"/d1/new/* "$TMP"/d1/cur/* 2>/dev/null | ids)" " 50 1"
+		expect_eq "mbox->maildir crash at $n: source empty" "$(stat -c %s "$TMP/s1.mbox")" 0
+	done
+	for n in 0 1 9 10 11 30 49 50 51 60 99; do
+		# Maildir -> mbox: crash after n messages appended or unlinked
+		rm -rf "$TMP/m2" "$TMP/d2.mbox"; cp -a "$TMP/md" "$TMP/m2"
+		MAILSHIFT_CRASH_AFTER_MESSAGES=$n ms --to=mbox --batch=10 --remove-source "$TMP/m2" "$TMP/d2.mbox" 2>/dev/null
+		ms --to=mbox --remove-source "$TMP/m2" "$TMP/d2.mbox" 2>/dev/null
+		expect_eq "maildir->mbox crash at $n: once each" "$(ids "$TMP/d2.mbox")" " 50 1"
+		expect_eq "maildir->mbox crash at $n: source empty" "$(count_files "$TMP/m2/new" "$TMP/m2/cur")" 0
+		check "maildir->mbox crash at $n: same bytes" cmp -s "$TMP/d2.mbox" "$TMP/orig.mbox"
+	done
+	# a crash in the middle of a write leaves a torn tail: taken back
+	for w in 3 5 8; do
+		rm -rf "$TMP/m3" "$TMP/d3.mbox"; cp -a "$TMP/md" "$TMP/m3"
+		MAILSHIFT_CRASH_AFTER_WRITES=$w ms --to=mbox --sync=message --remove-source "$TMP/m3" "$TMP/d3.mbox" 2>/dev/null
+		ms --to=mbox --remove-source "$TMP/m3" "$TMP/d3.mbox" 2>/dev/null
+		check "torn write $w: same bytes after rerun" cmp -s "$TMP/d3.mbox" "$TMP/orig.mbox"
+	done
+fi
+
+# real kill -9 at random moments, both directions
+big=$TMP/big.mbox
+awk '{ if (/^Message-ID: <m/) { n++; sub(/<m/, "<k" n "-") } print }' "$TMP/orig.mbox" "$TMP/orig.mbox" "$TMP/orig.mbox" "$TMP/orig.mbox" >"$big"
+for delay in 0.01 0.03 0.06; do
+	rm -rf "$TMP/k1"; cp "$big" "$TMP/k.mbox"
+	"$MAILSHIFT" convert -q --no-progress --sync=message --remove-source "$TMP/k.mbox" "$TMP/k1" & pid=$!
+	sleep $delay; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+	ms --remove-source "$TMP/k.mbox" "$TMP/k1"
+	expect_eq "kill -9 after ${delay}s, mbox->maildir" "$(cat "$TMP"/k1/new/* "$TMP"/k1/cur/* 2>/dev/null | ids)" " 200 1"
+	expect_eq "kill -9 after ${delay}s, spool empty" "$(stat -c %s "$TMP/k.mbox")" 0
+	rm -f "$TMP/k2.mbox"; cp -a "$TMP/k1" "$TMP/k1c"
+	"$MAILSHIFT" convert -q --no-progress --to=mbox --sync=message --remove-source "$TMP/k1" "$TMP/k2.mbox" & pid=$!
+	sleep $delay; kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+	ms --to=mbox --remove-source "$TMP/k1" "$TMP/k2.mbox" 2>/dev/null
+	expect_eq "kill -9 after ${delay}s, maildir->mbox" "$(ids "$TMP/k2.mbox")" " 200 1"
+	expect_eq "kill -9 after ${delay}s, maildir empty" "$(count_files "$TMP/k1/new" "$TMP/k1/cur")" 0
+	rm -rf "$TMP/k1c"
+done
+# messages that arrive while the spool is converted are kept (X17): the
+# journaled rewrite moves the tail to the front
+mk50 "$TMP/x.mbox"
+printf 'From late@ex Tue Jan  5 10:00:00 2021\nMessage-ID: <late@ex>\n\nlate\n\n' >"$TMP/late"
+MAILSHIFT_CRASH_AFTER_MESSAGES=50 ms --remove-source "$TMP/x.mbox" "$TMP/xd" 2>/dev/null
+cat "$TMP/late" >>"$TMP/x.mbox"
+ms --remove-source "$TMP/x.mbox" "$TMP/xd"
+expect_eq "late arrival converted on rerun" "$(cat "$TMP"/xd/new/* | ids)" " 51 1"
+done_testing
