@@ -820,6 +820,29 @@ mbox_files_fix(struct repair *rp, const struct fixes *fx)
 	}
 }
 
+/*
+ * A file whose every message has a Content-Length and whose protected
+ * bodies hold "From " lines is read as mboxcl2 once the wrong lengths are
+ * fixed (SPEC §2.3 ▶): no '>' is taken off any more, so quote bytes added
+ * now and those already there would show. Then the Content-Length and
+ * quoting fixes are left alone, so that no reader sees a message change.
+ */
+static void
+mbox_keep_variant(struct repair *rp, const char *path, const struct inspect_stats *st,
+	struct fixes *fx)
+{
+	if (st->mbox_cl_messages < st->messages || st->mbox_protected_from == 0)
+		return;
+	for (size_t i = 0; i < fx->n; i++) {
+		struct fix *f = &fx->v[i];
+		if (f->code != IC_MBOX_CONTENT_LENGTH && f->code != IC_MBOX_UNQUOTED_FROM)
+			continue;
+		say(rp, path, inspect_code_name(f->code), f->offset, false, "left as is: fixing it "
+		    "would make readers take this file as mboxcl2 and change its messages");
+		f->code = IC__COUNT;          /* no edit */
+	}
+}
+
 static int
 repair_mbox(struct repair *rp, const char *path)
 {
@@ -838,6 +861,7 @@ repair_mbox(struct repair *rp, const char *path)
 				say(rp, fx.v[i].path, "MBOX-JOURNAL", -1, true, "finish the interrupted rewrite");
 		struct mbox_lock fake = { .fd = -1 };
 		fstatat(AT_FDCWD, path, &fake.st, 0);
+		mbox_keep_variant(rp, path, &st, &fx);
 		status = mbox_apply(rp, &fake, path, &fx);
 		goto out;
 	}
@@ -857,8 +881,11 @@ repair_mbox(struct repair *rp, const char *path)
 	}
 	fixes_free(&fx);
 	rp->o.mbox_fd = mbox_lock_fd(&lk);
+	st = (struct inspect_stats){ 0 };
 	status = inspect_mbox(path, &rp->o, &st);
 	rp->o.mbox_fd = -1;
+	if (status == 0)
+		mbox_keep_variant(rp, path, &st, &fx);
 	if (status == 0)
 		status = mbox_apply(rp, &lk, path, &fx);
 	mbox_lock_release(&lk);

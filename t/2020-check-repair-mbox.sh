@@ -93,4 +93,13 @@ expect_eq "three messages" "$(cat "$TMP/.err")" "mailshift check: 1 mailbox, 3 m
 expect_status "mixed line ends: reported, left as is" 1 "$MAILSHIFT" repair "$TMP/mixed"
 expect_eq "mixed: left as is" "$(cat "$TMP/.out")" \
 	"$TMP/mixed: MBOX-MIXED-EOL: left as is: changing line ends would change the messages"
+
+# --- an mboxcl2 file: fixing one length would change how it is read ---------
+printf 'From a@b Mon Jan  1 00:00:00 2024\nContent-Length: 99\n\nFrom here\n>From there\n\nFrom a@b Mon Jan  1 00:00:00 2024\nContent-Length: 10\n\nFrom here\n' >"$TMP/cl2"
+cp "$TMP/cl2" "$TMP/cl2.orig"
+expect_eq "cl2 findings" "$(codes "$TMP/cl2" | tr '\n' ' ')" "MBOX-UNQUOTED-FROM 54 MBOX-CONTENT-LENGTH 0 "
+expect_eq "cl2: the line at 54" "$(at "$TMP/cl2" 54 9)" "From here"
+expect_status "cl2: repair leaves it" 1 "$MAILSHIFT" repair "$TMP/cl2"
+expect_eq "cl2: two findings left as is" "$(grep -c 'left as is: fixing it would make readers take this file as mboxcl2' "$TMP/.out")" 2
+check "cl2: file unchanged" cmp -s "$TMP/cl2" "$TMP/cl2.orig"
 done_testing

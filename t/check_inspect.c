@@ -174,6 +174,29 @@ START_TEST(test_mbox_long_line)
 }
 END_TEST
 
+/* The counters repair uses to keep an mboxcl2 file mboxcl2. */
+START_TEST(test_mbox_counters)
+{
+	static const char in[] = F1 "Content-Length: 13\n\nFrom here on\n\n"
+	    F2 "Content-Length: 2\n\nx\n\n" F1 "S: none\n\nFrom x\n";
+	char *path = xasprintf("%s/counters", tmpdir);
+	write_file(path, in, sizeof in - 1);
+	struct got g = { STRBUF_INIT, STRBUF_INIT };
+	struct inspect_opts o = { .tmp_age = INSPECT_TMP_AGE, .fn = collect, .arg = &g, .mbox_fd = -1 };
+	struct inspect_stats st = { 0 };
+	ck_assert_int_eq(inspect_mbox(path, &o, &st), 0);
+	ck_assert_uint_eq(st.mailboxes, 1);
+	ck_assert_uint_eq(st.messages, 3);
+	ck_assert_uint_eq(st.mbox_cl_messages, 2);
+	ck_assert_uint_eq(st.mbox_protected_from, 1);
+	ck_assert_uint_eq(st.findings, 1);
+	ck_assert_str_eq(g.sb.buf, "MBOX-UNQUOTED-FROM@167");
+	sb_free(&g.sb);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
 /* ---- M10 plausibility and W= ---------------------------------------------- */
 
 struct plaus_case {
@@ -365,6 +388,7 @@ inspect_suite(void)
 	tcase_add_test(tc, test_codes);
 	tcase_add_loop_test(tc, test_mbox_table, 0, (int)ARRAY_SIZE(mbox_cases));
 	tcase_add_test(tc, test_mbox_long_line);
+	tcase_add_test(tc, test_mbox_counters);
 	tcase_add_loop_test(tc, test_plausible, 0, (int)ARRAY_SIZE(plaus_cases));
 	tcase_add_test(tc, test_vsize);
 	tcase_add_loop_test(tc, test_maildir_names, 0, (int)ARRAY_SIZE(name_cases));

@@ -1191,7 +1191,12 @@ mb_scan(struct mb *m)
 		if (!mb_header(m, &off, &cl, &hdr_lines, &end_len))
 			continue;
 		off_t next;
+		if (cl.count)
+			m->e.st->mbox_cl_messages++;
 		if (cl.count && !cl.bad && cl_lands(m, off + cl.n, &next)) {
+			for (; off < next && mb_line(m, off, &l); off += (off_t)l.len)
+				if (line_from(&l))
+					m->e.st->mbox_protected_from++;
 			off = next;
 			continue;
 		}

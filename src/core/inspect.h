@@ -96,6 +96,10 @@ struct inspect_stats {
 	size_t mailboxes;
 	size_t messages;
 	size_t findings;
+	/* mbox: messages with a Content-Length header, and lines starting
+	 * "From " inside bodies a valid Content-Length protects (mboxcl2) */
+	size_t mbox_cl_messages;
+	size_t mbox_protected_from;
 };
 
 /* Name of the quarantine folder (skipped by the walk). */
