@@ -71,6 +71,7 @@ struct mbox_reader {
 
 	char *hdr;                 /* From_ line + header copy */
 	size_t hdr_cap;
+	struct strbuf pseudo_hdr;  /* header of the skipped pseudo message */
 
 	/* current message */
 	bool started;              /* the first From_ line was consumed */
@@ -550,6 +551,21 @@ header_end_is_separator(struct mbox_reader *r, struct message *m)
 }
 
 static struct mbox_reader *reader_alloc(struct source *src, const struct mbox_reader_opts *opts);
+
+/* Skip what is left of the current message's body. 0, or -1 on error. */
+static int
+drain_body(struct mbox_reader *r)
+{
+	struct iovec iov[64];
+	int n, rc = 0;
+
+	while (r->in_message) {
+		n = ARRAY_SIZE(iov);
+		if ((rc = mbox_reader_body(r, iov, &n)) != 1)
+			break;
+	}
+	return rc == -1 ? -1 : 0;
+}
 static int next_message(struct mbox_reader *r, struct message *m);
 
 /* Pre-scan a seekable file to detect mboxcl2 (see the top comment). */
@@ -565,12 +581,9 @@ detect_variant(struct mbox_reader *r)
 
 	p->probe = true;
 	while ((rc = next_message(p, &m)) == 1) {
-		struct iovec iov[64];
-		int n;
-		do
-			n = ARRAY_SIZE(iov);
-		while (mbox_reader_body(p, iov, &n) == 1);
-		if (!p->all_cl_valid)
+		if (drain_body(p) == -1)
+			rc = -1;
+		if (rc == -1 || !p->all_cl_valid)
 			break;
 	}
 	bool cl2 = rc == 0 && p->all_cl_valid && p->cl_body_from > 0;
@@ -637,16 +650,8 @@ next_message(struct mbox_reader *r, struct message *m)
 {
 	if (r->failed)
 		return -1;
-	if (r->in_message) {
-		struct iovec iov[64];
-		int n, rc;
-		do {
-			n = ARRAY_SIZE(iov);
-			rc = mbox_reader_body(r, iov, &n);
-		} while (rc == 1);
-		if (rc == -1)
-			return -1;
-	}
+	if (drain_body(r) == -1)
+		return -1;
 	if (!r->started) {
 		int rc = start_file(r);
 		if (rc != 1)
@@ -667,16 +672,10 @@ next_message(struct mbox_reader *r, struct message *m)
 			return -1;
 		if (r->index == 0 && !r->opts.keep_pseudo && is_pseudo(m->header, m->header_len)) {
 			r->c.pseudo++;
-			if (r->in_message) {
-				struct iovec iov[64];
-				int n, rc;
-				do {
-					n = ARRAY_SIZE(iov);
-					rc = mbox_reader_body(r, iov, &n);
-				} while (rc == 1);
-				if (rc == -1)
-					return -1;
-			}
+			sb_reset(&r->pseudo_hdr);
+			sb_append(&r->pseudo_hdr, m->header, m->header_len);
+			if (drain_body(r) == -1)
+				return -1;
 			r->index = 0;
 			if (ensure_line(r, 5) == -1)
 				return -1;
@@ -944,5 +943,16 @@ mbox_reader_free(struct mbox_reader *r)
 		return;
 	free(r->buf);
 	free(r->hdr);
+	sb_free(&r->pseudo_hdr);
 	free(r);
+}
+
+bool
+mbox_reader_pseudo_header(const struct mbox_reader *r, const char **hdr_r, size_t *len_r)
+{
+	if (r->pseudo_hdr.buf == NULL)
+		return false;
+	*hdr_r = r->pseudo_hdr.buf;
+	*len_r = r->pseudo_hdr.len;
+	return true;
 }

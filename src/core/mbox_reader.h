@@ -84,6 +84,10 @@ off_t mbox_reader_message_end(const struct mbox_reader *r);
 const struct mbox_counters *mbox_reader_counters(const struct mbox_reader *r);
 /* The variant used for this file (after AUTO detection). */
 enum mbox_variant mbox_reader_variant(const struct mbox_reader *r);
+/* The header block of the UW pseudo message skipped at the start (SPEC
+ * §2.9), for its X-IMAP folder data: true once mbox_reader_next() has
+ * passed it; the view lives until mbox_reader_free(). */
+bool mbox_reader_pseudo_header(const struct mbox_reader *r, const char **hdr_r, size_t *len_r);
 void mbox_reader_free(struct mbox_reader *r);
 
 #endif
