@@ -77,6 +77,14 @@ while IFS="$tab" read -r path want py; do
 done <"$TMP/list"
 check "mailboxes compared in full" test "$n" -ge 60
 
+# -r on a Dovecot fs-layout tree: one row per folder, each as INDEX.tsv counts it
+"$MAILSHIFT" stats -q -r --json "$CORPUS/notmuch/corpora/default" >"$TMP/fs"
+expect_eq "fs layout -r: folders and counts" "$(python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+print(" ".join("%s=%d" % (r["folder"] or "INBOX", r["messages"]) for r in d["mailboxes"]), d["total"]["messages"])' "$TMP/fs")" \
+	"INBOX=$(awk -F"$tab" '$1 == "notmuch/corpora/default" { print $3 }' "$CORPUS/INDEX.tsv") bar=4 bar/baz=4 foo=5 foo/baz=4 43"
+
 # all of them at once: the total is the sum of the rows
 awk -F"$tab" 'NR > 1 && ($2 ~ /^mbox/ || $2 == "maildir") && $1 !~ /testmbox.mac|input.msg/ { print $1 }' \
 	"$CORPUS/INDEX.tsv" | sed "s|^|$CORPUS/|" >"$TMP/paths"
