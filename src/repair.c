@@ -161,13 +161,23 @@ move_noreplace(int ofd, const char *oname, int nfd, const char *nname)
 	return unlinkat(ofd, oname, 0);     /* the inode lives on under nname */
 }
 
+/*
+ * Directory fd of path[/sub]. Only the MAILBOX argument itself may be a
+ * symbolic link; a folder or new/ cur/ tmp/ that became one since the
+ * check is not followed (DESIGN §1.6).
+ */
 static int
-open_dir(const char *path, const char *sub)
+open_dir(const struct repair *rp, const char *path, const char *sub)
 {
-	char *p = sub && *sub ? xasprintf("%s/%s", path, sub) : xstrdup(path);
-	int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	free(p);
-	return fd;
+	int nofollow = strcmp(path, rp->root) == 0 ? 0 : O_NOFOLLOW;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | nofollow);
+	if (fd == -1 || !sub || !*sub)
+		return fd;
+	int sfd = openat(fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return sfd;
 }
 
 /* The quarantine: <root>/.mailshift-quarantine (a Maildir++ folder of the
@@ -195,26 +205,31 @@ quarantine_open(struct repair *rp)
 	free(mf);
 	char *q = xasprintf("%s/%s", top, INSPECT_QUARANTINE);
 	free(top);
-	static const char *const sub[] = { "", "/cur", "/new", "/tmp" };
-	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
-		char *p = xasprintf("%s%s", q, sub[i]);
-		int rc = mkdir(p, 0700);
-		if (rc == -1 && errno != EEXIST) {
-			report_error_sys(EX_CANTCREAT, "cannot create %s", p);
-			free(p);
-			free(q);
-			return -1;
-		}
-		free(p);
-	}
-	char *p = xasprintf("%s/maildirfolder", q);
-	int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd != -1)
-		close(fd);
-	free(p);
+	/* created and entered without following links: a user could have
+	 * left a link named .mailshift-quarantine */
+	int qfd = -1;
+	if (mkdir(q, 0700) == -1 && errno != EEXIST)
+		goto fail;
+	if ((qfd = open(q, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		goto fail;
+	static const char *const sub[] = { "cur", "new", "tmp" };
+	for (size_t i = 0; i < ARRAY_SIZE(sub); i++)
+		if (mkdirat(qfd, sub[i], 0700) == -1 && errno != EEXIST)
+			goto fail;
+	int fd = openat(qfd, "maildirfolder", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1)
+		goto fail;
+	close(fd);
+	close(qfd);
 	rp->qdir = q;
 	rp->q_maildir = true;
 	return 0;
+fail:
+	report_error_sys(EX_CANTCREAT, "cannot create the quarantine %s", q);
+	if (qfd != -1)
+		close(qfd);
+	free(q);
+	return -1;
 }
 
 /* Move an entry into the quarantine under its own name (".N" added on a
@@ -225,7 +240,12 @@ quarantine_move(struct repair *rp, int dfd, const char *name, bool regular, char
 	if (quarantine_open(rp) == -1)
 		return -1;
 	char *qd = rp->q_maildir && regular ? xasprintf("%s/cur", rp->qdir) : xstrdup(rp->qdir);
-	int qfd = open(qd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int qfd = open(rp->qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (rp->q_maildir ? O_NOFOLLOW : 0));
+	if (qfd != -1 && rp->q_maildir && regular) {
+		int cfd = openat(qfd, "cur", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		close(qfd);
+		qfd = cfd;
+	}
 	int rc = -1;
 	for (int i = 0; qfd != -1 && i < 100; i++) {
 		char *n = i ? xasprintf("%s.%d", name, i) : xstrdup(name);
@@ -258,7 +278,7 @@ fix_quarantine(struct repair *rp, const struct fix *f, const char *why)
 		say(rp, f->path, code, -1, true, "move into the quarantine (%s)", why);
 		return;
 	}
-	int dfd = open_dir(f->maildir, f->subdir);
+	int dfd = open_dir(rp, f->maildir, f->subdir);
 	char *dest = NULL;
 	if (dfd == -1 || quarantine_move(rp, dfd, f->name, regular, &dest) == -1) {
 		report_error_sys(EXIT_PROBLEMS, "%s: cannot move into the quarantine", f->path);
@@ -284,7 +304,7 @@ fix_structure(struct repair *rp, const struct fix *f)
 	const char *code = inspect_code_name(f->code);
 	if (f->code == IC_MAILDIR_MISSING_SUBDIR) {
 		if (!opt_common.dry_run) {
-			int dfd = open_dir(f->maildir, NULL);
+			int dfd = open_dir(rp, f->maildir, NULL);
 			if (dfd == -1 || mkdirat(dfd, f->name, (mode_t)f->value) == -1) {
 				report_error_sys(EXIT_PROBLEMS, "%s: cannot create", f->path);
 				if (dfd != -1)
@@ -298,7 +318,7 @@ fix_structure(struct repair *rp, const struct fix *f)
 	}
 	/* FOLDER-BROKEN: value = mask of missing cur, new, tmp, maildirfolder */
 	static const char *const parts[] = { "cur", "new", "tmp", "maildirfolder" };
-	int ffd = opt_common.dry_run ? -1 : open_dir(f->maildir, f->name);
+	int ffd = opt_common.dry_run ? -1 : open_dir(rp, f->maildir, f->name);
 	if (!opt_common.dry_run && ffd == -1) {
 		report_error_sys(EXIT_PROBLEMS, "%s: cannot open", f->path);
 		return;
@@ -327,7 +347,7 @@ static void
 fix_mode(struct repair *rp, const struct fix *f)
 {
 	if (!opt_common.dry_run) {
-		int dfd = open_dir(f->maildir, f->subdir);
+		int dfd = open_dir(rp, f->maildir, f->subdir);
 		int rc = dfd == -1 ? -1 : fchmodat(dfd, f->name && *f->name ? f->name : ".",
 		    (mode_t)f->value, 0);
 		if (dfd != -1)
@@ -439,7 +459,7 @@ fix_names(struct repair *rp, const struct fix *g, size_t n)
 	const struct fix *f = &g[0];
 	struct maildir_name mn;
 	maildir_name_parse(f->name, strlen(f->name), &mn);
-	int dfd = open_dir(f->maildir, f->subdir);
+	int dfd = open_dir(rp, f->maildir, f->subdir);
 	if (mn.size_w >= 0 && !(mask & 1u << IC_MAILDIR_SIZE_MISMATCH))
 		w = mn.size_w;
 	else if (mn.size_w >= 0 && w < 0 && dfd != -1)
@@ -464,7 +484,7 @@ fix_names(struct repair *rp, const struct fix *g, size_t n)
 			sb_append(&nb, info.buf, info.len);
 		}
 		const char *tsub = strcmp(f->subdir, "new") == 0 && has ? "cur" : f->subdir;
-		int tfd = open_dir(f->maildir, tsub);
+		int tfd = open_dir(rp, f->maildir, tsub);
 		int rc = 0, e = 0;
 		if (!opt_common.dry_run)
 			rc = tfd == -1 ? -1 : move_noreplace(dfd, f->name, tfd, nb.buf);
@@ -494,7 +514,7 @@ fix_names(struct repair *rp, const struct fix *g, size_t n)
 static void
 fix_tmp(struct repair *rp, const struct fix *f)
 {
-	int dfd = open_dir(f->maildir, "tmp");
+	int dfd = open_dir(rp, f->maildir, "tmp");
 	struct stat st;
 	if (dfd == -1 || fstatat(dfd, f->name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
 	    st.st_ino != f->st.st_ino) {
@@ -526,7 +546,7 @@ fix_tmp(struct repair *rp, const struct fix *f)
 	maildir_name_parse(f->name, strlen(f->name), &mn);
 	bool keep = mn.anomalies == 0 && !mn.sep && mn.uniq_len > 0 &&
 	    (mn.size_s < 0 || mn.size_s == (long long)st.st_size) && mn.size_w < 0;
-	int nfd = open_dir(f->maildir, "new");
+	int nfd = open_dir(rp, f->maildir, "new");
 	for (int attempt = 0; nfd != -1 && attempt < 5; attempt++) {
 		char *u = keep ? xstrdup(f->name) : fresh_uniq(st.st_mtime);
 		char *target = keep ? u : xasprintf("%s,S=%lld", u, (long long)st.st_size);
@@ -574,7 +594,7 @@ quota_definition(const char *p, size_t n)
 static void
 fix_maildirsize(struct repair *rp, const struct fix *f)
 {
-	int dfd = open_dir(f->maildir, NULL);
+	int dfd = open_dir(rp, f->maildir, NULL);
 	if (dfd == -1)
 		return;
 	char buf[8192];

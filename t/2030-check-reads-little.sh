@@ -66,4 +66,13 @@ check "secret untouched" test "$(cat "$TMP/outside/secret-message")" = "$(printf
 ls -la "$TMP/outside" | sed 1d | awk '{ print $1, $NF }' >"$TMP/outside.after"
 check "outside directory unchanged" cmp -s "$TMP/outside.before" "$TMP/outside.after"
 expect_status "clean after repair" 0 "$MAILSHIFT" check -r "$M"
+
+# a link named .mailshift-quarantine is never followed by repair either
+Q=$TMP/Q
+mkdir -p "$Q/cur" "$Q/new" "$Q/tmp" "$TMP/elsewhere"
+ln -s "$TMP/elsewhere" "$Q/.mailshift-quarantine"
+: >"$Q/cur/1.empty.host:2,"
+expect_status "repair refuses a linked quarantine" 73 "$MAILSHIFT" repair "$Q"
+expect_eq "nothing created through the link" "$(find "$TMP/elsewhere" | wc -l | tr -d ' ')" 1
+check "the file stays where it was" test -f "$Q/cur/1.empty.host:2,"
 done_testing
