@@ -690,6 +690,14 @@ repair_maildir(struct repair *rp, const char *path)
 		rp->structural = 0;
 		if (status == 0)
 			apply_maildir(rp, &fx);
+		if (fx.n && !opt_common.dry_run) {
+			/* make the renames durable: one syncfs for the batch (DESIGN §6) */
+			int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd != -1 && syncfs(fd) == -1)
+				report_error_sys(EX_IOERR, "%s: syncfs", path);
+			if (fd != -1)
+				close(fd);
+		}
 		fixes_free(&fx);
 		/* a folder made complete is inspected on the next pass */
 		if (status || !rp->structural || opt_common.dry_run)
