@@ -840,32 +840,65 @@ output_csv(FILE *o, const struct run *run)
 
 /* ---- text (80 columns) -------------------------------------------------------------- */
 
+/* Columns of the character at p (UTF-8): 2 for East Asian wide ranges,
+ * else 1; *len_r gets its length in bytes (1 for a stray byte). */
+static size_t
+char_width(const char *p, size_t *len_r)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	size_t n = u[0] >= 0xF0 ? 4 : u[0] >= 0xE0 ? 3 : u[0] >= 0xC0 ? 2 : 1;
+	unsigned long c = n == 1 ? u[0] : u[0] & (0x7F >> n);
+
+	for (size_t i = 1; i < n; i++) {
+		if ((u[i] & 0xC0) != 0x80) {
+			*len_r = 1;
+			return 1;
+		}
+		c = c << 6 | (u[i] & 0x3F);
+	}
+	*len_r = n;
+	bool wide = (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0xA4CF) ||
+	    (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) ||
+	    (c >= 0xFE30 && c <= 0xFE4F) || (c >= 0xFF00 && c <= 0xFF60) ||
+	    (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x1F300 && c <= 0x1F64F) ||
+	    (c >= 0x20000 && c <= 0x3FFFD);
+	return wide ? 2 : 1;
+}
+
+static size_t
+columns(const char *s)
+{
+	size_t w = 0, n;
+
+	for (; *s; s += n)
+		w += char_width(s, &n);
+	return w;
+}
+
 /*
- * Copy s into out so that it takes at most cols columns (a UTF-8 sequence
- * is one column; control bytes become '?'). Too long: cut at the end, or
- * with keep_end at the start, and mark the cut with "...".
+ * Copy s into out so that it takes at most cols terminal columns (control
+ * bytes become '?'). Too long: cut at the end, or with keep_end at the
+ * start, and mark the cut with "...".
  */
 static void
 fit(const char *s, size_t cols, bool keep_end, struct strbuf *out)
 {
-	size_t len = strlen(s), w = 0;
+	size_t len = strlen(s), skip = 0, keep = len, n;
 
 	sb_reset(out);
-	for (size_t i = 0; i < len; i++)
-		w += ((unsigned char)s[i] & 0xC0) != 0x80;
-	size_t skip = 0, keep = len;
-	if (w > cols && cols > 3) {
-		size_t drop = w - (cols - 3), seen = 0;
+	if (columns(s) > cols && cols > 3) {
+		size_t room = cols - 3, w = 0;
 		if (keep_end) {
+			size_t excess = columns(s) - room;
+			for (w = 0; skip < len && w < excess; skip += n)
+				w += char_width(s + skip, &n);
 			sb_appends(out, "...");
-			while (skip < len && (seen < drop || ((unsigned char)s[skip] & 0xC0) == 0x80))
-				seen += ((unsigned char)s[skip++] & 0xC0) != 0x80;
 		} else {
-			size_t k = 0;
-			for (keep = 0; keep < len; keep++) {
-				k += ((unsigned char)s[keep] & 0xC0) != 0x80;
-				if (k > cols - 3)
+			for (keep = 0; keep < len; keep += n) {
+				size_t cw = char_width(s + keep, &n);
+				if (w + cw > room)
 					break;
+				w += cw;
 			}
 		}
 	}
@@ -873,16 +906,6 @@ fit(const char *s, size_t cols, bool keep_end, struct strbuf *out)
 		sb_appendc(out, (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i]);
 	if (keep < len)
 		sb_appends(out, "...");
-}
-
-static size_t
-columns(const char *s)
-{
-	size_t w = 0;
-
-	for (; *s; s++)
-		w += ((unsigned char)*s & 0xC0) != 0x80;
-	return w;
 }
 
 static void

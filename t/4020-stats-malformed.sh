@@ -42,6 +42,20 @@ check "text: (none) sender shown" grep -q '^  *2  (none)$' "$TMP/t"
 check "text: problems shown" grep -q '1 malformed Date:, 1 without Date:, 1 suspicious dates,' "$TMP/t"
 check "text: undecodable words shown" grep -q '2 undecodable encoded words, 1 with 8-bit bytes' "$TMP/t"
 
+# a long display name in wide (CJK) characters is cut to 80 terminal columns
+{
+	printf 'From a@x Mon Jan  1 00:00:00 2001\nDate: Mon, 1 Jan 2001 00:00:00 +0000\nFrom: =?UTF-8?B?'
+	printf '\345\261\261\347\224\260\345\244\252\351\203\216%.0s' 1 2 3 4 5 6 7 8 | base64 -w0
+	printf '?= <yamada@example.jp>\n\nx\n'
+} >"$TMP/cjk.mbox"
+"$MAILSHIFT" stats -q "$TMP/cjk.mbox" >"$TMP/cjk.txt"
+expect_eq "wide name: cut with ..." "$(grep -c 'yamada@example.jp  .*\.\.\.$' "$TMP/cjk.txt")" 1
+expect_eq "wide name: at most 80 columns" "$(python3 -c '
+import sys, unicodedata
+w = max(sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in l.rstrip("\n"))
+        for l in open(sys.argv[1], encoding="utf-8"))
+print(w)' "$TMP/cjk.txt")" 80
+
 # Maildir: no Date: -> mtime; mtime 0 -> the seconds of the name
 D="$TMP/md"
 mkdir -p "$D/cur" "$D/new" "$D/tmp"
