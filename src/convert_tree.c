@@ -179,15 +179,13 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 	struct names files = { 0 };
 	struct strbuf name = STRBUF_INIT;
 	int status = 0;
-	bool inbox = false;
 
 	walk_files(source, "", &files, 0);
 	if (files.n > 1)
 		qsort(files.v, files.n, sizeof *files.v, name_cmp);
-	for (size_t i = 0; i < files.n; i++)
-		inbox |= strcasecmp(files.v[i], "INBOX") == 0;
-	if (!inbox && !opt_common.dry_run) {
-		/* the top of the tree is a maildir even without an INBOX file */
+	if (!opt_common.dry_run) {
+		/* the top of the tree is a maildir, with or without an INBOX file,
+		 * and exists before its folders */
 		struct maildir_writer_opts wo = { .create = true, .chown = o->chown, .uid = o->uid,
 			.gid = o->gid, .sync = o->sync, .lock_timeout = o->lock_timeout };
 		struct maildir_writer *w = maildir_writer_open(dest, &wo);
