@@ -10,7 +10,7 @@ need python3
 
 S="$DATA/sample.mbox"
 # jget FILE EXPR: a Python expression over d = the JSON document
-jget() { python3 -c "import json,sys; d = json.load(open(sys.argv[1])); print(($2))" "$1"; }
+jget() { python3 -c "import json,sys; d = json.load(open(sys.argv[1])); print(($2))" "$1" "$TMP/s.json"; }
 
 "$MAILSHIFT" stats --json "$S" >"$TMP/s.json" 2>"$TMP/err"
 expect_eq "sample: exit" "$?" 0
@@ -41,6 +41,14 @@ expect_eq "sample: largest (message 7 at 7207, S=6101)" "$(jget "$TMP/s.json" 'd
 expect_eq "sample: not asked: null" "$(jget "$TMP/s.json" 'd["total"]["attachments"], d["total"]["duplicates"], d["total"]["by_month"]')" \
 	"(None, None, None)"
 expect_eq "jq .total.messages" "$(jq .total.messages "$TMP/s.json")" 40
+
+# standard input and a compressed copy: the same figures
+gzip -c "$S" >"$TMP/s.gz"
+cat "$S" | "$MAILSHIFT" stats -q --json - >"$TMP/stdin.json"
+"$MAILSHIFT" stats -q --json "$TMP/s.gz" >"$TMP/gz.json"
+expect_eq "stdin" "$(jget "$TMP/stdin.json" 'd["mailboxes"][0]["mailbox"], d["total"]["messages"], d["total"]["bytes"], d["total"]["by_year"] == json.load(open(sys.argv[2]))["total"]["by_year"]')" \
+	"('-', 40, 42975, True)"
+expect_eq "gzip" "$(jget "$TMP/gz.json" 'd["total"]["messages"], d["total"]["bytes"], d["total"]["flags"]["seen"]')" "(40, 42975, 17)"
 
 # decoded RFC 2047 display names (message 10: ISO-8859-1 q, message 12: UTF-8 B)
 "$MAILSHIFT" stats -q --json --top=100 "$S" >"$TMP/top.json"
