@@ -1,0 +1,64 @@
+#!/bin/sh
+# convert into an mbox under lock (SPEC §2.11): procmail's lockfile and
+# liblockfile's dotlockfile interoperate both ways, a held lock gives 75;
+# --owner as root gives what is created to the user, never existing objects.
+. "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
+need lockfile
+need dotlockfile
+ms() { "$MAILSHIFT" convert --no-progress -q "$@"; }
+"$MAILSHIFT" convert -q "$DATA/sample.mbox" "$TMP/md" 2>/dev/null
+ms --to=mbox "$TMP/md" "$TMP/want.mbox"
+extra='From e@x Sat Jan  3 01:05:34 1996
+Message-ID: <extra@x>
+
+extra body
+'
+for tool in lockfile dotlockfile; do
+	# 1. the other program holds the lock: convert waits, then appends
+	rm -f "$TMP/m.mbox"; : >"$TMP/m.mbox"
+	if [ $tool = lockfile ]; then lockfile -r0 "$TMP/m.mbox.lock"; else dotlockfile -r0 -p "$TMP/m.mbox.lock"; fi
+	ms --to=mbox --lock-timeout=20 "$TMP/md" "$TMP/m.mbox" & pid=$!
+	sleep 2
+	expect_eq "$tool holds: nothing appended yet" "$(stat -c %s "$TMP/m.mbox")" 0
+	printf '%s\n' "$extra" >>"$TMP/m.mbox"
+	if [ $tool = lockfile ]; then rm -f "$TMP/m.mbox.lock"; else dotlockfile -u "$TMP/m.mbox.lock"; fi
+	wait $pid; expect_eq "$tool: convert exit" $? 0
+	{ printf '%s\n' "$extra"; cat "$TMP/want.mbox"; } >"$TMP/both"
+	check "$tool first: no torn or lost message" cmp -s "$TMP/m.mbox" "$TMP/both"
+	# 2. convert holds the lock (reading a slow stdin): the other waits
+	rm -f "$TMP/m.mbox"
+	(sleep 2; cat "$TMP/want.mbox") | ms --to=mbox - "$TMP/m.mbox" & pid=$!
+	sleep 1
+	if [ $tool = lockfile ]; then
+		lockfile -1 -r30 "$TMP/m.mbox.lock"; printf '%s\n' "$extra" >>"$TMP/m.mbox"; rm -f "$TMP/m.mbox.lock"
+	else
+		dotlockfile -r30 -p "$TMP/m.mbox.lock"; printf '%s\n' "$extra" >>"$TMP/m.mbox"; dotlockfile -u "$TMP/m.mbox.lock"
+	fi
+	wait $pid; expect_eq "$tool second: convert exit" $? 0
+	{ cat "$TMP/want.mbox"; printf '%s\n' "$extra"; } >"$TMP/both"
+	check "$tool second: appended after convert" cmp -s "$TMP/m.mbox" "$TMP/both"
+done
+# a lock that stays: exit 75 naming it
+: >"$TMP/l.mbox"; dotlockfile -r0 -p "$TMP/l.mbox.lock"
+expect_status "held lock -> 75" 75 ms --to=mbox --lock-timeout=1 "$TMP/md" "$TMP/l.mbox"
+expect_eq "message names the lock" "$(grep -c 'l.mbox.lock' "$TMP/.err")" 1
+dotlockfile -u "$TMP/l.mbox.lock"
+
+# --owner (root only)
+if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null; then
+	u=mstest$$
+	useradd -M -N "$u" 2>/dev/null || u=nobody
+	mkdir "$TMP/own"
+	ms --owner="$u" "$DATA/sample.mbox" "$TMP/own/md" 2>/dev/null
+	expect_eq "all created belongs to $u" "$(find "$TMP/own/md" ! -user "$u" | wc -l | tr -d ' ')" 0
+	expect_eq "existing parent untouched" "$(stat -c %U "$TMP/own")" root
+	ms --owner="$u" --to=mbox "$TMP/md" "$TMP/own/o.mbox"
+	expect_eq "mbox belongs to $u" "$(stat -c %U "$TMP/own/o.mbox")" "$u"
+	: >"$TMP/own/pre.mbox"
+	ms --owner="$u" --to=mbox "$TMP/md" "$TMP/own/pre.mbox"
+	expect_eq "existing mbox not chowned" "$(stat -c %U "$TMP/own/pre.mbox")" root
+	ms -r --owner="$u" "$TMP/own/md" "$TMP/own/tree"
+	expect_eq "tree belongs to $u" "$(find "$TMP/own/tree" ! -user "$u" | wc -l | tr -d ' ')" 0
+	[ "$u" = nobody ] || userdel "$u" 2>/dev/null
+fi
+done_testing
