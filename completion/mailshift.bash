@@ -15,7 +15,7 @@ _mailshift_options()
 {
 	case $1 in
 	check) opts='--recursive -r --deep --tmp-age' ;;
-	convert) opts='--to -t --mbox-format --strip-status --sync --batch --local-time --owner --lock-timeout --from-format --sort --compress --recursive -r --layout --folder-names --remove-source' ;;
+	convert) opts='--to -t --mbox-format --strip-status --sync --batch --local-time --owner --lock-timeout --from-format --sort --compress --recursive -r --layout --folder-names --remove-source --uid-state' ;;
 	dedup) opts='--key -k --keep --delete -d --move-to --recursive -r --lock-timeout' ;;
 	repair) opts='--recursive -r --deep --tmp-age --quarantine' ;;
 	stats) opts='--recursive -r --top --by --attachments --duplicates --deep --counts --csv --color' ;;
@@ -37,6 +37,7 @@ _mailshift_value()
 	--compress) words_for='gzip zstd xz none' ;;
 	--layout) words_for='maildir++ fs' ;;
 	--folder-names) words_for='utf8 mutf7' ;;
+	--uid-state) words_for='dovecot none' ;;
 	--key|-k) words_for='message-id body full headers' ;;
 	--keep) words_for='first oldest newest smallest largest' ;;
 	--by) words_for='year month' ;;

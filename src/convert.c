@@ -44,6 +44,7 @@
 #include "reader.h"
 #include "report.h"
 #include "source.h"
+#include "uidstate.h"
 #include "util.h"
 
 /* ---- a set of (128-bit hash, occurrence) keys ---------------------------- */
@@ -265,6 +266,8 @@ struct run {
 	struct keyset existing;
 	struct convert_summary *sum;
 	struct strbuf hdr;
+	struct uidstate *us;        /* UID state of the current source, or NULL */
+	uint64_t cookie;            /* of the message being delivered */
 };
 
 static void
@@ -272,7 +275,8 @@ on_published(void *ctx, uint64_t cookie, const char *subdir, const char *name)
 {
 	struct run *run = ctx;
 
-	(void)cookie;
+	if (run->us)
+		uidstate_published(run->us, cookie, name);
 	run->sum->delivered++;
 	if (opt_common.verbose)
 		report_info("delivered %s/%s", subdir, name);
@@ -353,6 +357,7 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 	if (mi.mtime <= 0)
 		mi.mtime = 1;
 	mi.key = keystr;
+	mi.cookie = run->cookie;
 
 	if (maildir_writer_begin(run->w) == -1)
 		return -1;
@@ -388,6 +393,54 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 		return -1;
 	}
 	return maildir_writer_end(run->w, &mi);
+}
+
+/*
+ * UID state (mailshift-formats(5) "UID state"): note one message in
+ * reading order. Before the first one come the pseudo message's X-IMAP
+ * and the keywords of X-IMAPbase, registered in their order.
+ */
+static void
+uid_note(struct run *run, struct mbox_reader *r, const struct message *m, bool deliver)
+{
+	const char *h;
+	size_t n;
+
+	if (run->us == NULL)
+		return;
+	if (m->index == 0 && mbox_reader_pseudo_header(r, &h, &n))
+		uidstate_pseudo(run->us, h, n);
+	run->cookie = uidstate_message(run->us, m->header, m->header_len, m->offset, deliver);
+	if (m->index != 0 || run->w == NULL || opt_common.dry_run)
+		return;
+	h = uidstate_keywords(run->us, &n);
+	for (const char *e = h + n; h < e;) {
+		const char *sp = memchr(h, ' ', (size_t)(e - h));
+		size_t k = sp ? (size_t)(sp - h) : (size_t)(e - h);
+		if (k > 0 && !(k == 10 && mem_ieq(h, "$Forwarded", 10)))
+			maildir_writer_keyword(run->w, h, k);
+		h += k + 1;
+	}
+}
+
+/* After the source's flush: write or extend DEST/dovecot-uidlist. */
+static void
+uid_finish(struct run *run, int *result)
+{
+	struct uidstate_result ur = { 0 };
+
+	if (run->us && run->w && !opt_common.dry_run && uidstate_present(run->us)) {
+		if (uidstate_write(run->us, maildir_writer_dirfd(run->w), run->dest,
+		    run->o->lock_timeout, run->o->sync == SYNC_NONE, &ur) == -1 && *result == 0)
+			*result = report_exit_status() ? report_exit_status() : EX_IOERR;
+		run->sum->warnings += ur.warnings;
+		if (opt_common.verbose && ur.validity)
+			report_info("%s/dovecot-uidlist: UIDVALIDITY %u, next UID %u, %zu kept, "
+			    "%zu renumbered, %zu new", run->dest, ur.validity, ur.next, ur.kept,
+			    ur.renumbered, ur.fresh);
+	}
+	uidstate_free(run->us);
+	run->us = NULL;
 }
 
 static void
@@ -454,6 +507,8 @@ convert_one(struct run *run, const char *path)
 		goto done;
 	}
 	r = mbox_reader_new(&src, &ro);
+	if (run->o->uid_state)
+		run->us = uidstate_new(src.name);
 	while (!convert_got_signal && (rc = mbox_reader_next(r, &m)) == 1) {
 		char keystr[64];
 		uint64_t hi, lo;
@@ -461,7 +516,9 @@ convert_one(struct run *run, const char *path)
 		sum->variant = mbox_variant_name(mbox_reader_variant(r));
 		sum->messages++;
 		message_key(identity, &m, &occ, keystr, &hi, &lo, &n);
-		if (keyset_find(&run->existing, hi, lo, n, false) != NULL) {
+		bool have = keyset_find(&run->existing, hi, lo, n, false) != NULL;
+		uid_note(run, r, &m, !have && !opt_common.dry_run);
+		if (have) {
 			sum->skipped++;
 			continue;
 		}
@@ -502,6 +559,7 @@ done:
 	}
 	if (run->w && maildir_writer_flush(run->w) == -1 && result == 0)
 		result = report_exit_status() ? report_exit_status() : EX_IOERR;
+	uid_finish(run, &result);
 	off_t end = lk.st.st_size;    /* what the write lock saw: all of it was read */
 	keyset_free(&occ);
 	mbox_reader_free(r);
@@ -705,10 +763,10 @@ option_words(struct convert_opts *o, const char *from_fmt, const char *sort,
 int
 cmd_convert(int argc, const char **argv)
 {
-	struct convert_opts o = { .in_variant = MBOX_AUTO, .out_variant = MBOX_MBOXRD,
+	struct convert_opts o = { .in_variant = MBOX_AUTO, .out_variant = MBOX_MBOXRD, .uid_state = true,
 		.sync = SYNC_BATCH, .lock_timeout = 300, .layout = "maildir++", .sort = "delivery" };
 	char *to = NULL, *fmt = NULL, *sync = NULL, *owner = NULL, *from_fmt = NULL;
-	char *sort = NULL, *compress = NULL, *layout = NULL, *names = NULL;
+	char *sort = NULL, *compress = NULL, *layout = NULL, *names = NULL, *uid_state = NULL;
 	int strip = 0, local_time = 0, batch = 1000, recursive = 0, remove_source = 0;
 	struct poptOption options[] = {
 		{ "to", 't', POPT_ARG_STRING, &to, 0, "output format", "maildir|mbox" },
@@ -737,6 +795,8 @@ cmd_convert(int argc, const char **argv)
 		  "non-ASCII folder names in the Maildir tree (default utf8)", "utf8|mutf7" },
 		{ "remove-source", '\0', POPT_ARG_NONE, &remove_source, 0,
 		  "remove what was converted once the destination is durable", NULL },
+		{ "uid-state", '\0', POPT_ARG_STRING, &uid_state, 0,
+		  "keep IMAP UIDs and POP3 UIDLs (default dovecot)", "dovecot|none" },
 		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, "Common options:", NULL },
 		POPT_AUTOHELP
 		POPT_TABLEEND
@@ -797,6 +857,12 @@ cmd_convert(int argc, const char **argv)
 		status = EX_USAGE;
 		goto out;
 	}
+	if (uid_state && strcmp(uid_state, "dovecot") != 0 && strcmp(uid_state, "none") != 0) {
+		report_error(EX_USAGE, "--uid-state must be dovecot or none, not '%s'", uid_state);
+		status = EX_USAGE;
+		goto out;
+	}
+	o.uid_state = uid_state == NULL || strcmp(uid_state, "dovecot") == 0;
 	o.recursive = recursive;
 	o.remove_source = remove_source;
 	o.strip_status = strip;
@@ -836,5 +902,6 @@ out:
 	free(names);
 	free(sync);
 	free(owner);
+	free(uid_state);
 	return status;
 }

@@ -36,6 +36,7 @@ struct convert_opts {
 	const char *compress;       /* NULL, "gzip", "zstd", "xz" */
 	const char *sort;           /* "delivery", "date", "name", "none" */
 	int folder_charset;         /* enum folder_charset for trees */
+	bool uid_state;             /* --uid-state=dovecot (mailshift-formats(5)) */
 };
 
 /* One line of the summary (text on stderr, JSON on stdout). */

@@ -45,6 +45,7 @@
 #include "report.h"
 #include "source.h"
 #include "testhook.h"
+#include "uidstate.h"
 
 /* ---- keys in names ------------------------------------------------------ */
 
@@ -349,6 +350,7 @@ struct mrun {
 	bool defer_remove;          /* compressed: sources go once DEST is published */
 	struct keyset have;         /* keys already in DEST (count + 1 in `used`) */
 	struct strbuf from, hdr, strip, kw;
+	struct strbuf uidh, uidkw;  /* UID state headers, keyword names */
 	struct pending *pending;    /* maildir files to unlink once durable */
 	size_t npending, cappending;
 	size_t unflushed;
@@ -664,6 +666,56 @@ same_file(const char *a, const char *b)
 	    sa.st_ino == sb.st_ino;
 }
 
+/*
+ * UID state of a Maildir source (mailshift-formats(5) "UID state"): its
+ * dovecot-uidlist and keyword names, or NULL when it has none or it is
+ * not wanted.
+ */
+static struct uidlist *
+uid_begin(struct mrun *run, struct reader *r, struct maildir_reader *mr, struct uid_out *uo)
+{
+	struct uidlist *ul = NULL;
+
+	if (mr == NULL || !run->o->uid_state)
+		return NULL;
+	if (uidlist_read(maildir_reader_dirfd(mr), reader_name(r), &ul) == -1) {
+		run->sum->warnings++;       /* reported: converted without UID state */
+		return NULL;
+	}
+	if (ul == NULL)
+		return NULL;
+	sb_reset(&run->uidkw);
+	for (char c = 'a'; c <= 'z'; c++) {
+		const char *k = maildir_reader_keyword(mr, c);
+		if (k == NULL)
+			continue;
+		if (run->uidkw.len)
+			sb_appendc(&run->uidkw, ' ');
+		sb_appends(&run->uidkw, k);
+	}
+	uid_out_init(uo, ul, run->uidkw.buf, run->uidkw.len);
+	return ul;
+}
+
+/* X-IMAPbase, X-UID, X-UIDL for one message of the Maildir's INBOX. */
+static void
+uid_head(struct mrun *run, struct uid_out *uo, const struct message *m, const char **h_r,
+    size_t *hlen_r)
+{
+	if (!m->header_complete || (m->folder != NULL && *m->folder != '\0'))
+		return;
+	size_t before = uo->unplaced;
+	if (uid_out_header(uo, m->filename, strlen(m->filename), *h_r, *hlen_r, &run->uidh)) {
+		*h_r = run->uidh.buf;
+		*hlen_r = run->uidh.len;
+	}
+	if (uo->unplaced > before) {
+		report_warn("%s: out of UID order and no UID left to give: written without X-UID",
+		    m->path);
+		run->sum->warnings++;
+	}
+}
+
 /* The message loop of one source; returns its status. */
 static int
 source_loop(struct mrun *run, struct reader *r, bool *complete_r)
@@ -675,6 +727,8 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r)
 	struct message m;
 	size_t every = run->o->sync == SYNC_MESSAGE ? 1 : run->o->batch;
 	int rc = 0, result = 0;
+	struct uid_out uo;
+	struct uidlist *ul = uid_begin(run, r, mr, &uo);
 
 	while (!convert_got_signal && (rc = reader_next(r, &m, READER_WANT_FULL)) == 1) {
 		const char *h = m.header;
@@ -683,6 +737,8 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r)
 		sum->messages++;
 		if (mr) {
 			maildir_head(run, mr, es, &m, &h, &hlen);
+			if (ul)
+				uid_head(run, &uo, &m, &h, &hlen);
 		} else {
 			sum->variant = mbox_variant_name(mbox_reader_variant(reader_mbox(r)));
 			sb_reset(&run->from);
@@ -735,6 +791,7 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r)
 	*complete_r = result == 0 && rc == 0 && !convert_got_signal;
 	keyset_free(&occ);
 	envstore_free(es);
+	uidlist_free(ul);
 	return result;
 }
 
@@ -882,6 +939,8 @@ convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources
 	sb_free(&run.hdr);
 	sb_free(&run.strip);
 	sb_free(&run.kw);
+	sb_free(&run.uidh);
+	sb_free(&run.uidkw);
 	free(run.marker);
 	convert_signals_reraise();
 	int worst = report_exit_status();

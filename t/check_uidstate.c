@@ -268,13 +268,14 @@ START_TEST(test_above_next)
 		{ "X-IMAPbase: 100 3\nX-UID: 1\n\n", true, "a" },
 		{ "X-UID: 7\n\n", true, "b" },
 		{ "\n", true, "c" },
+		{ "X-UID: 9\n\n", true, "d" },    /* above too: no second warning */
 	};
 	struct uidstate_result r;
 
-	ck_assert_int_eq(run(NULL, m, 3, &r), 0);
-	ck_assert_str_eq(list_masked(), "3 V100 N9 G*\n1 :a\n7 :b\n8 :c\n");
+	ck_assert_int_eq(run(NULL, m, 4, &r), 0);
+	ck_assert_str_eq(list_masked(), "3 V100 N11 G*\n1 :a\n7 :b\n9 :d\n10 :c\n");
 	ck_assert(!r.validity_changed);
-	ck_assert_uint_eq(r.kept, 2);
+	ck_assert_uint_eq(r.kept, 3);
 	ck_assert_uint_eq(r.fresh, 1);
 	ck_assert_uint_eq(r.warnings, 2);
 }

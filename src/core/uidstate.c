@@ -526,6 +526,7 @@ settle_first(struct uidstate *us, uint8_t *why, uint64_t *next_r, struct uidstat
 {
 	uint64_t next = us->have_base ? (uint64_t)us->base.last + 1 : 1;
 	uint32_t prev = 0;
+	bool raised = false;
 
 	for (size_t i = 0; i < us->n; i++) {
 		struct uidmsg *m = &us->m[i];
@@ -538,7 +539,8 @@ settle_first(struct uidstate *us, uint8_t *why, uint64_t *next_r, struct uidstat
 			why[i] = R_KEPT;
 			m->uid = m->xuid;
 			if (m->xuid >= next) {
-				if (us->have_base && m->deliver && m->name) {
+				if (us->have_base && !raised && m->deliver && m->name) {
+					raised = true;      /* the first one says it */
 					report_warn("%s:%lld: X-UID %u is not below the next UID %llu of "
 					    "X-IMAP%s: next UID raised to %u", us->mailbox,
 					    (long long)m->offset, m->xuid, (unsigned long long)next,
