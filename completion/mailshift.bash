@@ -41,6 +41,7 @@ _mailshift_value()
 	--key|-k) words_for='message-id body full headers' ;;
 	--keep) words_for='first oldest newest smallest largest' ;;
 	--by) words_for='year month' ;;
+	--runner) words_for='xargs parallel' ;;
 	--color) words_for='auto always never' ;;
 	--owner)
 		COMPREPLY=($(compgen -u -- "$cur"))
@@ -116,7 +117,7 @@ _mailshift_migrate_spool()
 	_mailshift_split_eq
 	_mailshift_value "$prev" && return 0
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W '--spool --dest --jobs -j --hosts --log --dry-run -n --remove-source --help -h' -- "$cur"))
+		COMPREPLY=($(compgen -W '--spool --dest --jobs -j --hosts --log --dry-run -n --remove-source --runner --help -h' -- "$cur"))
 		return 0
 	fi
 	COMPREPLY=($(compgen -u -- "$cur"))      # user names

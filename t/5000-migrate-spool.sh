@@ -57,28 +57,35 @@ expect_eq "reference conversion" "$(wc -l <"$TMP/ref.digests" | tr -d ' ')" 2400
 
 migrate() { (cd "$TMP/run" && sh "$MIGRATE" --spool "$SPOOL" "$@"); }
 
-# 1. kill -9 of the whole run (its process group) while it converts.
-(cd "$TMP/run" && exec setsid sh "$MIGRATE" --spool "$SPOOL" -j 3 -- --sync=message) \
-	>"$TMP/killed.out" 2>&1 &
-pid=$!
-n=0 waited=0
-while [ "$n" -lt 300 ] && [ "$waited" -lt 400 ]; do
-	sleep 0.05
-	waited=$((waited + 1))
-	n=$(count_files "$TMP/home/$u1/Maildir/new" "$TMP/home/$u1/Maildir/cur" \
-		"$TMP/home/$u2/Maildir/new" "$TMP/home/$u2/Maildir/cur" \
-		"$TMP/home/$u3/Maildir/new" "$TMP/home/$u3/Maildir/cur")
-done
-env kill -s KILL -- "-$pid" 2>/dev/null   # dash's kill has no "--"
-wait "$pid" 2>/dev/null
-sleep 0.2
-# (zombies do not count: they hold nothing, and a container's init may
-# never reap them)
-left=$(ps -e -o pgid=,stat= | awk -v p="$pid" '$1 == p && $2 !~ /^Z/' | wc -l | tr -d ' ')
-expect_eq "no process of the killed run is left" "$left" 0
-n=$(count_files "$TMP/home/$u1/Maildir/new" "$TMP/home/$u1/Maildir/cur" \
-	"$TMP/home/$u2/Maildir/new" "$TMP/home/$u2/Maildir/cur" \
-	"$TMP/home/$u3/Maildir/new" "$TMP/home/$u3/Maildir/cur")
+# kill_run DIR ARGS...: start a run into the Maildirs DIR/USER/Maildir's
+# place (ARGS say where), kill -9 its whole process group once 300
+# messages are in, and leave the count of delivered messages in $n.
+delivered_in() {
+	count_files "$1/$u1/Maildir/new" "$1/$u1/Maildir/cur" "$1/$u2/Maildir/new" \
+		"$1/$u2/Maildir/cur" "$1/$u3/Maildir/new" "$1/$u3/Maildir/cur"
+}
+kill_run() {
+	dir=$1; shift
+	(cd "$TMP/run" && exec setsid sh "$MIGRATE" --spool "$SPOOL" "$@") >"$TMP/killed.out" 2>&1 &
+	pid=$!
+	n=0 waited=0
+	while [ "$n" -lt 300 ] && [ "$waited" -lt 400 ]; do
+		sleep 0.05
+		waited=$((waited + 1))
+		n=$(delivered_in "$dir")
+	done
+	env kill -s KILL -- "-$pid" 2>/dev/null   # dash's kill has no "--"
+	wait "$pid" 2>/dev/null
+	sleep 0.2
+	# (zombies do not count: they hold nothing, and a container's init
+	# may never reap them)
+	left=$(ps -e -o pgid=,stat= | awk -v p="$pid" '$1 == p && $2 !~ /^Z/' | wc -l | tr -d ' ')
+	expect_eq "$*: the killed run's process group is gone" "$left" 0
+	n=$(delivered_in "$dir")
+}
+
+# 1. kill -9 of the whole run (xargs: every job is in its process group).
+kill_run "$TMP/home" --runner xargs -j 3 -- --sync=message
 check "the kill came mid-run (300 <= $n < 7200 messages delivered)" \
 	test "$n" -ge 300 -a "$n" -lt 7200
 
@@ -110,6 +117,24 @@ expect_eq "rerun delivered what the killed run had not" "$total_delivered" $((72
 expect_eq "summary header" "$(head -n 1 "$TMP/rerun.out")" \
 	"user              messages delivered   skipped  status"
 
+# 3b. the same with GNU parallel, whose jobs have process groups of their
+# own and outlive the kill: the rerun waits for them (a lock per user)
+# and the result is still every message exactly once.
+if parallel --version 2>/dev/null | grep -q 'GNU parallel'; then
+	mkdir "$TMP/par" "$TMP/par/$u1" "$TMP/par/$u2" "$TMP/par/$u3"
+	kill_run "$TMP/par" --runner parallel -j 3 --dest "$TMP/par/%u/Maildir" -- --sync=message
+	check "parallel: the kill came mid-run (300 <= $n < 7200)" test "$n" -ge 300 -a "$n" -lt 7200
+	status=0
+	migrate --runner parallel -j 3 --dest "$TMP/par/%u/Maildir" >"$TMP/prerun.out" 2>&1 || status=$?
+	expect_eq "parallel: rerun after kill -9: exit status" "$status" 0
+	[ "$status" = 0 ] || sed "s/^/    /" "$TMP/prerun.out" >&2
+	for u in $u1 $u2 $u3; do
+		digests "$TMP/par/$u/Maildir" >"$TMP/$u.pdigests"
+		check "parallel: $u: same messages as the reference, none twice" \
+			cmp -s "$TMP/ref.digests" "$TMP/$u.pdigests"
+	done
+fi
+
 # 4. a third run has nothing to do.
 status=0
 migrate -j 2 >"$TMP/third.out" 2>"$TMP/third.err" || status=$?
@@ -120,10 +145,12 @@ expect_eq "third run: nothing on stderr" "$(cat "$TMP/third.err")" ""
 
 # 5. the log: a header per run, diagnostics prefixed with the user, the table.
 log=$TMP/run/mailshift-migrate-spool.log
-expect_eq "log: one header per run" "$(grep -c '^== .* mailshift-migrate-spool on ' "$log")" 3
+runs=3
+parallel --version 2>/dev/null | grep -q 'GNU parallel' && runs=5
+expect_eq "log: one header per run" "$(grep -c '^== .* mailshift-migrate-spool on ' "$log")" "$runs"
 check "log: convert warnings carry the user" \
 	grep -q "^$u1: mailshift convert: warning: $SPOOL/$u1:17524: unquoted From_ line" "$log"
-expect_eq "log: two completed runs (not the killed one)" "$(grep -c '^all 3 users done$' "$log")" 2
+expect_eq "log: completed runs (not the killed ones)" "$(grep -c '^all 3 users done$' "$log")" $((runs - runs / 3 - 1))
 
 # 6. parallel: with -j 3 the three conversions overlap, with -j 1 they do not.
 # A wrapper around mailshift notes its start, waits, then counts the starts.
@@ -135,12 +162,18 @@ grep -c start "$TMP/starts" >>"$TMP/seen"
 exec "$MAILSHIFT" "\$@"
 EOF
 chmod +x "$TMP/slow"
-: >"$TMP/starts"; : >"$TMP/seen"
-MAILSHIFT=$TMP/slow migrate -j 3 >/dev/null 2>&1
-expect_eq "-j 3: each job saw three running" "$(sort "$TMP/seen" | tr '\n' ' ')" "3 3 3 "
-: >"$TMP/starts"; : >"$TMP/seen"
-MAILSHIFT=$TMP/slow migrate -j 1 >/dev/null 2>&1
-expect_eq "-j 1: one at a time" "$(sort "$TMP/seen" | tr '\n' ' ')" "1 2 3 "
+runners=xargs
+parallel --version 2>/dev/null | grep -q 'GNU parallel' && runners="xargs parallel"
+for r in $runners; do
+	: >"$TMP/starts"; : >"$TMP/seen"
+	MAILSHIFT=$TMP/slow migrate --runner "$r" -j 3 >"$TMP/par.out" 2>&1
+	expect_eq "$r -j 3: each job saw three running" "$(sort "$TMP/seen" | tr '\n' ' ')" "3 3 3 "
+	expect_eq "$r -j 3: all done" "$(grep -c ' ok$' "$TMP/par.out")" 3
+	: >"$TMP/starts"; : >"$TMP/seen"
+	MAILSHIFT=$TMP/slow migrate --runner="$r" -j 1 >/dev/null 2>&1
+	expect_eq "$r -j 1: one at a time" "$(sort "$TMP/seen" | tr '\n' ' ')" "1 2 3 "
+done
+echo "# runners: $runners"
 
 # 7. --dest template, user arguments, dry run: nothing is created.
 cp "$DATA/sample.mbox" "$SPOOL/$u4"
@@ -178,9 +211,11 @@ rm -f "$SPOOL/nosuch$$" "$SPOOL/$u1.lock" "$SPOOL/$u4"
 if "$MAILSHIFT" convert --help 2>&1 | grep -q -- --remove-source; then
 	cp "$DATA/sample.mbox" "$SPOOL/$u4"
 	chown "$u4" "$SPOOL/$u4"
+	mkdir "$TMP/rs"
 	status=0
 	migrate --remove-source --dest "$TMP/rs/%u" "$u4" >"$TMP/rs.out" 2>&1 || status=$?
 	expect_eq "--remove-source: exit status" "$status" 0
+	[ "$status" = 0 ] || sed "s/^/    /" "$TMP/rs.out" "$TMP/run/mailshift-migrate-spool.log" | tail -n 8 >&2
 	expect_eq "--remove-source: spool emptied" "$(wc -c <"$SPOOL/$u4" | tr -d ' ')" 0
 	expect_eq "--remove-source: messages kept" "$(count_files "$TMP/rs/$u4/new" "$TMP/rs/$u4/cur")" 40
 else
@@ -192,6 +227,8 @@ expect_status "-j 0" 64 migrate -j 0
 expect_status "-j x" 64 migrate -j x
 expect_status "--dest without %u" 64 migrate --dest /srv/mail
 expect_status "unknown option" 64 migrate --frobnicate
+expect_status "unknown runner" 64 migrate --runner make
+expect_status "--hosts with xargs" 64 migrate --runner xargs --hosts /dev/null
 expect_status "bad user argument" 64 migrate 'a b'
 expect_status "log not writable" 73 migrate --log /proc/nonexistent/log
 expect_status "no spool directory" 66 sh "$MIGRATE" --spool "$TMP/nonexistent"
