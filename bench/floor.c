@@ -11,6 +11,7 @@
  *   floor split-fsync MBOX MAILDIR   the same, fsync(2) of every file
  *   floor export MAILDIR MBOX        read each file of new/ and cur/, append
  *                                    it with a From_ line to one file
+ *   floor export-fsync MAILDIR MBOX  the same, one fsync(2) of MBOX at the end
  *   floor headers MAILDIR            read the first 4 KiB of each file
  *   floor read MAILDIR               read every byte of each file once
  *   floor stat MAILDIR               readdir + stat of new/ and cur/
@@ -25,6 +26,7 @@
 #define _GNU_SOURCE 1
 #include <dirent.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,7 +228,7 @@ static int cmd_count(const char *mbox)
 	return 0;
 }
 
-enum walk_kind { WALK_EXPORT, WALK_HEADERS, WALK_READ, WALK_STAT };
+enum walk_kind { WALK_EXPORT, WALK_EXPORT_FSYNC, WALK_HEADERS, WALK_READ, WALK_STAT };
 
 struct walker {
 	enum walk_kind kind;
@@ -278,7 +280,7 @@ static void walk_file(struct walker *w, int dfd, const char *name)
 			break;
 	}
 	close(fd);
-	if (w->kind == WALK_EXPORT) {
+	if (w->kind == WALK_EXPORT || w->kind == WALK_EXPORT_FSYNC) {
 		static const char from[] = "From MAILER-DAEMON Thu Jan  1 00:00:00 1970\n";
 		out_put(w, from, sizeof from - 1);
 		out_put(w, w->in, len);
@@ -291,7 +293,8 @@ static int cmd_walk(const char *dir, const char *out, enum walk_kind kind)
 {
 	struct walker w = { .kind = kind, .out = -1, .incap = BUFSZ };
 	w.in = malloc(w.incap);
-	if (kind == WALK_EXPORT) {
+	bool export = kind == WALK_EXPORT || kind == WALK_EXPORT_FSYNC;
+	if (export) {
 		w.obuf = malloc(BUFSZ);
 		w.out = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
 		if (w.out < 0)
@@ -310,8 +313,10 @@ static int cmd_walk(const char *dir, const char *out, enum walk_kind kind)
 				walk_file(&w, dirfd(d), e->d_name);
 		closedir(d);
 	}
-	if (kind == WALK_EXPORT) {
+	if (export) {
 		write_all(w.out, w.obuf, w.olen);
+		if (kind == WALK_EXPORT_FSYNC && fsync(w.out) < 0)
+			die("fsync", out);
 		if (close(w.out) < 0)
 			die("close", out);
 	}
@@ -332,6 +337,8 @@ int main(int argc, char **argv)
 		return cmd_split(argv[2], argv[3], SYNC_FILE);
 	if (argc == 4 && strcmp(cmd, "export") == 0)
 		return cmd_walk(argv[2], argv[3], WALK_EXPORT);
+	if (argc == 4 && strcmp(cmd, "export-fsync") == 0)
+		return cmd_walk(argv[2], argv[3], WALK_EXPORT_FSYNC);
 	if (argc == 3 && strcmp(cmd, "headers") == 0)
 		return cmd_walk(argv[2], NULL, WALK_HEADERS);
 	if (argc == 3 && strcmp(cmd, "read") == 0)
@@ -341,7 +348,7 @@ int main(int argc, char **argv)
 	if (argc == 3 && strcmp(cmd, "count") == 0)
 		return cmd_count(argv[2]);
 	fprintf(stderr, "usage: floor split|split-syncfs|split-fsync MBOX MAILDIR\n"
-		"       floor export MAILDIR MBOX\n"
+		"       floor export|export-fsync MAILDIR MBOX\n"
 		"       floor headers|read|stat MAILDIR\n"
 		"       floor count MBOX\n");
 	return 64;
