@@ -68,8 +68,11 @@ struct dent {
 	uint32_t head;          /* first member of its set */
 	uint32_t keep;          /* heads: the member kept */
 	uint32_t keywords;
-	uint8_t flags, addflags, state, pad;
+	uint32_t next;          /* kept copies of one hash that differ: a chain
+	                         * from the set's kept copy (index + 1, 0 ends) */
+	uint8_t flags, addflags, state;
 };
+_Static_assert(sizeof(struct dent) == 64, "a message costs 64 bytes");
 
 struct mbx {
 	char *path;
@@ -514,34 +517,60 @@ print_dup(const struct run *run, const struct dent *dup, const struct dent *kept
 	free(kp);
 }
 
-/* Compare every duplicate with its kept copy; mark, count, print. */
+static void
+mark_dup(struct run *run, struct dent *e, struct dent *k)
+{
+	e->state |= ST_DUP;
+	if (!(k->state & ST_HASDUP))
+		run->sets++;
+	k->state |= ST_HASDUP;
+	k->addflags |= (uint8_t)(e->flags & MERGE_FLAGS & ~k->flags);
+	run->dups++;
+	run->bytes += e->size > 0 ? (uint64_t)e->size : 0;
+	print_dup(run, e, k);
+}
+
+/*
+ * Compare message i with the kept copy of its hash set, then with the
+ * members that already differed from it (a hash collision: equal hashes,
+ * different content). Equal to one of them: a duplicate of it. Equal to
+ * none: it is kept too and joins that chain, so later true copies of it
+ * are still found.
+ */
+static void
+verify_one(struct run *run, uint32_t i)
+{
+	struct dent *e = &run->d[i];
+	struct dent *keep = &run->d[run->d[e->head].keep];
+
+	for (struct dent *k = keep;; k = &run->d[k->next - 1]) {
+		int eq = copies_equal(run, k, e);
+		if (eq == 1) {
+			mark_dup(run, e, k);
+			return;
+		}
+		if (eq == -1)
+			return;     /* reported; neither removed nor kept as a key */
+		if (k->next == 0)
+			break;
+	}
+	char *dp = dent_path(run, e), *kp = dent_path(run, keep);
+	e->state |= ST_DIFFERS;
+	e->next = keep->next;
+	keep->next = i + 1;
+	run->collisions++;
+	report_warn("%s has the same hash as %s but differs: kept", dp, kp);
+	free(dp);
+	free(kp);
+}
+
+/* Every message that is not the kept copy of its hash set. */
 static void
 verify_all(struct run *run)
 {
-	for (size_t i = 0; i < run->nd; i++) {
-		struct dent *e = &run->d[i];
-		struct dent *k = &run->d[run->d[e->head].keep];
-		if (k == e)
-			continue;
-		int eq = copies_equal(run, k, e);
-		if (eq == 1) {
-			e->state |= ST_DUP;
-			if (!(k->state & ST_HASDUP))
-				run->sets++;
-			k->state |= ST_HASDUP;
-			k->addflags |= (uint8_t)(e->flags & MERGE_FLAGS & ~k->flags);
-			run->dups++;
-			run->bytes += e->size > 0 ? (uint64_t)e->size : 0;
-			print_dup(run, e, k);
-		} else if (eq == 0) {
-			char *dp = dent_path(run, e), *kp = dent_path(run, k);
-			e->state |= ST_DIFFERS;
-			run->collisions++;
-			report_warn("%s and %s have the same hash but differ: both kept", dp, kp);
-			free(dp);
-			free(kp);
-		}
-	}
+	for (size_t i = 0; i < run->nd; i++)
+		if (run->d[run->d[i].head].keep != i)
+			verify_one(run, (uint32_t)i);
 }
 
 /* ---- acting ---------------------------------------------------------------- */
