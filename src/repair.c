@@ -41,6 +41,7 @@
 #include "maildir_writer.h"
 #include "mbox_writer.h"
 #include "report.h"
+#include "testhook.h"
 #include "util.h"
 
 /* A finding kept until the scan is over (renaming while readdir() runs
@@ -111,6 +112,8 @@ say(struct repair *rp, const char *path, const char *codes, off_t off, bool done
 		rp->actions++;
 	else
 		rp->left++;
+	if (done && !opt_common.dry_run)
+		testhook_message_done();      /* crash tests: stop after N actions */
 	if (opt_common.json) {
 		fputs("{\"path\":", stdout);
 		json_cstring(stdout, path);
