@@ -25,6 +25,20 @@ fi
 "$MAILSHIFT" convert -q --uid-state=none "$TMP/ns" "$TMP/ns.mbox"
 expect_eq "none: no X-UID added" "$(grep -c '^X-UID:' "$TMP/ns.mbox")" 0
 
+# --- -r: a directory of mboxes <-> a Maildir++ tree, one list per folder ----------
+mkdir "$TMP/tree"
+cp "$DATA/uidstate.mbox" "$TMP/tree/INBOX"
+cp "$DATA/uidstate-pseudo.mbox" "$TMP/tree/Work"
+"$MAILSHIFT" convert -q -r "$TMP/tree" "$TMP/t"
+expect_eq "tree: INBOX list" "$(sed -n '1s/ G.*//p' "$TMP/t/dovecot-uidlist")" "3 V1700000000 N13"
+expect_eq "tree: folder list" "$(sed -n '1s/ G.*//p' "$TMP/t/.Work/dovecot-uidlist")" "3 V777 N5"
+"$MAILSHIFT" convert -q -r --to=mbox "$TMP/t" "$TMP/tree.back"
+check "tree: INBOX round trip is exact" cmp "$DATA/uidstate.mbox" "$TMP/tree.back/INBOX"
+expect_eq "tree: folder state" "$(state_lines "$TMP/tree.back/Work" | grep -v Keywords)" 'X-UID: 2
+X-IMAPbase: 777 0000000004 $Junk
+X-UID: 4
+X-UIDL: pop-four'
+
 # --- the pseudo message's state -------------------------------------------------------
 "$MAILSHIFT" convert -q "$DATA/uidstate-pseudo.mbox" "$TMP/p"
 "$MAILSHIFT" convert -q "$TMP/p" "$TMP/p.mbox"
