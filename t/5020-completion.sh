@@ -109,6 +109,12 @@ if command -v zsh >/dev/null 2>&1; then
 		service=mailshift; words=(mailshift); . "$1" 2>&1; print -l ${(ok)functions[(I)_mailshift*]}' zsh "$ZSHC" | tr '\n' ' ')
 	expect_eq "zsh: functions defined" "$out" \
 		"_mailshift _mailshift_check _mailshift_convert _mailshift_cron_maintenance _mailshift_dedup _mailshift_migrate_spool _mailshift_repair _mailshift_stats "
+	# compinit reads the #compdef line from $fpath: all three commands.
+	mkdir "$TMP/fpath" && cp "$ZSHC" "$TMP/fpath/"
+	out=$(zsh -f -c 'fpath=("$1" $fpath); autoload -U compinit; compinit -u -d "$1/.dump";
+		print -r -- $_comps[mailshift] $_comps[mailshift-migrate-spool] $_comps[mailshift-cron-maintenance]' \
+		zsh "$TMP/fpath")
+	expect_eq "zsh: compinit binds the three commands" "$out" "_mailshift _mailshift _mailshift"
 else
 	echo "# zsh not installed: zsh file checked by grep only"
 fi
