@@ -91,7 +91,7 @@ struct run {
 	enum dedup_key key;
 	enum keep keep;
 	enum action action;
-	const char *move_to;
+	char *move_to;          /* popt's string, freed at the end */
 	bool recursive;
 	int lock_timeout;
 	struct mbx *mb;
@@ -1053,6 +1053,9 @@ parse_options(int argc, const char **argv, struct run *run, const char ***args_r
 	if (rc < -1) {
 		fprintf(stderr, "%s: %s: %s\n", report_prefix(),
 		    poptBadOption(pc, POPT_BADOPTION_NOALIAS), poptStrerror(rc));
+		free(key);
+		free(keep);
+		free(move_to);
 		return EX_USAGE;
 	}
 	run->recursive = recursive != 0;
@@ -1060,10 +1063,14 @@ parse_options(int argc, const char **argv, struct run *run, const char ***args_r
 	run->move_to = move_to;
 	if (del && move_to) {
 		report_error(EX_USAGE, "--delete and --move-to exclude each other");
-		return EX_USAGE;
-	}
-	if (key && (rc = dedupkey_parse(key)) < 0) {
+		rc = EX_USAGE;
+	} else if (key && (rc = dedupkey_parse(key)) < 0) {
 		report_error(EX_USAGE, "unknown key '%s' (message-id, body, full, headers)", key);
+		rc = EX_USAGE;
+	}
+	if (rc == EX_USAGE) {
+		free(key);
+		free(keep);
 		return EX_USAGE;
 	}
 	run->key = key ? (enum dedup_key)rc : DEDUP_KEY_DEFAULT;
@@ -1072,6 +1079,8 @@ parse_options(int argc, const char **argv, struct run *run, const char ***args_r
 		if (i == ARRAY_SIZE(keep_names)) {
 			report_error(EX_USAGE, "unknown --keep '%s' (first, oldest, newest, "
 			    "smallest, largest)", keep);
+			free(key);
+			free(keep);
 			return EX_USAGE;
 		}
 		if (strcmp(keep, keep_names[i]) == 0) {
@@ -1079,6 +1088,8 @@ parse_options(int argc, const char **argv, struct run *run, const char ***args_r
 			break;
 		}
 	}
+	free(key);
+	free(keep);
 	*args_r = poptGetArgs(pc);
 	if (*args_r == NULL || (*args_r)[0] == NULL) {
 		report_error(EX_USAGE, "no mailbox given (mailshift dedup --help)");
@@ -1143,6 +1154,7 @@ cmd_dedup(int argc, const char **argv)
 	free(run.mb);
 	free(run.d);
 	free(run.names);
+	free(run.move_to);
 	poptFreeContext(pc);
 	fflush(stdout);
 	if (rc != 0)
