@@ -124,11 +124,17 @@ if [ -d "$CORPUS" ]; then
 	# These parse with no missing separator, no unquoted From_ body line and a
 	# final empty line (valid mboxrd); the others in INDEX.tsv differ only as
 	# the second table says.
+	# Three of them carry X-UID without a usable X-IMAPbase: with the default
+	# --uid-state=dovecot the way back writes the UID state Dovecot would
+	# show (an X-IMAPbase line, X-UIDs renumbered to increase), so they are
+	# compared with --uid-state=none; t/6000-6020 cover the UID state.
 	n=0
 	while IFS= read -r f; do
 		n=$((n + 1))
+		u=
+		case $f in *binary_body.txt|*mailseparators.txt|*"mailbox with space.txt") u=--uid-state=none ;; esac
 		rm -rf "$TMP/cm" "$TMP/cb"
-		ms "$CORPUS/$f" "$TMP/cm" 2>/dev/null && ms --to=mbox "$TMP/cm" "$TMP/cb"
+		ms $u "$CORPUS/$f" "$TMP/cm" 2>/dev/null && ms $u --to=mbox "$TMP/cm" "$TMP/cb"
 		check "corpus round trip $f" cmp -s "$CORPUS/$f" "$TMP/cb"
 	done <<'L'
 email-folder/mboxes/testmbox
@@ -167,7 +173,7 @@ L
 	for f in gnu-mailutils/spool/mbox1 gnu-mailutils/spool/mime.mbox \
 	    gnu-mailutils/spool/msg.mbox perceval/mbox/mbox_complex.mbox; do
 		rm -rf "$TMP/cm" "$TMP/cb"
-		ms "$CORPUS/$f" "$TMP/cm" 2>/dev/null && ms --to=mbox "$TMP/cm" "$TMP/cb"
+		ms --uid-state=none "$CORPUS/$f" "$TMP/cm" 2>/dev/null && ms --uid-state=none --to=mbox "$TMP/cm" "$TMP/cb"
 		expect_eq "$f: only empty lines added" "$(diff "$CORPUS/$f" "$TMP/cb" | grep '^[<>]' | sort -u)" "> "
 	done
 	# mboxcl2 (Email::Folder): body line "From perl5-porters:" stays unquoted;
