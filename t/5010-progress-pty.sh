@@ -32,29 +32,32 @@ i=0
 while [ "$i" -lt 60 ]; do cat "$DATA/sample.mbox"; i=$((i + 1)); done >"$TMP/big.mbox"
 size=$(wc -c <"$TMP/big.mbox" | tr -d ' ')
 
-# 1. convert on a terminal: progress, rate and ETA (size known). Per-message
-# fsync makes it last long enough for a rate on most disks.
-start=$(date +%s.%N)
+# 1. convert on a terminal: progress lines, redrawn in place.
 status=0
-pty "$TMP/conv.out" "$MAILSHIFT" convert --sync=message "$TMP/big.mbox" "$TMP/M1" || status=$?
-msecs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%d", (b - a) * 1000 }')
+pty "$TMP/conv.out" "$MAILSHIFT" convert --sync=none "$TMP/big.mbox" "$TMP/M1" || status=$?
 expect_eq "pty convert: exit status" "$status" 0
 progress_of "$TMP/conv.out" convert >"$TMP/conv.prog"
 n=$(wc -l <"$TMP/conv.prog" | tr -d ' ')
 check "pty convert: progress lines drawn ($n)" test "$n" -ge 2
 expect_eq "pty convert: first progress line" "$(head -n 1 "$TMP/conv.prog")" \
 	"mailshift convert: 1 messages, 0.0 MB"
-# Counts and megabytes never go down; the last count is at most 2400.
+# Counts never go down; the last count is at most 2400.
 check "pty convert: counts increase" sh -c "sed 's/.*: \([0-9]*\) messages.*/\1/' '$TMP/conv.prog' | sort -n -c"
 last=$(tail -n 1 "$TMP/conv.prog" | sed 's/.*: \([0-9]*\) messages.*/\1/')
 check "pty convert: last count $last <= 2400" test "$last" -le 2400 -a "$last" -ge 1
+
+# 1b. rate, percent and ETA appear after 0.5 s (redrawn every 0.2 s): a
+# conversion with an fsync per message, stopped after 3 s at most.
+start=$(date +%s.%N)
+timeout 3 script -qfec "'$MAILSHIFT' convert --sync=message '$TMP/big.mbox' '$TMP/M1b'" /dev/null \
+	>"$TMP/slow.out" 2>/dev/null </dev/null
+msecs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { printf "%d", (b - a) * 1000 }')
+progress_of "$TMP/slow.out" convert >"$TMP/slow.prog"
 if [ "$msecs" -ge 1200 ]; then
-	# Well over the 0.5 s before a rate is shown (redrawn every 0.2 s):
-	# rate, percent, ETA.
 	check "pty convert: a line with rate, percent and ETA" \
-		grep -q -E '^mailshift convert: [0-9]+ messages, [0-9]+\.[0-9] MB, [0-9]+\.[0-9] MB/s, [0-9]{1,2}%, ETA [0-9]+:[0-5][0-9]$' "$TMP/conv.prog"
+		grep -q -E '^mailshift convert: [0-9]+ messages, [0-9]+\.[0-9] MB, [0-9]+\.[0-9] MB/s, [0-9]{1,2}%, ETA [0-9]+:[0-5][0-9]$' "$TMP/slow.prog"
 	# The percentage is bytes read of the file size.
-	line=$(grep '%, ETA' "$TMP/conv.prog" | tail -n 1)
+	line=$(grep '%, ETA' "$TMP/slow.prog" | tail -n 1)
 	mb=$(echo "$line" | sed 's/.* messages, \([0-9.]*\) MB.*/\1/')
 	pct=$(echo "$line" | sed 's/.* \([0-9]*\)%, ETA.*/\1/')
 	want=$(awk -v mb="$mb" -v s="$size" 'BEGIN { printf "%d", 100 * mb * 1e6 / s }')
@@ -62,6 +65,8 @@ if [ "$msecs" -ge 1200 ]; then
 else
 	echo "# conversion took ${msecs} ms: too fast for the rate and ETA, checked the rest"
 fi
+expect_eq "pty convert: no rate in the first 0.5 s" "$(head -n 1 "$TMP/slow.prog" | grep -c 'MB/s')" 0
+
 # Every warning (60: one per copy of the sample) and the summary line come
 # after the erase sequence, none is glued to a progress text.
 expect_eq "pty convert: warnings" "$(count_lines "$TMP/conv.out" 'mailshift convert: warning:')" 60
@@ -88,7 +93,7 @@ fi
 
 # 3. standard input: size unknown, so no percent and no ETA.
 status=0
-script -qfec "cat '$TMP/big.mbox' | '$MAILSHIFT' convert --sync=message - '$TMP/M3'" /dev/null \
+script -qfec "cat '$TMP/big.mbox' | '$MAILSHIFT' convert --sync=none - '$TMP/M3'" /dev/null \
 	>"$TMP/stdin.out" </dev/null || status=$?
 expect_eq "pty stdin: exit status" "$status" 0
 check "pty stdin: progress shown" test "$(progress_of "$TMP/stdin.out" convert | wc -l)" -ge 1
