@@ -16,6 +16,10 @@
  * an X-UID is kept only when the UIDVALIDITY agrees and the UID is not
  * below the list's next UID; other messages get fresh UIDs.
  * The list is written under dovecot-uidlist.lock through tmp/ + rename().
+ * A source has UID state when its first message (or the pseudo message)
+ * gives the UIDVALIDITY (X-IMAPbase / X-IMAP) or some message has an
+ * X-UIDL; X-UID lines without a UIDVALIDITY mean nothing to a client and
+ * leave the Maildir without a dovecot-uidlist.
  */
 #include "config.h"
 
@@ -233,7 +237,10 @@ uidstate_message(struct uidstate *us, const char *hdr, size_t len, off_t offset,
 	m->offset = offset;
 	m->deliver = deliver;
 	if (header_find(hdr, len, "X-UID", &f)) {
-		us->any = true;
+		/* believed only with a known UIDVALIDITY, as UW does (SPEC §2.8):
+		 * X-UID lines alone make no UID state */
+		if (us->have_base)
+			us->any = true;
 		m->xuid = uidstate_parse_uid(f.value, f.value_len);
 		m->bad_xuid = m->xuid == 0;
 	}
