@@ -1134,6 +1134,7 @@ cmd_dedup(int argc, const char **argv)
 	memset(&run, 0, sizeof run);
 	run.lock_timeout = -1;
 	if ((rc = parse_options(argc, argv, &run, &args, &pc)) != 0) {
+		free(run.move_to);
 		poptFreeContext(pc);
 		return rc;
 	}
