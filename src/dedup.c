@@ -260,8 +260,8 @@ source_from_lock(struct source *src, struct mbx *mb, bool seekable)
 
 /* Hash one message (header view given, body through the reader). */
 static int
-scan_message(struct run *run, struct dedupkey *k, const struct message *m,
-    struct reader *r, struct mbox_reader *mr, struct dent *e)
+scan_message(struct dedupkey *k, const struct message *m, struct reader *r,
+    struct mbox_reader *mr, struct dent *e)
 {
 	struct iovec iov[16];
 	int n = ARRAY_SIZE(iov), rc = 0;
@@ -281,7 +281,6 @@ scan_message(struct run *run, struct dedupkey *k, const struct message *m,
 	dedupkey_finish(k, &h);
 	e->hi = h.hi;
 	e->lo = h.lo;
-	(void)run;
 	return rc == -1 ? -1 : 0;
 }
 
@@ -314,7 +313,7 @@ scan_mbox(struct run *run, uint32_t mi, struct dedupkey *k)
 		e->flags = (uint8_t)st.flags;
 		e->state = st.old || st.flags ? ST_CUR : 0;
 		mbox_state_free(&st);
-		if ((rc = scan_message(run, k, &m, NULL, mr, e)) == -1)
+		if ((rc = scan_message(k, &m, NULL, mr, e)) == -1)
 			break;
 		e->size = mbox_reader_message_size(mr);
 		run->nd++;
@@ -357,7 +356,7 @@ scan_maildir(struct run *run, uint32_t mi, struct dedupkey *k)
 		e->flags = (uint8_t)m.flags;
 		e->keywords = m.keywords;
 		e->state = m.in_cur ? ST_CUR : 0;
-		if (scan_message(run, k, &m, r, NULL, e) == -1)
+		if (scan_message(k, &m, r, NULL, e) == -1)
 			continue;   /* unreadable: reported, not in any set */
 		run->nd++;
 	}
