@@ -1,0 +1,136 @@
+#!/bin/sh
+# Faults during convert mbox -> Maildir (DESIGN §1.1, §1.2, §1.5, §4): a
+# full disk (ENOSPC on a 1 MiB tmpfs), EIO and ENOSPC from the k-th write
+# (MAILSHIFT_FAIL_WRITE), too few file descriptors (EMFILE), a read-only
+# destination, a source truncated while being read, a stale or live
+# dovecot-uidlist.lock. Each: the documented exit status, one line naming
+# the file, every visible message whole, and after the fault is gone a
+# rerun that equals a clean run.
+. "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
+. "$T_SRCDIR/crashlib.sh"
+
+python3 "$T_SRCDIR/gen-mbox.py" 300 9 12000 >"$TMP/big.mbox"   # about 2 MB
+"$MAILSHIFT" convert -q "$TMP/big.mbox" "$TMP/clean"
+crash_maildir_sums "$TMP/clean" >"$TMP/clean.sums"
+expect_eq "clean run: 300 messages" "$(wc -l <"$TMP/clean.sums" | tr -d ' ')" 300
+
+# after_fault LABEL DEST: what the fault left is whole messages; a rerun
+# without the fault completes the job
+after_fault() {
+	check "$1: only whole messages visible" crash_maildir_partial "$2" "$TMP/clean.sums"
+	expect_status "$1: rerun" 0 "$MAILSHIFT" convert -q "$TMP/big.mbox" "$2"
+	check "$1: rerun equals a clean run" crash_maildir_same "$2" "$TMP/clean.sums"
+}
+
+# --- ENOSPC: a 1 MiB tmpfs -------------------------------------------------
+mkdir "$TMP/small"
+if mount -t tmpfs -o size=1m tmpfs "$TMP/small" 2>/dev/null; then
+	expect_status "ENOSPC: exit 74" 74 "$MAILSHIFT" convert -q "$TMP/big.mbox" "$TMP/small/md"
+	check "ENOSPC: one line naming the file and the error" \
+		grep -q "small/md/.*No space left on device" "$TMP/.err"
+	expect_eq "ENOSPC: stderr is one line" "$(wc -l <"$TMP/.err" | tr -d ' ')" 1
+	check "ENOSPC: delivered only whole messages" crash_maildir_partial "$TMP/small/md" "$TMP/clean.sums"
+	n=$(crash_maildir_sums "$TMP/small/md" | wc -l | tr -d ' ')
+	check "ENOSPC: some messages made it ($n), not all" test "$n" -gt 0 -a "$n" -lt 300
+	expect_eq "ENOSPC: tmp/ cleaned up" "$(count_files "$TMP/small/md/tmp")" 0
+	mount -o remount,size=64m "$TMP/small"
+	expect_status "ENOSPC: rerun after space was freed" 0 \
+		"$MAILSHIFT" convert -q "$TMP/big.mbox" "$TMP/small/md"
+	check "ENOSPC: rerun equals a clean run" crash_maildir_same "$TMP/small/md" "$TMP/clean.sums"
+	umount "$TMP/small"
+else
+	echo "# cannot mount a tmpfs: ENOSPC on a real file system not tried"
+fi
+
+# --- the k-th write fails --------------------------------------------------
+if crash_need_hooks_ok=$("$MAILSHIFT" --version | grep -c 'test hooks') && [ "$crash_need_hooks_ok" -eq 1 ]; then
+	for k in 1 37 250; do
+		for e in EIO ENOSPC EDQUOT; do
+			d=$TMP/fw-$k-$e
+			MAILSHIFT_FAIL_WRITE=$k:$e; export MAILSHIFT_FAIL_WRITE
+			expect_status "write $k fails with $e: exit 74" 74 \
+				"$MAILSHIFT" convert -q "$TMP/big.mbox" "$d"
+			unset MAILSHIFT_FAIL_WRITE
+			case $e in EIO) msg="Input/output error" ;; ENOSPC) msg="No space left" ;;
+				*) msg="quota exceeded" ;; esac
+			check "write $k fails with $e: a line naming the file" \
+				grep -q "unable to write $d/tmp/.*$msg" "$TMP/.err"
+			after_fault "write $k $e" "$d"
+		done
+	done
+else
+	echo "# built without test hooks: MAILSHIFT_FAIL_WRITE not tried"
+fi
+
+# --- EMFILE ----------------------------------------------------------------
+for lim in 5 7 9; do
+	d=$TMP/emfile-$lim
+	st=0
+	(ulimit -n "$lim" && exec "$MAILSHIFT" convert -q "$TMP/big.mbox" "$d") 2>"$TMP/.err" || st=$?
+	expect_eq "ulimit -n $lim: exit 74 or 66 (cannot open input)" \
+		"$(case $st in 74|66) echo ok ;; *) echo "$st" ;; esac)" ok
+	check "ulimit -n $lim: the line says Too many open files" grep -q "Too many open files" "$TMP/.err"
+	[ -d "$d" ] && after_fault "ulimit -n $lim" "$d"
+done
+
+# --- read-only destination -------------------------------------------------
+mkdir -p "$TMP/ro"
+if mount -t tmpfs -o ro,size=1m tmpfs "$TMP/ro" 2>/dev/null; then
+	expect_status "read-only file system: exit 73" 73 "$MAILSHIFT" convert -q "$TMP/big.mbox" "$TMP/ro/md"
+	check "read-only: the line names the destination" grep -q "ro/md.*Read-only file system" "$TMP/.err"
+	umount "$TMP/ro"
+fi
+if [ "$(id -u)" != 0 ]; then
+	mkdir "$TMP/ro2" && chmod 555 "$TMP/ro2"
+	expect_status "unwritable directory: exit 73" 73 "$MAILSHIFT" convert -q "$TMP/big.mbox" "$TMP/ro2/md"
+	check "unwritable: the line names the destination" grep -q "ro2/md.*Permission denied" "$TMP/.err"
+fi
+
+# --- a source truncated while being read ---------------------------------
+python3 "$T_SRCDIR/gen-mbox.py" 4000 3 12000 >"$TMP/trunc.mbox"   # about 25 MB
+full=$(wc -c <"$TMP/trunc.mbox")
+st=0
+("$MAILSHIFT" convert -q --sync=none "$TMP/trunc.mbox" "$TMP/trunc" 2>"$TMP/trunc.err") &
+pid=$!
+sleep 0.2
+truncate -s $((full / 3)) "$TMP/trunc.mbox"
+wait "$pid" || st=$?
+expect_eq "truncated source: exit 0, 65 or 74" "$(case $st in 0|65|74) echo ok ;; *) echo "$st" ;; esac)" ok
+if [ "$st" -ne 0 ]; then
+	check "truncated source: the line names the mbox" grep -q "trunc.mbox" "$TMP/trunc.err"
+fi
+expect_eq "truncated source: tmp/ empty" "$(count_files "$TMP/trunc/tmp")" 0
+# what is left of the source converts completely on a rerun, no duplicates
+expect_status "truncated source: rerun" 0 "$MAILSHIFT" convert -q "$TMP/trunc.mbox" "$TMP/trunc"
+"$MAILSHIFT" convert -q "$TMP/trunc.mbox" "$TMP/trunc-clean"
+crash_maildir_sums "$TMP/trunc-clean" | cut -d' ' -f4 | sort >"$TMP/tc.sums"
+crash_maildir_sums "$TMP/trunc" | cut -d' ' -f4 | sort >"$TMP/t.sums"
+check "truncated source: every message of the truncated mbox is there" \
+	test -z "$(comm -23 "$TMP/tc.sums" "$TMP/t.sums")"
+expect_eq "truncated source: nothing twice" "$(uniq -d "$TMP/t.sums" | wc -l | tr -d ' ')" 0
+
+# --- dovecot-uidlist.lock: stale (dead pid) and live ----------------------
+# (the sample has keywords, so convert writes dovecot-keywords under it)
+mkdir -p "$TMP/kw/cur" "$TMP/kw/new" "$TMP/kw/tmp"
+printf '%s:%s' 999999 "$(hostname)" >"$TMP/kw/dovecot-uidlist.lock"
+t0=$(date +%s)
+expect_status "stale dovecot-uidlist.lock (dead pid): converts" 0 \
+	"$MAILSHIFT" convert -q --lock-timeout=30 "$DATA/sample.mbox" "$TMP/kw"
+check "stale lock: broken at once, not after the timeout" test $(($(date +%s) - t0)) -lt 10
+check "stale lock: dovecot-keywords written" test -s "$TMP/kw/dovecot-keywords"
+check "stale lock: released" test ! -e "$TMP/kw/dovecot-uidlist.lock"
+mkdir -p "$TMP/kw2/cur" "$TMP/kw2/new" "$TMP/kw2/tmp"
+sleep 60 &
+holder=$!
+printf '%s:%s' "$holder" "$(hostname)" >"$TMP/kw2/dovecot-uidlist.lock"
+expect_status "live dovecot-uidlist.lock: exit 75 after --lock-timeout" 75 \
+	"$MAILSHIFT" convert -q --lock-timeout=1 "$DATA/sample.mbox" "$TMP/kw2"
+check "live lock: the line names it" grep -q "kw2/dovecot-uidlist.lock is held by another process" "$TMP/.err"
+kill "$holder"
+wait "$holder" 2>/dev/null
+rm -f "$TMP/kw2/dovecot-uidlist.lock"
+expect_status "live lock: success once free" 0 "$MAILSHIFT" convert -q "$DATA/sample.mbox" "$TMP/kw2"
+expect_eq "live lock: 40 messages after the rerun" \
+	"$(crash_maildir_sums "$TMP/kw2" | wc -l | tr -d ' ')" 40
+
+done_testing

@@ -1,0 +1,169 @@
+# t/crashlib.sh: crash anywhere, rerun, compare with a clean run (DESIGN
+# §1.2, isync's interrupt-and-resume technique). Sourced after t/lib.sh;
+# needs a binary built with --enable-test-hooks (src/core/testhook.h).
+#
+# Usage, in a test:
+#
+#	. "$T_SRCDIR/lib.sh"
+#	. "$T_SRCDIR/crashlib.sh"
+#	crash_need_hooks                     # exit 77 without test hooks
+#	setup()  { cp "$DATA/sample.mbox" "$1/in.mbox"; }   # fresh state in dir $1
+#	run()    { "$MAILSHIFT" convert -q "$1/in.mbox" "$1/md"; }  # the command
+#	verify() { crash_maildir_same "$1/md" "$TMP/clean.sums"; }  # after rerun
+#	crash_sweep "convert" MESSAGES setup run verify
+#	crash_sweep "convert" WRITES setup run verify
+#
+# crash_sweep LABEL KIND SETUP RUN VERIFY [PARTIAL]
+#	KIND is MESSAGES or WRITES. For N = 0, 1, 2, ... (step $CRASH_STEP,
+#	default 1): make an empty directory D, call SETUP D, call RUN D with
+#	MAILSHIFT_CRASH_AFTER_KIND=N in its environment. If it exits 99 (the
+#	hook fired) call PARTIAL D when given (state after the crash, before
+#	the rerun: e.g. crash_maildir_partial), then RUN D again without the
+#	hook, which must exit $CRASH_RERUN_STATUS (default 0), then VERIFY D.
+#	The first N for which RUN finishes without crashing ends the sweep
+#	(its status must be $CRASH_RERUN_STATUS too, and VERIFY D must pass).
+#	Every check is one pass/fail of lib.sh. $CRASH_MAX (default 5000) bounds
+#	N; reaching it fails. Sets crash_points to the number of crashes tried.
+#	RUN and VERIFY are shell functions or commands; their stderr is kept in
+#	D/.err and shown on failure.
+#
+# Comparisons (each returns 0/1 and explains a failure on stderr):
+#	crash_maildir_sums DIR          "FOLDER SUBDIR INFO SHA256" per message of
+#	                                every folder of a Maildir(++), sorted
+#	crash_maildir_same DIR SUMS     same messages (multiset) as SUMS, from
+#	                                crash_maildir_sums of a clean run, and
+#	                                nothing in any tmp/
+#	crash_maildir_partial DIR SUMS  every message visible in DIR is a whole
+#	                                one of SUMS and none is there twice
+#	                                (the state right after a crash)
+#	crash_mbox_prefix MBOX CLEAN    MBOX is CLEAN cut at a message boundary
+#	                                (an append that never tears the mbox)
+#	crash_mbox_messages MBOX        "SHA256" per message of an mbox (Python's
+#	                                mailbox module, as an independent reader)
+
+CRASH_STEP=${CRASH_STEP:-1}
+CRASH_MAX=${CRASH_MAX:-5000}
+CRASH_RERUN_STATUS=${CRASH_RERUN_STATUS:-0}
+crash_points=0
+
+crash_need_hooks() {
+	"$MAILSHIFT" --version 2>/dev/null | grep -q 'test hooks' ||
+		{ echo "SKIP: built without --enable-test-hooks"; exit 77; }
+}
+
+crash_maildir_sums() {
+	# one sha256sum for all files; names of mailshift's own making hold
+	# no white space or newline
+	(cd "$1" 2>/dev/null && find . -type f \( -path '*/new/*' -o -path '*/cur/*' \) \
+		! -name '.*' -print0 | xargs -0 -r sha256sum) |
+	awk '{
+		sum = $1; rel = $2; sub(/^\.\//, "", rel)
+		n = split(rel, part, "/"); base = part[n]; subdir = part[n - 1]
+		folder = "."
+		if (n > 2) { folder = part[1]; for (i = 2; i <= n - 2; i++) folder = folder "/" part[i] }
+		info = "-"
+		if ((k = index(base, ":2,")) > 0) { info = substr(base, k + 3); if (info == "") info = "-" }
+		print folder, subdir, info, sum
+	}' | LC_ALL=C sort
+}
+
+crash_maildir_same() {
+	crash_maildir_sums "$1" >"$TMP/.crash-got.sums"
+	if ! cmp -s "$TMP/.crash-got.sums" "$2"; then
+		echo "crash: $1 differs from the clean run (< here, > clean):" >&2
+		diff "$TMP/.crash-got.sums" "$2" | grep '^[<>]' | head -n 5 >&2
+		return 1
+	fi
+	left=$(cd "$1" && find . -path '*/tmp/*' -type f | wc -l | tr -d ' ')
+	if [ "$left" -ne 0 ]; then
+		echo "crash: $1: $left file(s) left in tmp/" >&2
+		return 1
+	fi
+	return 0
+}
+
+crash_maildir_partial() {
+	crash_maildir_sums "$1" | cut -d' ' -f4 | LC_ALL=C sort >"$TMP/.crash-p.sums"
+	cut -d' ' -f4 "$2" | LC_ALL=C sort >"$TMP/.crash-c.sums"
+	# comm -23: lines (with their multiplicity) in DIR beyond those of clean
+	extra=$(LC_ALL=C comm -23 "$TMP/.crash-p.sums" "$TMP/.crash-c.sums")
+	if [ -n "$extra" ]; then
+		echo "crash: $1: a message that is partial, foreign or there twice: $extra" | head -c 300 >&2
+		echo >&2
+		return 1
+	fi
+	return 0
+}
+
+crash_mbox_prefix() {
+	n=$(wc -c <"$1" | tr -d ' ')
+	total=$(wc -c <"$2" | tr -d ' ')
+	if [ "$n" -gt "$total" ] || ! cmp -s -n "$n" "$1" "$2"; then
+		echo "crash: $1 ($n bytes) is not a prefix of the clean mbox" >&2
+		return 1
+	fi
+	[ "$n" -eq 0 ] || [ "$n" -eq "$total" ] && return 0
+	# the clean mbox goes on with a From_ line right there
+	if [ "$(dd if="$2" bs=1 skip="$n" count=5 2>/dev/null)" != "From " ] ||
+	   [ "$(tail -c 2 "$1" | od -An -c | tr -d ' ')" != '\n\n' ]; then
+		echo "crash: $1 is torn: cut at byte $n, inside a message" >&2
+		return 1
+	fi
+	return 0
+}
+
+crash_mbox_messages() {
+	python3 -c '
+import hashlib, mailbox, sys
+for m in mailbox.mbox(sys.argv[1], create=False):
+    print(hashlib.sha256(m.as_bytes()).hexdigest())' "$1"
+}
+
+crash_sweep() {
+	label=$1 kind=$2 c_setup=$3 c_run=$4 c_verify=$5 c_partial=${6:-}
+	n=0
+	while :; do
+		if [ "$n" -gt "$CRASH_MAX" ]; then
+			fail "$label: CRASH_AFTER_$kind: still crashing at N=$n (CRASH_MAX)"
+			return
+		fi
+		d=$TMP/crash-$kind-$n
+		rm -rf "$d"
+		mkdir -p "$d"
+		"$c_setup" "$d"
+		st=0
+		(
+			eval "MAILSHIFT_CRASH_AFTER_$kind=$n"
+			export "MAILSHIFT_CRASH_AFTER_$kind"
+			"$c_run" "$d"
+		) >"$d/.out" 2>"$d/.err" || st=$?
+		if [ "$st" -eq 99 ]; then
+			crash_points=$((crash_points + 1))
+			if [ -n "$c_partial" ]; then
+				check "$label: $kind=$n: state after the crash" "$c_partial" "$d"
+			fi
+			st=0
+			"$c_run" "$d" >"$d/.out" 2>"$d/.err" || st=$?
+			if [ "$st" -ne "$CRASH_RERUN_STATUS" ]; then
+				fail "$label: $kind=$n: rerun exit $st, want $CRASH_RERUN_STATUS"
+				sed 's/^/    stderr: /' "$d/.err" | head -n 5 >&2
+			else
+				pass
+			fi
+			check "$label: $kind=$n: after the rerun" "$c_verify" "$d"
+			rm -rf "$d" "$d".*
+			n=$((n + CRASH_STEP))
+			continue
+		fi
+		# the hook never fired: the command ran to its end
+		if [ "$st" -ne "$CRASH_RERUN_STATUS" ]; then
+			fail "$label: $kind=$n: exit $st, want 99 or $CRASH_RERUN_STATUS"
+			sed 's/^/    stderr: /' "$d/.err" | head -n 5 >&2
+		else
+			pass
+		fi
+		check "$label: $kind=$n: uninterrupted run" "$c_verify" "$d"
+		rm -rf "$d" "$d".*
+		return
+	done
+}
