@@ -42,6 +42,7 @@
 #include "mbox_writer.h"
 #include "report.h"
 #include "testhook.h"
+#include "uidstate.h"
 #include "util.h"
 
 /* A finding kept until the scan is over (renaming while readdir() runs
@@ -643,6 +644,134 @@ fix_maildirsize(struct repair *rp, const struct fix *f)
 	close(dfd);
 }
 
+/* ---- dovecot-uidlist (SPEC §1.10) ------------------------------------------ */
+
+static bool
+uidlist_code(enum inspect_code c)
+{
+	return c == IC_UIDLIST_BAD || c == IC_UIDLIST_NOT_INCREASING || c == IC_UIDLIST_NEXT_TOO_LOW ||
+	    c == IC_UIDLIST_MISSING_FILE || c == IC_UIDLIST_UNLISTED;
+}
+
+/* The header line with N set to next, every other byte kept. */
+static void
+uidlist_header(const struct inspect_uidlist *u, uint32_t next, struct strbuf *out)
+{
+	const char *p = u->data, *e = u->data + u->hdr_len;
+	while (p < e) {
+		const char *s = p;
+		while (p < e && *p != ' ')
+			p++;
+		if (s > u->data && *s == 'N' && p - s >= 2)
+			sb_appendf(out, "N%u", next);
+		else
+			sb_append(out, s, (size_t)(p - s));
+		if (p < e)
+			sb_appendc(out, *p++);
+	}
+	sb_appendc(out, '\n');
+}
+
+/*
+ * The new list: lines of missing files dropped (only --deep looked, and
+ * only when a second listing under the lock agrees), unlisted files
+ * appended with UIDs from N on, N raised above every UID ever listed so
+ * that a dropped UID is never given again. Returns the number of changes.
+ */
+static size_t
+uidlist_plan(const struct inspect_uidlist *u, const struct inspect_uidlist *again, bool deep,
+	struct strbuf *out, uint32_t *next_r)
+{
+	size_t changes = 0;
+	uint64_t next = u->next > u->max ? u->next : (uint64_t)u->max + 1;
+	bool same = again->header_ok && again->len == u->len && again->nline == u->nline;
+	changes += next != u->next;
+	for (size_t i = 0; i < u->nline; i++) {
+		const struct inspect_uidline *l = &u->line[i];
+		if (deep && same && !l->present && !again->line[i].present) {
+			changes++;
+			continue;
+		}
+		sb_append(out, u->data + l->off, l->len);
+		sb_appendc(out, '\n');
+	}
+	for (size_t i = 0; deep && i < u->nunlisted && next < UINT32_MAX; i++, changes++)
+		sb_appendf(out, "%u :%s\n", (uint32_t)next++, u->unlisted[i] + 4);
+	*next_r = (uint32_t)next;
+	return changes;
+}
+
+/* What fix_uidlist did, one line each. */
+static void
+uidlist_say(struct repair *rp, const char *path, const struct inspect_uidlist *u,
+	const struct inspect_uidlist *again, uint32_t next)
+{
+	bool same = again->header_ok && again->len == u->len && again->nline == u->nline;
+	uint32_t n = u->next > u->max ? u->next : u->max + 1;
+	if (n != u->next)
+		say(rp, path, "UIDLIST-NEXT-TOO-LOW", -1, true, "%s N%u to N%u (highest UID %u)",
+		    opt_common.dry_run ? "raise" : "raised", u->next, n, u->max);
+	for (size_t i = 0; rp->o.deep && i < u->nline; i++)
+		if (!u->line[i].present && same && !again->line[i].present)
+			say(rp, path, "UIDLIST-MISSING-FILE", -1, true, "%s the line of UID %u (%.*s): "
+			    "no such file", opt_common.dry_run ? "drop" : "dropped", u->line[i].uid,
+			    (int)u->line[i].base_len, u->line[i].base);
+	for (size_t i = 0; rp->o.deep && i < u->nunlisted && n < next; i++, n++)
+		say(rp, path, "UIDLIST-UNLISTED", -1, true, "%s %s as UID %u",
+		    opt_common.dry_run ? "list" : "listed", u->unlisted[i], n);
+}
+
+/* Fix one maildir's dovecot-uidlist under dovecot-uidlist.lock, written
+ * through tmp/ + rename(). Existing UIDs and UIDVALIDITY never change. */
+static void
+fix_uidlist(struct repair *rp, const char *maildir)
+{
+	char *path = xasprintf("%s/%s", maildir, UIDLIST_FILE);
+	struct inspect_uidlist u = { 0 }, again = { 0 };
+	struct strbuf out = STRBUF_INIT;
+	int dfd = open_dir(rp, maildir, NULL), lfd = -1;
+	if (dfd == -1 || (!opt_common.dry_run && (lfd = uidlist_lock(dfd, maildir, 30)) == -1))
+		goto out;
+	int rc = inspect_uidlist_read(dfd, &u);
+	if (rc == -1)
+		report_error_sys(EXIT_PROBLEMS, "%s: cannot read", path);
+	if (rc != 1)
+		goto out;
+	if (!u.header_ok || u.bad_lines) {
+		say(rp, path, "UIDLIST-BAD", -1, false, "left as is: a list that does not parse "
+		    "is not rewritten (Dovecot rebuilds it with a new UIDVALIDITY)");
+		goto out;
+	}
+	if (u.order_line)
+		say(rp, path, "UIDLIST-NOT-INCREASING", -1, false, "left as is: cannot fix without a "
+		    "UIDVALIDITY change (IMAP clients would download the mailbox again)");
+	if (inspect_uidlist_read(dfd, &again) == -1)
+		again.header_ok = false;        /* drop nothing */
+	uint32_t next;
+	struct strbuf body = STRBUF_INIT;
+	size_t changes = uidlist_plan(&u, &again, rp->o.deep, &body, &next);
+	if (changes) {
+		uidlist_header(&u, next, &out);
+		sb_append(&out, body.buf, body.len);
+	}
+	sb_free(&body);
+	if (changes && !opt_common.dry_run && uidlist_replace(dfd, &out, false) == -1) {
+		report_error_sys(report_status_for_write_errno(errno), "%s: cannot write", path);
+		goto out;
+	}
+	if (changes)
+		uidlist_say(rp, path, &u, &again, next);
+out:
+	if (lfd != -1)
+		uidlist_unlock(dfd, lfd);
+	if (dfd != -1)
+		close(dfd);
+	inspect_uidlist_free(&u);
+	inspect_uidlist_free(&again);
+	sb_free(&out);
+	free(path);
+}
+
 static bool
 same_entry(const struct fix *a, const struct fix *b)
 {
@@ -678,6 +807,10 @@ apply_maildir(struct repair *rp, const struct fixes *fx)
 	for (size_t i = 0; i < fx->n; i++)
 		if (fx->v[i].code == IC_MAILDIRSIZE_WRONG)
 			fix_maildirsize(rp, &fx->v[i]);
+	for (size_t i = 0; i < fx->n; i++)        /* once per maildir, after the renames */
+		if (uidlist_code(fx->v[i].code) &&
+		    (i == 0 || !uidlist_code(fx->v[i - 1].code) || strcmp(fx->v[i - 1].maildir, fx->v[i].maildir)))
+			fix_uidlist(rp, fx->v[i].maildir);
 }
 
 static int

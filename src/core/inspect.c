@@ -38,6 +38,7 @@
 #include "message.h"
 #include "report.h"
 #include "source.h"
+#include "uidstate.h"
 #include "util.h"
 
 const struct inspect_code_info inspect_codes[IC__COUNT] = {
@@ -64,6 +65,12 @@ const struct inspect_code_info inspect_codes[IC__COUNT] = {
 	[IC_MBOX_MIXED_EOL] = { "MBOX-MIXED-EOL", "none (changing line ends changes messages)" },
 	[IC_MBOX_STALE_LOCK] = { "MBOX-STALE-LOCK", "remove the stale dotlock" },
 	[IC_MBOX_JOURNAL] = { "MBOX-JOURNAL", "finish the interrupted rewrite" },
+	[IC_UIDLIST_BAD] = { "UIDLIST-BAD", "none (a list that does not parse is not rewritten)" },
+	[IC_UIDLIST_NOT_INCREASING] = { "UIDLIST-NOT-INCREASING",
+		"none (cannot fix without a UIDVALIDITY change)" },
+	[IC_UIDLIST_NEXT_TOO_LOW] = { "UIDLIST-NEXT-TOO-LOW", "raise N above the highest UID" },
+	[IC_UIDLIST_MISSING_FILE] = { "UIDLIST-MISSING-FILE", "drop the line (N stays above its UID)" },
+	[IC_UIDLIST_UNLISTED] = { "UIDLIST-UNLISTED", "append a line with the next UID" },
 };
 
 const char *
@@ -564,6 +571,227 @@ scan_tmp(struct md *c)
 	closedir(d);
 }
 
+/* ---- dovecot-uidlist (SPEC §1.10) ------------------------------------------ */
+
+static int
+base_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+	return c ? c : alen < blen ? -1 : alen > blen;
+}
+
+/* Base name of a "new/NAME" or "cur/NAME" entry: after "sub/", up to ':'. */
+static const char *
+entry_base(const char *e, size_t *len_r)
+{
+	const char *n = e + 4, *c = strchr(n, ':');
+	*len_r = c ? (size_t)(c - n) : strlen(n);
+	return n;
+}
+
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const char *x = *(char *const *)a, *y = *(char *const *)b;
+	size_t xl, yl;
+	const char *xb = entry_base(x, &xl), *yb = entry_base(y, &yl);
+	int c = base_cmp(xb, xl, yb, yl);
+	return c ? c : strcmp(x, y);
+}
+
+static int
+uidline_cmp(const void *a, const void *b)
+{
+	const struct inspect_uidline *x = *(struct inspect_uidline *const *)a,
+	    *y = *(struct inspect_uidline *const *)b;
+	return base_cmp(x->base, x->base_len, y->base, y->base_len);
+}
+
+/* Message files of new/ and cur/ (dot names skipped), as "sub/name". */
+static void
+uidlist_entries(int dirfd, char ***v_r, size_t *n_r)
+{
+	static const char *const subs[] = { "new", "cur" };
+	char **v = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+		int fd = openat(dirfd, subs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *d = fd == -1 ? NULL : fdopendir(fd);
+		if (!d) {
+			if (fd != -1)
+				close(fd);
+			continue;
+		}
+		struct dirent *de;
+		while ((de = readdir(d)) != NULL) {
+			if (de->d_name[0] == '.')
+				continue;
+			v = xrealloc(v, (n + 1) * sizeof *v);
+			v[n++] = xasprintf("%s/%s", subs[i], de->d_name);
+		}
+		closedir(d);
+	}
+	*v_r = v;
+	*n_r = n;
+}
+
+/* Entry lines: UIDs, order, then which lines and files match by base. */
+static void
+uidlist_lines(struct inspect_uidlist *u, int dirfd)
+{
+	size_t lineno = 1;
+	for (size_t off = u->hdr_len + 1; off < u->len; lineno++) {
+		const char *p = u->data + off, *nl = memchr(p, '\n', u->len - off);
+		size_t len = nl ? (size_t)(nl - p) : u->len - off;
+		struct inspect_uidline l = { .off = off, .len = len };
+		off += len + 1;
+		if (len == 0)
+			continue;
+		if (!uidlist_parse_entry(p, len, &l.uid, &l.base, &l.base_len)) {
+			if (u->bad_lines++ == 0)
+				u->first_bad = lineno + 1;
+			continue;
+		}
+		if (u->nline && l.uid <= u->line[u->nline - 1].uid && !u->order_line) {
+			u->order_line = lineno + 1;
+			u->order_uid = l.uid;
+			u->order_prev = u->line[u->nline - 1].uid;
+		}
+		if (l.uid > u->max)
+			u->max = l.uid;
+		u->line = xrealloc(u->line, (u->nline + 1) * sizeof *u->line);
+		u->line[u->nline++] = l;
+	}
+	char **files;
+	size_t nfiles;
+	uidlist_entries(dirfd, &files, &nfiles);
+	qsort(files, nfiles, sizeof *files, entry_cmp);
+	struct inspect_uidline **by = xcalloc(u->nline + 1, sizeof *by);
+	for (size_t i = 0; i < u->nline; i++)
+		by[i] = &u->line[i];
+	qsort(by, u->nline, sizeof *by, uidline_cmp);
+	for (size_t i = 0, j = 0; i < nfiles; i++) {     /* one merge of both sorted sets */
+		size_t bl;
+		const char *b = entry_base(files[i], &bl);
+		int c = 1;
+		while (j < u->nline && (c = base_cmp(by[j]->base, by[j]->base_len, b, bl)) < 0)
+			j++;
+		for (size_t k = j; k < u->nline && base_cmp(by[k]->base, by[k]->base_len, b, bl) == 0; k++)
+			by[k]->present = true;
+		if (j < u->nline && c == 0) {
+			free(files[i]);
+			continue;
+		}
+		u->unlisted = xrealloc(u->unlisted, (u->nunlisted + 1) * sizeof *u->unlisted);
+		u->unlisted[u->nunlisted++] = files[i];
+	}
+	free(by);
+	free(files);
+}
+
+int
+inspect_uidlist_read(int dirfd, struct inspect_uidlist *u)
+{
+	memset(u, 0, sizeof *u);
+	int fd = openat(dirfd, UIDLIST_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return errno == ENOENT ? 0 : -1;
+	struct strbuf sb = STRBUF_INIT;
+	char buf[65536];
+	ssize_t r;
+	off_t off = 0;
+	while ((r = pread_full(fd, buf, sizeof buf, off)) > 0) {
+		sb_append(&sb, buf, (size_t)r);
+		off += r;
+	}
+	int e = errno;
+	close(fd);
+	if (r < 0) {
+		sb_free(&sb);
+		errno = e;
+		return -1;
+	}
+	u->data = sb.buf ? sb.buf : xstrdup("");
+	u->len = sb.len;
+	const char *nl = memchr(u->data, '\n', u->len);
+	u->hdr_len = nl ? (size_t)(nl - u->data) : u->len;
+	u->header_ok = nl && uidlist_parse_header(u->data, u->hdr_len, &u->validity, &u->next);
+	if (u->header_ok)
+		uidlist_lines(u, dirfd);
+	return 1;
+}
+
+void
+inspect_uidlist_free(struct inspect_uidlist *u)
+{
+	for (size_t i = 0; i < u->nunlisted; i++)
+		free(u->unlisted[i]);
+	free(u->unlisted);
+	free(u->line);
+	free(u->data);
+	memset(u, 0, sizeof *u);
+}
+
+/*
+ * The list against the maildir. Dovecot keeps the lines of expunged
+ * messages until it rewrites the list, and new mail has no line until
+ * Dovecot next syncs: both are normal, so MISSING-FILE and UNLISTED are
+ * findings only with --deep.
+ */
+static void
+check_uidlist(struct md *c)
+{
+	struct inspect_uidlist u;
+	struct inspect_finding f;
+	int rc = inspect_uidlist_read(c->dfd, &u);
+	if (rc == 0)
+		return;
+	finding_init(&f, IC_UIDLIST_BAD);
+	f.name = UIDLIST_FILE;
+	if (rc == -1) {
+		emit_finding(&c->e, &f, "cannot read: %s", strerror(errno));
+		return;
+	}
+	if (!u.header_ok) {
+		emit_finding(&c->e, &f, "first line \"%.*s\" is not \"3 V<uidvalidity> N<next uid> ...\"",
+		    (int)(u.hdr_len > 40 ? 40 : u.hdr_len), u.data);
+		inspect_uidlist_free(&u);
+		return;
+	}
+	if (u.bad_lines)
+		emit_finding(&c->e, &f, "%zu malformed line%s (first: line %zu)", u.bad_lines,
+		    u.bad_lines == 1 ? "" : "s", u.first_bad);
+	if (u.order_line) {
+		finding_init(&f, IC_UIDLIST_NOT_INCREASING);
+		f.name = UIDLIST_FILE;
+		f.value = u.order_uid;
+		emit_finding(&c->e, &f, "line %zu: UID %u after UID %u", u.order_line, u.order_uid,
+		    u.order_prev);
+	}
+	if (u.nline && u.next <= u.max) {
+		finding_init(&f, IC_UIDLIST_NEXT_TOO_LOW);
+		f.name = UIDLIST_FILE;
+		f.value = u.next;
+		f.value2 = u.max;
+		emit_finding(&c->e, &f, "next UID %u is not above the highest UID %u", u.next, u.max);
+	}
+	for (size_t i = 0; c->e.o->deep && i < u.nline; i++) {
+		if (u.line[i].present)
+			continue;
+		finding_init(&f, IC_UIDLIST_MISSING_FILE);
+		f.name = UIDLIST_FILE;
+		f.value = u.line[i].uid;
+		emit_finding(&c->e, &f, "UID %u: no file %.*s in new/ or cur/", u.line[i].uid,
+		    (int)u.line[i].base_len, u.line[i].base);
+	}
+	for (size_t i = 0; c->e.o->deep && i < u.nunlisted; i++) {
+		finding_init(&f, IC_UIDLIST_UNLISTED);
+		f.name = u.unlisted[i];         /* "new/NAME": no subdir, not a file fix */
+		emit_finding(&c->e, &f, "no line in %s", UIDLIST_FILE);
+	}
+	inspect_uidlist_free(&u);
+}
+
 /* ---- maildirsize (SPEC §1.9) ---------------------------------------------- */
 
 /* Sizes of new/ and cur/ of one maildir below dfd. */
@@ -791,6 +1019,7 @@ inspect_one(const char *path, const struct inspect_opts *o, struct inspect_stats
 	check_subdirs(&c);
 	scan_subdir(&c, "new");
 	scan_subdir(&c, "cur");
+	check_uidlist(&c);
 	scan_tmp(&c);
 	struct stat mf;
 	if (top && fstatat(c.dfd, "maildirfolder", &mf, AT_SYMLINK_NOFOLLOW) == -1)

@@ -45,6 +45,11 @@ enum inspect_code {
 	IC_MBOX_MIXED_EOL,          /* CRLF and LF line ends in one file (X14) */
 	IC_MBOX_STALE_LOCK,         /* "<mbox>.lock" older than 5 minutes */
 	IC_MBOX_JOURNAL,            /* journal of an interrupted rewrite (O7) */
+	IC_UIDLIST_BAD,             /* dovecot-uidlist unreadable, not version 3, bad line (§1.10) */
+	IC_UIDLIST_NOT_INCREASING,  /* UIDs not strictly increasing */
+	IC_UIDLIST_NEXT_TOO_LOW,    /* N<next uid> not above the highest UID */
+	IC_UIDLIST_MISSING_FILE,    /* --deep: a listed base name with no file */
+	IC_UIDLIST_UNLISTED,        /* --deep: a message file with no line */
 	IC__COUNT
 };
 
@@ -132,5 +137,36 @@ int inspect_vsize(int fd, long long *vsize_r);
  * message of new/ and cur/ of the top maildir and of each folder except
  * .Trash and the quarantine; size from ,S= else lstat. */
 void inspect_quota_totals(int rootfd, long long *bytes_r, long long *count_r);
+
+/*
+ * dovecot-uidlist against the maildir (SPEC §1.10), read without the lock
+ * by check, under it by repair. Lines are kept in file order; a line is
+ * `present` when new/ or cur/ holds a file with its base name (the name
+ * before the first ':'); `unlisted` are the message files no line names.
+ */
+struct inspect_uidline {
+	uint32_t uid;
+	size_t off, len;            /* the line in data, without its LF */
+	const char *base;           /* base name inside data */
+	size_t base_len;
+	bool present;
+};
+struct inspect_uidlist {
+	char *data;
+	size_t len;
+	size_t hdr_len;             /* the header line without its LF */
+	bool header_ok;
+	uint32_t validity, next, max;
+	size_t bad_lines, first_bad;        /* malformed entry lines; 1-based line */
+	size_t order_line;                  /* first UID not above the one before, or 0 */
+	uint32_t order_uid, order_prev;
+	struct inspect_uidline *line;
+	size_t nline;
+	char **unlisted;            /* "new/NAME" or "cur/NAME", sorted */
+	size_t nunlisted;
+};
+/* 1 read, 0 no dovecot-uidlist, -1 unreadable (errno). */
+int inspect_uidlist_read(int dirfd, struct inspect_uidlist *u);
+void inspect_uidlist_free(struct inspect_uidlist *u);
 
 #endif

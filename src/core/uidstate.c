@@ -1005,3 +1005,50 @@ uid_out_header(struct uid_out *uo, const char *name, size_t name_len, const char
 	sb_free(&b);
 	return out->len != len || (len > 0 && memcmp(out->buf, hdr, len) != 0);
 }
+
+/* ---- check and repair (mailshift-check(1) UIDLIST-*) ---------------------- */
+
+bool
+uidlist_parse_header(const char *p, size_t len, uint32_t *validity_r, uint32_t *next_r)
+{
+	struct uidlist ul = { 0 };
+
+	if (!parse_header_line(&ul, p, p + len))
+		return false;
+	*validity_r = ul.validity;
+	*next_r = ul.next;
+	return true;
+}
+
+bool
+uidlist_parse_entry(const char *p, size_t len, uint32_t *uid_r, const char **base_r,
+    size_t *base_len_r)
+{
+	struct uident u;
+
+	if (!parse_entry_line(&u, p, p + len))
+		return false;
+	*uid_r = u.uid;
+	*base_r = u.base;
+	*base_len_r = u.base_len;
+	return true;
+}
+
+int
+uidlist_lock(int dirfd, const char *path, int timeout)
+{
+	return lock_take(dirfd, path, timeout);
+}
+
+void
+uidlist_unlock(int dirfd, int lock_fd)
+{
+	unlinkat(dirfd, UIDLIST_LOCK, 0);
+	close(lock_fd);
+}
+
+int
+uidlist_replace(int dirfd, const struct strbuf *data, bool no_sync)
+{
+	return replace_list(dirfd, data, no_sync);
+}

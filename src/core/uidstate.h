@@ -136,4 +136,21 @@ void uid_out_init(struct uid_out *uo, const struct uidlist *ul, const char *keyw
 bool uid_out_header(struct uid_out *uo, const char *name, size_t name_len, const char *hdr,
     size_t len, struct strbuf *out);
 
+/* ---- check and repair (mailshift-check(1) UIDLIST-*) ---------------------- */
+
+/* The header line "3 V<validity> N<next> ..." (without LF): false when it
+ * is not version 3 or V or N is missing, zero or above 32 bits. */
+bool uidlist_parse_header(const char *p, size_t len, uint32_t *validity_r, uint32_t *next_r);
+/* One entry line "<uid> [fields] :<name>" (without LF): the UID and the
+ * base name (before the info). false when malformed. */
+bool uidlist_parse_entry(const char *p, size_t len, uint32_t *uid_r, const char **base_r,
+    size_t *base_len_r);
+/* Take dovecot-uidlist.lock of the maildir (O_EXCL, retried each second
+ * up to timeout seconds): the lock's fd, or -1 (reported; 75 when held). */
+int uidlist_lock(int dirfd, const char *path, int timeout);
+void uidlist_unlock(int dirfd, int lock_fd);
+/* Replace dovecot-uidlist with data through tmp/ + rename() (the caller
+ * holds the lock). 0 or -1 (errno). */
+int uidlist_replace(int dirfd, const struct strbuf *data, bool no_sync);
+
 #endif
