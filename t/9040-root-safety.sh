@@ -1,0 +1,89 @@
+#!/bin/sh
+# Safe as root (DESIGN §1.6): symlinks and hard links inside a Maildir that
+# point at /etc files are never followed into the output nor modified, a
+# symlinked source is refused, --owner gives what is created to the user,
+# modes follow the umask, and folder names from input never leave DEST.
+. "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
+[ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
+
+passwd_sum=$(sha256sum </etc/passwd)
+hosts_sum=$(sha256sum </etc/hosts)
+
+# --- a symlink given as the source --------------------------------------------
+ln -s "$DATA/sample.mbox" "$TMP/link.mbox"
+expect_status "symlinked source refused as root" 66 "$MAILSHIFT" convert -q "$TMP/link.mbox" "$TMP/l"
+check "symlinked source: the line says why" grep -q "link.mbox: refusing to .*symbolic link\|link.mbox: refusing to follow a symlink" "$TMP/.err"
+
+# --- symlinks and hard links inside a Maildir ---------------------------------
+"$MAILSHIFT" convert -q "$DATA/sample.mbox" "$TMP/md"
+ln -s /etc/passwd "$TMP/md/cur/1700000000.M1P1.evil:2,S"
+ln -s /etc "$TMP/md/new/1700000001.M1P1.evil"
+if ln /etc/hosts "$TMP/md/cur/1700000002.M1P1.hard:2,S" 2>/dev/null; then hard=1; else hard=0; fi
+if "$MAILSHIFT" convert --help 2>&1 | grep -q -- '--to'; then
+	st=0
+	"$MAILSHIFT" convert --no-progress --to=mbox "$TMP/md" "$TMP/out.mbox" 2>"$TMP/sl.err" >/dev/null || st=$?
+	check "Maildir -> mbox with symlinks: exit 0 or 1 ($st)" test "$st" -le 1
+	check "symlink to /etc/passwd not followed" sh -c "! grep -q '^root:' '$TMP/out.mbox'"
+	check "symlinks reported" grep -q "evil:2,S: symbolic link, not followed" "$TMP/sl.err"
+	if [ "$st" -le 1 ]; then
+		n=$(grep -c '^From ' "$TMP/out.mbox")
+		check "the 40 real messages are there ($n From_ lines)" test "$n" -ge 40
+	fi
+	# --remove-source must not touch what the links point at
+	"$MAILSHIFT" convert -q --to=mbox --remove-source "$TMP/md" "$TMP/out2.mbox" 2>/dev/null
+	check "symlink itself left in place by --remove-source" test -L "$TMP/md/cur/1700000000.M1P1.evil:2,S"
+else
+	echo "# no Maildir -> mbox in this build: reading through the links not tried"
+fi
+expect_eq "/etc/passwd unchanged" "$(sha256sum </etc/passwd)" "$passwd_sum"
+expect_eq "/etc/hosts unchanged" "$(sha256sum </etc/hosts)" "$hosts_sum"
+check "/etc/passwd still a regular file" test -f /etc/passwd -a ! -L /etc/passwd
+[ "$hard" = 1 ] && rm -f "$TMP/md/cur/1700000002.M1P1.hard:2,S"
+
+# --- a symlink where the destination's cur/ should be ------------------------
+mkdir -p "$TMP/trap/new" "$TMP/trap/tmp" "$TMP/victim"
+ln -s "$TMP/victim" "$TMP/trap/cur"
+st=0
+"$MAILSHIFT" convert -q "$DATA/sample.mbox" "$TMP/trap" 2>"$TMP/trap.err" || st=$?
+check "cur/ a symlink: refused (exit $st)" test "$st" -ne 0
+expect_eq "cur/ a symlink: nothing written through it" "$(count_files "$TMP/victim")" 0
+check "cur/ a symlink: the line names it" grep -q "trap" "$TMP/trap.err"
+
+# --- --owner and the umask -----------------------------------------------------
+user=mailshift-test
+if id "$user" >/dev/null 2>&1 || useradd -M -N -s /usr/sbin/nologin "$user" 2>/dev/null; then
+	expect_status "--owner: exit 0" 0 "$MAILSHIFT" convert -q --owner="$user" "$DATA/sample.mbox" "$TMP/own"
+	bad=$(find "$TMP/own" ! -user "$user" | wc -l | tr -d ' ')
+	expect_eq "--owner: every file and directory belongs to $user" "$bad" 0
+else
+	echo "# useradd failed: --owner not tried"
+fi
+(umask 027 && "$MAILSHIFT" convert -q "$DATA/sample.mbox" "$TMP/um")
+expect_eq "umask 027: directories 0750 at most" \
+	"$(find "$TMP/um" -type d -perm /027 | wc -l | tr -d ' ')" 0
+expect_eq "umask 027: files 0640 at most" \
+	"$(find "$TMP/um" -type f -perm /137 | wc -l | tr -d ' ')" 0
+(umask 077 && "$MAILSHIFT" convert -q "$DATA/sample.mbox" "$TMP/um2")
+expect_eq "umask 077: nothing readable by others or the group" \
+	"$(find "$TMP/um2" -perm /077 | wc -l | tr -d ' ')" 0
+
+# --- folder names from an mbox tree stay inside DEST ----------------------------
+if "$MAILSHIFT" convert --help 2>&1 | grep -q -- '--recursive'; then
+	mkdir -p "$TMP/tree/a..b" "$TMP/tree/.." 2>/dev/null
+	mkdir -p "$TMP/tree/x%2F..%2F..%2Fetc"
+	cp "$DATA/sample.mbox" "$TMP/tree/inbox"
+	cp "$DATA/sample.mbox" "$TMP/tree/a..b/m"
+	cp "$DATA/sample.mbox" "$TMP/tree/x%2F..%2F..%2Fetc/m"
+	cp "$DATA/sample.mbox" "$TMP/tree/...."
+	mkdir "$TMP/dest"
+	"$MAILSHIFT" convert -q -r "$TMP/tree" "$TMP/dest/md" 2>"$TMP/tree.err"
+	outside=$(find "$TMP" -newer "$TMP/tree/inbox" -type f ! -path "$TMP/dest/*" \
+		! -path "$TMP/tree*" ! -name '.*' ! -name '*.err' | wc -l | tr -d ' ')
+	expect_eq "-r: no file created outside DEST" "$outside" 0
+	check "-r: every folder directory is directly inside DEST" \
+		sh -c "! find '$TMP/dest/md' -mindepth 1 -maxdepth 1 -type d -name '*/*' | grep -q ."
+else
+	echo "# no convert -r in this build: folder names tried through the fuzz target only"
+fi
+
+done_testing
