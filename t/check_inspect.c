@@ -2,8 +2,9 @@
  * check_inspect.c: unit tests for inspect.c, the findings of check and
  * repair: the code table, the mbox boundary checks with their offsets and
  * the Content-Length repair value (SPEC §2.3-2.7, §5 X1-X21), the Maildir
- * name checks (§1.5-1.7, M2-M6), the M10 plausibility test, the W= count
- * and the maildirsize totals (§1.9).
+ * name checks (§1.5-1.7, M2-M6), the M10 plausibility test, the W= count,
+ * the maildirsize totals (§1.9) and dovecot-uidlist against the maildir
+ * (§1.10).
  */
 #include "config.h"
 
@@ -36,8 +37,10 @@ collect(void *arg, const struct inspect_finding *f)
 	sb_appends(&g->sb, inspect_code_name(f->code));
 	if (f->offset >= 0)
 		sb_appendf(&g->sb, "@%lld", (long long)f->offset);
-	if (f->code == IC_MBOX_CONTENT_LENGTH)
+	if (f->code == IC_MBOX_CONTENT_LENGTH || (f->code >= IC_UIDLIST_BAD && f->value >= 0))
 		sb_appendf(&g->sb, "=%lld", f->value);
+	if (f->code == IC_UIDLIST_UNLISTED)
+		sb_appendf(&g->sb, ":%s", f->name);
 	if (f->subdir) {
 		if (g->paths.len)
 			sb_appendc(&g->paths, ' ');
@@ -83,7 +86,9 @@ START_TEST(test_codes)
 		for (int j = 0; j < i; j++)
 			ck_assert_str_ne(inspect_codes[i].name, inspect_codes[j].name);
 	}
-	ck_assert_int_eq(IC__COUNT, 23);
+	ck_assert_int_eq(IC__COUNT, 28);
+	ck_assert_str_eq(inspect_code_name(IC_UIDLIST_NEXT_TOO_LOW), "UIDLIST-NEXT-TOO-LOW");
+	ck_assert_int_eq(inspect_code_parse("UIDLIST-UNLISTED"), IC_UIDLIST_UNLISTED);
 	ck_assert_int_eq(inspect_code_parse("MAILDIR-NOPE"), -1);
 	ck_assert_str_eq(inspect_code_name(IC_MBOX_TRUNCATED), "MBOX-TRUNCATED");
 }
@@ -380,6 +385,136 @@ START_TEST(test_quota_totals)
 }
 END_TEST
 
+/* ---- dovecot-uidlist ------------------------------------------------------- */
+
+/* Files: cur/1.a.h:2,S, new/2.b.h and cur/.hidden; `list` NULL: no list,
+ * "/" a directory in its place. */
+struct uidlist_case {
+	const char *list;
+	size_t len;
+	bool deep;
+	const char *want;
+};
+
+static const struct uidlist_case uidlist_cases[] = {
+	{ NULL, 0, true, "" },
+	{ L("3 V10 N5\n1 :1.a.h:2,S\n2 :2.b.h\n"), true, "" },
+	{ L("3 V10 N3 G0123\n1 :1.a.h\n2 :2.b.h"), true, "" },               /* no final LF */
+	{ L("3 V10 N5\n1 :1.a.h\n\n2 W7 P:x :2.b.h:2,S\n"), true, "" },     /* stale info, fields */
+	{ L("3 V10 N5\n"), false, "" },                                       /* no lines */
+	{ L("3 V10 N2\n1 :1.a.h\n2 :2.b.h\n"), true, "UIDLIST-NEXT-TOO-LOW=2" },
+	{ L("3 N1 V10\n1 :1.a.h\n2 :2.b.h\n"), true, "UIDLIST-NEXT-TOO-LOW=1" },
+	{ L("3 V10 N5\n2 :1.a.h\n1 :2.b.h\n"), true, "UIDLIST-NOT-INCREASING=1" },
+	{ L("3 V10 N5\n1 :1.a.h\n1 :2.b.h\n"), true, "UIDLIST-NOT-INCREASING=1" },
+	{ L("3 V10 N9\n1 :1.a.h\n2 :2.b.h\n8 W5 :8.gone.h:2,S\n"), true, "UIDLIST-MISSING-FILE=8" },
+	{ L("3 V10 N9\n1 :1.a.h\n2 :2.b.h\n8 W5 :8.gone.h:2,S\n"), false, "" },
+	{ L("3 V10 N5\n1 :1.a.h\n"), true, "UIDLIST-UNLISTED:new/2.b.h" },
+	{ L("3 V10 N5\n1 :1.a.h\n"), false, "" },
+	{ L("3 V10 N5\n4 :2.b\n"), true,                                    /* a prefix is no match */
+	  "UIDLIST-MISSING-FILE=4 UIDLIST-UNLISTED:cur/1.a.h:2,S UIDLIST-UNLISTED:new/2.b.h" },
+	{ L("1 10 5\n1 :1.a.h\n"), true, "UIDLIST-BAD" },                    /* version 1 */
+	{ L("3 N5\n1 :1.a.h\n"), true, "UIDLIST-BAD" },
+	{ L("3 V10 N0\n1 :1.a.h\n"), true, "UIDLIST-BAD" },
+	{ L("3 V10 N4294967296\n"), true, "UIDLIST-BAD" },
+	{ L("3 V10 N5"), true, "UIDLIST-BAD" },                                /* no LF at all */
+	{ L(""), true, "UIDLIST-BAD" },
+	{ L("3 V10 N5\nabc\n1 :1.a.h\n2 :2.b.h\n"), true, "UIDLIST-BAD" },
+	{ L("3 V10 N5\n1 W5\n4294967296 :1.a.h\n0 :2.b.h\n"), false, "UIDLIST-BAD" },
+	{ L("3 V10 N5\n1 :\n2 :2.b.h\n3 :1.a.h\n"), false, "UIDLIST-BAD" }, /* empty name */
+	{ L("/"), true, "UIDLIST-BAD" },                                       /* unreadable */
+};
+
+START_TEST(test_uidlist)
+{
+	const struct uidlist_case *c = &uidlist_cases[_i];
+	char *md = xasprintf("%s/ul%d", tmpdir, _i);
+	static const char *const subs[] = { "", "/cur", "/new", "/tmp" };
+	for (size_t i = 0; i < ARRAY_SIZE(subs); i++) {
+		char *p = xasprintf("%s%s", md, subs[i]);
+		ck_assert_int_eq(mkdir(p, 0700), 0);
+		free(p);
+	}
+	static const char *const files[] = { "/cur/1.a.h:2,S", "/new/2.b.h", "/cur/.hidden" };
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char *p = xasprintf("%s%s", md, files[i]);
+		write_file(p, L("S: x\n\nb\n"));
+		free(p);
+	}
+	char *ul = xasprintf("%s/dovecot-uidlist", md);
+	if (c->list && strcmp(c->list, "/") == 0)
+		ck_assert_int_eq(mkdir(ul, 0700), 0);
+	else if (c->list)
+		write_file(ul, c->list, c->len);
+	struct got g = { STRBUF_INIT, STRBUF_INIT };
+	struct inspect_opts o = { .deep = c->deep, .tmp_age = INSPECT_TMP_AGE, .fn = collect,
+		.arg = &g, .mbox_fd = -1 };
+	struct inspect_stats st = { 0 };
+	ck_assert_int_eq(inspect_maildir(md, &o, &st), 0);
+	sb_appends(&g.sb, "");
+	ck_assert_msg(strcmp(g.sb.buf, c->want) == 0, "case %d: got '%s'", _i, g.sb.buf);
+	ck_assert_uint_eq(st.messages, 2);
+	sb_free(&g.sb);
+	sb_free(&g.paths);
+	free(ul);
+	free(md);
+}
+END_TEST
+
+/* What repair reads: lines in file order, presence, unlisted sorted. */
+START_TEST(test_uidlist_read)
+{
+	char *md = xasprintf("%s/ulread", tmpdir);
+	static const char *const paths[] = { "", "/cur", "/new", "/tmp" };
+	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
+		char *p = xasprintf("%s%s", md, paths[i]);
+		ck_assert_int_eq(mkdir(p, 0700), 0);
+		free(p);
+	}
+	static const char *const files[] = { "/new/9.z", "/cur/3.c:2,S", "/new/7.y", "/cur/1.a:2," };
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		char *p = xasprintf("%s%s", md, files[i]);
+		write_file(p, L("S: x\n\nb\n"));
+		free(p);
+	}
+	char *ul = xasprintf("%s/dovecot-uidlist", md);
+	write_file(ul, L("3 V77 N6 Gabc\n5 P1 :1.a:2,S\n2 :2.gone\n6 :3.c\n"));
+	int fd = open(md, O_RDONLY | O_DIRECTORY);
+	struct inspect_uidlist u;
+	ck_assert_int_eq(inspect_uidlist_read(fd, &u), 1);
+	ck_assert(u.header_ok);
+	ck_assert_uint_eq(u.validity, 77);
+	ck_assert_uint_eq(u.next, 6);
+	ck_assert_uint_eq(u.max, 6);
+	ck_assert_uint_eq(u.hdr_len, 13);
+	ck_assert_uint_eq(u.nline, 3);
+	ck_assert_uint_eq(u.order_line, 3);
+	ck_assert_uint_eq(u.order_uid, 2);
+	ck_assert_uint_eq(u.order_prev, 5);
+	ck_assert_uint_eq(u.bad_lines, 0);
+	static const struct { uint32_t uid; size_t off, len; const char *base; bool present; } want[] = {
+		{ 5, 14, 13, "1.a", true }, { 2, 28, 9, "2.gone", false }, { 6, 38, 6, "3.c", true },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		ck_assert_uint_eq(u.line[i].uid, want[i].uid);
+		ck_assert_uint_eq(u.line[i].off, want[i].off);
+		ck_assert_uint_eq(u.line[i].len, want[i].len);
+		ck_assert_uint_eq(u.line[i].base_len, strlen(want[i].base));
+		ck_assert(memcmp(u.line[i].base, want[i].base, u.line[i].base_len) == 0);
+		ck_assert(u.line[i].present == want[i].present);
+	}
+	ck_assert_uint_eq(u.nunlisted, 2);
+	ck_assert_str_eq(u.unlisted[0], "new/7.y");
+	ck_assert_str_eq(u.unlisted[1], "new/9.z");
+	inspect_uidlist_free(&u);
+	ck_assert_ptr_null(u.data);
+	unlink(ul);
+	ck_assert_int_eq(inspect_uidlist_read(fd, &u), 0);
+	close(fd);
+	free(ul);
+	free(md);
+}
+END_TEST
+
 static Suite *
 inspect_suite(void)
 {
@@ -393,6 +528,8 @@ inspect_suite(void)
 	tcase_add_test(tc, test_vsize);
 	tcase_add_loop_test(tc, test_maildir_names, 0, (int)ARRAY_SIZE(name_cases));
 	tcase_add_test(tc, test_quota_totals);
+	tcase_add_loop_test(tc, test_uidlist, 0, (int)ARRAY_SIZE(uidlist_cases));
+	tcase_add_test(tc, test_uidlist_read);
 	suite_add_tcase(s, tc);
 	return s;
 }
