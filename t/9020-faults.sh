@@ -3,7 +3,8 @@
 # full disk (ENOSPC on a 1 MiB tmpfs), EIO and ENOSPC from the k-th write
 # (MAILSHIFT_FAIL_WRITE), too few file descriptors (EMFILE), a read-only
 # destination, a source truncated while being read, a stale or live
-# dovecot-uidlist.lock. Each: the documented exit status, one line naming
+# dovecot-uidlist.lock, an mbox locked by another process (dotlock, fcntl).
+# Each: the documented exit status, one line naming
 # the file, every visible message whole, and after the fault is gone a
 # rerun that equals a clean run.
 . "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
@@ -132,5 +133,38 @@ rm -f "$TMP/kw2/dovecot-uidlist.lock"
 expect_status "live lock: success once free" 0 "$MAILSHIFT" convert -q "$DATA/sample.mbox" "$TMP/kw2"
 expect_eq "live lock: 40 messages after the rerun" \
 	"$(crash_maildir_sums "$TMP/kw2" | wc -l | tr -d ' ')" 40
+
+# --- an mbox locked by another process -------------------------------------
+cp "$DATA/sample.mbox" "$TMP/locked.mbox"
+sum=$(sha256sum <"$TMP/locked.mbox")
+sleep 60 &
+holder=$!
+echo "$holder" >"$TMP/locked.mbox.lock"     # a dotlock of a live process
+t0=$(date +%s)
+expect_status "dotlock held: --remove-source exits 75" 75 \
+	"$MAILSHIFT" convert -q --lock-timeout=2 --remove-source "$TMP/locked.mbox" "$TMP/lk1"
+check "dotlock held: gave up after the timeout, not before" test $(($(date +%s) - t0)) -ge 2
+check "dotlock held: the line names the mbox and its lock" \
+	grep -q "locked.mbox is locked: .*locked.mbox.lock is busy" "$TMP/.err"
+expect_eq "dotlock held: mbox untouched" "$(sha256sum <"$TMP/locked.mbox")" "$sum"
+expect_eq "dotlock held: no message delivered" "$(crash_maildir_sums "$TMP/lk1" | wc -l | tr -d ' ')" 0
+kill "$holder"; wait "$holder" 2>/dev/null
+rm -f "$TMP/locked.mbox.lock"
+expect_status "dotlock free: --remove-source succeeds" 0 \
+	"$MAILSHIFT" convert -q --lock-timeout=2 --remove-source "$TMP/locked.mbox" "$TMP/lk1"
+expect_eq "dotlock free: 40 messages" "$(crash_maildir_sums "$TMP/lk1" | wc -l | tr -d ' ')" 40
+expect_eq "dotlock free: the mbox emptied in place" "$(wc -c <"$TMP/locked.mbox" | tr -d ' ')" 0
+# an exclusive fcntl lock (a delivery agent writing) stops a plain convert
+cp "$DATA/sample.mbox" "$TMP/locked2.mbox"
+python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX); open(sys.argv[2], "w").close(); time.sleep(30)' \
+	"$TMP/locked2.mbox" "$TMP/locked2.ready" &
+holder=$!
+while [ ! -e "$TMP/locked2.ready" ]; do sleep 0.1; done
+expect_status "fcntl lock held: exit 75" 75 "$MAILSHIFT" convert -q --lock-timeout=1 "$TMP/locked2.mbox" "$TMP/lk2"
+check "fcntl lock held: the line names the mbox" grep -q "locked2.mbox is locked: fcntl lock" "$TMP/.err"
+kill "$holder"; wait "$holder" 2>/dev/null
+expect_status "fcntl lock free: exit 0" 0 "$MAILSHIFT" convert -q --lock-timeout=1 "$TMP/locked2.mbox" "$TMP/lk2"
+expect_eq "fcntl lock free: 40 messages" "$(crash_maildir_sums "$TMP/lk2" | wc -l | tr -d ' ')" 40
 
 done_testing

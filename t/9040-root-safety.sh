@@ -69,19 +69,30 @@ expect_eq "umask 077: nothing readable by others or the group" \
 
 # --- folder names from an mbox tree stay inside DEST ----------------------------
 if "$MAILSHIFT" convert --help 2>&1 | grep -q -- '--recursive'; then
-	mkdir -p "$TMP/tree/a..b" "$TMP/tree/.." 2>/dev/null
-	mkdir -p "$TMP/tree/x%2F..%2F..%2Fetc"
+	# names an attacker can give a folder: dots, an escaped "../../etc";
+	# ("..", "/" cannot be file names: folder_encode refuses them, and
+	# t/fuzz/fuzz_folder.c checks that no encoded name has '/' or a ".."
+	# component)
+	mkdir -p "$TMP/tree/a..b" "$TMP/tree/x%2F..%2F..%2Fetc"
 	cp "$DATA/sample.mbox" "$TMP/tree/inbox"
 	cp "$DATA/sample.mbox" "$TMP/tree/a..b/m"
 	cp "$DATA/sample.mbox" "$TMP/tree/x%2F..%2F..%2Fetc/m"
-	cp "$DATA/sample.mbox" "$TMP/tree/...."
 	mkdir "$TMP/dest"
-	"$MAILSHIFT" convert -q -r "$TMP/tree" "$TMP/dest/md" 2>"$TMP/tree.err"
-	outside=$(find "$TMP" -newer "$TMP/tree/inbox" -type f ! -path "$TMP/dest/*" \
-		! -path "$TMP/tree*" ! -name '.*' ! -name '*.err' | wc -l | tr -d ' ')
-	expect_eq "-r: no file created outside DEST" "$outside" 0
-	check "-r: every folder directory is directly inside DEST" \
-		sh -c "! find '$TMP/dest/md' -mindepth 1 -maxdepth 1 -type d -name '*/*' | grep -q ."
+	touch "$TMP/before"
+	expect_status "-r: exit 0" 0 "$MAILSHIFT" convert -q -r "$TMP/tree" "$TMP/dest/md"
+	expect_eq "-r: Maildir++ folders, escaped, directly inside DEST" \
+		"$(cd "$TMP/dest/md" && find . -mindepth 1 -maxdepth 1 -type d -name '.?*' | LC_ALL=C sort | tr '\n' ' ')" \
+		"./.a%2E%2Eb.m ./.x%252F%2E%2E%252F%2E%2E%252Fetc.m "
+	expect_status "-r --layout=fs: exit 0" 0 "$MAILSHIFT" convert -q -r --layout=fs "$TMP/tree" "$TMP/dest/fs"
+	expect_eq "-r --layout=fs: one escaped directory per component" \
+		"$(cd "$TMP/dest/fs" && find . -mindepth 1 -type d ! -name cur ! -name new ! -name tmp | LC_ALL=C sort | tr '\n' ' ')" \
+		"./a%2E%2Eb ./a%2E%2Eb/m ./x%252F%2E%2E%252F%2E%2E%252Fetc ./x%252F%2E%2E%252F%2E%2E%252Fetc/m "
+	outside=$(find "$TMP" -newer "$TMP/before" ! -path "$TMP/dest*" ! -path "$TMP/.*" | wc -l | tr -d ' ')
+	expect_eq "-r: nothing created outside DEST" "$outside" 0
+	if "$MAILSHIFT" convert -q -r --to=mbox "$TMP/dest/md" "$TMP/dest/back" 2>/dev/null; then
+		check "-r back to mbox: names decode to the original folders, inside DEST" \
+			test -f "$TMP/dest/back/a..b/m" -a -f "$TMP/dest/back/x%2F..%2F..%2Fetc/m"
+	fi
 else
 	echo "# no convert -r in this build: folder names tried through the fuzz target only"
 fi
