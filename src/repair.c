@@ -10,6 +10,9 @@
  *   delivered into new/, tmp/ names of delivered inodes (M9) are removed;
  *   maildirsize is rebuilt via tmp/ + rename() (§1.9); what cannot be fixed
  *   is moved, byte for byte, into the quarantine folder.
+ *   dovecot-uidlist (SPEC §1.10): under dovecot-uidlist.lock, N raised,
+ *   lines of gone files dropped and unlisted files appended (--deep),
+ *   written through tmp/ + rename(); no UID or UIDVALIDITY ever changes.
  *   mbox (SPEC §2.3-2.6, §5 O7): holding the write lock, the edits (quote
  *   bytes, separators, Content-Length values) go through the journaled
  *   in-place rewrite of mbox_writer.h; never a rename() over the mailbox.

@@ -10,6 +10,10 @@
  * leftover (M9) checks. tmp/ files count as stale when atime, mtime and
  * ctime are all older than the limit (SPEC §1.4, F4).
  *
+ * dovecot-uidlist (SPEC §1.10): read whole, without the lock, and merged
+ * with a listing of new/ and cur/ by base name; lines of missing
+ * files and files without lines are findings only with --deep.
+ *
  * mbox: the boundary rules of SPEC §2.5 over pread() windows of a
  * descriptor (no second open of a locked mailbox, F1), reporting every
  * unquoted From line, every missing separator and every Content-Length
