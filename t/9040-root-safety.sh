@@ -97,4 +97,34 @@ else
 	echo "# no convert -r in this build: folder names tried through the fuzz target only"
 fi
 
+# --- a directory swapped for a symlink while convert runs -------------------
+# The writer opens DEST, tmp/, new/ and cur/ once (O_DIRECTORY|O_NOFOLLOW)
+# and works relative to those descriptors: swapping cur/ or new/ for a
+# symlink to another directory mid-run must never put a file there.
+python3 "$T_SRCDIR/gen-mbox.py" 3000 5 2000 >"$TMP/race.mbox"
+mkdir -p "$TMP/victim2"
+"$MAILSHIFT" convert -q --sync=none "$TMP/race.mbox" "$TMP/race" 2>"$TMP/race.err" &
+pid=$!
+swaps=0
+# first swap once delivery has started (an early swap is simply refused)
+while kill -0 "$pid" 2>/dev/null && [ ! -d "$TMP/race/tmp" ]; do sleep 0.01; done
+while kill -0 "$pid" 2>/dev/null; do
+	for sub in cur new tmp; do
+		if mv "$TMP/race/$sub" "$TMP/race/$sub.real" 2>/dev/null; then
+			ln -s "$TMP/victim2" "$TMP/race/$sub"
+			swaps=$((swaps + 1))
+			rm -f "$TMP/race/$sub"
+			mv "$TMP/race/$sub.real" "$TMP/race/$sub"
+		fi
+	done
+done
+wait "$pid"
+st=$?
+echo "# race: $swaps swaps, exit $st"
+check "race: exit 0, or 73/74 with a line ($st)" test "$st" -eq 0 -o "$st" -eq 73 -o "$st" -eq 74
+expect_eq "race: nothing written through the symlink" "$(count_files "$TMP/victim2")" 0
+expect_status "race: rerun completes" 0 "$MAILSHIFT" convert -q --sync=none "$TMP/race.mbox" "$TMP/race"
+expect_eq "race: all 3000 messages, once" \
+	"$(find "$TMP/race/new" "$TMP/race/cur" -type f | wc -l | tr -d ' ')" 3000
+
 done_testing
