@@ -104,8 +104,6 @@ int convert_source_lock(const struct convert_opts *o, const char *path, struct m
  * in the destination: empty it (nothing arrived) or move what arrived after
  * `end` to the front (journaled rewrite). 0 or -1 (reported). */
 int convert_source_remove(struct mbox_lock *lk, off_t end);
-/* Remove "<mbox>.lock" when it names a process that no longer exists. */
-void convert_dotlock_clear_dead(const char *mbox);
 
 /* ---- original From_ lines (convert_mbox.c; mailshift-formats(5)) --------- */
 

@@ -273,33 +273,6 @@ envstore_free(struct envstore *es)
 
 /* ---- the mbox source: lock and removal ---------------------------------------- */
 
-/*
- * A dotlock holding the pid of a process that no longer exists is left by
- * a crash (liblockfile's L_PID rule): remove it now instead of waiting for
- * it to become stale, so that a rerun after kill -9 goes on at once.
- */
-void
-convert_dotlock_clear_dead(const char *mbox)
-{
-	char *dl = mbox_lock_dotlock_path(mbox);
-	char b[32];
-	struct stat st;
-	int fd = open(dl, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-
-	if (fd != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < 32) {
-		ssize_t n = read_full(fd, b, sizeof b - 1);
-		char *e;
-		b[n > 0 ? n : 0] = '\0';
-		long pid = strtol(b, &e, 10);
-		if (n > 0 && pid > 0 && (*e == '\n' || *e == '\0') && kill((pid_t)pid, 0) == -1 &&
-		    errno == ESRCH && unlink(dl) == 0)
-			report_warn("%s: removed the lock of process %ld, which no longer exists", dl, pid);
-	}
-	if (fd != -1)
-		close(fd);
-	free(dl);
-}
-
 int
 convert_source_lock(const struct convert_opts *o, const char *path, struct mbox_lock *lk)
 {
@@ -310,7 +283,6 @@ convert_source_lock(const struct convert_opts *o, const char *path, struct mbox_
 	    opt_common.dry_run)
 		return 0;       /* source_open reports what is wrong */
 	struct mbox_lock_opts lo = { .timeout = o->lock_timeout };
-	convert_dotlock_clear_dead(path);
 	/*
 	 * The reader opens the path once more for reading. The locks are OFD
 	 * fcntl, flock and the dotlock: none is dropped when that second
@@ -867,8 +839,6 @@ mrun_open(struct mrun *run, const char *dest)
 		return EX_USAGE;
 	}
 	run->defer_remove = !plain;
-	if (plain)
-		convert_dotlock_clear_dead(dest);
 	if (plain && (status = append_recover(o, dest, run->marker)) != 0)
 		return status;
 	if (opt_common.dry_run)

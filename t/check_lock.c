@@ -393,6 +393,34 @@ START_TEST(test_stale_dotlock_broken)
 }
 END_TEST
 
+/* A fresh dotlock naming a process that no longer exists (a crashed
+ * holder) is removed at once, even with a zero timeout; one naming a live
+ * process, or holding no pid, is respected. */
+START_TEST(test_dead_holder_dotlock)
+{
+	struct mbox_lock lk;
+	struct mbox_lock_opts o = { .timeout = 0 };
+	const char *contents[] = { "4194305\n", "", "1\n" };   /* dead (> pid_max), none, init */
+	const int want[] = { 0, 75, 75 };
+
+	for (size_t i = 0; i < 3; i++) {
+		int fd = open(dotlock, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		ck_assert_int_ne(fd, -1);
+		ck_assert_int_eq(write(fd, contents[i], strlen(contents[i])), (ssize_t)strlen(contents[i]));
+		close(fd);
+		ck_assert_int_eq(mbox_lock_open(&lk, mbox, MBOX_LOCK_WRITE, &o), want[i]);
+		if (want[i] == 0) {
+			ck_assert(lk.have_dotlock);
+			mbox_lock_release(&lk);
+			ck_assert(!exists(dotlock));
+		} else {
+			ck_assert(exists(dotlock));
+		}
+	}
+	unlink(dotlock);
+}
+END_TEST
+
 /* An old dotlock is not broken while the mailbox keeps changing. */
 START_TEST(test_stale_dotlock_kept_while_mailbox_changes)
 {
@@ -518,6 +546,7 @@ lock_suite(void)
 	tcase_add_test(tc, test_interop_procmail_lockfile);
 	tcase_add_test(tc, test_interop_dotlockfile);
 	tcase_add_test(tc, test_stale_dotlock_broken);
+	tcase_add_test(tc, test_dead_holder_dotlock);
 	tcase_add_test(tc, test_stale_dotlock_kept_while_mailbox_changes);
 	tcase_add_test(tc, test_touch);
 	tcase_add_test(tc, test_unwritable_spool);

@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -220,6 +221,46 @@ dotlock_break_stale(struct mbox_lock *lk, struct stale_watch *sw, int stale_age)
 	return true;
 }
 
+/*
+ * A dotlock that names a process which no longer exists (liblockfile's
+ * L_PID convention: the pid as decimal text) is dead: its holder crashed,
+ * and waiting five minutes for it to turn stale would only delay the
+ * rerun that finishes the job. Not on NFS, where the pid may belong to
+ * another host. Returns true when it was removed (and says so).
+ */
+static bool
+dotlock_break_dead(struct mbox_lock *lk)
+{
+	char b[32];
+	struct stat st;
+	bool removed = false;
+
+	if (lk->nfs)
+		return false;
+	int fd = open(lk->dotlock, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return false;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_size < 32) {
+		ssize_t n = read_full(fd, b, sizeof b - 1);
+		char *e;
+		b[n > 0 ? n : 0] = '\0';
+		long pid = strtol(b, &e, 10);
+		if (n > 0 && pid > 0 && (*e == '\n' || *e == '\0') &&
+		    kill((pid_t)pid, 0) == -1 && errno == ESRCH) {
+			struct stat now;
+			/* still the same file: then remove it */
+			if (lstat(lk->dotlock, &now) == 0 && now.st_ino == st.st_ino &&
+			    now.st_dev == st.st_dev && unlink(lk->dotlock) == 0) {
+				report_warn("%s: removed lock %s of process %ld, which no longer exists",
+				    lk->path, lk->dotlock, pid);
+				removed = true;
+			}
+		}
+	}
+	close(fd);
+	return removed;
+}
+
 static void
 dotlock_release(struct mbox_lock *lk)
 {
@@ -389,7 +430,8 @@ mbox_lock_open(struct mbox_lock *lk, const char *path, enum mbox_lock_mode mode,
 			}
 			goto fail;
 		}
-		if (what == lk->dotlock && timeout > 0 && dotlock_break_stale(lk, &sw, stale_age))
+		if (what == lk->dotlock && (dotlock_break_dead(lk) ||
+		    (timeout > 0 && dotlock_break_stale(lk, &sw, stale_age))))
 			continue;
 		if (mono_now() >= deadline) {
 			report_error(EX_TEMPFAIL, "%s is locked: %s is busy (gave up after %d s)",
