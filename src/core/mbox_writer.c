@@ -1192,31 +1192,6 @@ rw_step(void)
 	return testhook_before_write();
 }
 
-static int
-pwrite_all(int fd, const void *buf, size_t len, off_t off)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		if (testhook_before_write() == -1)
-			return -1;
-		ssize_t n = pwrite(fd, p, len, off);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		p += n;
-		off += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Copy the journal's tail into the mailbox, cut it, sync, drop the journal. */
 static int
 journal_apply(struct mbox_lock *lk, int jfd, const char *jpath, const struct journal_hdr *jh)

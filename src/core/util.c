@@ -81,6 +81,31 @@ writev_all(int fd, struct iovec *iov, int iovcnt)
 	return 0;
 }
 
+int
+pwrite_all(int fd, const void *buf, size_t len, off_t off)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		if (testhook_before_write() == -1)
+			return -1;
+		ssize_t n = pwrite(fd, p, len, off);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += n;
+		off += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 ssize_t
 pread_full(int fd, void *buf, size_t len, off_t off)
 {

@@ -19,6 +19,8 @@
 int write_all(int fd, const void *buf, size_t len);
 /* Same for an iovec array; iov is modified. */
 int writev_all(int fd, struct iovec *iov, int iovcnt);
+/* The same at an offset (pwrite(2)). */
+int pwrite_all(int fd, const void *buf, size_t len, off_t off);
 /* pread that loops until len bytes or end of file; returns bytes read or -1. */
 ssize_t pread_full(int fd, void *buf, size_t len, off_t off);
 /* read that loops until len bytes or end of file; returns bytes read or -1. */
