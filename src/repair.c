@@ -70,7 +70,30 @@ struct repair {
 	char *qdir;              /* quarantine directory, once created */
 	bool q_maildir;          /* it is the Maildir++ folder */
 	size_t actions, left, structural;
+	/* files renamed in this run: dovecot-uidlist lines follow them */
+	struct renamed { char *maildir, *old, *new; } *ren;
+	size_t nren;
 };
+
+static void
+renamed_add(struct repair *rp, const char *maildir, const char *old, const char *new)
+{
+	rp->ren = xrealloc(rp->ren, (rp->nren + 1) * sizeof *rp->ren);
+	rp->ren[rp->nren++] = (struct renamed){ xstrdup(maildir), xstrdup(old), xstrdup(new) };
+}
+
+static void
+renamed_clear(struct repair *rp)
+{
+	for (size_t i = 0; i < rp->nren; i++) {
+		free(rp->ren[i].maildir);
+		free(rp->ren[i].old);
+		free(rp->ren[i].new);
+	}
+	free(rp->ren);
+	rp->ren = NULL;
+	rp->nren = 0;
+}
 
 static void
 collect(void *arg, const struct inspect_finding *f)
@@ -496,9 +519,11 @@ fix_names(struct repair *rp, const struct fix *g, size_t n)
 		if (!opt_common.dry_run)
 			rc = tfd == -1 ? -1 : move_noreplace(dfd, f->name, tfd, nb.buf);
 		e = errno;
-		if (rc == 0)
+		if (rc == 0) {
 			say(rp, f->path, codes.buf, -1, true, "rename%s to %s/%s/%s",
 			    opt_common.dry_run ? "" : "d", f->maildir, tsub, nb.buf);
+			renamed_add(rp, f->maildir, f->name, nb.buf);
+		}
 		if (tfd != -1)
 			close(tfd);
 		sb_free(&nb);
@@ -675,53 +700,167 @@ uidlist_header(const struct inspect_uidlist *u, uint32_t next, struct strbuf *ou
 	sb_appendc(out, '\n');
 }
 
-/*
- * The new list: lines of missing files dropped (only --deep looked, and
- * only when a second listing under the lock agrees), unlisted files
- * appended with UIDs from N on, N raised above every UID ever listed so
- * that a dropped UID is never given again. Returns the number of changes.
- */
-static size_t
-uidlist_plan(const struct inspect_uidlist *u, const struct inspect_uidlist *again, bool deep,
-	struct strbuf *out, uint32_t *next_r)
+/* A file renamed in this run, by the base name it had. */
+struct follow {
+	const char *old;
+	size_t old_len;
+	const char *new;
+	bool used;
+};
+
+static int
+bytes_cmp(const char *a, size_t alen, const char *b, size_t blen)
 {
-	size_t changes = 0;
-	uint64_t next = u->next > u->max ? u->next : (uint64_t)u->max + 1;
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+	return c ? c : alen < blen ? -1 : alen > blen;
+}
+
+static int
+follow_old_cmp(const void *a, const void *b)
+{
+	const struct follow *x = a, *y = b;
+	return bytes_cmp(x->old, x->old_len, y->old, y->old_len);
+}
+
+static int
+follow_new_cmp(const void *a, const void *b)
+{
+	return strcmp((*(struct follow *const *)a)->new, (*(struct follow *const *)b)->new);
+}
+
+/* What happens to each line and unlisted file. */
+struct ulplan {
+	const struct inspect_uidlist *u;
+	struct follow *fl;
+	size_t nfl;
+	const char **to;         /* per line: the new name it follows, or NULL */
+	bool *drop;              /* per line */
+	bool *skip;              /* per unlisted file: it is a followed rename */
+	uint32_t next_old, next;
+	size_t changes;
+};
+
+/*
+ * Lines of files renamed in this run follow them (same UID, new name);
+ * lines of missing files are dropped (only --deep looked, and only when a
+ * second listing under the lock agrees); unlisted files get UIDs from N
+ * on; N is raised above every UID ever listed, so that a dropped UID is
+ * never given again.
+ */
+static void
+ulplan_make(struct ulplan *p, struct repair *rp, const char *maildir,
+	const struct inspect_uidlist *u, const struct inspect_uidlist *again)
+{
+	memset(p, 0, sizeof *p);
+	p->u = u;
+	for (size_t i = 0; i < rp->nren; i++) {
+		if (strcmp(rp->ren[i].maildir, maildir) != 0)
+			continue;
+		const char *o = rp->ren[i].old, *n = rp->ren[i].new, *oc = strchr(o, ':'), *nc = strchr(n, ':');
+		size_t ol = oc ? (size_t)(oc - o) : strlen(o), nl = nc ? (size_t)(nc - n) : strlen(n);
+		if (bytes_cmp(o, ol, n, nl) == 0)
+			continue;       /* flags or new/ -> cur/ only: the line still matches */
+		p->fl = xrealloc(p->fl, (p->nfl + 1) * sizeof *p->fl);
+		p->fl[p->nfl++] = (struct follow){ o, ol, n, false };
+	}
+	if (p->nfl)
+		qsort(p->fl, p->nfl, sizeof *p->fl, follow_old_cmp);
+	p->to = xcalloc(u->nline + 1, sizeof *p->to);
+	p->drop = xcalloc(u->nline + 1, sizeof *p->drop);
+	p->skip = xcalloc(u->nunlisted + 1, sizeof *p->skip);
 	bool same = again->header_ok && again->len == u->len && again->nline == u->nline;
-	changes += next != u->next;
 	for (size_t i = 0; i < u->nline; i++) {
 		const struct inspect_uidline *l = &u->line[i];
-		if (deep && same && !l->present && !again->line[i].present) {
-			changes++;
-			continue;
+		struct follow key = { l->base, l->base_len, NULL, false };
+		struct follow *f = p->nfl ? bsearch(&key, p->fl, p->nfl, sizeof *p->fl, follow_old_cmp) : NULL;
+		if (f && (opt_common.dry_run || !l->present)) {
+			p->to[i] = f->new;
+			f->used = true;
+			p->changes++;
+		} else if (rp->o.deep && same && !l->present && !again->line[i].present) {
+			p->drop[i] = true;
+			p->changes++;
 		}
-		sb_append(out, u->data + l->off, l->len);
+	}
+	struct follow **bynew = xcalloc(p->nfl + 1, sizeof *bynew);
+	size_t nb = 0;
+	for (size_t i = 0; i < p->nfl; i++)
+		if (p->fl[i].used)
+			bynew[nb++] = &p->fl[i];
+	qsort(bynew, nb, sizeof *bynew, follow_new_cmp);
+	uint64_t next = u->next > u->max ? u->next : (uint64_t)u->max + 1;
+	p->next_old = u->next;
+	p->changes += next != u->next;
+	for (size_t i = 0; i < u->nunlisted; i++) {
+		struct follow key = { NULL, 0, u->unlisted[i] + 4, false }, *kp = &key;
+		p->skip[i] = nb && bsearch(&kp, bynew, nb, sizeof *bynew, follow_new_cmp);
+		if (!p->skip[i] && rp->o.deep && next < UINT32_MAX) {
+			next++;
+			p->changes++;
+		}
+	}
+	free(bynew);
+	p->next = (uint32_t)next;
+}
+
+static void
+ulplan_free(struct ulplan *p)
+{
+	free(p->fl);
+	free(p->to);
+	free(p->drop);
+	free(p->skip);
+}
+
+/* The new list. */
+static void
+ulplan_write(const struct ulplan *p, bool deep, struct strbuf *out)
+{
+	const struct inspect_uidlist *u = p->u;
+	uint32_t n = u->next > u->max ? u->next : u->max + 1;
+	uidlist_header(u, p->next, out);
+	for (size_t i = 0; i < u->nline; i++) {
+		const struct inspect_uidline *l = &u->line[i];
+		if (p->drop[i])
+			continue;
+		if (p->to[i]) {
+			sb_append(out, u->data + l->off, (size_t)(l->base - (u->data + l->off)));
+			sb_appends(out, p->to[i]);
+		} else {
+			sb_append(out, u->data + l->off, l->len);
+		}
 		sb_appendc(out, '\n');
 	}
-	for (size_t i = 0; deep && i < u->nunlisted && next < UINT32_MAX; i++, changes++)
-		sb_appendf(out, "%u :%s\n", (uint32_t)next++, u->unlisted[i] + 4);
-	*next_r = (uint32_t)next;
-	return changes;
+	for (size_t i = 0; deep && i < u->nunlisted && n < p->next; i++)
+		if (!p->skip[i])
+			sb_appendf(out, "%u :%s\n", n++, u->unlisted[i] + 4);
 }
 
 /* What fix_uidlist did, one line each. */
 static void
-uidlist_say(struct repair *rp, const char *path, const struct inspect_uidlist *u,
-	const struct inspect_uidlist *again, uint32_t next)
+ulplan_say(struct repair *rp, const char *path, const struct ulplan *p)
 {
-	bool same = again->header_ok && again->len == u->len && again->nline == u->nline;
+	const struct inspect_uidlist *u = p->u;
 	uint32_t n = u->next > u->max ? u->next : u->max + 1;
+	bool dry = opt_common.dry_run;
 	if (n != u->next)
 		say(rp, path, "UIDLIST-NEXT-TOO-LOW", -1, true, "%s N%u to N%u (highest UID %u)",
-		    opt_common.dry_run ? "raise" : "raised", u->next, n, u->max);
-	for (size_t i = 0; rp->o.deep && i < u->nline; i++)
-		if (!u->line[i].present && same && !again->line[i].present)
+		    dry ? "raise" : "raised", u->next, n, u->max);
+	for (size_t i = 0; i < u->nline; i++) {
+		const struct inspect_uidline *l = &u->line[i];
+		if (p->to[i])
+			say(rp, path, "UIDLIST-FOLLOW", -1, true, "%s UID %u to the new name %s",
+			    dry ? "move" : "moved", l->uid, p->to[i]);
+		else if (p->drop[i])
 			say(rp, path, "UIDLIST-MISSING-FILE", -1, true, "%s the line of UID %u (%.*s): "
-			    "no such file", opt_common.dry_run ? "drop" : "dropped", u->line[i].uid,
-			    (int)u->line[i].base_len, u->line[i].base);
-	for (size_t i = 0; rp->o.deep && i < u->nunlisted && n < next; i++, n++)
-		say(rp, path, "UIDLIST-UNLISTED", -1, true, "%s %s as UID %u",
-		    opt_common.dry_run ? "list" : "listed", u->unlisted[i], n);
+			    "no such file", dry ? "drop" : "dropped", l->uid, (int)l->base_len, l->base);
+	}
+	for (size_t i = 0; rp->o.deep && i < u->nunlisted && n < p->next; i++)
+		if (!p->skip[i]) {
+			say(rp, path, "UIDLIST-UNLISTED", -1, true, "%s %s as UID %u",
+			    dry ? "list" : "listed", u->unlisted[i], n);
+			n++;
+		}
 }
 
 /* Fix one maildir's dovecot-uidlist under dovecot-uidlist.lock, written
@@ -733,7 +872,10 @@ fix_uidlist(struct repair *rp, const char *maildir)
 	struct inspect_uidlist u = { 0 }, again = { 0 };
 	struct strbuf out = STRBUF_INIT;
 	int dfd = open_dir(rp, maildir, NULL), lfd = -1;
-	if (dfd == -1 || (!opt_common.dry_run && (lfd = uidlist_lock(dfd, maildir, 30)) == -1))
+	struct stat st;
+	if (dfd == -1 || fstatat(dfd, UIDLIST_FILE, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		goto out;               /* no list: nothing to keep in step */
+	if (!opt_common.dry_run && (lfd = uidlist_lock(dfd, maildir, 30)) == -1)
 		goto out;
 	int rc = inspect_uidlist_read(dfd, &u);
 	if (rc == -1)
@@ -750,20 +892,15 @@ fix_uidlist(struct repair *rp, const char *maildir)
 		    "UIDVALIDITY change (IMAP clients would download the mailbox again)");
 	if (inspect_uidlist_read(dfd, &again) == -1)
 		again.header_ok = false;        /* drop nothing */
-	uint32_t next;
-	struct strbuf body = STRBUF_INIT;
-	size_t changes = uidlist_plan(&u, &again, rp->o.deep, &body, &next);
-	if (changes) {
-		uidlist_header(&u, next, &out);
-		sb_append(&out, body.buf, body.len);
-	}
-	sb_free(&body);
-	if (changes && !opt_common.dry_run && uidlist_replace(dfd, &out, false) == -1) {
+	struct ulplan p;
+	ulplan_make(&p, rp, maildir, &u, &again);
+	if (p.changes)
+		ulplan_write(&p, rp->o.deep, &out);
+	if (p.changes && !opt_common.dry_run && uidlist_replace(dfd, &out, false) == -1)
 		report_error_sys(report_status_for_write_errno(errno), "%s: cannot write", path);
-		goto out;
-	}
-	if (changes)
-		uidlist_say(rp, path, &u, &again, next);
+	else if (p.changes)
+		ulplan_say(rp, path, &p);
+	ulplan_free(&p);
 out:
 	if (lfd != -1)
 		uidlist_unlock(dfd, lfd);
@@ -773,6 +910,29 @@ out:
 	inspect_uidlist_free(&again);
 	sb_free(&out);
 	free(path);
+}
+
+/* After the renames: the list of each maildir with findings or renames. */
+static void
+fix_uidlists(struct repair *rp, const struct fixes *fx)
+{
+	const char **done = NULL;
+	size_t nd = 0;
+	for (size_t i = 0; i < fx->n + rp->nren; i++) {
+		const char *md = i < fx->n ? fx->v[i].maildir : rp->ren[i - fx->n].maildir;
+		if (i < fx->n && !uidlist_code(fx->v[i].code))
+			continue;
+		size_t k = 0;
+		while (k < nd && strcmp(done[k], md) != 0)
+			k++;
+		if (k < nd)
+			continue;
+		done = xrealloc(done, (nd + 1) * sizeof *done);
+		done[nd++] = md;
+		fix_uidlist(rp, md);
+	}
+	free(done);
+	renamed_clear(rp);
 }
 
 static bool
@@ -810,10 +970,7 @@ apply_maildir(struct repair *rp, const struct fixes *fx)
 	for (size_t i = 0; i < fx->n; i++)
 		if (fx->v[i].code == IC_MAILDIRSIZE_WRONG)
 			fix_maildirsize(rp, &fx->v[i]);
-	for (size_t i = 0; i < fx->n; i++)        /* once per maildir, after the renames */
-		if (uidlist_code(fx->v[i].code) &&
-		    (i == 0 || !uidlist_code(fx->v[i - 1].code) || strcmp(fx->v[i - 1].maildir, fx->v[i].maildir)))
-			fix_uidlist(rp, fx->v[i].maildir);
+	fix_uidlists(rp, fx);
 }
 
 static int

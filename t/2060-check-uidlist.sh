@@ -4,7 +4,7 @@
 # The Maildir comes from t/data/uidstate.mbox (UIDVALIDITY 1700000000,
 # UIDs 3 5 9 12, next 13); each case damages a copy of its list. Repair
 # must never change the UID of a message: the "uid base" pairs before and
-# after are compared.
+# after are compared, also when repair renames a listed file.
 . "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
 
 L=dovecot-uidlist
@@ -145,6 +145,29 @@ expect_eq "empty list: finding" "$(cat "$TMP/.out")" \
 expect_status "json: check" 1 "$MAILSHIFT" check --json "$D"
 expect_eq "json: objects" "$(sed "s|$D|D|" "$TMP/.out")" \
 '{"path":"D/dovecot-uidlist","code":"UIDLIST-NOT-INCREASING","message":"line 4: UID 5 after UID 9"}'
+
+# --- repair renames a listed file: its line follows, same UID ---------------------
+G=$(fresh g)
+f5=$(cd "$G/cur" && ls | grep -F "$b5")
+bad5=$(echo "$b5" | sed 's/,S=[0-9]*/,S=999/')
+mv "$G/cur/$f5" "$G/cur/$bad5${f5#"$b5"}"
+sed -i "s/:$b5/:$bad5/" "$G/$L"
+expect_status "rename: check" 1 "$MAILSHIFT" check "$G"
+expect_eq "rename: the size finding only" "$(grep -o ': [A-Z]*-[A-Z-]*: ' "$TMP/.out")" ": MAILDIR-SIZE-MISMATCH: "
+before=$(sum "$G")
+expect_status "rename: repair --dry-run" 0 "$MAILSHIFT" repair -n "$G"
+expect_eq "rename: dry run says" "$(sed -n 2p "$TMP/.out")" \
+	"$G/$L: UIDLIST-FOLLOW: would move UID 5 to the new name $f5"
+expect_eq "rename: dry run changes nothing" "$(sum "$G")" "$before"
+expect_status "rename: repair" 0 "$MAILSHIFT" repair "$G"
+expect_eq "rename: actions" "$(grep -o ': [A-Z]*-[A-Z-]*: ' "$TMP/.out" | tr '\n' ' ')" \
+	": MAILDIR-SIZE-MISMATCH:  : UIDLIST-FOLLOW:  "
+expect_eq "rename: the line names the file again (with its info)" "$(sed -n 3p "$G/$L")" "5 :$f5"
+expect_eq "rename: the other lines as converted" "$(sed 3d "$G/$L")" "$(sed 3d "$TMP/m/$L")"
+expect_eq "rename: UIDs unchanged" "$(pairs "$G")" "$orig"
+expect_status "rename: check --deep after" 0 "$MAILSHIFT" check --deep "$G"
+expect_status "rename: second repair" 0 "$MAILSHIFT" repair --deep "$G"
+expect_eq "rename: second repair does nothing" "$(cat "$TMP/.out")" ""
 
 # --- all at once, then a real Dovecot serves the repaired maildir ------------------
 F=$(fresh f)
