@@ -496,7 +496,8 @@ listing_read(DIR *d, struct listing *ls)
 	}
 	if (errno)
 		return -1;
-	qsort(ls->v, ls->n, sizeof *ls->v, lent_cmp);
+	if (ls->n > 1)          /* qsort(NULL, 0, ...) is undefined */
+		qsort(ls->v, ls->n, sizeof *ls->v, lent_cmp);
 	return 0;
 }
 
