@@ -63,8 +63,11 @@ if [ "$msecs" -ge 1200 ]; then
 	line=$(grep '%, ETA' "$TMP/slow.prog" | tail -n 1)
 	mb=$(echo "$line" | sed 's/.* messages, \([0-9.]*\) MB.*/\1/')
 	pct=$(echo "$line" | sed 's/.* \([0-9]*\)%, ETA.*/\1/')
+	# (MB has one decimal: 0.05 MB of rounding, in percent of the size)
 	want=$(awk -v mb="$mb" -v s="$size" 'BEGIN { printf "%d", 100 * mb * 1e6 / s }')
-	check "pty convert: percent $pct is MB/size ($want +- 2)" test "$pct" -ge $((want - 2)) -a "$pct" -le $((want + 2))
+	tol=$(awk -v s="$size" 'BEGIN { printf "%d", 100 * 0.05e6 / s + 2 }')
+	check "pty convert: percent $pct is MB/size ($want +- $tol)" \
+		test "$pct" -ge $((want - tol)) -a "$pct" -le $((want + tol))
 else
 	echo "# conversion took ${msecs} ms: too fast for the rate and ETA, checked the rest"
 fi
