@@ -169,6 +169,20 @@ expect_status "rename: check --deep after" 0 "$MAILSHIFT" check --deep "$G"
 expect_status "rename: second repair" 0 "$MAILSHIFT" repair --deep "$G"
 expect_eq "rename: second repair does nothing" "$(cat "$TMP/.out")" ""
 
+# --- a Maildir++ folder has its own list (-r) -------------------------------------
+H=$(fresh h)
+cp -a "$TMP/m" "$H/.Sub" && : >"$H/.Sub/maildirfolder"
+sed -i '1s/ N13 / N12 /' "$H/.Sub/$L"
+expect_status "folder: check without -r" 0 "$MAILSHIFT" check "$H"
+expect_status "folder: check -r" 1 "$MAILSHIFT" check -r "$H"
+expect_eq "folder: finding" "$(cat "$TMP/.out")" \
+	"$H/.Sub/$L: UIDLIST-NEXT-TOO-LOW: next UID 12 is not above the highest UID 12"
+expect_status "folder: repair -r" 0 "$MAILSHIFT" repair -r "$H"
+expect_eq "folder: action" "$(cat "$TMP/.out")" \
+	"$H/.Sub/$L: UIDLIST-NEXT-TOO-LOW: raised N12 to N13 (highest UID 12)"
+expect_eq "folder: list as converted" "$(sum "$H/.Sub")" "$(sum "$TMP/m")"
+expect_eq "folder: top list untouched" "$(sum "$H")" "$(sum "$TMP/m")"
+
 # --- all at once, then a real Dovecot serves the repaired maildir ------------------
 F=$(fresh f)
 sed -i "1s/ N13 / N9 /; /^12 /i 10 :1700000100.M1P1.gone" "$F/$L"
