@@ -85,12 +85,8 @@ cmd_check(int argc, const char **argv)
 	};
 	poptContext pc = poptGetContext("mailshift check", argc, argv, options, 0);
 	poptSetOtherOptionHelp(pc, "[OPTIONS] MAILBOX...");
-	int rc, status;
-	while ((rc = poptGetNextOpt(pc)) > 0)
-		;
-	if (rc < -1) {
-		fprintf(stderr, "%s: %s: %s\n", report_prefix(), poptBadOption(pc, POPT_BADOPTION_NOALIAS),
-		    poptStrerror(rc));
+	int status;
+	if (report_parse_options(pc) != 0) {
 		status = EX_USAGE;
 		goto out;
 	}

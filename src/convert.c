@@ -803,12 +803,7 @@ cmd_convert(int argc, const char **argv)
 	};
 	poptContext pc = poptGetContext("mailshift convert", argc, argv, options, 0);
 	poptSetOtherOptionHelp(pc, "[OPTIONS] SOURCE... DEST");
-	int rc;
-	while ((rc = poptGetNextOpt(pc)) > 0)
-		;
-	if (rc < -1) {
-		fprintf(stderr, "%s: %s: %s\n", report_prefix(), poptBadOption(pc, POPT_BADOPTION_NOALIAS),
-		    poptStrerror(rc));
+	if (report_parse_options(pc) != 0) {
 		poptFreeContext(pc);
 		return EX_USAGE;
 	}

@@ -1025,7 +1025,7 @@ parse_options(int argc, const char **argv, struct run *run, const char ***args_r
     poptContext *pc_r)
 {
 	char *key = NULL, *keep = NULL, *move_to = NULL;
-	int del = 0, recursive = 0, rc;
+	int del = 0, recursive = 0, rc = 0;
 	struct poptOption options[] = {
 		{ "key", 'k', POPT_ARG_STRING, &key, 0,
 		  "what makes a duplicate (default: Message-ID and body)",
@@ -1047,11 +1047,7 @@ parse_options(int argc, const char **argv, struct run *run, const char ***args_r
 
 	*pc_r = pc;
 	poptSetOtherOptionHelp(pc, "[OPTIONS] MAILBOX...");
-	while ((rc = poptGetNextOpt(pc)) > 0)
-		;
-	if (rc < -1) {
-		fprintf(stderr, "%s: %s: %s\n", report_prefix(),
-		    poptBadOption(pc, POPT_BADOPTION_NOALIAS), poptStrerror(rc));
+	if (report_parse_options(pc) != 0) {
 		free(key);
 		free(keep);
 		free(move_to);

@@ -1266,17 +1266,14 @@ cmd_repair(int argc, const char **argv)
 	poptContext pc = poptGetContext("mailshift repair", argc, argv, options, 0);
 	poptSetOtherOptionHelp(pc, "[OPTIONS] MAILBOX...");
 	int rc, status = 0;
-	while ((rc = poptGetNextOpt(pc)) > 0)
-		;
+	rc = report_parse_options(pc);
 	struct repair rp = { .o = { .recursive = recursive, .deep = deep,
 		.tmp_age = INSPECT_TMP_AGE, .mbox_fd = -1 }, .qopt = quarantine };
 	const char **args = poptGetArgs(pc);
 	int nargs = 0;
 	while (args && args[nargs])
 		nargs++;
-	if (rc < -1) {
-		fprintf(stderr, "%s: %s: %s\n", report_prefix(), poptBadOption(pc, POPT_BADOPTION_NOALIAS),
-		    poptStrerror(rc));
+	if (rc != 0) {
 		status = EX_USAGE;
 	} else if (tmp_age && (rp.o.tmp_age = parse_duration(tmp_age)) < 0) {
 		report_error(EX_USAGE, "invalid --tmp-age '%s'", tmp_age);

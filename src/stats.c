@@ -1141,12 +1141,7 @@ cmd_stats(int argc, const char **argv)
 	};
 	poptContext pc = poptGetContext("mailshift stats", argc, argv, options, 0);
 	poptSetOtherOptionHelp(pc, "[OPTIONS] MAILBOX...");
-	int rc;
-	while ((rc = poptGetNextOpt(pc)) > 0)
-		;
-	if (rc < -1) {
-		fprintf(stderr, "%s: %s: %s\n", report_prefix(), poptBadOption(pc, POPT_BADOPTION_NOALIAS),
-		    poptStrerror(rc));
+	if (report_parse_options(pc) != 0) {
 		poptFreeContext(pc);
 		free(by);
 		free(color);

@@ -321,3 +321,19 @@ json_cstring(FILE *f, const char *s)
 	else
 		json_string(f, s, strlen(s));
 }
+
+int
+report_parse_options(poptContext pc)
+{
+	int rc;
+
+	while ((rc = poptGetNextOpt(pc)) > 0)
+		;
+	if (rc < -1) {
+		report_progress_clear();
+		fprintf(stderr, "%s: %s: %s\n", prefix, poptBadOption(pc, POPT_BADOPTION_NOALIAS),
+		    poptStrerror(rc));
+		return EX_USAGE;
+	}
+	return 0;
+}

@@ -72,5 +72,8 @@ void json_cstring(FILE *f, const char *s);
 /* popt table of the common options (--quiet, --verbose, --json, --dry-run,
  * --progress, --no-progress); include it in every command's table. */
 extern struct poptOption common_options[];
+/* Run popt over a command's arguments; a bad option gets one line and
+ * EX_USAGE (64) is returned, else 0. */
+int report_parse_options(poptContext pc);
 
 #endif
