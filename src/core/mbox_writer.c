@@ -514,6 +514,7 @@ struct mbox_writer {
 	bool in_msg;
 	struct mbox_quote q;
 	bool hdr_ends_lf;
+	bool crlf_sep;          /* the From_ line ends in CR LF: so does the separator */
 	int64_t want_len, want_lines;
 	int spool_fd;             /* -1, or the body spooled to measure it */
 	bool spooling;            /* output goes to spool_fd */
@@ -899,6 +900,7 @@ mbox_writer_begin(struct mbox_writer *w, const struct mbox_msg_out *m)
 		sb_append(&from, m->from_line, m->from_line_len);
 	w->in_msg = true;
 	w->hdr_ends_lf = m->hdr_len > 0 && m->hdr[m->hdr_len - 1] == '\n';
+	w->crlf_sep = from.len >= 2 && from.buf[from.len - 2] == '\r' && from.buf[from.len - 1] == '\n';
 	w->want_len = w->want_lines = -1;
 	mbox_quote_init(&w->q, w->variant);
 	if (!variant_has_cl(w->variant)) {
@@ -1009,7 +1011,11 @@ mbox_writer_end(struct mbox_writer *w)
 	}
 	bool ends_lf = w->q.any ? w->q.last_lf : w->hdr_ends_lf;
 	bool two = !variant_has_cl(w->variant) && !ends_lf;
-	if (buf_put(w, "\n\n", two ? 2 : 1) == -1)
+	/* the separator ends its line like the From_ line: CR LF in a CR LF
+	 * mbox (SPEC §2.7, Gmail Takeout), so such a file reads back the same;
+	 * LF where only the messages use CR LF (groups.io exports) */
+	int rc = w->crlf_sep && ends_lf ? buf_put(w, "\r\n", 2) : buf_put(w, "\n\n", two ? 2 : 1);
+	if (rc == -1)
 		return writer_fail(w, "unable to write");
 	if (two)
 		w->added_nl++;
