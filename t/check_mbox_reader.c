@@ -414,7 +414,8 @@ START_TEST(test_growing_file)
 	struct source src;
 	ck_assert_int_eq(source_open(&src, p, 1u << SOURCE_MBOX), 0);
 	int fd = open(p, O_WRONLY | O_APPEND);
-	ck_assert_int_eq(write_all(fd, "\n" FROM_C "S: c\n\nlate\n", strlen(FROM_C) + 16), 0);
+	static const char late[] = "\n" FROM_C "S: c\n\nlate\n";
+	ck_assert_int_eq(write_all(fd, late, sizeof late - 1), 0);
 	close(fd);
 	struct got g;
 	read_all(&src, 0, MBOX_AUTO, &g);

@@ -86,7 +86,7 @@ assert_file(const char *p, const char *want, size_t n)
 	struct strbuf got = STRBUF_INIT;
 
 	get_file(p, &got);
-	ck_assert_msg(got.len == n && memcmp(got.buf, want, n) == 0,
+	ck_assert_msg(got.len == n && (n == 0 || memcmp(got.buf, want, n) == 0),
 	    "file %s: got %zu bytes [%.*s], want %zu [%.*s]", p, got.len, (int)got.len,
 	    got.buf ? got.buf : "", n, (int)n, want);
 	sb_free(&got);
