@@ -37,15 +37,20 @@ crash_sweep "sample, messages" MESSAGES setup run verify partial
 [ "$CRASH_STEP" -eq 1 ] &&
 	expect_eq "sample: a crash after each of the 40 messages (N=0 and N=1 both after the first)" \
 	"$crash_points" 41
+echo "# sample: $crash_points crash points after messages"
+crash_points=0
 crash_sweep "sample, writes" WRITES setup run verify partial
 w=$crash_points
+echo "# sample: $w crash points before write calls"
 [ "$CRASH_STEP" -eq 1 ] &&
 	check "sample: crashed before every write call ($w points, at least one per message)" \
 	test "$w" -ge 40
 
 # Per-message durability takes other paths through the writer.
 run() { "$MAILSHIFT" convert -q --sync=message "$SRC" "$1/md"; }
+crash_points=0
 crash_sweep "sample, --sync=message" WRITES setup run verify partial
+echo "# sample, --sync=message: $crash_points crash points before write calls"
 
 # mboxcl2: a body "From " line that only Content-Length keeps in its message.
 if [ -d "$CORPUS" ]; then
@@ -61,6 +66,7 @@ if [ -d "$CORPUS" ]; then
 	crash_points=0
 	crash_sweep "mboxcl2, messages" MESSAGES setup run verify partial
 	crash_sweep "mboxcl2, writes" WRITES setup run verify partial
+	echo "# mboxcl2: $crash_points crash points"
 	[ "$CRASH_STEP" -eq 1 ] && check "mboxcl2: crash points tried" test "$crash_points" -ge 6
 else
 	echo "# no corpus at $CORPUS: mboxcl2 not tried"
