@@ -24,7 +24,7 @@ drop_users() {
 	cleanup
 }
 trap drop_users EXIT
-trap 'exit 1' HUP INT TERM
+trap 'exit 1' HUP INT TERM PIPE
 add_user() {
 	tries=0
 	# useradd fails while another process holds /etc/passwd's lock.

@@ -58,7 +58,7 @@ alice=alice bob=bob
 made_users=''
 drop_users() { for u in $made_users; do userdel "$u" >/dev/null 2>&1; done; cleanup; }
 trap drop_users EXIT
-trap 'exit 1' HUP INT TERM
+trap 'exit 1' HUP INT TERM PIPE
 if [ -n "$root" ]; then
 	alice=msr$$a bob=msr$$b
 	for u in $alice $bob; do
