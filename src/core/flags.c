@@ -377,13 +377,16 @@ uint64_t
 flags_vsize_add(const char *p, size_t n, bool *prev_cr)
 {
 	uint64_t add = n;
-	bool cr = *prev_cr;
+	const char *e = p + n, *lf;
 
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] == '\n' && !cr)
+	if (n == 0)
+		return 0;
+	/* jump from LF to LF: this runs over every byte a conversion writes */
+	for (const char *q = p; (lf = memchr(q, '\n', (size_t)(e - q))) != NULL; q = lf + 1) {
+		bool cr = lf > p ? lf[-1] == '\r' : *prev_cr;
+		if (!cr)
 			add++;
-		cr = p[i] == '\r';
 	}
-	*prev_cr = cr;
+	*prev_cr = e[-1] == '\r';
 	return add;
 }

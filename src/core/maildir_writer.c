@@ -449,7 +449,7 @@ maildir_writer_begin(struct maildir_writer *w)
 		next_base(w);
 		snprintf(w->tmpname, sizeof w->tmpname, "%s.%s" TMP_SUFFIX, w->base, w->host);
 		w->fd = openat(w->tmpfd, w->tmpname,
-		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, w->file_mode);
 		if (w->fd != -1)
 			break;
 		if (errno != EEXIST) {
@@ -462,8 +462,8 @@ maildir_writer_begin(struct maildir_writer *w)
 		report_error(EX_CANTCREAT, "unable to find a unique name in %s/tmp", w->path);
 		return -1;
 	}
-	if (fchmod(w->fd, w->file_mode) == -1 ||
-	    (w->o.chown && fchown(w->fd, w->o.uid, w->o.gid) == -1)) {
+	/* file_mode already has the umask applied, so open() gave it exactly */
+	if (w->o.chown && fchown(w->fd, w->o.uid, w->o.gid) == -1) {
 		report_error_sys(EX_CANTCREAT, "unable to set owner or mode of %s/tmp/%s", w->path, w->tmpname);
 		maildir_writer_abort(w);
 		return -1;
@@ -609,9 +609,11 @@ maildir_writer_flush(struct maildir_writer *w)
 		else
 			any_new = true;
 	}
+	/* the new names must be durable before anyone is told; tmp/ need not
+	 * be: a name left there by a power loss is our own leftover, removed
+	 * on the next run, and its inode lives on under new/ or cur/ */
 	if (w->o.sync != SYNC_NONE) {
-		if ((any_new && sync_dir(w->newfd) == -1) || (any_cur && sync_dir(w->curfd) == -1) ||
-		    sync_dir(w->tmpfd) == -1) {
+		if ((any_new && sync_dir(w->newfd) == -1) || (any_cur && sync_dir(w->curfd) == -1)) {
 			report_error_sys(EX_IOERR, "unable to sync the directories of %s", w->path);
 			rc = -1;
 			done = 0;   /* not durable: tell nobody */
@@ -680,7 +682,9 @@ maildir_writer_end(struct maildir_writer *w, const struct maildir_msginfo *mi)
 	q->cookie = mi->cookie;
 	w->tmpname[0] = '\0';
 	w->qbytes += w->size;
-	if (w->o.sync == SYNC_MESSAGE || w->nq >= w->o.batch_messages || w->qbytes >= w->o.batch_bytes)
+	/* --sync=message fsyncs each file (above) instead of one syncfs per
+	 * batch; publishing and the directory syncs are batched either way */
+	if (w->nq >= w->o.batch_messages || w->qbytes >= w->o.batch_bytes)
 		return maildir_writer_flush(w);
 	return 0;
 }
