@@ -443,8 +443,70 @@ uid_finish(struct run *run, int *result)
 	run->us = NULL;
 }
 
+/*
+ * How many earlier messages of this source had the same key hash: a set of
+ * 64-bit hashes (8 bytes a slot, the per-message bookkeeping of a
+ * conversion) and a small map of counts for the rare repeats. Two different
+ * messages sharing 64 bits would only raise an occurrence number; their
+ * 128-bit keys still differ, so nothing is skipped or merged.
+ */
+struct occset {
+	uint64_t *t;        /* 0 = empty slot */
+	size_t cap, len;
+	struct keyset rep;  /* hash -> count of repeats */
+};
+
+static bool
+occset_add(struct occset *o, uint64_t h)
+{
+	if (o->cap == 0 || (o->len + 1) * 4 > o->cap * 3) {
+		size_t cap = o->cap ? o->cap * 2 : 4096;
+		uint64_t *t = xcalloc(cap, sizeof *t);
+		for (size_t i = 0; i < o->cap; i++) {
+			if (o->t[i] == 0)
+				continue;
+			size_t j = (size_t)(o->t[i] * 0x9e3779b97f4a7c15ULL >> 20) & (cap - 1);
+			while (t[j])
+				j = (j + 1) & (cap - 1);
+			t[j] = o->t[i];
+		}
+		free(o->t);
+		o->t = t;
+		o->cap = cap;
+	}
+	size_t j = (size_t)(h * 0x9e3779b97f4a7c15ULL >> 20) & (o->cap - 1);
+	while (o->t[j]) {
+		if (o->t[j] == h)
+			return false;
+		j = (j + 1) & (o->cap - 1);
+	}
+	o->t[j] = h;
+	o->len++;
+	return true;
+}
+
+/* The occurrence number of this hash: 0 the first time, then 1, 2... */
+static uint32_t
+occset_next(struct occset *o, uint64_t h)
+{
+	if (h == 0)
+		h = 1;
+	if (occset_add(o, h))
+		return 0;
+	struct key *k = keyset_find(&o->rep, h, 0, 0, true);
+	return k->used++;
+}
+
 static void
-message_key(const char *identity, const struct message *m, struct keyset *occ, char out[64],
+occset_free(struct occset *o)
+{
+	free(o->t);
+	keyset_free(&o->rep);
+	memset(o, 0, sizeof *o);
+}
+
+static void
+message_key(const char *identity, const struct message *m, struct occset *occ, char out[64],
     uint64_t *hi, uint64_t *lo, uint32_t *n)
 {
 	XXH3_state_t *s = XXH3_createState();
@@ -454,9 +516,7 @@ message_key(const char *identity, const struct message *m, struct keyset *occ, c
 	XXH3_128bits_update(s, m->header, m->header_len);
 	XXH128_hash_t h = XXH3_128bits_digest(s);
 	XXH3_freeState(s);
-	struct key *k = keyset_find(occ, h.high64, h.low64, 0, true);
-	*n = k->used - 1;
-	k->used++;
+	*n = occset_next(occ, h.low64);
 	*hi = h.high64;
 	*lo = h.low64;
 	snprintf(out, 64, "%016llx%016llx_%u", (unsigned long long)h.high64,
@@ -493,7 +553,7 @@ convert_one(struct run *run, const char *path)
 
 	struct mbox_reader_opts ro = { .variant = run->o->in_variant };
 	struct mbox_reader *r = NULL;
-	struct keyset occ = { 0 };
+	struct occset occ = { 0 };
 	struct message m;
 	int rc = 0, result = 0;
 	uint64_t bytes_read = 0;
@@ -561,7 +621,7 @@ done:
 		result = report_exit_status() ? report_exit_status() : EX_IOERR;
 	uid_finish(run, &result);
 	off_t end = lk.st.st_size;    /* what the write lock saw: all of it was read */
-	keyset_free(&occ);
+	occset_free(&occ);
 	mbox_reader_free(r);
 	source_close(&src);
 	free(identity);
