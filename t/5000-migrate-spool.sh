@@ -70,7 +70,11 @@ delivered_in() {
 }
 kill_run() {
 	dir=$1; shift
-	(cd "$TMP/run" && exec setsid sh "$MIGRATE" --spool "$SPOOL" "$@") >"$TMP/killed.out" 2>&1 &
+	# (4 ms after each message, where the test hooks are built in: a run
+	# of 3 x $per messages lasts seconds, so the kill lands mid-run however
+	# fast the disk syncs)
+	(cd "$TMP/run" && MAILSHIFT_MESSAGE_DELAY_MS=4 exec setsid sh "$MIGRATE" --spool "$SPOOL" "$@") \
+		>"$TMP/killed.out" 2>&1 &
 	pid=$!
 	n=0 waited=0
 	while [ "$n" -lt "$some" ] && [ "$waited" -lt 400 ]; do

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static long long env_ll(const char *name)
@@ -18,7 +19,7 @@ static long long env_ll(const char *name)
 	return s && *s ? strtoll(s, NULL, 10) : -1;
 }
 
-static long long crash_msgs = -2, crash_writes = -2, fail_write = -2;
+static long long crash_msgs = -2, crash_writes = -2, fail_write = -2, delay_ms = -2;
 static int fail_errno = EIO;
 static long long msgs_done, writes_done;
 
@@ -30,6 +31,7 @@ init(void)
 	crash_msgs = env_ll("MAILSHIFT_CRASH_AFTER_MESSAGES");
 	crash_writes = env_ll("MAILSHIFT_CRASH_AFTER_WRITES");
 	fail_write = env_ll("MAILSHIFT_FAIL_WRITE");
+	delay_ms = env_ll("MAILSHIFT_MESSAGE_DELAY_MS");
 	const char *s = getenv("MAILSHIFT_FAIL_WRITE");
 	if (s && (s = strchr(s, ':')) != NULL) {
 		const char *e = s + 1;
@@ -54,6 +56,11 @@ testhook_message_done(void)
 	msgs_done++;
 	if (crash_msgs >= 0 && msgs_done >= crash_msgs)
 		_exit(99);
+	if (delay_ms > 0) {
+		struct timespec ts = { delay_ms / 1000, (delay_ms % 1000) * 1000000L };
+		while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+			;
+	}
 }
 
 int

@@ -8,6 +8,8 @@
  *   MAILSHIFT_FAIL_WRITE=K[:ERRNO]    the K-th write call fails with ERRNO
  *                                     (default EIO)
  *   MAILSHIFT_HASH_BITS=N             truncate dedup hashes to N bits
+ *   MAILSHIFT_MESSAGE_DELAY_MS=N      sleep N ms after each message is done
+ *                                     (a run slow enough to kill mid-way)
  *
  * Without the configure option every hook is a no-op that costs nothing.
  */
