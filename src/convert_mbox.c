@@ -467,6 +467,25 @@ run_flush(struct mrun *run)
 	return 0;
 }
 
+/*
+ * The end of a batch. Only removals wait for the batch to be durable
+ * (--remove-source: the sources go after the fsync) and --sync=message asks
+ * for it; otherwise the batch's write-back is started and the fsync waits
+ * for the end of the run, so the disk writes while the next batch is read.
+ * A crash before that fsync leaves the size recorded at the start in the
+ * append marker: the rerun takes the run back and appends it again.
+ */
+static int
+run_batch_end(struct mrun *run)
+{
+	if (run->w == NULL)
+		return 0;
+	if (run->o->remove_source || run->o->sync == SYNC_MESSAGE)
+		return run_flush(run);
+	run->unflushed = 0;
+	return mbox_writer_writeback(run->w);
+}
+
 /* The keys of the messages already in DEST (read under our write lock). */
 static int
 scan_dest(struct mrun *run)
@@ -745,7 +764,7 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r)
 		if (mr && run->o->remove_source)
 			pending_add(run, m.path);
 		testhook_message_done();
-		if (++run->unflushed >= every && run_flush(run) == -1) {
+		if (++run->unflushed >= every && run_batch_end(run) == -1) {
 			result = report_exit_status() ? report_exit_status() : EX_IOERR;
 			break;
 		}

@@ -61,7 +61,8 @@ struct mbox_quote {
 	unsigned state;              /* private */
 	unsigned pending;            /* private: '>' bytes held back */
 	uint64_t len;                /* stored (quoted) bytes so far */
-	uint64_t lines;              /* LF bytes so far */
+	uint64_t lines;              /* LF bytes so far (mboxcl, mboxcl2 only) */
+	bool count_lines;            /* private: the variant needs `lines` */
 	bool last_lf;                /* the last byte seen was LF */
 	bool any;                    /* at least one byte seen */
 };
@@ -202,6 +203,15 @@ int mbox_writer_end(struct mbox_writer *w);
  * unflushed messages were taken back).
  */
 int mbox_writer_flush(struct mbox_writer *w);
+/*
+ * Write out the buffer and start the kernel's write-back of everything
+ * written since (sync_file_range(2) SYNC_FILE_RANGE_WRITE), without waiting
+ * and without moving the truncate-back point: the messages are not durable
+ * until mbox_writer_flush(). Between batches whose sources stay, this keeps
+ * the disk busy while the next batch is read, and the final fsync short.
+ * 0 or -1 (reported).
+ */
+int mbox_writer_writeback(struct mbox_writer *w);
 
 /* Flush, publish (compressed output), unlock, free. Returns 0 or the
  * DESIGN §4 status of the failure (reported). */
