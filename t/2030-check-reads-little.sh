@@ -78,4 +78,18 @@ ln -s "$TMP/elsewhere" "$Q/.mailshift-quarantine"
 expect_status "repair refuses a linked quarantine" 73 "$MAILSHIFT" repair "$Q"
 expect_eq "nothing created through the link" "$(find "$TMP/elsewhere" | wc -l | tr -d ' ')" 1
 check "the file stays where it was" test -f "$Q/cur/1.empty.host:2,"
+# --- the readers that open messages read each small one with one read(2):
+# the end is where fstat said, no second read returns 0
+R=$TMP/Reads
+mkdir -p "$R/cur" "$R/new" "$R/tmp"
+n=0
+while [ $n -lt 50 ]; do
+	printf '%s' "$body" >"$R/cur/17100$n.M1P1.msghost,S=${#body}:2,S"
+	n=$((n + 1))
+done
+strace -y -e trace=read -o "$TMP/trace.stats" "$MAILSHIFT" stats -q "$R" >/dev/null 2>&1
+expect_eq "stats: one read per message file" "$(grep -c 'msghost' "$TMP/trace.stats")" 50
+strace -y -e trace=read -o "$TMP/trace.export" "$MAILSHIFT" convert -q --to=mbox "$R" "$TMP/reads.mbox" >/dev/null 2>&1
+expect_eq "convert --to=mbox: one read per message file" "$(grep -c 'msghost' "$TMP/trace.export")" 50
+expect_eq "convert --to=mbox: every message" "$(grep -c '^From ' "$TMP/reads.mbox")" 50
 done_testing
