@@ -93,7 +93,7 @@ kill_run() {
 }
 
 # 1. kill -9 of the whole run (xargs: every job is in its process group).
-kill_run "$TMP/home" --runner xargs -j 3 -- --sync=message
+kill_run "$TMP/home" --runner xargs -j 3 -- --sync=message --batch=10
 check "the kill came mid-run ($some <= $n < $all messages delivered)" \
 	test "$n" -ge "$some" -a "$n" -lt "$all"
 
@@ -132,7 +132,7 @@ expect_eq "summary header" "$(head -n 1 "$TMP/rerun.out")" \
 # and the result is still every message exactly once.
 if parallel --version 2>/dev/null | grep -q 'GNU parallel'; then
 	mkdir "$TMP/par" "$TMP/par/$u1" "$TMP/par/$u2" "$TMP/par/$u3"
-	kill_run "$TMP/par" --runner parallel -j 3 --dest "$TMP/par/%u/Maildir" -- --sync=message
+	kill_run "$TMP/par" --runner parallel -j 3 --dest "$TMP/par/%u/Maildir" -- --sync=message --batch=10
 	check "parallel: the kill came mid-run ($some <= $n < $all)" test "$n" -ge "$some" -a "$n" -lt "$all"
 	status=0
 	migrate --runner parallel -j 3 --dest "$TMP/par/%u/Maildir" >"$TMP/prerun.out" 2>&1 || status=$?
