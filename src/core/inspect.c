@@ -501,15 +501,28 @@ listing_read(DIR *d, struct listing *ls)
 	return 0;
 }
 
+/* An openat() of a subdirectory failed because it is not there as one
+ * (missing, a file, a symbolic link): check_subdirs() reports that. */
+static bool
+subdir_absent(int e)
+{
+	return e == ENOENT || e == ENOTDIR || e == ELOOP;
+}
+
 /* new/ or cur/: names and lstat only (M11). */
 static void
 scan_subdir(struct md *c, const char *sub)
 {
 	int sfd = openat(c->dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sfd == -1)
-		return;         /* reported by check_subdirs */
+	if (sfd == -1) {
+		/* missing, a file or a link: a finding of check_subdirs */
+		if (!subdir_absent(errno))
+			report_error_sys(EX_IOERR, "%s/%s: cannot open directory", c->e.maildir, sub);
+		return;
+	}
 	DIR *d = fdopendir(sfd);
 	if (!d) {
+		report_error_sys(EX_IOERR, "%s/%s: cannot read directory", c->e.maildir, sub);
 		close(sfd);
 		return;
 	}
@@ -538,10 +551,14 @@ static void
 scan_tmp(struct md *c)
 {
 	int sfd = openat(c->dfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sfd == -1)
+	if (sfd == -1) {
+		if (!subdir_absent(errno))
+			report_error_sys(EX_IOERR, "%s/tmp: cannot open directory", c->e.maildir);
 		return;
+	}
 	DIR *d = fdopendir(sfd);
 	if (!d) {
+		report_error_sys(EX_IOERR, "%s/tmp: cannot read directory", c->e.maildir);
 		close(sfd);
 		return;
 	}
@@ -754,7 +771,11 @@ check_uidlist(struct md *c)
 	finding_init(&f, IC_UIDLIST_BAD);
 	f.name = UIDLIST_FILE;
 	if (rc == -1) {
-		emit_finding(&c->e, &f, "cannot read: %s", strerror(errno));
+		/* out of descriptors or memory is our problem, not the list's */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+			report_error_sys(EX_IOERR, "%s/%s: cannot read", c->e.maildir, UIDLIST_FILE);
+		else
+			emit_finding(&c->e, &f, "cannot read: %s", strerror(errno));
 		return;
 	}
 	if (!u.header_ok) {
@@ -1549,6 +1570,10 @@ inspect_path(const char *path, const struct inspect_opts *o, struct inspect_stat
 	}
 	if (S_ISDIR(sb.st_mode)) {
 		if (!source_is_maildir(path)) {
+			if (errno != 0) {
+				report_error_sys(EX_NOINPUT, "unable to open %s", path);
+				return EX_NOINPUT;
+			}
 			report_error(EX_DATAERR, "%s: not a maildir (no cur/ directory)", path);
 			return EX_DATAERR;
 		}

@@ -151,6 +151,12 @@ md_emit(maildir_event_fn fn, void *arg, bool quiet, enum maildir_event ev,
 		fn(arg, ev, path, other, err);
 		return;
 	}
+	/* a message that could not be read is an error (exit 1, DESIGN §4),
+	 * said also with -q; the rest is only unusual */
+	if (ev == MDE_UNREADABLE) {
+		report_error(EXIT_PROBLEMS, "%s: %s: %s", path, event_texts[ev], strerror(err));
+		return;
+	}
 	if (quiet)
 		return;
 	if (other != NULL)
@@ -853,10 +859,17 @@ md_open_sub(struct maildir_reader *r, const char *name, bool required)
 	int fd = openat(r->dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 	if (fd == -1 && !required) {
+		/* there but unreadable (EACCES, EMFILE): its messages are not
+		 * read, which is a problem to count, not a missing directory */
+		int e = errno;
+		bool absent = e == ENOENT || e == ENOTDIR || e == ELOOP;
 		char *p = xasprintf("%s/%s", r->path, name);
+		if (!absent && strcmp(name, "tmp") != 0)
+			r->c.unreadable++;
 		md_emit(r->opts.on_event, r->opts.event_arg, r->opts.quiet,
-		        MDE_MISSING_SUBDIR, p, NULL, errno == ENOENT ? 0 : errno);
+		        absent ? MDE_MISSING_SUBDIR : MDE_UNREADABLE, p, NULL, absent ? 0 : e);
 		free(p);
+		errno = e;
 	}
 	return fd;
 }
@@ -882,7 +895,12 @@ maildir_reader_open(struct maildir_reader **r_r, const char *path, const struct 
 		return EX_NOINPUT;
 	}
 	if ((r->subfd[SUB_CUR] = md_open_sub(r, "cur", true)) == -1) {
-		report_error(EX_NOINPUT, "%s: not a maildir (no cur/ directory)", path);
+		if (errno == ENOENT || errno == ENOTDIR)
+			report_error(EX_NOINPUT, "%s: not a maildir (no cur/ directory)", path);
+		else if (errno == ELOOP)
+			report_error(EX_NOINPUT, "%s: not a maildir (cur/ is a symbolic link)", path);
+		else   /* EMFILE, EACCES, EIO: say so, not "not a maildir" */
+			report_error_sys(EX_NOINPUT, "unable to open %s/cur", path);
 		maildir_reader_close(r);
 		return EX_NOINPUT;
 	}

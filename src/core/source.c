@@ -36,12 +36,16 @@ source_is_maildir(const char *path)
 	struct stat st;
 	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	bool ok = false;
+	int e = 0;
 
 	if (dfd == -1)
 		return false;
-	if (fstatat(dfd, "cur", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-		ok = true;
+	if (fstatat(dfd, "cur", &st, AT_SYMLINK_NOFOLLOW) == 0)
+		ok = S_ISDIR(st.st_mode);
+	else if (errno != ENOENT && errno != ENOTDIR)
+		e = errno;
 	close(dfd);
+	errno = e;
 	return ok;
 }
 
@@ -296,6 +300,10 @@ source_open(struct source *s, const char *path, unsigned allow)
 			if (source_is_maildir(path) && (allow & (1u << SOURCE_MAILDIR))) {
 				s->type = SOURCE_MAILDIR;
 				return 0;
+			}
+			if (errno != 0) {
+				report_error_sys(EX_NOINPUT, "unable to open %s", path);
+				return EX_NOINPUT;
 			}
 			report_error(EX_DATAERR, "%s: a directory but not a %s (no cur/ subdirectory)",
 			    path, (allow & (1u << SOURCE_MAILDIR)) ? "Maildir" : "mailbox file");

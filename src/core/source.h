@@ -60,7 +60,9 @@ ssize_t source_pread(struct source *src, void *buf, size_t len, off_t off);
 const char *source_error_string(struct source *src);
 void source_close(struct source *src);
 
-/* True when path names a Maildir (cur/ a real directory, SPEC §1.1). */
+/* True when path names a Maildir (cur/ a real directory, SPEC §1.1). When
+ * false, errno is 0 if path is no Maildir, and says why when it could not be
+ * looked at (EMFILE, EACCES...): a caller reports that, not "not a maildir". */
 bool source_is_maildir(const char *path);
 
 #endif

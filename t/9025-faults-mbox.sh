@@ -1,0 +1,140 @@
+#!/bin/sh
+# Faults while writing an mbox (convert Maildir -> mbox; DESIGN §1.1, §1.2,
+# §1.5, §4; SPEC §5 O5): a full disk (ENOSPC on a 1 MiB tmpfs), EIO and
+# ENOSPC from the k-th write (MAILSHIFT_FAIL_WRITE), the same with
+# --remove-source, a read-only destination, and too few file descriptors
+# (EMFILE) for convert, check, stats and dedup. Each: the documented exit
+# status and one line naming the file and the error; the mbox is cut back
+# to its old bytes (nothing torn, nothing half-appended); with
+# --remove-source every message is in the mbox or still in the Maildir,
+# exactly once; after the fault is gone a rerun equals a clean run.
+. "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
+. "$T_SRCDIR/crashlib.sh"
+
+python3 "$T_SRCDIR/gen-mbox.py" 300 9 12000 >"$TMP/big.mbox"   # about 2 MB
+"$MAILSHIFT" convert -q "$TMP/big.mbox" "$TMP/src" || exit 99
+crash_maildir_sums "$TMP/src" >"$TMP/src.sums"
+expect_eq "source: 300 messages" "$(wc -l <"$TMP/src.sums" | tr -d ' ')" 300
+
+# An mbox that already holds a message: a failed append must give back
+# exactly these bytes.
+printf 'From old@example.org Mon Jan  4 10:00:00 2021\nSubject: kept\n\nold\n\n' >"$TMP/old.mbox"
+cp "$TMP/old.mbox" "$TMP/clean.mbox"
+"$MAILSHIFT" convert -q --to=mbox "$TMP/src" "$TMP/clean.mbox" || exit 99
+expect_eq "clean run: 301 messages" "$(grep -c '^From ' "$TMP/clean.mbox")" 301
+
+# after_fault LABEL MBOX: the mbox holds its old bytes; a rerun without the
+# fault gives the clean result
+after_fault() {
+	check "$1: the mbox is cut back to its old bytes" cmp -s "$2" "$TMP/old.mbox"
+	expect_status "$1: rerun" 0 "$MAILSHIFT" convert -q --to=mbox "$TMP/src" "$2"
+	check "$1: rerun equals a clean run" cmp -s "$2" "$TMP/clean.mbox"
+	check "$1: no append marker left" test ! -e "$2.mailshift-append"
+}
+
+# --- ENOSPC: a 1 MiB tmpfs -------------------------------------------------
+mkdir "$TMP/small"
+if mount -t tmpfs -o size=1m tmpfs "$TMP/small" 2>/dev/null; then
+	cp "$TMP/old.mbox" "$TMP/small/out.mbox"
+	expect_status "ENOSPC: exit 74" 74 "$MAILSHIFT" convert -q --to=mbox "$TMP/src" "$TMP/small/out.mbox"
+	check "ENOSPC: the line names the mbox and the error" \
+		grep -q "unable to write .*small/out.mbox: No space left on device" "$TMP/.err"
+	expect_eq "ENOSPC: stderr is one line" "$(wc -l <"$TMP/.err" | tr -d ' ')" 1
+	check "ENOSPC: the mbox is cut back to its old bytes" cmp -s "$TMP/small/out.mbox" "$TMP/old.mbox"
+	mount -o remount,size=64m "$TMP/small"
+	after_fault "ENOSPC" "$TMP/small/out.mbox"
+
+	# --remove-source: the batches made durable before the disk filled
+	# left the Maildir; the failed one stays there, and the rerun moves it
+	rm -rf "$TMP/small/src" "$TMP/small/out.mbox"
+	mount -o remount,size=1m "$TMP/small"
+	cp -a "$TMP/src" "$TMP/rs-src"
+	cp "$TMP/old.mbox" "$TMP/small/out.mbox"
+	expect_status "ENOSPC --remove-source: exit 74" 74 \
+		"$MAILSHIFT" convert -q --to=mbox --batch=20 --remove-source "$TMP/rs-src" "$TMP/small/out.mbox"
+	python3 -c '
+import hashlib, mailbox, sys
+for m in list(mailbox.mbox(sys.argv[1], create=False))[1:]:
+    print(m.get("Message-ID"))' "$TMP/small/out.mbox" >"$TMP/rs-moved"
+	moved=$(wc -l <"$TMP/rs-moved" | tr -d ' ')
+	left=$(count_files "$TMP/rs-src/new" "$TMP/rs-src/cur")
+	check "ENOSPC --remove-source: some messages moved ($moved), not all" test "$moved" -gt 0 -a "$moved" -lt 300
+	expect_eq "ENOSPC --remove-source: moved + left in the Maildir" $((moved + left)) 300
+	expect_eq "ENOSPC --remove-source: the mbox ends with whole batches" $((moved % 20)) 0
+	mount -o remount,size=64m "$TMP/small"
+	expect_status "ENOSPC --remove-source: rerun" 0 \
+		"$MAILSHIFT" convert -q --to=mbox --remove-source "$TMP/rs-src" "$TMP/small/out.mbox"
+	expect_eq "ENOSPC --remove-source: the Maildir is empty" "$(count_files "$TMP/rs-src/new" "$TMP/rs-src/cur")" 0
+	crash_mbox_messages "$TMP/small/out.mbox" | sort >"$TMP/rs.got"
+	crash_mbox_messages "$TMP/clean.mbox" | sort >"$TMP/rs.want"
+	check "ENOSPC --remove-source: every message once in the mbox" cmp -s "$TMP/rs.got" "$TMP/rs.want"
+	umount "$TMP/small"
+else
+	echo "# cannot mount a tmpfs: ENOSPC on a real file system not tried"
+fi
+
+# --- the k-th write fails --------------------------------------------------
+if "$MAILSHIFT" --version | grep -q 'test hooks'; then
+	for k in 1 3 20; do
+		for e in EIO ENOSPC; do
+			out=$TMP/fw-$k-$e.mbox
+			cp "$TMP/old.mbox" "$out"
+			MAILSHIFT_FAIL_WRITE=$k:$e; export MAILSHIFT_FAIL_WRITE
+			expect_status "write $k fails with $e: exit 74" 74 \
+				"$MAILSHIFT" convert -q --to=mbox "$TMP/src" "$out"
+			unset MAILSHIFT_FAIL_WRITE
+			case $e in EIO) msg="Input/output error" ;; *) msg="No space left" ;; esac
+			check "write $k fails with $e: a line naming the mbox" \
+				grep -q "unable to write $out: $msg" "$TMP/.err"
+			after_fault "write $k $e" "$out"
+		done
+	done
+else
+	echo "# built without test hooks: MAILSHIFT_FAIL_WRITE not tried"
+fi
+
+# --- read-only destination -------------------------------------------------
+mkdir -p "$TMP/ro"
+if mount -t tmpfs -o ro,size=1m tmpfs "$TMP/ro" 2>/dev/null; then
+	expect_status "read-only file system: exit 73" 73 \
+		"$MAILSHIFT" convert -q --to=mbox "$TMP/src" "$TMP/ro/out.mbox"
+	check "read-only: the line names the mbox" grep -q "ro/out.mbox.*Read-only file system" "$TMP/.err"
+	expect_eq "read-only: the source is whole" "$(count_files "$TMP/src/new" "$TMP/src/cur")" 300
+	umount "$TMP/ro"
+fi
+
+# --- EMFILE ----------------------------------------------------------------
+# Too few descriptors to open cur/ or a message: a line that says so (not
+# "not a maildir", not a finding of the mailbox), exit 66 or 74, and the
+# output cut back. (Not under valgrind: it needs descriptors to start.)
+[ "${MAILSHIFT_VALGRIND:-0}" = 1 ] && echo "# EMFILE not tried under valgrind"
+emfile_ok() { case $1 in 66|74) echo ok ;; *) echo "$1" ;; esac; }
+for lim in $([ "${MAILSHIFT_VALGRIND:-0}" = 1 ] || echo 4 5 6 7 8); do
+	out=$TMP/emfile-$lim.mbox
+	cp "$TMP/old.mbox" "$out"
+	st=0
+	(ulimit -n "$lim" && exec "$MAILSHIFT" convert -q --to=mbox "$TMP/src" "$out") 2>"$TMP/.err" || st=$?
+	if [ "$st" -ne 0 ]; then
+		expect_eq "ulimit -n $lim: convert exit 66 or 74" "$(emfile_ok "$st")" ok
+		check "ulimit -n $lim: convert says Too many open files" grep -q "Too many open files" "$TMP/.err"
+		check "ulimit -n $lim: no 'not a maildir'" sh -c "! grep -q 'not a maildir' '$TMP/.err'"
+		after_fault "ulimit -n $lim" "$out"
+	else
+		check "ulimit -n $lim: convert finished: the clean result" cmp -s "$out" "$TMP/clean.mbox"
+	fi
+	for cmd in check stats dedup; do
+		# (stats prints its figures: what it could not read is not in them)
+		st=0
+		(ulimit -n "$lim" && exec "$MAILSHIFT" $cmd -q "$TMP/src") >"$TMP/.out" 2>"$TMP/.err" || st=$?
+		if [ "$st" -ne 0 ]; then
+			expect_eq "ulimit -n $lim: $cmd exit 1, 66 or 74" "$(case $st in 1|66|74) echo ok ;; *) echo "$st" ;; esac)" ok
+			check "ulimit -n $lim: $cmd says Too many open files" grep -q "Too many open files" "$TMP/.err"
+			[ "$cmd" = stats ] ||
+				check "ulimit -n $lim: $cmd reports no finding" test ! -s "$TMP/.out"
+		fi
+	done
+done
+[ "${MAILSHIFT_VALGRIND:-0}" = 1 ] ||
+	expect_status "enough descriptors: check is clean" 0 sh -c "ulimit -n 16 && exec '$MAILSHIFT' check -q '$TMP/src'"
+
+done_testing
