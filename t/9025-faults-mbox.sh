@@ -2,8 +2,9 @@
 # Faults while writing an mbox (convert Maildir -> mbox; DESIGN §1.1, §1.2,
 # §1.5, §4; SPEC §5 O5): a full disk (ENOSPC on a 1 MiB tmpfs), EIO and
 # ENOSPC from the k-th write (MAILSHIFT_FAIL_WRITE), the same with
-# --remove-source, a read-only destination, and too few file descriptors
-# (EMFILE) for convert, check, stats and dedup. Each: the documented exit
+# --remove-source, a read-only destination, too few file descriptors
+# (EMFILE) for convert, check, stats and dedup, and a journal of an
+# in-place rewrite (dedup --delete, repair) that does not fit. Each: the documented exit
 # status and one line naming the file and the error; the mbox is cut back
 # to its old bytes (nothing torn, nothing half-appended); with
 # --remove-source every message is in the mbox or still in the Maildir,
@@ -136,5 +137,49 @@ for lim in $([ "${MAILSHIFT_VALGRIND:-0}" = 1 ] || echo 4 5 6 7 8); do
 done
 [ "${MAILSHIFT_VALGRIND:-0}" = 1 ] ||
 	expect_status "enough descriptors: check is clean" 0 sh -c "ulimit -n 16 && exec '$MAILSHIFT' check -q '$TMP/src'"
+
+# --- an in-place rewrite on a full disk: the journal does not fit -----------
+# dedup --delete and repair write the new tail to <mbox>.mailshift-journal
+# first: when that fails the mbox is not touched (same bytes), and the run
+# after space was freed finishes the job.
+mkdir "$TMP/full"
+if mount -t tmpfs -o size=3m tmpfs "$TMP/full" 2>/dev/null; then
+	python3 - "$TMP/big.mbox" "$TMP/dup.mbox" "$TMP/unq.mbox" <<'PY'
+import re, sys
+d = open(sys.argv[1], 'rb').read()
+parts = [p for p in re.split(rb'(?m)^(?=From user)', d) if p]
+# a copy of the first message right after it: the whole rest moves
+open(sys.argv[2], 'wb').write(parts[0] + parts[0] + b''.join(parts[1:]))
+# an unquoted body line "From ..." in the second message
+i = parts[1].index(b'\n\n') + 2
+parts[1] = parts[1][:i] + b'From here on, an unquoted line\n' + parts[1][i:]
+open(sys.argv[3], 'wb').write(b''.join(parts))
+PY
+	cp "$TMP/dup.mbox" "$TMP/full/"
+	ino=$(stat -c %i "$TMP/full/dup.mbox")
+	expect_status "dedup --delete, journal does not fit: exit 74" 74 \
+		"$MAILSHIFT" dedup -q --delete "$TMP/full/dup.mbox"
+	check "dedup --delete: the line names the journal" \
+		grep -q "unable to write .*dup.mbox.mailshift-journal: No space left on device" "$TMP/.err"
+	check "dedup --delete: the mbox is untouched" cmp -s "$TMP/full/dup.mbox" "$TMP/dup.mbox"
+	expect_eq "dedup --delete: no journal left" "$(ls "$TMP/full" | tr '\n' ' ')" "dup.mbox "
+	mount -o remount,size=16m "$TMP/full"
+	expect_status "dedup --delete after space was freed" 0 "$MAILSHIFT" dedup -q --delete "$TMP/full/dup.mbox"
+	check "dedup --delete: the duplicate is gone, the rest byte for byte" \
+		cmp -s "$TMP/full/dup.mbox" "$TMP/big.mbox"
+	expect_eq "dedup --delete: same inode" "$(stat -c %i "$TMP/full/dup.mbox")" "$ino"
+	rm "$TMP/full/dup.mbox"
+	mount -o remount,size=3m "$TMP/full"
+	cp "$TMP/unq.mbox" "$TMP/full/"
+	expect_status "repair, journal does not fit: exit 74" 74 "$MAILSHIFT" repair -q "$TMP/full/unq.mbox"
+	check "repair: the line names the journal" \
+		grep -q "unable to write .*unq.mbox.mailshift-journal: No space left on device" "$TMP/.err"
+	check "repair: the mbox is untouched" cmp -s "$TMP/full/unq.mbox" "$TMP/unq.mbox"
+	expect_eq "repair: no journal left" "$(ls "$TMP/full" | tr '\n' ' ')" "unq.mbox "
+	mount -o remount,size=16m "$TMP/full"
+	expect_status "repair after space was freed" 0 "$MAILSHIFT" repair -q "$TMP/full/unq.mbox"
+	expect_status "repair: check is clean" 0 "$MAILSHIFT" check -q "$TMP/full/unq.mbox"
+	umount "$TMP/full"
+fi
 
 done_testing
