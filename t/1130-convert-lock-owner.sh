@@ -25,16 +25,24 @@ for tool in lockfile dotlockfile; do
 	wait $pid; expect_eq "$tool: convert exit" $? 0
 	{ printf '%s\n' "$extra"; cat "$TMP/want.mbox"; } >"$TMP/both"
 	check "$tool first: no torn or lost message" cmp -s "$TMP/m.mbox" "$TMP/both"
-	# 2. convert holds the lock (reading a slow stdin): the other waits
-	rm -f "$TMP/m.mbox"
-	(sleep 2; cat "$TMP/want.mbox") | ms --to=mbox - "$TMP/m.mbox" & pid=$!
-	sleep 1
+	# 2. convert holds the lock (reading a stdin that waits for "go"): the
+	# other program starts once the lock is there, and must wait for it
+	rm -f "$TMP/m.mbox" "$TMP/go"
+	(while [ ! -e "$TMP/go" ]; do sleep 0.1; done; cat "$TMP/want.mbox") |
+		ms --to=mbox - "$TMP/m.mbox" & pid=$!
+	waited=0
+	while [ ! -e "$TMP/m.mbox.lock" ] && [ $waited -lt 600 ]; do sleep 0.1; waited=$((waited + 1)); done
+	check "$tool second: convert holds the dotlock" test -e "$TMP/m.mbox.lock"
 	if [ $tool = lockfile ]; then
-		lockfile -1 -r30 "$TMP/m.mbox.lock"; printf '%s\n' "$extra" >>"$TMP/m.mbox"; rm -f "$TMP/m.mbox.lock"
+		(lockfile -1 -r60 "$TMP/m.mbox.lock"; printf '%s\n' "$extra" >>"$TMP/m.mbox"; rm -f "$TMP/m.mbox.lock") & other=$!
 	else
-		dotlockfile -r30 -p "$TMP/m.mbox.lock"; printf '%s\n' "$extra" >>"$TMP/m.mbox"; dotlockfile -u "$TMP/m.mbox.lock"
+		(dotlockfile -r60 -p "$TMP/m.mbox.lock"; printf '%s\n' "$extra" >>"$TMP/m.mbox"; dotlockfile -u "$TMP/m.mbox.lock") & other=$!
 	fi
+	sleep 1
+	expect_eq "$tool second: nothing appended while convert holds the lock" "$(stat -c %s "$TMP/m.mbox")" 0
+	touch "$TMP/go"
 	wait $pid; expect_eq "$tool second: convert exit" $? 0
+	wait $other
 	{ cat "$TMP/want.mbox"; printf '%s\n' "$extra"; } >"$TMP/both"
 	check "$tool second: appended after convert" cmp -s "$TMP/m.mbox" "$TMP/both"
 done
