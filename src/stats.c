@@ -229,7 +229,7 @@ struct run {
 	struct figures total;
 	struct figures **rows;
 	size_t nrows;
-	struct strbuf tmp;
+	struct strbuf tmp, dec;       /* scratch: unfolded and decoded From */
 	struct dedupkey dk;
 };
 
@@ -314,7 +314,16 @@ fig_add(struct run *run, struct figures *f, const struct msgfacts *mf)
 		struct tm tm;
 		char b[32];
 		gmtime_r(&mf->t, &tm);
-		snprintf(b, sizeof b, "%04d", tm.tm_year + 1900);
+		int y = tm.tm_year + 1900;
+		if (y >= 0 && y <= 9999) {   /* once per message: no snprintf */
+			b[0] = (char)('0' + y / 1000);
+			b[1] = (char)('0' + y / 100 % 10);
+			b[2] = (char)('0' + y / 10 % 10);
+			b[3] = (char)('0' + y % 10);
+			b[4] = '\0';
+		} else {
+			snprintf(b, sizeof b, "%04d", y);
+		}
 		cmap_add(&f->by_year, b, strlen(b), 1);
 		if (run->by_month) {
 			snprintf(b, sizeof b, "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
@@ -355,13 +364,13 @@ name_seconds(const char *name)
 }
 
 static void
-facts_date(struct run *run, const struct message *m, time_t file_mtime, struct msgfacts *mf)
+facts_date(struct run *run, struct reader *r, const struct message *m,
+    const struct header_field *date, time_t file_mtime, struct msgfacts *mf)
 {
-	struct header_field f;
 	time_t t;
 
-	if (header_find(m->header, m->header_len, "Date", &f)) {
-		if (date_parse(f.value, f.value_len, &t, NULL) == 0) {
+	if (date != NULL) {
+		if (date_parse(date->value, date->value_len, &t, NULL) == 0) {
 			mf->dsrc = DS_HEADER;
 			mf->t = t;
 			mf->suspicious = t < 0 || t > run->now + 86400;
@@ -371,14 +380,25 @@ facts_date(struct run *run, const struct message *m, time_t file_mtime, struct m
 	} else {
 		mf->missing = true;
 	}
+	/* a Maildir file's mtime: the header read made no stat, this one
+	 * message needs it */
+	time_t env = m->env_time;
+	bool have_env = m->env_time_ok;
+	if (!have_env && m->origin == ORIGIN_MAILDIR && reader_maildir(r) != NULL) {
+		const struct stat *st = maildir_reader_stat(reader_maildir(r));
+		if (st != NULL) {
+			env = st->st_mtime;
+			have_env = true;
+		}
+	}
 	/* an arrival date of 0 or in the future carries nothing (SPEC §5 M7) */
-	bool env_ok = m->env_time_ok && m->env_time > 0 && m->env_time <= run->now + 86400;
+	bool env_ok = have_env && env > 0 && env <= run->now + 86400;
 	if (m->origin == ORIGIN_MBOX && env_ok) {
 		mf->dsrc = DS_ENVELOPE;
-		mf->t = m->env_time;
+		mf->t = env;
 	} else if (m->origin == ORIGIN_MAILDIR && env_ok) {
 		mf->dsrc = DS_MTIME;
-		mf->t = m->env_time;
+		mf->t = env;
 	} else if (m->origin == ORIGIN_MBOX && file_mtime > 0) {
 		mf->dsrc = DS_MTIME;
 		mf->t = file_mtime;
@@ -410,34 +430,43 @@ facts_name(const char *dec, size_t n, struct strbuf *out)
 }
 
 static void
-facts_header(struct run *run, const struct message *m, time_t file_mtime, struct msgfacts *mf)
+facts_header(struct run *run, struct reader *r, const struct message *m, time_t file_mtime,
+    struct msgfacts *mf)
 {
-	struct header_field f;
+	struct header_field fields[2], f;   /* the first Date and From */
+	bool have[2] = { false, false };
+	struct header_iter it;
 
-	facts_date(run, m, file_mtime, mf);
-	for (size_t i = 0; i < m->header_len; i++)
-		if ((unsigned char)m->header[i] >= 0x80) {
-			mf->eight_bit = true;
-			break;
+	/* one pass over the fields for both */
+	header_iter_init(&it, m->header, m->header_len);
+	while ((!have[0] || !have[1]) && header_iter_next(&it, &f)) {
+		int k = f.name_len == 4 && mem_ieq(f.name, "Date", 4) ? 0 :
+		    f.name_len == 4 && mem_ieq(f.name, "From", 4) ? 1 : -1;
+		if (k >= 0 && !have[k]) {
+			fields[k] = f;
+			have[k] = true;
 		}
+	}
+	facts_date(run, r, m, have[0] ? &fields[0] : NULL, file_mtime, mf);
+	mf->eight_bit = mem_has_8bit(m->header, m->header_len);
 	sb_reset(&mf->addr);
 	sb_reset(&mf->name);
-	if (!header_find(m->header, m->header_len, "From", &f)) {
+	if (!have[1]) {
 		mf->no_from = true;
 		return;
 	}
+	f = fields[1];
 	unsigned bad = 0;
 	header_unfold(f.value, f.value_len, &run->tmp);
-	struct strbuf dec = STRBUF_INIT;
-	header_decode_2047(run->tmp.buf, run->tmp.len, &dec, &bad);
+	sb_reset(&run->dec);
+	header_decode_2047(run->tmp.buf, run->tmp.len, &run->dec, &bad);
 	mf->bad_2047 = bad > 0;
 	if (!header_addr_spec(f.value, f.value_len, true, &mf->addr) || mf->addr.len == 0) {
 		sb_reset(&mf->addr);
 		mf->bad_from = true;
-	} else if (dec.buf) {
-		facts_name(dec.buf, dec.len, &mf->name);
+	} else if (run->dec.buf) {
+		facts_name(run->dec.buf, run->dec.len, &mf->name);
 	}
-	sb_free(&dec);
 }
 
 /* Keywords of a message as names: mbox X-Keywords, maildir letters. */
@@ -520,7 +549,7 @@ stats_message(struct run *run, struct reader *r, const struct message *m, time_t
 {
 	facts_flags(r, m, mf);
 	if (!run->counts)
-		facts_header(run, m, file_mtime, mf);
+		facts_header(run, r, m, file_mtime, mf);
 	if (facts_body(run, r, m, mf) == -1)
 		return -1;
 	mf->size = m->size;
@@ -528,8 +557,12 @@ stats_message(struct run *run, struct reader *r, const struct message *m, time_t
 		mf->size = mbox_reader_message_size(reader_mbox(r));
 		snprintf(mf->where, sizeof mf->where, "%s:%lld", m->mailbox, (long long)m->offset);
 	} else {
+		/* no ,S= in the name: fstat of the open file, or lstat (--counts) */
 		struct stat st;
-		if (mf->size < 0 && lstat(m->path, &st) == 0)
+		const struct stat *sp = mf->size < 0 ? maildir_reader_stat(reader_maildir(r)) : NULL;
+		if (sp != NULL)
+			mf->size = (int64_t)sp->st_size;
+		else if (mf->size < 0 && lstat(m->path, &st) == 0)
 			mf->size = (int64_t)st.st_size;
 		snprintf(mf->where, sizeof mf->where, "%s", m->path);
 	}
@@ -1112,6 +1145,7 @@ stats_run(struct run *run, const char **args, bool csv)
 	free(run->rows);
 	fig_free(&run->total);
 	sb_free(&run->tmp);
+	sb_free(&run->dec);
 	if (run->duplicates)
 		dedupkey_free(&run->dk);
 	return status;

@@ -270,6 +270,7 @@ START_TEST(test_stat_and_sizes)
 	puts_(md, "cur/1.x,S=5,W=6:2,S", "1234567", 1234567890);
 	puts_(md, "cur/2.y:2,", "", 1234567891);
 	puts_(md, "new/3.z", "abc", 1234567892);
+	puts_(md, "new/4.e", "", 1234567893);
 	ck_assert_int_eq(maildir_reader_open(&r, md, &o), 0);
 	ck_assert_int_eq(maildir_reader_next(r, &m, READER_WANT_STAT), 1);
 	ck_assert_int_eq(m.size, 5);
@@ -293,15 +294,25 @@ START_TEST(test_stat_and_sizes)
 	ck_assert_uint_eq(b.len, 0);
 	ck_assert_uint_eq(l.n[MDE_EMPTY], 1);
 
+	/* HEADER makes no stat: no ,S= means no size and no mtime until
+	 * maildir_reader_stat() asks, once, for this message */
 	ck_assert_int_eq(maildir_reader_next(r, &m, READER_WANT_HEADER), 1);
-	ck_assert_int_eq(m.size, 3);
-	ck_assert_int_eq(m.env_time, 1234567892);
+	ck_assert_int_eq(m.size, -1);
+	ck_assert(!m.env_time_ok);
+	ck_assert_int_eq(maildir_reader_stat(r)->st_size, 3);
+	ck_assert_int_eq(maildir_reader_stat(r)->st_mtime, 1234567892);
 	ck_assert_uint_eq(m.header_len, 3);     /* no empty line: all header */
 	ck_assert(!m.header_complete);
+	/* an empty file is found empty without a stat too */
+	ck_assert_int_eq(maildir_reader_next(r, &m, READER_WANT_HEADER), 1);
+	ck_assert_str_eq(m.filename, "4.e");
+	ck_assert_int_eq(m.size, 0);
+	ck_assert_uint_eq(m.header_len, 0);
+	ck_assert_uint_eq(l.n[MDE_EMPTY], 2);
 	ck_assert_int_eq(maildir_reader_next(r, &m, READER_WANT_FULL), 0);
 	const struct maildir_counters *c = maildir_reader_counters(r);
-	ck_assert_uint_eq(c->empty, 1);
-	ck_assert_uint_eq(c->no_header_end, 2);
+	ck_assert_uint_eq(c->empty, 2);
+	ck_assert_uint_eq(c->no_header_end, 3);
 	maildir_reader_close(r);
 	sb_free(&b);
 	free(md);

@@ -44,7 +44,9 @@
 #include "util.h"
 
 #define MD_BUFSIZE_DEFAULT (64 * 1024)
-#define MD_HEADER_FIRST 8192
+/* the first read for a header: most header blocks are 1-3 KB; a longer
+ * one takes another read (doubling up to READER_HEADER_MAX) */
+#define MD_HEADER_FIRST 4096
 #define MD_KEYWORDS_MAX (64 * 1024)
 #define MD_ARENA_BLOCK (64 * 1024)
 
@@ -576,9 +578,15 @@ md_close_file(struct maildir_reader *r)
 	r->fd = -1;
 }
 
-/* Open the current file; 0, or -1 after an event (the message is skipped). */
+/*
+ * Open the current file; 0, or -1 after an event (the message is skipped).
+ * With stat_it, fstat() says it is a regular file and gives size and mtime;
+ * without (READER_WANT_HEADER) readdir's d_type said so, O_NOFOLLOW and
+ * O_NONBLOCK keep links and FIFOs out, and maildir_reader_stat() makes the
+ * fstat() later for the few messages whose figures need it.
+ */
 static int
-md_open_file(struct maildir_reader *r, int sub)
+md_open_file(struct maildir_reader *r, int sub, bool stat_it)
 {
 	struct stat st;
 	int fd = openat(r->subfd[sub], r->name.buf,
@@ -597,6 +605,12 @@ md_open_file(struct maildir_reader *r, int sub)
 			md_event(r, MDE_UNREADABLE, sub, r->name.buf, NULL, e);
 		}
 		return -1;
+	}
+	r->off = 0;
+	r->body_eof = false;
+	if (!stat_it) {
+		r->fd = fd;
+		return 0;
 	}
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		int e = errno;
@@ -645,12 +659,27 @@ md_read(struct maildir_reader *r, void *buf, size_t len, bool *eof_r)
 		}
 		got += (size_t)n;
 		r->off += (uint64_t)n;
-		if (got < len && r->off >= (uint64_t)r->st.st_size) {
+		if (got < len && r->have_st && r->off >= (uint64_t)r->st.st_size) {
 			*eof_r = true;
 			break;
 		}
 	}
 	return (ssize_t)got;
+}
+
+/* Without the size from fstat(): one read(2), the end only where it says 0
+ * (a header block ends well before it in all but header-only messages). */
+static ssize_t
+md_read_once(struct maildir_reader *r, void *buf, size_t len, bool *eof_r)
+{
+	ssize_t n;
+
+	while ((n = read(r->fd, buf, len)) == -1 && errno == EINTR)
+		;
+	if (n > 0)
+		r->off += (uint64_t)n;
+	*eof_r = n == 0;
+	return n;
 }
 
 /*
@@ -672,9 +701,13 @@ md_read_header(struct maildir_reader *r, int sub, enum reader_want want, bool *c
 		r->hcap = first;
 	}
 	r->hlen = 0;
-	for (;;) {
+	/* read `step` bytes, twice as many each time the header goes on (the
+	 * buffer may be larger, grown by an earlier message) */
+	for (size_t step = first;;) {
 		bool eof;
-		ssize_t n = md_read(r, r->hbuf + r->hlen, r->hcap - r->hlen, &eof);
+		size_t room = r->hcap - r->hlen < step ? r->hcap - r->hlen : step;
+		ssize_t n = r->have_st ? md_read(r, r->hbuf + r->hlen, room, &eof)
+		    : md_read_once(r, r->hbuf + r->hlen, room, &eof);
 		if (n == -1) {
 			r->c.unreadable++;
 			md_event(r, MDE_UNREADABLE, sub, r->name.buf, NULL, errno);
@@ -683,13 +716,17 @@ md_read_header(struct maildir_reader *r, int sub, enum reader_want want, bool *c
 		}
 		r->hlen += (size_t)n;
 		r->hview = header_block_len(r->hbuf, r->hlen, &complete);
-		if (complete || eof || r->hcap >= READER_HEADER_MAX) {
+		if (complete || eof || r->hlen >= READER_HEADER_MAX) {
 			r->body_eof = eof;
 			break;
 		}
-		size_t ncap = r->hcap * 2 > READER_HEADER_MAX ? READER_HEADER_MAX : r->hcap * 2;
-		r->hbuf = xrealloc(r->hbuf, ncap);
-		r->hcap = ncap;
+		if (r->hlen == r->hcap) {
+			size_t ncap = r->hcap * 2 > READER_HEADER_MAX ? READER_HEADER_MAX : r->hcap * 2;
+			r->hbuf = xrealloc(r->hbuf, ncap);
+			r->hcap = ncap;
+		}
+		if (step < READER_HEADER_MAX / 2)
+			step *= 2;
 	}
 	if (!complete) {
 		r->hview = r->hlen;
@@ -711,7 +748,7 @@ maildir_reader_body(struct maildir_reader *r, struct iovec *iov, int *iovcnt)
 	*iovcnt = 0;
 	if (r->fd == -1 && !r->body_eof) {
 		/* Header not read (NAME/STAT wanted): everything is body. */
-		if (md_open_file(r, r->cur_sub) == -1) {
+		if (md_open_file(r, r->cur_sub, true) == -1) {
 			r->body_eof = true;
 			return -1;
 		}
@@ -757,7 +794,11 @@ md_fill(struct maildir_reader *r, struct message *m, int sub)
 	memset(m, 0, sizeof(*m));
 	maildir_name_parse(r->name.buf, r->name.len, &r->mn);
 	sb_reset(&r->mpath);
-	sb_appendf(&r->mpath, "%s/%s/%s", r->path, sub_names[sub], r->name.buf);
+	sb_appends(&r->mpath, r->path);
+	sb_appendc(&r->mpath, '/');
+	sb_appends(&r->mpath, sub_names[sub]);
+	sb_appendc(&r->mpath, '/');
+	sb_append(&r->mpath, r->name.buf, r->name.len);
 	m->origin = ORIGIN_MAILDIR;
 	m->mailbox = r->path;
 	m->offset = -1;
@@ -818,7 +859,7 @@ maildir_reader_next(struct maildir_reader *r, struct message *m, enum reader_wan
 		if (md_dup_check(r, sub, ino, idx))
 			continue;
 		if (want >= READER_WANT_HEADER) {
-			if (md_open_file(r, sub) == -1)
+			if (md_open_file(r, sub, want != READER_WANT_HEADER) == -1)
 				continue;
 			bool complete;
 			if (md_read_header(r, sub, want, &complete) == -1)
@@ -841,6 +882,11 @@ maildir_reader_next(struct maildir_reader *r, struct message *m, enum reader_wan
 			r->c.empty++;
 			md_event(r, MDE_EMPTY, sub, r->name.buf, NULL, 0);
 		}
+	} else if (r->fd != -1 && r->hlen == 0 && r->body_eof) {
+		if (m->size < 0)
+			m->size = 0;
+		r->c.empty++;
+		md_event(r, MDE_EMPTY, sub, r->name.buf, NULL, 0);
 	}
 	if (sub == SUB_NEW && r->mn.info != NULL)
 		r->c.info_in_new++;
@@ -956,9 +1002,14 @@ maildir_reader_name(const struct maildir_reader *r)
 }
 
 const struct stat *
-maildir_reader_stat(const struct maildir_reader *r)
+maildir_reader_stat(struct maildir_reader *r)
 {
-	return r->cur_sub >= 0 && r->have_st ? &r->st : NULL;
+	if (r->cur_sub < 0)
+		return NULL;
+	/* READER_WANT_HEADER opened the file without it */
+	if (!r->have_st && r->fd != -1 && fstat(r->fd, &r->st) == 0)
+		r->have_st = true;
+	return r->have_st ? &r->st : NULL;
 }
 
 const struct maildir_counters *

@@ -64,8 +64,10 @@ int maildir_reader_body(struct maildir_reader *r, struct iovec *iov, int *iovcnt
 
 /* The parsed name of the current message. */
 const struct maildir_name *maildir_reader_name(const struct maildir_reader *r);
-/* lstat/fstat of the current message, or NULL when no stat was made. */
-const struct stat *maildir_reader_stat(const struct maildir_reader *r);
+/* lstat/fstat of the current message, or NULL when there is none. After
+ * READER_WANT_HEADER, which opens the file without fstat(), the first call
+ * makes it (size and mtime of the messages whose figures need them). */
+const struct stat *maildir_reader_stat(struct maildir_reader *r);
 const struct maildir_counters *maildir_reader_counters(const struct maildir_reader *r);
 /* The body buffer (for tests: every body iovec after the first lies in it). */
 void maildir_reader_buffer(const struct maildir_reader *r, const char **buf_r, size_t *len_r);

@@ -21,8 +21,10 @@
  * `want` says how much a command needs, so a Maildir is read no more than
  * that: READER_WANT_NAME opens no file (location, flags and the ,S= size
  * from the name only), READER_WANT_STAT adds one lstat (size, mtime),
- * READER_WANT_HEADER opens the file and reads up to the end of the header,
- * READER_WANT_FULL also makes reader_body() available. An mbox is a stream:
+ * READER_WANT_HEADER opens the file and reads up to the end of the header
+ * (open, read, close, no fstat: the size only from ,S= and no env_time;
+ * maildir_reader_stat() makes the fstat for a message that needs them),
+ * READER_WANT_FULL also makes reader_body() available (with size and mtime). An mbox is a stream:
  * it always hands out the header view, and reader_body() works at every
  * level. Views (header, iovecs, names) stay valid until the next call.
  */
@@ -40,7 +42,7 @@
 enum reader_want {
 	READER_WANT_NAME = 0,   /* maildir: no syscall per message beyond readdir */
 	READER_WANT_STAT,       /* + lstat: size (,S= first), env_time = mtime */
-	READER_WANT_HEADER,     /* + header view (file opened, read to the empty line) */
+	READER_WANT_HEADER,     /* header view (file opened, read to the empty line), no stat */
 	READER_WANT_FULL,       /* + body through reader_body() */
 };
 

@@ -211,7 +211,7 @@ xasprintf(const char *fmt, ...)
 }
 
 void
-sb_grow(struct strbuf *sb, size_t extra)
+sb_grow_slow(struct strbuf *sb, size_t extra)
 {
 	if (sb->len + extra + 1 <= sb->cap)
 		return;
@@ -239,12 +239,6 @@ void
 sb_appends(struct strbuf *sb, const char *s)
 {
 	sb_append(sb, s, strlen(s));
-}
-
-void
-sb_appendc(struct strbuf *sb, char c)
-{
-	sb_append(sb, &c, 1);
 }
 
 void
@@ -294,6 +288,25 @@ mem_ieq(const void *a, const void *b, size_t n)
 		if (tolower(x[i]) != tolower(y[i]))
 			return false;
 	return true;
+}
+
+bool
+mem_has_8bit(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	unsigned char acc = 0;
+
+	/* an OR over a fixed block compiles to vector code; a byte loop that
+	 * stops at the first hit does not */
+	for (; n >= 64; s += 64, n -= 64) {
+		for (int i = 0; i < 64; i++)
+			acc |= s[i];
+		if (acc & 0x80)
+			return true;
+	}
+	for (size_t i = 0; i < n; i++)
+		acc |= s[i];
+	return (acc & 0x80) != 0;
 }
 
 const void *

@@ -39,14 +39,29 @@ struct strbuf {
 	size_t cap;
 };
 #define STRBUF_INIT { NULL, 0, 0 }
-void sb_grow(struct strbuf *sb, size_t extra);
+void sb_grow_slow(struct strbuf *sb, size_t extra);
+/* Room for extra more bytes and the NUL (inline: called per byte). */
+static inline void
+sb_grow(struct strbuf *sb, size_t extra)
+{
+	if (sb->len + extra + 1 > sb->cap)
+		sb_grow_slow(sb, extra);
+}
 void sb_append(struct strbuf *sb, const void *p, size_t n);
 void sb_appends(struct strbuf *sb, const char *s);
-void sb_appendc(struct strbuf *sb, char c);
+static inline void
+sb_appendc(struct strbuf *sb, char c)
+{
+	sb_grow(sb, 1);
+	sb->buf[sb->len++] = c;
+	sb->buf[sb->len] = '\0';
+}
 void sb_appendf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void sb_reset(struct strbuf *sb);
 void sb_free(struct strbuf *sb);
 
+/* Whether any of n bytes has the high bit set (8-bit text), 64 bytes a step. */
+bool mem_has_8bit(const void *p, size_t n);
 /* Case-insensitive ASCII comparison of n bytes. */
 bool mem_ieq(const void *a, const void *b, size_t n);
 /* Find needle in haystack (memmem without _GNU_SOURCE worries). */
