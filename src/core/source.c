@@ -49,32 +49,47 @@ source_is_maildir(const char *path)
 	return ok;
 }
 
-/* libarchive pulls its input through this: first the sniffed prefix, then
- * the rest of the file descriptor. */
+/*
+ * libarchive pulls its input through arc_read(): first the bytes sniffed
+ * before we knew the file was compressed, then the rest of the descriptor.
+ *
+ * Lifetime rule: a buffer handed to libarchive through *buf belongs to the
+ * library until it calls arc_read() again (or arc_close()). It may keep
+ * pointers into it and decompress from it across many archive_read_data()
+ * calls, so nothing may write to it in between. The sniffed prefix
+ * therefore moves into the feed (source_open_archive() takes s->pre away
+ * from the source) and is freed only when the feed is closed; the source
+ * sniffs the decompressed bytes into a fresh buffer. rbuf is reused only
+ * on the next arc_read() call, which is the library saying it is done with
+ * the previous block.
+ */
+#define ARC_READ_SIZE (256 * 1024)
+
 struct arc_feed {
 	struct source *src;
-	char *rbuf;
-	bool pre_done;
+	char *pre;              /* the sniffed prefix, owned by the feed */
+	size_t pre_len;
+	char *rbuf;             /* ARC_READ_SIZE bytes */
 };
 
 static la_ssize_t
 arc_read(struct archive *a, void *ctx, const void **buf)
 {
 	struct arc_feed *f = ctx;
-	struct source *s = f->src;
 
 	(void)a;
-	if (!f->pre_done) {
-		f->pre_done = true;
-		if (s->pre_len > 0) {
-			*buf = s->pre;
-			return (la_ssize_t)s->pre_len;
-		}
+	if (f->pre != NULL && f->pre_len > 0) {
+		*buf = f->pre;
+		la_ssize_t n = (la_ssize_t)f->pre_len;
+		f->pre_len = 0;         /* handed out once; freed by arc_close() */
+		return n;
 	}
 	for (;;) {
-		ssize_t n = read(s->fd, f->rbuf, 256 * 1024);
+		ssize_t n = read(f->src->fd, f->rbuf, ARC_READ_SIZE);
 		if (n == -1 && errno == EINTR)
 			continue;
+		if (n == -1)
+			archive_set_error(a, errno, "read error: %s", strerror(errno));
 		*buf = f->rbuf;
 		return n;
 	}
@@ -86,6 +101,7 @@ arc_close(struct archive *a, void *ctx)
 	struct arc_feed *f = ctx;
 
 	(void)a;
+	free(f->pre);
 	free(f->rbuf);
 	free(f);
 	return ARCHIVE_OK;
@@ -99,7 +115,12 @@ source_open_archive(struct source *s)
 	struct archive_entry *entry;
 
 	f->src = s;
-	f->rbuf = xmalloc(256 * 1024);
+	f->rbuf = xmalloc(ARC_READ_SIZE);
+	/* the sniffed bytes now belong to libarchive's feed (lifetime rule above) */
+	f->pre = s->pre;
+	f->pre_len = s->pre_len;
+	s->pre = NULL;
+	s->pre_len = s->pre_off = 0;
 	archive_read_support_filter_all(a);
 	/* a zip or tar holding one mailbox is read like a compressed file */
 	archive_read_support_format_zip(a);
@@ -119,7 +140,6 @@ source_open_archive(struct source *s)
 	s->archive = a;
 	s->seekable = false;
 	s->size = -1;
-	s->pre_len = s->pre_off = 0;
 	s->pos = 0;
 	return 0;
 }
