@@ -1,5 +1,5 @@
 #!/bin/sh
-# Every mbox of ../shared/corpus (INDEX.tsv): the message count equals the
+# Every mbox of t/corpus (INDEX.tsv): the message count equals the
 # SPEC count of the index, and where Python's mailbox agrees on the count,
 # every Maildir file equals Python's message after mboxrd unquoting, byte
 # for byte (t/oracle/pymbox.py). Where they disagree it is for the reasons

@@ -114,7 +114,7 @@ expect_eq "From_ lines" "$(grep '^From ' "$TMP/m4.mbox" | tr '\n' '|')" \
 	"From x@ex Wed Jan  3 01:05:34 1996|From z@ex Fri Nov  9 22:33:52 2001|"
 
 # --- the corpus: every valid mboxrd/mboxcl2 file comes back byte for byte ---------
-if [ -d "$CORPUS" ]; then
+if need_corpus; then
 	# These parse with no missing separator, no unquoted From_ body line and a
 	# final empty line (valid mboxrd); the others in INDEX.tsv differ only as
 	# the second table says.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# mailshift dedup on real duplicates written by other people (../shared/corpus):
+# mailshift dedup on real duplicates written by other people (t/corpus):
 # mail-deduplicate's eml-box (two byte-identical files), notmuch's duplicate
 # corpus (copies differing in trace headers, one Message-ID over different
 # bodies) and mu's testdir2 (duplicates across folders). Every key's sets

@@ -1,5 +1,5 @@
 #!/bin/sh
-# `mailshift stats --json` on every mbox and maildir of ../shared/corpus
+# `mailshift stats --json` on every mbox and maildir of t/corpus
 # (INDEX.tsv): messages, bytes, flags, keywords and messages per year equal
 # what Python's mailbox and email modules compute (t/oracle/pystats.py).
 # The oracle reads mboxrd quoting and CR LF separators as a Maildir file

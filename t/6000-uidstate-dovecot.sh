@@ -54,7 +54,7 @@ expect_eq "pseudo: POP3 UIDL" "$(dovecot_uidl "$s")" "1 0000000200000309
 2 pop-four"
 
 # --- real mail: GNU mailutils' mbox2 (X-IMAPbase 1528796916 6, X-UID 1-5) -------
-if [ -f "$CORPUS/gnu-mailutils/spool/mbox2" ]; then
+if need_corpus; then
 	"$MAILSHIFT" convert -q "$CORPUS/gnu-mailutils/spool/mbox2" "$TMP/g"
 	expect_eq "mbox2: uidlist" "$(uidlist_plain "$TMP/g")" "3 V1528796916 N7 G*
 1

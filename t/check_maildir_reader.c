@@ -682,15 +682,15 @@ END_TEST
  * every message reads completely. */
 START_TEST(test_corpus)
 {
-	const char *corpus = getenv("CORPUS") && *getenv("CORPUS") ? getenv("CORPUS") : "/work/shared/corpus";
+	const char *corpus = getenv("CORPUS") && *getenv("CORPUS") ? getenv("CORPUS") : TEST_CORPUSDIR;
 	char *index = xasprintf("%s/INDEX.tsv", corpus);
 	FILE *f = fopen(index, "r");
 	char line[4096];
 	int checked = 0;
 
+	/* t/corpus travels with the source tree: missing is a failure */
+	ck_assert_msg(f != NULL, "%s: cannot read the corpus index: %s", index, strerror(errno));
 	free(index);
-	if (f == NULL)
-		return;         /* no corpus here: nothing to compare with */
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char *path = strtok(line, "\t"), *kind = strtok(NULL, "\t"), *count = strtok(NULL, "\t");
 		if (path == NULL || kind == NULL || count == NULL || strcmp(kind, "maildir") != 0)

@@ -1,11 +1,11 @@
 # t/lib.sh: shared by the shell tests. Sourced, not run.
 #   MAILSHIFT  the binary under test (set by make check)
-#   CORPUS     ../shared/corpus (tests needing it skip with 77 when absent)
+#   CORPUS     t/corpus, real mailboxes (a test needing it fails with 99 when absent)
 #   T_SRCDIR   this directory
 set -u
 : "${MAILSHIFT:=$(cd "$(dirname "$0")/.." && pwd)/mailshift}"
 : "${T_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}"
-: "${CORPUS:=$T_SRCDIR/../../shared/corpus}"
+: "${CORPUS:=$T_SRCDIR/corpus}"
 DATA="$T_SRCDIR/data"
 ORACLE="$T_SRCDIR/oracle"
 
@@ -43,7 +43,8 @@ done_testing() {
 	[ "$nfail" -eq 0 ] || exit 1
 	exit 0
 }
-need_corpus() { [ -d "$CORPUS" ] || { echo "SKIP: no corpus at $CORPUS"; exit 77; }; }
+# the corpus travels with the source tree: missing means a broken checkout
+need_corpus() { [ -f "$CORPUS/INDEX.tsv" ] || { echo "ERROR: no corpus at $CORPUS (t/corpus is part of the source tree)" >&2; exit 99; }; }
 need() { command -v "$1" >/dev/null 2>&1 || { echo "SKIP: $1 not installed"; exit 77; }; }
 
 # Messages of a maildir in delivery order (mailshift's names increase within
