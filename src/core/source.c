@@ -126,8 +126,19 @@ source_open_archive(struct source *s)
 	archive_read_support_format_zip(a);
 	archive_read_support_format_tar(a);
 	archive_read_support_format_raw(a);
-	if (archive_read_open(a, f, NULL, arc_read, arc_close) != ARCHIVE_OK ||
-	    archive_read_next_header(a, &entry) != ARCHIVE_OK) {
+	/* the raw format bids only on at least one byte: a compressed empty
+	 * file (an emptied spool kept as .gz) is libarchive's "empty" format */
+	archive_read_support_format_empty(a);
+	int rc = archive_read_open(a, f, NULL, arc_read, arc_close);
+	if (rc == ARCHIVE_OK)
+		rc = archive_read_next_header(a, &entry);
+	if (rc == ARCHIVE_EOF && archive_format(a) != ARCHIVE_FORMAT_EMPTY) {
+		report_error(EX_DATAERR, "%s: an empty %s archive: no mailbox in it", s->name,
+		    archive_format_name(a) ? archive_format_name(a) : "");
+		archive_read_free(a);
+		return EX_DATAERR;
+	}
+	if (rc != ARCHIVE_OK && rc != ARCHIVE_EOF) {
 		report_error(EX_DATAERR, "%s: cannot decompress: %s", s->name,
 		    archive_error_string(a) ? archive_error_string(a) : "unknown format");
 		archive_read_free(a);
@@ -135,8 +146,10 @@ source_open_archive(struct source *s)
 	}
 	const char *fname = archive_filter_name(a, 0);
 	s->compression = fname ? fname : "compressed";
-	if (archive_format(a) != ARCHIVE_FORMAT_RAW && archive_format_name(a))
+	if (archive_format(a) != ARCHIVE_FORMAT_RAW && archive_format(a) != ARCHIVE_FORMAT_EMPTY &&
+	    archive_format_name(a))
 		s->compression = archive_format_name(a);
+	s->eof = rc == ARCHIVE_EOF;     /* nothing to decompress */
 	s->archive = a;
 	s->seekable = false;
 	s->size = -1;
@@ -185,7 +198,9 @@ sniff_fill(struct source *s)
 	s->pre_len = 0;
 	while (s->pre_len < SNIFF_SIZE) {
 		ssize_t n;
-		if (s->archive) {
+		if (s->archive && s->eof) {
+			n = 0;
+		} else if (s->archive) {
 			n = archive_read_data(s->archive, s->pre + s->pre_len, SNIFF_SIZE - s->pre_len);
 			if (n < 0) {
 				report_error(EX_IOERR, "%s: %s: decompression failed at offset %lld: %s",
