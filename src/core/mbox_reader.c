@@ -59,6 +59,8 @@ struct mbox_reader {
 	bool unquote;              /* remove one '>' from >+From lines */
 	enum mbox_variant variant; /* decided variant */
 	bool probe;                /* pre-scan reader: count only */
+	bool partial;              /* probe of a stream's buffer: data ends before the file */
+	bool probe_stop;           /* partial probe reached the end of what it can judge */
 
 	char *buf;
 	size_t cap;
@@ -307,6 +309,8 @@ boundary_at(struct mbox_reader *r, off_t t)
 	bool at_eof;
 
 	off_t end_off = pos_off(r, r->end);
+	if (r->partial && t + (off_t)sizeof tmp > end_off)
+		return -1;      /* past what a probe of a stream's buffer holds */
 	if (t >= r->buf_off && t <= end_off &&
 	    (end_off - t >= (off_t)sizeof tmp || r->eof)) {
 		p = r->buf + (t - r->buf_off);
@@ -497,6 +501,10 @@ decide_cl(struct mbox_reader *r, struct message *m)
 {
 	bool present;
 
+	if (r->partial && r->pos == r->end) {
+		r->probe_stop = true;   /* the buffer ends inside this header */
+		return;
+	}
 	if (!m->header_complete || !r->in_message) {
 		r->all_cl_valid = false;
 		return;
@@ -508,6 +516,18 @@ decide_cl(struct mbox_reader *r, struct message *m)
 	}
 	off_t body = pos_off(r, r->pos);
 	int ok = cl >= 0 ? boundary_at(r, body + cl) : 0;
+	/* A stream cannot be read again: read ahead into the buffer (its
+	 * capacity is the limit) to see where the Content-Length lands, so
+	 * that a pipe or a compressed file splits as the plain file does. */
+	while (ok == -1 && !r->src->seekable && !r->eof && !r->probe) {
+		if (fill(r) <= 0)
+			break;
+		ok = boundary_at(r, body + cl);
+	}
+	if (ok == -1 && r->partial) {
+		r->probe_stop = true;
+		return;
+	}
 	if (ok == 1) {
 		r->cl_left = cl;
 		r->c.cl_used++;
@@ -567,6 +587,52 @@ drain_body(struct mbox_reader *r)
 	return rc == -1 ? -1 : 0;
 }
 static int next_message(struct mbox_reader *r, struct message *m);
+
+/*
+ * A stream is read once: detect mboxcl2 from what the buffer holds. The
+ * buffer is filled as far as it goes, then a probe reader walks a view of
+ * it (no copy, no read) up to the first message it cannot judge. When the
+ * whole stream fits, this is the seekable file's pre-scan.
+ */
+static enum mbox_variant
+detect_variant_stream(struct mbox_reader *r)
+{
+	while (!r->eof && r->end < r->cap)
+		if (fill(r) == -1)
+			return MBOX_MBOXRD;     /* reported; the read fails again */
+	struct mbox_reader_opts o = r->opts;
+	o.variant = MBOX_MBOXCL2;
+	o.quiet = true;
+	o.bufsize = r->cap;
+	struct mbox_reader *p = xcalloc(1, sizeof *p);
+	struct message m;
+	int rc;
+
+	p->src = r->src;
+	p->opts = o;
+	p->buf = r->buf;
+	p->cap = r->cap;
+	p->pos = r->pos;
+	p->end = r->end;
+	p->buf_off = r->buf_off;
+	p->eof = true;                  /* never reads: fill() returns 0 */
+	p->partial = !r->eof;
+	p->limit = -1;
+	p->probe = true;
+	p->variant = MBOX_MBOXCL2;
+	p->all_cl_valid = true;
+	p->c.first_unquoted_from = p->c.first_missing_separator = p->c.first_cl_ignored = -1;
+	while ((rc = next_message(p, &m)) == 1 && !p->probe_stop) {
+		if (drain_body(p) == -1)
+			rc = -1;
+		if (rc == -1 || !p->all_cl_valid || p->probe_stop)
+			break;
+	}
+	bool cl2 = (rc == 0 || p->probe_stop) && p->all_cl_valid && p->cl_body_from > 0;
+	p->buf = NULL;                  /* the view belongs to r */
+	mbox_reader_free(p);
+	return cl2 ? MBOX_MBOXCL2 : MBOX_MBOXRD;
+}
 
 /* Pre-scan a seekable file to detect mboxcl2 (see the top comment). */
 static enum mbox_variant
@@ -713,6 +779,10 @@ mbox_reader_next(struct mbox_reader *r, struct message *m)
 			mbox_reader_free(q);
 			if (has_cl)
 				v = detect_variant(r);
+			r->variant = v;
+			r->unquote = v != MBOX_MBOXCL2;
+		} else {
+			enum mbox_variant v = detect_variant_stream(r);
 			r->variant = v;
 			r->unquote = v != MBOX_MBOXCL2;
 		}
