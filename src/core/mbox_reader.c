@@ -594,9 +594,44 @@ static int next_message(struct mbox_reader *r, struct message *m);
  * it (no copy, no read) up to the first message it cannot judge. When the
  * whole stream fits, this is the seekable file's pre-scan.
  */
+/* The first message's header block in the buffer, From_ line skipped;
+ * false while the buffer does not hold all of it. */
+static bool
+first_header(const struct mbox_reader *r, const char **h_r, size_t *len_r)
+{
+	const char *p = r->buf + r->pos, *end = r->buf + r->end;
+
+	while (p < end && (*p == '\n' || (*p == '\r' && p + 1 < end && p[1] == '\n')))
+		p += *p == '\n' ? 1 : 2;
+	const char *nl = memchr(p, '\n', (size_t)(end - p));
+	if (nl == NULL)
+		return false;
+	const char *h = nl + 1;
+	const char *e = memmem(nl, (size_t)(end - nl), "\n\n", 2);
+	const char *e2 = memmem(nl, (size_t)(end - nl), "\n\r\n", 3);
+	if (e == NULL || (e2 != NULL && e2 < e))
+		e = e2;
+	if (e == NULL)
+		return false;
+	*h_r = h;
+	*len_r = (size_t)(e + 1 - h);
+	return true;
+}
+
 static enum mbox_variant
 detect_variant_stream(struct mbox_reader *r)
 {
+	const char *h;
+	size_t hlen;
+
+	/* as for a file, only a first message with a Content-Length can start
+	 * an mboxcl2; without one, do not wait for a full buffer */
+	while (!first_header(r, &h, &hlen) && !r->eof && r->end < r->cap)
+		if (fill(r) == -1)
+			return MBOX_MBOXRD;     /* reported; the read fails again */
+	if (!first_header(r, &h, &hlen) ||
+	    !header_find(h, hlen, "Content-Length", &(struct header_field){0}))
+		return MBOX_MBOXRD;
 	while (!r->eof && r->end < r->cap)
 		if (fill(r) == -1)
 			return MBOX_MBOXRD;     /* reported; the read fails again */
