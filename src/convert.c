@@ -276,6 +276,7 @@ struct run {
 	bool legacy;                /* DEST has keys its record lacks: look up
 	                             * the keys of earlier versions too */
 	bool write_failed;          /* DEST could not be written: no more tries */
+	uint32_t source_no;         /* the current source, 1, 2... */
 	struct convert_summary *sum;
 	struct strbuf hdr, scratch;
 	struct uidstate *us;        /* UID state of the current source, or NULL */
@@ -564,7 +565,7 @@ message_known(struct run *run, const char *identity, const struct message *m,
 	}
 	if (k == NULL)
 		return false;
-	*this_run_r = (k->used & KEY_THIS_RUN) != 0;
+	*this_run_r = (k->used & KEY_THIS_RUN) && k->used >> KEY_SOURCE_SHIFT == run->source_no;
 	if (!(k->used & (KEY_IN_RECORD | KEY_THIS_RUN))) {
 		record_note(&run->rec, hi, lo, n);
 		k->used |= KEY_IN_RECORD;
@@ -622,7 +623,9 @@ pass_messages(struct run *run, struct mbox_reader *r, struct source *src, struct
 		}
 		if (d == -3)
 			break;
-		keyset_find(&run->existing, hi, lo, n, true)->used |= KEY_THIS_RUN;
+		struct key *k = keyset_find(&run->existing, hi, lo, n, true);
+		k->used = (k->used & (KEY_IN_NAMES | KEY_IN_RECORD | 1)) | KEY_THIS_RUN |
+		    run->source_no << KEY_SOURCE_SHIFT;
 		uint64_t bytes_read = (uint64_t)(m.offset > 0 ? m.offset : 0);
 		report_progress(sum->messages, bytes_read, src->size > 0 ? (uint64_t)src->size : 0);
 	}
@@ -845,6 +848,7 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 		struct convert_summary sum = { .source = strcmp(sources[i], "-") ? sources[i] : "<stdin>",
 			.dest = dest, .variant = "-" };
 		run.sum = &sum;
+		run.source_no = (uint32_t)i + 1;
 		sum.status = convert_one(&run, sources[i]);
 		report_status(sum.status);
 		if (sum.status != 0 && status == 0)

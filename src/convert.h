@@ -84,11 +84,14 @@ void keyset_free(struct keyset *ks);
 
 /* ---- keys and the delivery record (convert_keys.c) ----------------------- */
 
-/* Flags in struct key.used for the keys of a Maildir DEST (1 = present). */
+/* Flags in struct key.used for the keys of a Maildir DEST (1 = present);
+ * a key delivered by this run also holds the number of its source from
+ * KEY_SOURCE_SHIFT up (a source read again after a rewrite meets them). */
 enum {
 	KEY_IN_NAMES = 2,           /* a file name in new/ or cur/ holds it */
 	KEY_IN_RECORD = 4,          /* DEST/mailshift-delivered lists it */
 	KEY_THIS_RUN = 8,           /* delivered by this run */
+	KEY_SOURCE_SHIFT = 4,
 };
 
 /* XXH3-128 of the From_ line and the header without the mbox metadata

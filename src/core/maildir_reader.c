@@ -64,6 +64,7 @@
 #define MD_ARENA_BLOCK (64 * 1024)
 #define MD_RELIST_PASSES 4      /* listings after the first, at most */
 #define MD_MOVES_MAX 8          /* renames followed for one message */
+#define MD_RELOCATE_LISTINGS 4  /* listings that must miss a file for it to be gone */
 
 enum { SUB_NEW = 0, SUB_CUR = 1 };
 static const char *const sub_names[2] = { "new", "cur" };
@@ -1079,9 +1080,10 @@ md_now_find(const struct maildir_reader *r, const char *u, size_t ulen)
 }
 
 /*
- * The current name is gone: where is its unique part now? true with the
- * new name in *name_r and its subdirectory in *sub_r (a different name from
- * `gone`), false when new/ and cur/ no longer hold it.
+ * The current name is gone: where is its unique part now? true with its
+ * name as new/ and cur/ list it now in *name_r and its subdirectory in
+ * *sub_r (the same name again when a rename was undone meanwhile), false
+ * when MD_RELOCATE_LISTINGS listings in a row do not hold it.
  */
 static bool
 md_relocate(struct maildir_reader *r, int sub, const char *gone, struct strbuf *name_r,
@@ -1094,7 +1096,9 @@ md_relocate(struct maildir_reader *r, int sub, const char *gone, struct strbuf *
 
 	md_uniq(gone, &u, &ulen);
 	sb_append(&uniq, u, ulen);
-	for (int attempt = 0; attempt < 2 && !found; attempt++) {
+	/* readdir() itself may miss a file renamed while it runs: a unique
+	 * part is gone only when several listings agree */
+	for (int attempt = 0; attempt < MD_RELOCATE_LISTINGS + 1 && !found; attempt++) {
 		if (attempt > 0 || !r->now_valid) {
 			if (r->now_cap == 0) {
 				r->now_cap = 1024;
@@ -1103,8 +1107,12 @@ md_relocate(struct maildir_reader *r, int sub, const char *gone, struct strbuf *
 			md_now_build(r);
 		}
 		const struct md_now *e = md_now_find(r, uniq.buf, uniq.len);
-		if (e == NULL || (e->sub == sub && strcmp(e->name, gone) == 0)) {
-			r->now_valid = false;   /* out of date: build it again */
+		/* the name that just failed, from a map older than the failure:
+		 * out of date, build it again; from a map built since, the file
+		 * is back under that name (a flag set and cleared again) */
+		bool stale = e != NULL && attempt == 0 && e->sub == sub && strcmp(e->name, gone) == 0;
+		if (e == NULL || stale) {
+			r->now_valid = false;
 			continue;
 		}
 		sb_reset(name_r);
