@@ -609,6 +609,11 @@ md_dup_check(struct maildir_reader *r, int sub, ino_t ino, size_t idx)
 					md_event(r, MDE_DUP_INODE, sub, r->name.buf, r->other.buf, 0);
 					return true;
 				}
+				/* the same file under a name it got since it was
+				 * handed out (a client moved new/X to cur/X:2,S
+				 * while readdir() went on): not a message again */
+				if (r->opts.sort == READER_SORT_NONE || r->tail)
+					return true;
 			} else if (diff == NULL) {
 				diff = &r->seen[j];
 			}
