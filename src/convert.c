@@ -623,9 +623,6 @@ pass_messages(struct run *run, struct mbox_reader *r, struct source *src, struct
 		}
 		if (d == -3)
 			break;
-		struct key *k = keyset_find(&run->existing, hi, lo, n, true);
-		k->used = (k->used & (KEY_IN_NAMES | KEY_IN_RECORD | 1)) | KEY_THIS_RUN |
-		    run->source_no << KEY_SOURCE_SHIFT;
 		uint64_t bytes_read = (uint64_t)(m.offset > 0 ? m.offset : 0);
 		report_progress(sum->messages, bytes_read, src->size > 0 ? (uint64_t)src->size : 0);
 	}
@@ -709,8 +706,12 @@ convert_one(struct run *run, const char *path)
 		if (p.rc != -1 || p.result != 0 || !mbox_reader_rewritten(r))
 			break;
 		/* rewritten in place between two reads (an expunge, a flag change):
-		 * what was delivered is settled, then the source is read again */
+		 * what was delivered is settled, then the source is read again,
+		 * knowing the keys it delivered */
 		p.result = convert_settle(run, 0);
+		if (p.result == 0 && record_catch_up(&run->rec, &run->existing, KEY_IN_RECORD |
+		    KEY_THIS_RUN | run->source_no << KEY_SOURCE_SHIFT) == -1)
+			p.result = EX_IOERR;
 		if (p.result != 0)
 			break;
 		if (++restarts > REWRITE_RETRIES) {
@@ -849,6 +850,11 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 			.dest = dest, .variant = "-" };
 		run.sum = &sum;
 		run.source_no = (uint32_t)i + 1;
+		/* what the sources before this one delivered */
+		if (i > 0 && record_catch_up(&run.rec, &run.existing, KEY_IN_RECORD) == -1) {
+			status = EX_IOERR;
+			break;
+		}
 		sum.status = convert_one(&run, sources[i]);
 		report_status(sum.status);
 		if (sum.status != 0 && status == 0)

@@ -113,6 +113,7 @@ struct delivery_record {
 	char *path;
 	int fd;                     /* -1: none (a dry run of a Maildir without one) */
 	struct strbuf pending;      /* lines to append at the next sync */
+	off_t loaded;               /* keys up to here are in the keyset */
 	bool no_sync;
 	bool failed;
 };
@@ -125,6 +126,10 @@ int record_open(struct delivery_record *rec, const char *maildir, const struct c
 void record_note(struct delivery_record *rec, uint64_t hi, uint64_t lo, uint32_t n);
 /* Append what was noted and sync it. 0 or -1 (reported once). */
 int record_sync(struct delivery_record *rec);
+/* Add the keys appended since the last load to ks: one ks does not hold
+ * gets `mark` (what this run delivered: memory for them is spent only when
+ * a source is read again, or another source follows). 0 or -1 (reported). */
+int record_catch_up(struct delivery_record *rec, struct keyset *ks, uint32_t mark);
 void record_close(struct delivery_record *rec);
 
 /* The header without Status, X-Status, X-Keywords (unless keep_keywords),

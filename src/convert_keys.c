@@ -129,14 +129,15 @@ convert_key_parse(const char *p, size_t len, uint64_t *hi, uint64_t *lo, uint32_
 
 /* ---- the delivery record ------------------------------------------------- */
 
-/* Read the record's keys into ks (KEY_IN_RECORD); cut a last line that a
- * crash left without its LF. 0 or -1 (errno). */
+/* Read the record's keys from rec->loaded on into ks: a key new to ks
+ * gets `mark`, one it has KEY_IN_RECORD. Cut a last line that a crash left
+ * without its LF (writable). 0 or -1 (errno). */
 static int
-record_load(struct delivery_record *rec, struct keyset *ks, bool writable)
+record_load(struct delivery_record *rec, struct keyset *ks, bool writable, uint32_t mark)
 {
 	char buf[65536];
 	struct strbuf line = STRBUF_INIT;
-	off_t off = 0, good = 0;
+	off_t off = rec->loaded, good = rec->loaded;
 	ssize_t k;
 
 	while ((k = pread_full(rec->fd, buf, sizeof buf, off)) > 0) {
@@ -149,8 +150,13 @@ record_load(struct delivery_record *rec, struct keyset *ks, bool writable)
 			uint64_t hi, lo;
 			uint32_t n;
 			if (line.len > 0 && line.buf[0] != '#' &&
-			    convert_key_parse(line.buf, line.len, &hi, &lo, &n))
-				keyset_find(ks, hi, lo, n, true)->used |= KEY_IN_RECORD;
+			    convert_key_parse(line.buf, line.len, &hi, &lo, &n)) {
+				struct key *e = keyset_find(ks, hi, lo, n, false);
+				if (e == NULL)
+					keyset_find(ks, hi, lo, n, true)->used |= mark;
+				else
+					e->used |= KEY_IN_RECORD;
+			}
 			sb_reset(&line);
 			good = off + i + 1;
 		}
@@ -159,6 +165,7 @@ record_load(struct delivery_record *rec, struct keyset *ks, bool writable)
 	sb_free(&line);
 	if (k == -1)
 		return -1;
+	rec->loaded = good;
 	if (off > good && writable) {
 		/* a line a crash cut short: its message is in the Maildir under
 		 * its key and is recorded again by this run */
@@ -201,7 +208,7 @@ record_open(struct delivery_record *rec, const char *maildir, const struct conve
 		report_error(EX_CANTCREAT, "%s: not a regular file", rec->path);
 		return EX_CANTCREAT;
 	}
-	if (record_load(rec, ks, !dry) == -1) {
+	if (record_load(rec, ks, !dry, KEY_IN_RECORD) == -1) {
 		report_error_sys(EX_IOERR, "unable to read %s", rec->path);
 		return EX_IOERR;
 	}
@@ -239,6 +246,18 @@ record_sync(struct delivery_record *rec)
 		return -1;
 	}
 	sb_reset(&rec->pending);
+	return 0;
+}
+
+int
+record_catch_up(struct delivery_record *rec, struct keyset *ks, uint32_t mark)
+{
+	if (rec->fd == -1 || rec->failed)
+		return 0;
+	if (record_load(rec, ks, false, mark) == -1) {
+		report_error_sys(EX_IOERR, "unable to read %s", rec->path);
+		return -1;
+	}
 	return 0;
 }
 
