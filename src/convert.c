@@ -351,6 +351,12 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 			mi.keywords |= 1u << idx;
 		else if (idx == -1)
 			overflow = true;
+		else if (idx == -3) {
+			/* dovecot-uidlist.lock held too long (reported): the
+			 * keyword would have no letter, so stop here */
+			mbox_state_free(&st);
+			return -1;
+		}
 		p += n + 1;
 	}
 	if (overflow) {
