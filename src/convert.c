@@ -8,12 +8,20 @@
  * maildir_writer.c).
  *
  * Idempotence without state outside DEST: every delivered message carries a
- * key in its file name, X<32 hex>_<n>, where the hex is XXH3-128 of the
- * source's identity (its real path), the From_ line and the header block,
- * and n counts earlier messages of this source with the same hash. A rerun
- * reads the keys of new/ and cur/ and skips what is there: an interrupted
- * run is finished, a grown mbox converts only its new messages, and two
- * identical messages of one source stay two (n = 0 and n = 1).
+ * key in its file name, X<32 hex>_<n> (convert_keys.c: XXH3-128 of the
+ * From_ line and the header without the mbox metadata fields; n counts
+ * earlier messages of this source with the same hash), and
+ * DEST/mailshift-delivered records every key delivered. A rerun reads both
+ * and skips what they hold: an interrupted run is finished, a grown mbox
+ * converts only its new messages, a spool that Dovecot or mutt rewrote
+ * meanwhile is recognised, a message the user deleted from the Maildir
+ * stays deleted, and two identical messages of one source stay two (n = 0
+ * and n = 1).
+ *
+ * A live spool (mailshift-convert(1) "Locking"): the source is read in
+ * turns under the locks its writers take (mbox_reader.h, live reading); a
+ * rewrite in place seen between two turns makes the source be read again
+ * from the start, which the keys make safe.
  */
 #include "config.h"
 
@@ -156,7 +164,7 @@ scan_existing(const char *maildir, struct keyset *ks)
 			uint64_t hi, lo;
 			uint32_t n;
 			if (de->d_name[0] != '.' && name_key(de->d_name, &hi, &lo, &n))
-				keyset_find(ks, hi, lo, n, true);
+				keyset_find(ks, hi, lo, n, true)->used |= KEY_IN_NAMES;
 		}
 		closedir(d);
 	}
@@ -263,9 +271,14 @@ struct run {
 	const char *dest;
 	int envfd;                  /* DEST/mailshift-envelopes, -1 until used */
 	struct maildir_writer *w;
-	struct keyset existing;
+	struct keyset existing;     /* DEST's keys (KEY_* flags) */
+	struct delivery_record rec; /* DEST/mailshift-delivered */
+	bool legacy;                /* DEST has keys its record lacks: look up
+	                             * the keys of earlier versions too */
+	bool write_failed;          /* DEST could not be written: no more tries */
+	uint32_t source_no;         /* the current source, 1, 2... */
 	struct convert_summary *sum;
-	struct strbuf hdr;
+	struct strbuf hdr, scratch;
 	struct uidstate *us;        /* UID state of the current source, or NULL */
 	uint64_t cookie;            /* of the message being delivered */
 };
@@ -274,12 +287,26 @@ static void
 on_published(void *ctx, uint64_t cookie, const char *subdir, const char *name)
 {
 	struct run *run = ctx;
+	uint64_t hi, lo;
+	uint32_t n;
 
 	if (run->us)
 		uidstate_published(run->us, cookie, name);
+	if (name_key(name, &hi, &lo, &n))
+		record_note(&run->rec, hi, lo, n);
 	run->sum->delivered++;
 	if (opt_common.verbose)
 		report_info("delivered %s/%s", subdir, name);
+}
+
+/* A batch is published: its keys go to the record, synced with it. */
+static void
+on_flushed(void *ctx)
+{
+	struct run *run = ctx;
+
+	if (!run->write_failed)
+		(void)record_sync(&run->rec);
 }
 
 /*
@@ -324,6 +351,12 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 			mi.keywords |= 1u << idx;
 		else if (idx == -1)
 			overflow = true;
+		else if (idx == -3) {
+			/* dovecot-uidlist.lock held too long (reported): the
+			 * keyword would have no letter, so stop here */
+			mbox_state_free(&st);
+			return -1;
+		}
 		p += n + 1;
 	}
 	if (overflow) {
@@ -505,22 +538,123 @@ occset_free(struct occset *o)
 	memset(o, 0, sizeof *o);
 }
 
-static void
-message_key(const char *identity, const struct message *m, struct occset *occ, char out[64],
-    uint64_t *hi, uint64_t *lo, uint32_t *n)
+/*
+ * Is the message at hand already in DEST (or delivered before and since
+ * deleted)? Its key into keystr/hi/lo/n either way. A key found only by
+ * name is added to the record now.
+ */
+static bool
+message_known(struct run *run, const char *identity, const struct message *m,
+    struct occset *occ, struct occset *legacy_occ, char keystr[64], uint64_t *hi_r,
+    uint64_t *lo_r, uint32_t *n_r, bool *this_run_r)
 {
-	XXH3_state_t *s = XXH3_createState();
-	XXH3_128bits_reset(s);
-	XXH3_128bits_update(s, identity, strlen(identity) + 1);
-	XXH3_128bits_update(s, m->from_line, m->from_line_len);
-	XXH3_128bits_update(s, m->header, m->header_len);
-	XXH128_hash_t h = XXH3_128bits_digest(s);
-	XXH3_freeState(s);
-	*n = occset_next(occ, h.low64);
-	*hi = h.high64;
-	*lo = h.low64;
-	snprintf(out, 64, "%016llx%016llx_%u", (unsigned long long)h.high64,
-	    (unsigned long long)h.low64, *n);
+	uint64_t hi, lo;
+
+	convert_message_key(m->from_line, m->from_line_len, m->header, m->header_len,
+	    &run->scratch, &hi, &lo);
+	uint32_t n = occset_next(occ, lo);
+	convert_key_string(hi, lo, n, keystr);
+	*hi_r = hi;
+	*lo_r = lo;
+	*n_r = n;
+	*this_run_r = false;
+	struct key *k = keyset_find(&run->existing, hi, lo, n, false);
+	if (run->legacy) {
+		/* the occurrence numbers count every message of the source */
+		uint64_t ohi, olo;
+		convert_legacy_key(identity, m->from_line, m->from_line_len, m->header,
+		    m->header_len, &ohi, &olo);
+		uint32_t on = occset_next(legacy_occ, olo);
+		struct key *ok = k ? NULL : keyset_find(&run->existing, ohi, olo, on, false);
+		if (ok != NULL && (ok->used & KEY_IN_NAMES))
+			k = keyset_find(&run->existing, hi, lo, n, true);
+	}
+	if (k == NULL)
+		return false;
+	*this_run_r = (k->used & KEY_THIS_RUN) && k->used >> KEY_SOURCE_SHIFT == run->source_no;
+	if (!(k->used & (KEY_IN_RECORD | KEY_THIS_RUN))) {
+		record_note(&run->rec, hi, lo, n);
+		k->used |= KEY_IN_RECORD;
+	}
+	return true;
+}
+
+/* How often a source that keeps being rewritten is read again. */
+#define REWRITE_RETRIES 10
+
+/* One pass over a source's messages (again after a rewrite). */
+struct pass {
+	const char *identity;       /* real path, for the keys of earlier versions */
+	struct occset occ, legacy_occ;
+	int rc;                     /* mbox_reader_next()'s last result */
+	int result;
+};
+
+static void
+pass_messages(struct run *run, struct mbox_reader *r, struct source *src, struct pass *p)
+{
+	struct convert_summary *sum = run->sum;
+	struct message m;
+
+	while (!convert_got_signal && (p->rc = mbox_reader_next(r, &m)) == 1) {
+		char keystr[64];
+		uint64_t hi, lo;
+		uint32_t n;
+		bool this_run;
+		sum->variant = mbox_variant_name(mbox_reader_variant(r));
+		sum->messages++;
+		bool have = message_known(run, p->identity, &m, &p->occ, &p->legacy_occ, keystr,
+		    &hi, &lo, &n, &this_run);
+		uid_note(run, r, &m, !have && !opt_common.dry_run);
+		if (have) {
+			if (!this_run)
+				sum->skipped++;
+			continue;
+		}
+		if (opt_common.dry_run) {
+			if (opt_common.verbose)
+				report_info("would deliver %s:%lld", src->name, (long long)m.offset);
+			continue;
+		}
+		int d = deliver(run, r, &m, keystr);
+		if (d == -1) {
+			/* writing failed (ENOSPC, EIO...): going on would fail the same way */
+			p->result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			run->write_failed = true;
+			break;
+		}
+		if (d == -2) {
+			p->rc = -1;     /* the reader stopped: reported, or see below */
+			break;
+		}
+		if (d == -3)
+			break;
+		uint64_t bytes_read = (uint64_t)(m.offset > 0 ? m.offset : 0);
+		report_progress(sum->messages, bytes_read, src->size > 0 ? (uint64_t)src->size : 0);
+	}
+}
+
+/* The end of a source's messages, or a restart: what was delivered is made
+ * durable (and recorded) before anything is said about it. */
+static int
+convert_settle(struct run *run, int result)
+{
+	if (run->envfd != -1 && run->o->sync != SYNC_NONE && fsync(run->envfd) == -1 && result == 0) {
+		report_error_sys(EX_IOERR, "unable to sync %s/%s", run->dest, ENVELOPE_FILE);
+		result = EX_IOERR;
+		run->write_failed = true;
+	}
+	if (run->w && maildir_writer_flush(run->w) == -1) {
+		run->write_failed = true;
+		if (result == 0)
+			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+	}
+	/* after a write failure the messages are found by name (and recorded)
+	 * by the rerun: one error line, not a second about the record */
+	if (!run->write_failed && record_sync(&run->rec) == -1 && result == 0)
+		result = report_exit_status() ? report_exit_status() : EX_IOERR;
+	uid_finish(run, &result);
+	return result;
 }
 
 /* Convert one mbox source. Returns its status (0 ok). */
@@ -539,11 +673,15 @@ convert_one(struct run *run, const char *path)
 		mbox_lock_release(&lk);
 		return st;
 	}
-	if (run->o->remove_source && lk.fd != -1 && src.compression != NULL) {
-		report_error(EX_USAGE, "%s: --remove-source cannot rewrite a compressed mailbox", src.name);
-		source_close(&src);
-		mbox_lock_release(&lk);
-		return EX_USAGE;
+	if (lk.fd != -1 && src.compression != NULL) {
+		if (run->o->remove_source) {
+			report_error(EX_USAGE, "%s: --remove-source cannot rewrite a compressed mailbox",
+			    src.name);
+			source_close(&src);
+			mbox_lock_release(&lk);
+			return EX_USAGE;
+		}
+		mbox_lock_release(&lk);     /* nobody appends to a compressed file */
 	}
 	char *identity = NULL;
 	if (strcmp(path, "-") == 0)
@@ -553,11 +691,11 @@ convert_one(struct run *run, const char *path)
 
 	struct mbox_reader_opts ro = { .variant = run->o->in_variant };
 	struct mbox_reader *r = NULL;
-	struct occset occ = { 0 };
-	struct message m;
-	int rc = 0, result = 0;
-	uint64_t bytes_read = 0;
+	struct pass p = { .identity = identity };
+	int restarts = 0;
 
+	if (lk.fd != -1 && !run->o->remove_source && src.seekable)
+		ro.live = &lk;
 	sum->variant = "empty";
 	if (src.type == SOURCE_EMPTY) {
 		if (src.pre_len > 0) {
@@ -566,44 +704,45 @@ convert_one(struct run *run, const char *path)
 		}
 		goto done;
 	}
-	r = mbox_reader_new(&src, &ro);
-	if (run->o->uid_state)
-		run->us = uidstate_new(src.name);
-	while (!convert_got_signal && (rc = mbox_reader_next(r, &m)) == 1) {
-		char keystr[64];
-		uint64_t hi, lo;
-		uint32_t n;
-		sum->variant = mbox_variant_name(mbox_reader_variant(r));
-		sum->messages++;
-		message_key(identity, &m, &occ, keystr, &hi, &lo, &n);
-		bool have = keyset_find(&run->existing, hi, lo, n, false) != NULL;
-		uid_note(run, r, &m, !have && !opt_common.dry_run);
-		if (have) {
-			sum->skipped++;
-			continue;
-		}
-		if (opt_common.dry_run) {
-			if (opt_common.verbose)
-				report_info("would deliver %s:%lld", src.name, (long long)m.offset);
-			continue;
-		}
-		int d = deliver(run, r, &m, keystr);
-		if (d == -1) {
-			/* writing failed (ENOSPC, EIO...): going on would fail the same way */
-			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+	for (;;) {
+		r = mbox_reader_new(&src, &ro);
+		if (run->o->uid_state)
+			run->us = uidstate_new(src.name);
+		pass_messages(run, r, &src, &p);
+		if (p.rc != -1 || p.result != 0 || !mbox_reader_rewritten(r))
+			break;
+		/* rewritten in place between two reads (an expunge, a flag change):
+		 * what was delivered is settled, then the source is read again,
+		 * knowing the keys it delivered */
+		p.result = convert_settle(run, 0);
+		if (p.result == 0 && record_catch_up(&run->rec, &run->existing, KEY_IN_RECORD |
+		    KEY_THIS_RUN | run->source_no << KEY_SOURCE_SHIFT) == -1)
+			p.result = EX_IOERR;
+		if (p.result != 0)
+			break;
+		if (++restarts > REWRITE_RETRIES) {
+			report_error(EX_TEMPFAIL, "%s: rewritten by another program %d times while "
+			    "it was read: try again later", src.name, restarts);
+			p.result = EX_TEMPFAIL;
 			break;
 		}
-		if (d == -2) {
-			result = report_exit_status();
-			break;
-		}
-		if (d == -3)
-			break;
-		bytes_read = (uint64_t)(m.offset > 0 ? m.offset : 0);
-		report_progress(sum->messages, bytes_read, src.size > 0 ? (uint64_t)src.size : 0);
+		report_info("%s: rewritten by another program while it was read (a mail reader "
+		    "or server): reading it again from the start", src.name);
+		mbox_reader_free(r);
+		r = NULL;
+		occset_free(&p.occ);
+		occset_free(&p.legacy_occ);
+		sum->messages = sum->skipped = 0;
 	}
-	if (rc == -1 && result == 0)
-		result = report_exit_status() ? report_exit_status() : EX_DATAERR;
+	if (p.rc == -1 && p.result == 0 && mbox_reader_held_back(r)) {
+		report_warn("%s:%lld: the last message is not complete (no empty line after it) and "
+		    "a program locking only with %s may still be writing it: left for the next run",
+		    src.name, (long long)mbox_reader_message_offset(r), lk.dotlock);
+		sum->warnings++;
+		p.result = EXIT_PROBLEMS;
+	} else if (p.rc == -1 && p.result == 0) {
+		p.result = report_exit_status() ? report_exit_status() : EX_DATAERR;
+	}
 	if (r) {
 		const struct mbox_counters *c = mbox_reader_counters(r);
 		sum->pseudo = c->pseudo;
@@ -613,28 +752,24 @@ convert_one(struct run *run, const char *path)
 	}
 done:
 	/* make this source's messages durable before saying anything about them */
-	if (run->envfd != -1 && run->o->sync != SYNC_NONE && fsync(run->envfd) == -1 && result == 0) {
-		report_error_sys(EX_IOERR, "unable to sync %s/%s", run->dest, ENVELOPE_FILE);
-		result = EX_IOERR;
-	}
-	if (run->w && maildir_writer_flush(run->w) == -1 && result == 0)
-		result = report_exit_status() ? report_exit_status() : EX_IOERR;
-	uid_finish(run, &result);
+	p.result = convert_settle(run, p.result);
 	off_t end = lk.st.st_size;    /* what the write lock saw: all of it was read */
-	occset_free(&occ);
+	occset_free(&p.occ);
+	occset_free(&p.legacy_occ);
+	int rc = p.rc;
 	mbox_reader_free(r);
 	source_close(&src);
 	free(identity);
 	/* --remove-source: only a source read to its end, all of it now durable */
-	if (run->o->remove_source && lk.fd != -1 && result == 0 && rc == 0 &&
+	if (run->o->remove_source && lk.fd != -1 && p.result == 0 && rc == 0 &&
 	    !convert_got_signal && !opt_common.dry_run) {
 		if (convert_source_remove(&lk, end) == -1)
-			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			p.result = report_exit_status() ? report_exit_status() : EX_IOERR;
 		else
 			sum->removed = sum->messages;
 	}
 	mbox_lock_release(&lk);
-	return result;
+	return p.result;
 }
 
 void
@@ -688,22 +823,44 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 		.gid = o->gid,
 		.lock_timeout = o->lock_timeout,
 		.published = on_published,
+		.flushed = on_flushed,
 		.ctx = &run,
 	};
 	int status = 0;
 
 	convert_signals_catch();
+	run.rec.fd = -1;
 	if (!opt_common.dry_run) {
 		run.w = maildir_writer_open(dest, &wo);
 		if (run.w == NULL)
 			return report_exit_status() ? report_exit_status() : EX_CANTCREAT;
 	}
+	/* the record's lock first: a second run waits here, then sees all
+	 * that the first delivered */
+	if (opt_common.dry_run ? access(dest, F_OK) == 0 : true) {
+		status = record_open(&run.rec, dest, o, &run.existing);
+		if (status != 0) {
+			record_close(&run.rec);
+			keyset_free(&run.existing);
+			if (run.w)
+				maildir_writer_discard(run.w);
+			return status;
+		}
+	}
 	scan_existing(dest, &run.existing);
+	for (size_t i = 0; i < run.existing.cap && !run.legacy; i++)
+		run.legacy = (run.existing.t[i].used & (KEY_IN_NAMES | KEY_IN_RECORD)) == KEY_IN_NAMES;
 
 	for (int i = 0; i < nsources && !convert_got_signal; i++) {
 		struct convert_summary sum = { .source = strcmp(sources[i], "-") ? sources[i] : "<stdin>",
 			.dest = dest, .variant = "-" };
 		run.sum = &sum;
+		run.source_no = (uint32_t)i + 1;
+		/* what the sources before this one delivered */
+		if (i > 0 && record_catch_up(&run.rec, &run.existing, KEY_IN_RECORD) == -1) {
+			status = EX_IOERR;
+			break;
+		}
 		sum.status = convert_one(&run, sources[i]);
 		report_status(sum.status);
 		if (sum.status != 0 && status == 0)
@@ -715,8 +872,12 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 	}
 	if (run.w && maildir_writer_close(run.w) == -1 && status == 0)
 		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+	if (!run.write_failed && record_sync(&run.rec) == -1 && status == 0)
+		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+	record_close(&run.rec);
 	keyset_free(&run.existing);
 	sb_free(&run.hdr);
+	sb_free(&run.scratch);
 	if (run.envfd != -1)
 		close(run.envfd);
 	convert_signals_reraise();

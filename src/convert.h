@@ -82,6 +82,56 @@ struct keyset {
 struct key *keyset_find(struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n, bool add);
 void keyset_free(struct keyset *ks);
 
+/* ---- keys and the delivery record (convert_keys.c) ----------------------- */
+
+/* Flags in struct key.used for the keys of a Maildir DEST (1 = present);
+ * a key delivered by this run also holds the number of its source from
+ * KEY_SOURCE_SHIFT up (a source read again after a rewrite meets them). */
+enum {
+	KEY_IN_NAMES = 2,           /* a file name in new/ or cur/ holds it */
+	KEY_IN_RECORD = 4,          /* DEST/mailshift-delivered lists it */
+	KEY_THIS_RUN = 8,           /* delivered by this run */
+	KEY_SOURCE_SHIFT = 4,
+};
+
+/* XXH3-128 of the From_ line and the header without the mbox metadata
+ * fields (convert_strip_header); scratch is a reusable buffer. */
+void convert_message_key(const char *from, size_t flen, const char *h, size_t hlen,
+    struct strbuf *scratch, uint64_t *hi, uint64_t *lo);
+/* The key of earlier versions: the source's real path, NUL, the From_
+ * line and the whole header. */
+void convert_legacy_key(const char *identity, const char *from, size_t flen, const char *h,
+    size_t hlen, uint64_t *hi, uint64_t *lo);
+/* "<32 hex>_<n>" into out; the reverse (len bytes, nothing else). */
+void convert_key_string(uint64_t hi, uint64_t lo, uint32_t n, char out[64]);
+bool convert_key_parse(const char *p, size_t len, uint64_t *hi, uint64_t *lo, uint32_t *n);
+
+#define RECORD_FILE "mailshift-delivered"
+
+/* DEST/mailshift-delivered (mailshift-formats(5)). */
+struct delivery_record {
+	char *path;
+	int fd;                     /* -1: none (a dry run of a Maildir without one) */
+	struct strbuf pending;      /* lines to append at the next sync */
+	off_t loaded;               /* keys up to here are in the keyset */
+	bool no_sync;
+	bool failed;
+};
+/* Open (create) and lock the record of a Maildir for the whole run (wait
+ * up to the lock timeout for another run), and add its keys to ks. A dry
+ * run only reads it. 0 or the reported status. */
+int record_open(struct delivery_record *rec, const char *maildir, const struct convert_opts *o,
+    struct keyset *ks);
+/* Queue a key; written and synced by record_sync(). */
+void record_note(struct delivery_record *rec, uint64_t hi, uint64_t lo, uint32_t n);
+/* Append what was noted and sync it. 0 or -1 (reported once). */
+int record_sync(struct delivery_record *rec);
+/* Add the keys appended since the last load to ks: one ks does not hold
+ * gets `mark` (what this run delivered: memory for them is spent only when
+ * a source is read again, or another source follows). 0 or -1 (reported). */
+int record_catch_up(struct delivery_record *rec, struct keyset *ks, uint32_t mark);
+void record_close(struct delivery_record *rec);
+
 /* The header without Status, X-Status, X-Keywords (unless keep_keywords),
  * X-UID, X-IMAP, X-IMAPbase, Content-Length, Lines; out is reset. */
 void convert_strip_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out);
@@ -95,9 +145,12 @@ void convert_signals_catch(void);
 void convert_signals_reraise(void);
 
 /*
- * mbox source locking (SPEC §2.11): a read lock while reading, the write
- * lock for the whole run with --remove-source. 0 or the reported status;
- * "-" and maildirs take no lock (lk->fd stays -1).
+ * mbox source locking (SPEC §2.11, mailshift-convert(1) "Locking"): the
+ * writers' locks in their shared kind (MBOX_LOCK_SHARED), opened and at
+ * once yielded, for the reader to take around each read; with
+ * --remove-source the write lock, held for the whole run. 0 or the
+ * reported status; "-", maildirs and a dry run take no lock (lk->fd stays
+ * -1). The caller releases it for a compressed file, which takes none.
  */
 int convert_source_lock(const struct convert_opts *o, const char *path, struct mbox_lock *lk);
 /* --remove-source for an mbox source read up to byte `end` and now durable

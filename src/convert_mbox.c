@@ -36,7 +36,6 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "convert.h"
 #include "maildir_reader.h"
@@ -288,7 +287,10 @@ convert_source_lock(const struct convert_opts *o, const char *path, struct mbox_
 	 * fcntl, flock and the dotlock: none is dropped when that second
 	 * descriptor is closed (SPEC §2.11 F1 concerns classic fcntl locks).
 	 */
-	return mbox_lock_open(lk, path, o->remove_source ? MBOX_LOCK_WRITE : MBOX_LOCK_READ, &lo);
+	int status = mbox_lock_open(lk, path, o->remove_source ? MBOX_LOCK_WRITE : MBOX_LOCK_SHARED, &lo);
+	if (status == 0 && !o->remove_source)
+		mbox_lock_yield(lk);    /* taken again around each read */
+	return status;
 }
 
 int
@@ -321,6 +323,7 @@ struct mrun {
 	int marker_fd;
 	bool defer_remove;          /* compressed: sources go once DEST is published */
 	struct keyset have;         /* keys already in DEST (count + 1 in `used`) */
+	struct keyset appended;     /* appended from the current source */
 	struct strbuf from, hdr, strip, kw;
 	struct strbuf uidh, uidkw;  /* UID state headers, keyword names */
 	struct pending *pending;    /* maildir files to unlink once durable */
@@ -333,15 +336,7 @@ static void
 msg_key(struct mrun *run, const char *from, size_t flen, const char *h, size_t hlen,
     uint64_t *hi, uint64_t *lo)
 {
-	convert_strip_header(h, hlen, false, &run->strip);
-	XXH3_state_t *s = XXH3_createState();
-	XXH3_128bits_reset(s);
-	XXH3_128bits_update(s, from, flen);
-	XXH3_128bits_update(s, run->strip.buf ? run->strip.buf : "", run->strip.len);
-	XXH128_hash_t d = XXH3_128bits_digest(s);
-	XXH3_freeState(s);
-	*hi = d.high64;
-	*lo = d.low64;
+	convert_message_key(from, flen, h, hlen, &run->strip, hi, lo);
 }
 
 /* Take back the torn tail an interrupted run left (see the top). */
@@ -707,9 +702,11 @@ uid_head(struct mrun *run, struct uid_out *uo, const struct message *m, const ch
 	}
 }
 
-/* The message loop of one source; returns its status. */
+/* The message loop of one source; returns its status. *rewritten_r: an
+ * mbox source was rewritten in place between two reads (nothing reported:
+ * read it again). */
 static int
-source_loop(struct mrun *run, struct reader *r, bool *complete_r)
+source_loop(struct mrun *run, struct reader *r, bool *complete_r, bool *rewritten_r)
 {
 	struct maildir_reader *mr = reader_maildir(r);
 	struct envstore *es = mr ? envstore_load(reader_name(r)) : NULL;
@@ -739,8 +736,13 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r)
 		struct key *k = keyset_find(&occ, hi, lo, 0, true);
 		uint32_t nth = k->used++;           /* 1 for the first copy */
 		struct key *d = keyset_find(&run->have, hi, lo, 0, false);
-		if (d != NULL && d->used - 1 >= nth) {
-			sum->skipped++;
+		/* a source read again after a rewrite meets what its first
+		 * reading appended, after the copies DEST held before */
+		struct key *ours = keyset_find(&run->appended, hi, lo, 0, false);
+		uint32_t held = d ? d->used - 1 : 0, again = ours ? ours->used - 1 : 0;
+		if (held + again >= nth) {
+			if (nth <= held)
+				sum->skipped++;
 			if (mr && run->o->remove_source && !opt_common.dry_run)
 				pending_add(run, m.path);
 			continue;
@@ -756,9 +758,22 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r)
 			break;
 		}
 		if (a == -2) {
+			struct mbox_reader *mb = reader_mbox(r);
+			if (mb && (mbox_reader_rewritten(mb) || mbox_reader_held_back(mb))) {
+				/* not a message yet: take back what was appended */
+				if (mbox_writer_cancel(run->w) == -1) {
+					report_error(EX_TEMPFAIL, "%s: changed while it was read, and %s "
+					    "cannot take back a message: try again", reader_name(r),
+					    run->dest);
+					result = EX_TEMPFAIL;
+				}
+				rc = -1;
+				break;
+			}
 			result = report_exit_status() ? report_exit_status() : EX_IOERR;
 			break;
 		}
+		keyset_find(&run->appended, hi, lo, 0, true)->used++;
 		sum->delivered++;
 		sum->bytes += m.size > 0 ? (uint64_t)m.size : 0;
 		if (mr && run->o->remove_source)
@@ -770,7 +785,16 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r)
 		}
 		report_progress(sum->messages, sum->bytes, 0);
 	}
-	if (rc == -1 && result == 0)
+	struct mbox_reader *mb = reader_mbox(r);
+	*rewritten_r = rc == -1 && result == 0 && mb && mbox_reader_rewritten(mb);
+	if (rc == -1 && result == 0 && mb && mbox_reader_held_back(mb)) {
+		report_warn("%s:%lld: the last message is not complete (no empty line after it) "
+		    "and a program locking only with the dotlock may still be writing it: left "
+		    "for the next run", reader_name(r), (long long)mbox_reader_message_offset(mb));
+		sum->warnings++;
+		result = EXIT_PROBLEMS;
+	}
+	if (rc == -1 && result == 0 && !*rewritten_r)
 		result = report_exit_status() ? report_exit_status() : EX_DATAERR;
 	if (result == 0 && run_flush(run) == -1)
 		result = report_exit_status() ? report_exit_status() : EX_IOERR;
@@ -811,19 +835,46 @@ convert_source(struct mrun *run, const char *path)
 		.allow = 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY | 1u << SOURCE_MAILDIR,
 		.sort = (enum reader_sort)reader_sort_parse(run->o->sort),
 	};
+	/* a live spool is read in turns under its writers' locks (convert.h) */
+	if (lk.fd != -1 && !run->o->remove_source)
+		ro.mbox.live = &lk;
 	if ((st = reader_open(&r, path, &ro)) != 0) {
 		mbox_lock_release(&lk);
 		return st;
 	}
 	run->sum->variant = is_md ? "maildir" : "empty";
-	if (lk.fd != -1 && run->o->remove_source && reader_source(r)->compression != NULL) {
-		report_error(EX_USAGE, "%s: --remove-source cannot rewrite a compressed mailbox", path);
-		reader_close(r);
-		mbox_lock_release(&lk);
-		return EX_USAGE;
+	if (lk.fd != -1 && reader_source(r)->compression != NULL) {
+		if (run->o->remove_source) {
+			report_error(EX_USAGE, "%s: --remove-source cannot rewrite a compressed mailbox",
+			    path);
+			reader_close(r);
+			mbox_lock_release(&lk);
+			return EX_USAGE;
+		}
+		mbox_lock_release(&lk);     /* nobody appends to a compressed file */
 	}
-	bool complete;
-	int result = source_loop(run, r, &complete);
+	bool complete, rewritten;
+	int result, restarts = 0;
+	keyset_free(&run->appended);
+	for (;;) {
+		result = source_loop(run, r, &complete, &rewritten);
+		if (!rewritten)
+			break;
+		if (++restarts > 10) {
+			report_error(EX_TEMPFAIL, "%s: rewritten by another program %d times while "
+			    "it was read: try again later", path, restarts);
+			result = EX_TEMPFAIL;
+			break;
+		}
+		report_info("%s: rewritten by another program while it was read (a mail reader "
+		    "or server): reading it again from the start", path);
+		reader_close(r);
+		run->sum->messages = run->sum->skipped = 0;
+		if ((st = reader_open(&r, path, &ro)) != 0) {
+			mbox_lock_release(&lk);
+			return st;
+		}
+	}
 	off_t end = lk.st.st_size;    /* what the write lock saw: all of it was read */
 	reader_close(r);
 	if (lk.fd != -1 && run->o->remove_source && complete && !opt_common.dry_run) {
@@ -924,6 +975,7 @@ convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources
 	free(run.pending);
 	free(sums);
 	keyset_free(&run.have);
+	keyset_free(&run.appended);
 	sb_free(&run.from);
 	sb_free(&run.hdr);
 	sb_free(&run.strip);

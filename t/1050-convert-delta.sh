@@ -28,14 +28,20 @@ printf 'From b@example.org Tue Mar  4 10:00:00 2025\nSubject: new\n\nnew mail\n\
 check "delta: only the two new ones" grep -q '"messages":5,"delivered":2,"skipped":3' "$TMP/j3"
 expect_eq "five files" "$(count_files "$D/new" "$D/cur")" 5
 expect_eq "no state outside DEST" "$(ls "$TMP" | grep -v '^j[0-9]$' | sort | tr '\n' ' ')" "M in.mbox "
-# inside DEST: the Maildir and the record of From_ lines that cannot be
-# rebuilt for the way back (mailshift-formats(5))
-expect_eq "DEST holds the Maildir" "$(ls -A "$D" | tr '\n' ' ')" "cur mailshift-envelopes new tmp "
+# inside DEST: the Maildir, the record of what was delivered and the
+# record of From_ lines that cannot be rebuilt for the way back
+# (mailshift-formats(5))
+expect_eq "DEST holds the Maildir" "$(ls -A "$D" | tr '\n' ' ')" "cur mailshift-delivered mailshift-envelopes new tmp "
 
-# the same messages from another source are that source's own
+# the same messages from another source are delivered once: a source
+# brings only the copies beyond those DEST already holds
 cp "$TMP/in.mbox" "$TMP/other.mbox"
 "$MAILSHIFT" convert --json "$TMP/other.mbox" "$D" >"$TMP/j4" 2>/dev/null
-check "another source delivers its own copies" grep -q '"messages":5,"delivered":5,"skipped":0' "$TMP/j4"
+check "another source with the same messages: nothing new" grep -q '"messages":5,"delivered":0,"skipped":5' "$TMP/j4"
+printf '%s\n' "$msg" >>"$TMP/other.mbox"
+"$MAILSHIFT" convert --json "$TMP/other.mbox" "$D" >"$TMP/j4" 2>/dev/null
+check "a fifth copy in another source: one delivered" grep -q '"messages":6,"delivered":1,"skipped":5' "$TMP/j4"
+expect_eq "six files" "$(count_files "$D/new" "$D/cur")" 6
 
 # thousands of messages, some repeated: keys stay unique and reruns exact
 python3 "$T_SRCDIR/gen-mbox.py" 3000 9 400 >"$TMP/g.mbox"

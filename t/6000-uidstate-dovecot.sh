@@ -72,6 +72,7 @@ fi
 "$MAILSHIFT" convert -q --uid-state=none "$DATA/uidstate.mbox" "$TMP/n"
 expect_eq "none: no list" "$(ls "$TMP/n")" "cur
 dovecot-keywords
+mailshift-delivered
 new
 tmp"
 s=$(served_copy "$TMP/n" s4)

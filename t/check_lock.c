@@ -529,6 +529,161 @@ START_TEST(test_ofd_survives_other_close)
 }
 END_TEST
 
+/*
+ * The shared lock of a reader that keeps writers out: every writer's
+ * method excludes it (and it them), two readers share all but the
+ * dotlock, and yield / retake let a writer in between two reads.
+ */
+START_TEST(test_shared_lock)
+{
+	static const enum holder writers[] = { H_OURS_FCNTL_ONLY, H_CLASSIC_FCNTL, H_FLOCK };
+	struct mbox_lock lk, lk2;
+	struct mbox_lock_opts o = { .timeout = 0 };
+
+	ck_assert_int_eq(mbox_lock_open(&lk, mbox, MBOX_LOCK_SHARED, &o), 0);
+	ck_assert(lk.have_fcntl && lk.have_flock && lk.have_dotlock);
+	ck_assert(!lk.no_dotlock);
+	ck_assert(exists(dotlock));
+	/* a writer is kept out by each of our locks */
+	ck_assert_int_eq(mbox_lock_open(&lk2, mbox, MBOX_LOCK_WRITE, &o), EX_TEMPFAIL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(mbox, O_RDWR);
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+		_exit(flock(fd, LOCK_EX | LOCK_NB) == -1 && fcntl(fd, F_SETLK, &fl) == -1 ? 0 : 1);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	/* yield: no lock left, the dotlock gone, a writer gets in */
+	mbox_lock_yield(&lk);
+	ck_assert(!mbox_lock_held(&lk));
+	ck_assert(!exists(dotlock));
+	ck_assert_int_ne(lk.fd, -1);
+	ck_assert_int_eq(mbox_lock_open(&lk2, mbox, MBOX_LOCK_WRITE, &o), 0);
+	/* retake waits for the writer: busy at the timeout */
+	ck_assert_int_eq(mbox_lock_retake(&lk), EX_TEMPFAIL);
+	ck_assert(!mbox_lock_held(&lk));
+	mbox_lock_release(&lk2);
+	ck_assert_int_eq(mbox_lock_retake(&lk), 0);
+	ck_assert(mbox_lock_held(&lk) && exists(dotlock));
+	ck_assert_int_eq(mbox_lock_retake(&lk), 0);     /* held: nothing to do */
+	mbox_lock_release(&lk);
+	ck_assert(!exists(dotlock));
+	/* each writer's method alone keeps the reader out */
+	for (size_t i = 0; i < ARRAY_SIZE(writers); i++) {
+		pid = hold(writers[i], 300);
+		ck_assert_msg(mbox_lock_open(&lk, mbox, MBOX_LOCK_SHARED, &o) == EX_TEMPFAIL,
+		    "writer kind %zu did not keep the reader out", i);
+		ck_assert(!exists(dotlock));
+		reap(pid);
+	}
+	/* another reader: fcntl and flock are shared, the dotlock is not */
+	pid = hold(H_OURS_READ, 300);
+	ck_assert_int_eq(mbox_lock_open(&lk, mbox, MBOX_LOCK_SHARED, &o), 0);
+	mbox_lock_release(&lk);
+	reap(pid);
+	/* the retake waits, once a second, for a writer that finishes */
+	pid = hold(H_FLOCK, 500);
+	ck_assert_int_eq(mbox_lock_open(&lk2, mbox, MBOX_LOCK_SHARED, &(struct mbox_lock_opts){ .timeout = 5 }), 0);
+	ck_assert(mbox_lock_held(&lk2));
+	mbox_lock_release(&lk2);
+	reap(pid);
+}
+END_TEST
+
+/* A reader in a spool it may not write into: no dotlock, and it says so. */
+START_TEST(test_shared_unwritable_spool)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "check_lock: SKIP shared lock in an unwritable spool: needs root\n");
+		return;
+	}
+	ck_assert_int_eq(chmod(dir, 0755), 0);
+	ck_assert_int_eq(chmod(mbox, 0644), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct mbox_lock lk;
+		struct mbox_lock_opts o = { .timeout = 0 };
+		opt_common.quiet = 1;
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(10);
+		if (mbox_lock_open(&lk, mbox, MBOX_LOCK_SHARED, &o) != 0)
+			_exit(11);
+		if (!lk.no_dotlock || lk.have_dotlock || !lk.have_fcntl || !lk.have_flock)
+			_exit(12);
+		mbox_lock_yield(&lk);
+		if (mbox_lock_retake(&lk) != 0 || !lk.no_dotlock)
+			_exit(13);
+		mbox_lock_release(&lk);
+		_exit(0);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert(WIFEXITED(st));
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+}
+END_TEST
+
+/* dovecot-uidlist.lock: PID:HOST, a dead holder's lock is broken, a live
+ * one waited for; the lock between runs (file_lock_exclusive). */
+START_TEST(test_uidlist_and_run_locks)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	char host[256], want[300], got[300] = "";
+	char *lock = xasprintf("%s/dovecot-uidlist.lock", dir);
+
+	opt_common.quiet = 1;
+	int lfd = uidlist_lock_take(dfd, dir, 0);
+	ck_assert_int_ne(lfd, -1);
+	ck_assert_int_eq(gethostname(host, sizeof host), 0);
+	snprintf(want, sizeof want, "%ld:%s", (long)getpid(), host);
+	int fd = open(lock, O_RDONLY);
+	ck_assert_int_gt(read(fd, got, sizeof got - 1), 0);
+	close(fd);
+	ck_assert_str_eq(got, want);
+	/* held by a live process (us): a second taker gives up */
+	double t0 = now();
+	ck_assert_int_eq(uidlist_lock_take(dfd, dir, 1), -1);
+	ck_assert_double_ge(now() - t0, 0.9);
+	uidlist_lock_release(dfd, lfd);
+	ck_assert(!exists(lock));
+	/* a lock of a process that is gone is stale */
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	reap(pid);
+	fd = open(lock, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	snprintf(want, sizeof want, "%ld:%s", (long)pid, host);
+	ck_assert_int_eq(write(fd, want, strlen(want)), (ssize_t)strlen(want));
+	close(fd);
+	lfd = uidlist_lock_take(dfd, dir, 0);
+	ck_assert_int_ne(lfd, -1);
+	uidlist_lock_release(dfd, lfd);
+	/* between runs: a second run waits, then gives up with 75 */
+	fd = open(mbox, O_RDWR);
+	ck_assert_int_eq(file_lock_exclusive(fd, mbox, 0), 0);
+	pid = fork();
+	if (pid == 0) {
+		int f2 = open(mbox, O_RDWR);
+		_exit(file_lock_exclusive(f2, mbox, 1) == EX_TEMPFAIL ? 0 : 1);
+	}
+	int st;
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	close(fd);      /* released with the descriptor */
+	pid = fork();
+	if (pid == 0) {
+		int f2 = open(mbox, O_RDWR);
+		_exit(file_lock_exclusive(f2, mbox, 0) == 0 ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_int_eq(WEXITSTATUS(st), 0);
+	close(dfd);
+	free(lock);
+}
+END_TEST
+
 static Suite *
 lock_suite(void)
 {
@@ -551,6 +706,9 @@ lock_suite(void)
 	tcase_add_test(tc, test_touch);
 	tcase_add_test(tc, test_unwritable_spool);
 	tcase_add_test(tc, test_ofd_survives_other_close);
+	tcase_add_test(tc, test_shared_lock);
+	tcase_add_test(tc, test_shared_unwritable_spool);
+	tcase_add_test(tc, test_uidlist_and_run_locks);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -541,6 +541,80 @@ START_TEST(test_sort_orders)
 }
 END_TEST
 
+/*
+ * A mail client renames files while we read (a flag change, a first look
+ * moving new/ to cur/): each message is read under its new name, with the
+ * flags that name gives; a message removed is a vanished event; a file
+ * that arrives, or that readdir() missed, comes after the listing.
+ */
+START_TEST(test_renamed_while_read)
+{
+	for (int sort = READER_SORT_DELIVERY; sort <= READER_SORT_NONE; sort++) {
+		char *md = mkmaildir(sort == READER_SORT_DELIVERY ? "a" : sort == READER_SORT_DATE ? "b" :
+		    sort == READER_SORT_NAME ? "c" : "d", true, true);
+		struct evlog l;
+		memset(&l, 0, sizeof l);
+		struct reader_opts o = opts_with(&l, (enum reader_sort)sort);
+		puts_(md, "new/1000.M1P1.h", "Subject: one\n\n1\n", 0);
+		puts_(md, "cur/1000.M2P1.h:2,S", "Subject: two\n\n2\n", 0);
+		puts_(md, "cur/1000.M3P1.h:2,", "Subject: three\n\n3\n", 0);
+		puts_(md, "cur/1000.M4P1.h:2,S", "Subject: four\n\n4\n", 0);
+		struct maildir_reader *r;
+		ck_assert_int_eq(maildir_reader_open(&r, md, &o), 0);
+		struct message m;
+		struct strbuf b = STRBUF_INIT, seen = STRBUF_INIT;
+		bool first = true;
+		int rc;
+		while ((rc = maildir_reader_next(r, &m, READER_WANT_FULL)) == 1) {
+			if (first) {
+				/* after the listing: renames, a removal, an arrival */
+				char *a = xasprintf("%s/new/1000.M1P1.h", md), *b2 = xasprintf("%s/cur/1000.M1P1.h:2,S", md);
+				char *c = xasprintf("%s/cur/1000.M2P1.h:2,S", md), *d = xasprintf("%s/cur/1000.M2P1.h:2,FS", md);
+				char *e = xasprintf("%s/cur/1000.M3P1.h:2,", md);
+				char *f = xasprintf("%s/cur/1000.M4P1.h:2,S", md), *g = xasprintf("%s/cur/1000.M4P1.h:2,RS", md);
+				/* the first message is open already: its rename must not matter */
+				rename(a, b2);
+				ck_assert_int_eq(rename(c, d), 0);
+				ck_assert_int_eq(unlink(e), 0);
+				ck_assert_int_eq(rename(f, g), 0);
+				/* and back: the same name as listed, renamed twice */
+				ck_assert_int_eq(rename(g, f), 0);
+				puts_(md, "new/1000.M5P1.h", "Subject: five\n\n5\n", 0);
+				free(a); free(b2); free(c); free(d); free(e); free(f); free(g);
+				first = false;
+			}
+			slurp(r, &m, &b);
+			sb_appendf(&seen, "%s/%s %u|%.*s ", m.subdir, m.filename, m.flags,
+			    (int)b.len - 1, b.buf);
+		}
+		ck_assert_int_eq(rc, 0);
+		/* every message but the removed one, under its current name */
+		ck_assert_msg(strstr(seen.buf, "cur/1000.M2P1.h:2,FS") != NULL, "%d: %s", sort, seen.buf);
+		ck_assert_msg(strstr(seen.buf, "cur/1000.M4P1.h:2,S ") != NULL, "%d: %s", sort, seen.buf);
+		ck_assert_msg(strstr(seen.buf, "new/1000.M5P1.h") != NULL, "%d: %s", sort, seen.buf);
+		ck_assert_msg(strstr(seen.buf, "three") == NULL, "%d: %s", sort, seen.buf);
+		ck_assert_msg(maildir_reader_counters(r)->messages == 4, "%d: %s", sort, seen.buf);
+		if (sort != READER_SORT_NONE) {
+			ck_assert_uint_eq(l.n[MDE_VANISHED], 1);
+			ck_assert_msg(strstr(l.last[MDE_VANISHED], "cur/1000.M3P1.h:2,") != NULL, "%s",
+			    l.last[MDE_VANISHED]);
+		} else {
+			/* streamed: cur/ is read after the removal, never lists it */
+			ck_assert_uint_eq(l.n[MDE_VANISHED], 0);
+		}
+		ck_assert_uint_eq(l.n[MDE_DUP_UNIQ], 0);
+		/* the new flags of the renamed one: F and S (MF_ bits, not 0) */
+		const char *two = strstr(seen.buf, "cur/1000.M2P1.h:2,FS ");
+		ck_assert_ptr_nonnull(two);
+		ck_assert_uint_ne(strtoul(two + strlen("cur/1000.M2P1.h:2,FS "), NULL, 10), 0);
+		maildir_reader_close(r);
+		sb_free(&b);
+		sb_free(&seen);
+		free(md);
+	}
+}
+END_TEST
+
 START_TEST(test_missing_subdirs)
 {
 	char *md = mkmaildir("", false, false);
@@ -746,6 +820,7 @@ maildir_reader_suite(void)
 	tcase_add_test(tc, test_big_body);
 	tcase_add_test(tc, test_duplicates);
 	tcase_add_test(tc, test_sort_orders);
+	tcase_add_test(tc, test_renamed_while_read);
 	tcase_add_test(tc, test_missing_subdirs);
 	tcase_add_test(tc, test_keywords);
 	tcase_add_test(tc, test_walk);

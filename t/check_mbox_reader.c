@@ -15,9 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "lock.h"
 #include "mbox_reader.h"
 #include "report.h"
 #include "source.h"
@@ -487,6 +490,190 @@ START_TEST(test_growing_file)
 }
 END_TEST
 
+/* ---- live reading (mbox_reader.h) ----------------------------------------- */
+
+/* n messages "From_ / Subject: m<i> / body of <i>", 85 bytes each: 400
+ * take several reads of the smallest buffer */
+static void
+live_mbox(struct strbuf *sb, int first, int n)
+{
+	for (int i = first; i < first + n; i++)
+		sb_appendf(sb, FROM_A "Subject: m%03d\n\nbody of message %03d\n\n", i, i);
+}
+
+struct live {
+	char *path;
+	struct source src;
+	struct mbox_lock lk;
+	struct mbox_reader *r;
+};
+
+static void
+live_open(struct live *l, const char *data, size_t len)
+{
+	struct mbox_lock_opts lo = { .timeout = 2 };
+
+	l->path = write_file(data, len);
+	ck_assert_int_eq(mbox_lock_open(&l->lk, l->path, MBOX_LOCK_SHARED, &lo), 0);
+	mbox_lock_yield(&l->lk);
+	ck_assert_int_eq(source_open(&l->src, l->path, 1u << SOURCE_MBOX), 0);
+	/* a small buffer: a read every few messages */
+	struct mbox_reader_opts o = { .variant = MBOX_MBOXRD, .bufsize = 1, .quiet = true,
+	    .live = &l->lk };
+	l->r = mbox_reader_new(&l->src, &o);
+}
+
+static void
+live_close(struct live *l)
+{
+	mbox_reader_free(l->r);
+	source_close(&l->src);
+	mbox_lock_release(&l->lk);
+	free(l->path);
+}
+
+/* the next message's subject number, -1 at the end, -2 on an error */
+static int
+live_next(struct live *l)
+{
+	struct message m;
+	int rc = mbox_reader_next(l->r, &m);
+	if (rc != 1)
+		return rc == 0 ? -1 : -2;
+	const char *s = memmem(m.header, m.header_len, "Subject: m", 10);
+	ck_assert_ptr_nonnull(s);
+	/* no lock is held between two reads */
+	ck_assert(!mbox_lock_held(&l->lk));
+	return atoi(s + 10);
+}
+
+/* Appended between two reads (a delivery): read as well, in order. */
+START_TEST(test_live_append)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct live l;
+
+	live_mbox(&sb, 0, 400);
+	live_open(&l, sb.buf, sb.len);
+	for (int i = 0; i < 10; i++)
+		ck_assert_int_eq(live_next(&l), i);
+	sb_reset(&sb);
+	live_mbox(&sb, 400, 5);
+	int fd = open(l.path, O_WRONLY | O_APPEND);
+	ck_assert_int_eq(write_all(fd, sb.buf, sb.len), 0);
+	close(fd);
+	int k;
+	for (int i = 10; (k = live_next(&l)) >= 0; i++)
+		ck_assert_int_eq(k, i);
+	ck_assert_int_eq(k, -1);
+	ck_assert_uint_eq(mbox_reader_counters(l.r)->messages, 405);
+	ck_assert(!mbox_reader_rewritten(l.r));
+	live_close(&l);
+	sb_free(&sb);
+}
+END_TEST
+
+/* Rewritten in place between two reads (an expunge, a Status added):
+ * the reader stops and says so, without an error line. */
+START_TEST(test_live_rewrite)
+{
+	static const char *const edits[] = { "expunge", "status", "same-size" };
+	for (size_t e = 0; e < ARRAY_SIZE(edits); e++) {
+		struct strbuf sb = STRBUF_INIT;
+		struct live l;
+		live_mbox(&sb, 0, 400);
+		live_open(&l, sb.buf, sb.len);
+		int done = e < 2 ? 10 : 100;
+		for (int i = 0; i < done; i++)
+			ck_assert_int_eq(live_next(&l), i);
+		/* what a mail reader does, under its own locks, in place */
+		struct strbuf nb = STRBUF_INIT;
+		const char *m1 = strstr(sb.buf, FROM_A "Subject: m001");
+		const char *m2 = strstr(sb.buf, FROM_A "Subject: m002");
+		if (e == 0) {
+			sb_append(&nb, sb.buf, (size_t)(m1 - sb.buf));
+			sb_appends(&nb, m2);
+		} else if (e == 1) {
+			sb_append(&nb, sb.buf, (size_t)(m2 - sb.buf));
+			sb_appends(&nb, FROM_A "Subject: m002\nStatus: RO\n");
+			sb_appends(&nb, m2 + strlen(FROM_A "Subject: m002\n"));
+		} else {
+			/* UW's padded X-Keywords: the same size, earlier bytes */
+			sb_append(&nb, sb.buf, sb.len);
+			memcpy(strstr(nb.buf, "body of message 002"), "BODY", 4);
+		}
+		int fd = open(l.path, O_WRONLY);
+		ck_assert_int_eq(pwrite_all(fd, nb.buf, nb.len, 0), 0);
+		ck_assert_int_eq(ftruncate(fd, (off_t)nb.len), 0);
+		close(fd);
+		int k, n = done;
+		while ((k = live_next(&l)) >= 0)
+			n++;
+		if (e < 2) {
+			ck_assert_msg(k == -2 && mbox_reader_rewritten(l.r), "%s not seen", edits[e]);
+			ck_assert_int_lt(n, 400);
+		} else {
+			/* bytes read long ago changed (not the last 4 KiB before
+			 * the resume point), the rest did not move: the messages
+			 * still to read are the file's, nothing to redo */
+			ck_assert_int_eq(k, -1);
+			ck_assert_int_eq(n, 400);
+		}
+		live_close(&l);
+		sb_free(&sb);
+		sb_free(&nb);
+	}
+}
+END_TEST
+
+/* Without the dotlock: a last message that does not end with the empty
+ * line is held back while the file is fresh, delivered once it is
+ * finished or has not changed for 5 minutes. */
+START_TEST(test_live_hold_back)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct live l;
+
+	live_mbox(&sb, 0, 3);
+	sb_appends(&sb, FROM_A "Subject: m003\n\nhalf of it\n");
+	live_open(&l, sb.buf, sb.len);
+	l.lk.no_dotlock = true;        /* as in a spool we may not write into */
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(live_next(&l), i);
+	struct message m;
+	ck_assert_int_eq(mbox_reader_next(l.r, &m), 1);
+	struct iovec iov[8];
+	int n, rc;
+	do {
+		n = 8;
+		rc = mbox_reader_body(l.r, iov, &n);
+	} while (rc == 1);
+	ck_assert_int_eq(rc, -1);
+	ck_assert(mbox_reader_held_back(l.r));
+	ck_assert_int_eq(mbox_reader_message_offset(l.r), (off_t)(3 * strlen(FROM_A "Subject: m000\n\nbody of message 000\n\n")));
+	live_close(&l);
+	/* with the dotlock (or finished, or old) it is a message */
+	live_open(&l, sb.buf, sb.len);
+	int k, c = 0;
+	while ((k = live_next(&l)) >= 0)
+		c++;
+	ck_assert_int_eq(k, -1);
+	ck_assert_int_eq(c, 4);
+	live_close(&l);
+	live_open(&l, sb.buf, sb.len);
+	l.lk.no_dotlock = true;
+	struct timespec old[2] = { { .tv_sec = time(NULL) - 600 }, { .tv_sec = time(NULL) - 600 } };
+	ck_assert_int_eq(utimensat(AT_FDCWD, l.path, old, 0), 0);
+	c = 0;
+	while ((k = live_next(&l)) >= 0)
+		c++;
+	ck_assert_int_eq(k, -1);
+	ck_assert_int_eq(c, 4);
+	live_close(&l);
+	sb_free(&sb);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -502,6 +689,9 @@ suite(void)
 	tcase_add_test(tc, test_gzip_input);
 	tcase_add_test(tc, test_compressed_large);
 	tcase_add_test(tc, test_growing_file);
+	tcase_add_test(tc, test_live_append);
+	tcase_add_test(tc, test_live_rewrite);
+	tcase_add_test(tc, test_live_hold_back);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -70,3 +70,56 @@ served_copy() {
 	cp -a "$1" "$TMP/$2"
 	echo "$TMP/$2"
 }
+
+# dovecot_mbox_imap SPOOL COMMAND...: a Dovecot serving the mbox SPOOL as
+# INBOX (mbox driver: it adds X-IMAPbase, X-UID, Status, X-Keywords and
+# rewrites the file in place under its fcntl lock and dotlock). The spool's
+# directory becomes the Dovecot user's, for the dotlock. Responses, CR removed.
+dovecot_mbox_imap() {
+	sp=$1; shift
+	c="$TMP/dovecot/mbox.conf"
+	mkdir -p "$TMP/dovecot/mail"
+	cat >"$c" <<CONF
+mail_location = mbox:$TMP/dovecot/mail:INBOX=$sp
+mail_uid = $dc_user
+mail_gid = $dc_group
+ssl = no
+protocols = imap
+base_dir = $TMP/dovecot/run
+state_dir = $TMP/dovecot/state
+log_path = $TMP/dovecot/log
+CONF
+	[ "$(id -u)" = 0 ] && chown "$dc_user:$dc_group" "$sp" "$(dirname "$sp")" && chown -R "$dc_user:$dc_group" "$TMP/dovecot/mail"
+	printf '%s\r\n' "$@" "z LOGOUT" |
+		env -i PATH="$PATH" USER="$dc_user" HOME="$TMP/dovecot" "$DOVECOT_LIBEXEC/imap" -c "$c" 2>>"$TMP/dovecot/log" |
+		tr -d '\r'
+}
+
+# dovecot_imap_wait MAILDIR COMMAND...: as dovecot_imap, but each command
+# is sent only once the previous one has completed, and LOGOUT last: a
+# large FETCH is not cut off by the end of the input.
+dovecot_imap_wait() {
+	md=$1; shift
+	c=$(dovecot_conf "$md")
+	python3 - "$DOVECOT_LIBEXEC/imap" "$c" "$dc_user" "$TMP/dovecot" "$@" 2>>"$TMP/dovecot/log" <<'PY'
+import os, subprocess, sys
+imap, conf, user, home = sys.argv[1:5]
+env = {'PATH': os.environ.get('PATH', '/usr/bin:/bin'), 'USER': user, 'HOME': home}
+p = subprocess.Popen([imap, '-c', conf], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+out = sys.stdout.buffer
+for cmd in sys.argv[5:] + ['z LOGOUT']:
+    tag = cmd.split(' ', 1)[0].encode()
+    p.stdin.write(cmd.encode() + b'\r\n')
+    p.stdin.flush()
+    while True:
+        line = p.stdout.readline()
+        if not line:
+            break
+        out.write(line.replace(b'\r', b''))
+        if line.startswith(tag + b' '):
+            break
+p.stdin.close()
+out.write(p.stdout.read().replace(b'\r', b''))
+p.wait()
+PY
+}

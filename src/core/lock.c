@@ -71,6 +71,7 @@ fcntl_try(struct mbox_lock *lk)
 	struct flock fl;
 
 	memset(&fl, 0, sizeof fl);
+	/* a reader's read lock conflicts with every writer's write lock */
 	fl.l_type = lk->mode == MBOX_LOCK_WRITE ? F_WRLCK : F_RDLCK;
 	fl.l_whence = SEEK_SET;
 	fl.l_start = 0;
@@ -96,7 +97,7 @@ fcntl_unlock(struct mbox_lock *lk)
 static int
 flock_try(struct mbox_lock *lk)
 {
-	if (flock(lk->fd, LOCK_EX | LOCK_NB) == 0)
+	if (flock(lk->fd, (lk->mode == MBOX_LOCK_WRITE ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
 		return TRY_OK;
 	if (errno == EWOULDBLOCK || errno == EINTR)
 		return TRY_BUSY;
@@ -302,7 +303,7 @@ static int
 lock_open_file(struct mbox_lock *lk, const struct mbox_lock_opts *o)
 {
 	bool wr = lk->mode == MBOX_LOCK_WRITE;
-	int fail = wr ? EX_CANTCREAT : EX_NOINPUT;
+	int fail = wr ? EX_CANTCREAT : EX_NOINPUT;   /* read and shared: read-only */
 	struct stat ls, st;
 
 	for (int tries = 0; tries < 3; tries++) {
@@ -364,7 +365,7 @@ lock_open_file(struct mbox_lock *lk, const struct mbox_lock_opts *o)
  * names the busy lock and everything taken in this round is released.
  */
 static int
-lock_round(struct mbox_lock *lk, const struct mbox_lock_opts *o, const char **what_r)
+lock_round(struct mbox_lock *lk, const char **what_r)
 {
 	int rc = fcntl_try(lk);
 
@@ -372,7 +373,7 @@ lock_round(struct mbox_lock *lk, const struct mbox_lock_opts *o, const char **wh
 	if (rc != TRY_OK)
 		return rc;
 	lk->have_fcntl = true;
-	if (lk->mode == MBOX_LOCK_READ || o->fcntl_only)
+	if (lk->mode == MBOX_LOCK_READ || lk->fcntl_only)
 		return TRY_OK;
 	if (!lk->nfs) {
 		*what_r = "flock on the mailbox";
@@ -381,10 +382,21 @@ lock_round(struct mbox_lock *lk, const struct mbox_lock_opts *o, const char **wh
 			goto undo;
 		lk->have_flock = true;
 	}
+	if (lk->no_dotlock)
+		return TRY_OK;
 	*what_r = lk->dotlock;
 	rc = dotlock_try(lk);
 	if (rc == TRY_OK)
 		return TRY_OK;
+	if (rc == TRY_ERROR && lk->mode == MBOX_LOCK_SHARED &&
+	    (errno == EACCES || errno == EROFS || errno == EPERM)) {
+		/* a reader of a spool it may not write into: the other two
+		 * locks, and the caller is told (lk->no_dotlock) */
+		report_warn_sys("%s: reading without the dotlock: unable to create %s",
+		    lk->path, lk->dotlock);
+		lk->no_dotlock = true;
+		return TRY_OK;
+	}
 undo:
 	{
 		int e = errno;
@@ -394,62 +406,86 @@ undo:
 	return rc;
 }
 
-int
-mbox_lock_open(struct mbox_lock *lk, const char *path, enum mbox_lock_mode mode,
-	const struct mbox_lock_opts *opts)
+/* Rounds until every lock is held or the timeout expires. 0 or the
+ * reported status. */
+static int
+lock_acquire(struct mbox_lock *lk)
 {
-	static const struct mbox_lock_opts defaults = { .timeout = -1 };
-	const struct mbox_lock_opts *o = opts ? opts : &defaults;
-	int timeout = o->timeout < 0 ? LOCK_TIMEOUT_DEFAULT : o->timeout;
-	int stale_age = o->stale_age > 0 ? o->stale_age : LOCK_STALE_AGE;
 	struct stale_watch sw = { .watching = false };
+	time_t deadline = mono_now() + lk->timeout;
 	const char *what = "";
 
-	memset(lk, 0, sizeof *lk);
-	lk->fd = -1;
-	lk->mode = mode;
-	lk->path = xstrdup(path);
-	lk->dotlock = mbox_lock_dotlock_path(path);
-	int status = lock_open_file(lk, o);
-	if (status != 0)
-		goto fail;
-
-	time_t deadline = mono_now() + timeout;
 	for (;;) {
-		int rc = lock_round(lk, o, &what);
+		int rc = lock_round(lk, &what);
 		if (rc == TRY_OK)
 			break;
 		if (rc == TRY_ERROR) {
 			if (what == lk->dotlock && (errno == EACCES || errno == EROFS || errno == EPERM)) {
 				report_error_sys(EX_CANTCREAT, "unable to create lock %s "
 				    "(use the fcntl-only locking option to lock without it)", lk->dotlock);
-				status = EX_CANTCREAT;
-			} else {
-				report_error_sys(EX_IOERR, "unable to lock %s (%s)", lk->path, what);
-				status = EX_IOERR;
+				return EX_CANTCREAT;
 			}
-			goto fail;
+			report_error_sys(EX_IOERR, "unable to lock %s (%s)", lk->path, what);
+			return EX_IOERR;
 		}
 		if (what == lk->dotlock && (dotlock_break_dead(lk) ||
-		    (timeout > 0 && dotlock_break_stale(lk, &sw, stale_age))))
+		    (lk->timeout > 0 && dotlock_break_stale(lk, &sw, lk->stale_age))))
 			continue;
 		if (mono_now() >= deadline) {
 			report_error(EX_TEMPFAIL, "%s is locked: %s is busy (gave up after %d s)",
-			    lk->path, what, timeout);
-			status = EX_TEMPFAIL;
-			goto fail;
+			    lk->path, what, lk->timeout);
+			return EX_TEMPFAIL;
 		}
 		sleep(1);
 	}
 	if (fstat(lk->fd, &lk->st) == -1) {
 		report_error_sys(EX_IOERR, "unable to stat %s", lk->path);
-		status = EX_IOERR;
-		goto fail;
+		release_held(lk);
+		return EX_IOERR;
 	}
 	return 0;
-fail:
-	mbox_lock_release(lk);
+}
+
+int
+mbox_lock_open(struct mbox_lock *lk, const char *path, enum mbox_lock_mode mode,
+	const struct mbox_lock_opts *opts)
+{
+	static const struct mbox_lock_opts defaults = { .timeout = -1 };
+	const struct mbox_lock_opts *o = opts ? opts : &defaults;
+
+	memset(lk, 0, sizeof *lk);
+	lk->fd = -1;
+	lk->mode = mode;
+	lk->path = xstrdup(path);
+	lk->dotlock = mbox_lock_dotlock_path(path);
+	lk->timeout = o->timeout < 0 ? LOCK_TIMEOUT_DEFAULT : o->timeout;
+	lk->stale_age = o->stale_age > 0 ? o->stale_age : LOCK_STALE_AGE;
+	lk->fcntl_only = o->fcntl_only;
+	int status = lock_open_file(lk, o);
+	if (status == 0)
+		status = lock_acquire(lk);
+	if (status != 0)
+		mbox_lock_release(lk);
 	return status;
+}
+
+void
+mbox_lock_yield(struct mbox_lock *lk)
+{
+	if (lk->fd != -1)
+		release_held(lk);
+}
+
+int
+mbox_lock_retake(struct mbox_lock *lk)
+{
+	if (lk->fd == -1) {
+		errno = EBADF;
+		return EX_SOFTWARE;
+	}
+	if (lk->have_fcntl)
+		return 0;
+	return lock_acquire(lk);
 }
 
 int
@@ -488,4 +524,113 @@ mbox_lock_release(struct mbox_lock *lk)
 	free(lk->path);
 	free(lk->dotlock);
 	lk->path = lk->dotlock = NULL;
+}
+
+/* ---- dovecot-uidlist.lock -------------------------------------------------- */
+
+/* Dovecot's stale rule for dovecot-uidlist.lock: the lock holds
+ * "PID:HOST"; it is stale when HOST is this host and PID is not running,
+ * or when it has not changed for two minutes. */
+#define UIDLIST_LOCK_NAME      "dovecot-uidlist.lock"
+#define UIDLIST_LOCK_STALE_AGE 120
+
+static bool
+uidlist_lock_stale(int dfd)
+{
+	char buf[300], host[256];
+	struct stat st;
+	int fd = openat(dfd, UIDLIST_LOCK_NAME, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1)
+		return false;
+	ssize_t n = fstat(fd, &st) == 0 ? read(fd, buf, sizeof buf - 1) : -1;
+	close(fd);
+	if (n < 0)
+		return false;
+	if (time(NULL) - st.st_mtime >= UIDLIST_LOCK_STALE_AGE)
+		return true;
+	buf[n] = '\0';
+	char *colon = strchr(buf, ':');
+	if (colon == NULL || gethostname(host, sizeof host) == -1)
+		return false;
+	host[sizeof host - 1] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	long pid = strtol(buf, NULL, 10);
+	return pid > 0 && strcmp(colon + 1, host) == 0 &&
+	    kill((pid_t)pid, 0) == -1 && errno == ESRCH;
+}
+
+int
+uidlist_lock_take(int dirfd, const char *path, int timeout)
+{
+	double deadline = now_monotonic() + (timeout > 0 ? timeout : 0);
+	int fd;
+
+	for (;;) {
+		fd = openat(dirfd, UIDLIST_LOCK_NAME,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd != -1)
+			break;
+		if (errno != EEXIST) {
+			report_error_sys(report_status_for_write_errno(errno),
+			    "unable to create %s/%s", path, UIDLIST_LOCK_NAME);
+			return -1;
+		}
+		if (uidlist_lock_stale(dirfd)) {
+			if (unlinkat(dirfd, UIDLIST_LOCK_NAME, 0) == 0)
+				report_warn("%s/%s: removed a stale lock", path, UIDLIST_LOCK_NAME);
+			continue;
+		}
+		if (now_monotonic() >= deadline) {
+			report_error(EX_TEMPFAIL, "%s/%s is held by another process",
+			    path, UIDLIST_LOCK_NAME);
+			return -1;
+		}
+		sleep(1);
+	}
+	char host[256], b[320];
+	if (gethostname(host, sizeof host) == 0) {
+		host[sizeof host - 1] = '\0';
+		int n = snprintf(b, sizeof b, "%ld:%s", (long)getpid(), host);
+		/* one plain write(2), not message data: a lock left empty by
+		 * a kill in between goes stale after two minutes */
+		if (n > 0 && write(fd, b, (size_t)n) != n)
+			report_warn_sys("%s/%s", path, UIDLIST_LOCK_NAME);
+	}
+	return fd;
+}
+
+void
+uidlist_lock_release(int dirfd, int lock_fd)
+{
+	if (lock_fd == -1)
+		return;
+	unlinkat(dirfd, UIDLIST_LOCK_NAME, 0);
+	close(lock_fd);
+}
+
+/* ---- coordination between mailshift runs ------------------------------------ */
+
+int
+file_lock_exclusive(int fd, const char *what, int timeout)
+{
+	time_t deadline = mono_now() + (timeout > 0 ? timeout : 0);
+	struct flock fl;
+
+	for (;;) {
+		memset(&fl, 0, sizeof fl);
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			return 0;
+		if (errno != EAGAIN && errno != EACCES) {
+			report_error_sys(EX_IOERR, "unable to lock %s", what);
+			return EX_IOERR;
+		}
+		if (mono_now() >= deadline) {
+			report_error(EX_TEMPFAIL, "%s is locked by another mailshift run "
+			    "(gave up after %d s)", what, timeout);
+			return EX_TEMPFAIL;
+		}
+		sleep(1);
+	}
 }

@@ -20,6 +20,19 @@
  *
  * Read lock (check, stats): only an OFD fcntl read lock.
  *
+ * Shared lock (convert reading a source it does not change): the locks a
+ * writer takes, each in its shared kind where it has one: an OFD fcntl
+ * read lock, flock(LOCK_SH) and the dotlock, in the same order and with
+ * the same retries. Any writer (procmail, Postfix, qmail-local, UW, mutt,
+ * Dovecot, lockfile(1), dotlockfile(1)) is then kept out, while two
+ * readers share all but the dotlock. The reader takes it around each read
+ * only (mbox_lock_yield() and mbox_lock_retake() between reads), so a
+ * delivery waits at most for one read. When the spool directory does not
+ * let us create the dotlock (EACCES, EROFS, EPERM: /var/mail is often 1775
+ * root:mail), the dotlock is left out and lk->no_dotlock says so: a writer
+ * that locks with the dotlock alone is then not kept out, and the reader
+ * does not trust a last message that may still be growing (mbox_reader.h).
+ *
  * The lock owns the only descriptor this process has for the mailbox: the
  * locked path is never opened a second time (readers and writers use
  * mbox_lock_fd()). Release undoes the steps in reverse order.
@@ -36,7 +49,7 @@
 #define LOCK_STALE_AGE       300     /* a dotlock older than this may be stale */
 #define LOCK_TOUCH_INTERVAL  60      /* refresh the dotlock's mtime this often */
 
-enum mbox_lock_mode { MBOX_LOCK_READ, MBOX_LOCK_WRITE };
+enum mbox_lock_mode { MBOX_LOCK_READ, MBOX_LOCK_WRITE, MBOX_LOCK_SHARED };
 
 struct mbox_lock_opts {
 	int timeout;            /* seconds to keep trying; 0 = one try;
@@ -57,6 +70,10 @@ struct mbox_lock {
 	bool created;           /* we created the (empty) mailbox */
 	bool nfs;               /* on NFS: no flock() */
 	bool have_fcntl, have_flock, have_dotlock;
+	bool no_dotlock;        /* shared mode: the dotlock cannot be created */
+	bool fcntl_only;        /* from the options */
+	int timeout;            /* seconds, resolved from the options */
+	int stale_age;
 	time_t touched;         /* last dotlock refresh (monotonic seconds) */
 	dev_t dotlock_dev;      /* our dotlock file, to check it is still ours */
 	ino_t dotlock_ino;
@@ -92,6 +109,41 @@ int mbox_lock_touch(struct mbox_lock *lk);
 /* Release the locks in reverse order (dotlock, flock, fcntl) and close the
  * descriptor. Safe on a zeroed or already released lock. */
 void mbox_lock_release(struct mbox_lock *lk);
+
+/*
+ * Let go of the locks but keep the descriptor (and the file's identity),
+ * so that a writer waiting for them gets in; mbox_lock_retake() takes
+ * them again with the same rounds and timeout as mbox_lock_open(). 0, or
+ * the reported status (75 when still busy at the timeout). The caller
+ * must check that the file is still what it was (mbox_reader.c does).
+ */
+void mbox_lock_yield(struct mbox_lock *lk);
+int mbox_lock_retake(struct mbox_lock *lk);
+/* Whether the locks are held now. */
+static inline bool mbox_lock_held(const struct mbox_lock *lk)
+{
+	return lk->have_fcntl;
+}
+
+/*
+ * dovecot-uidlist.lock of a maildir (SPEC §1.10 ▶): created with O_EXCL,
+ * holding "PID:HOST" as Dovecot writes it, retried each second up to
+ * `timeout` seconds. A lock whose process no longer runs on this host, or
+ * that has not changed for two minutes, is stale and removed (Dovecot's
+ * rule), so a crashed run never blocks its rerun. Returns the lock's fd,
+ * or -1 after reporting (75 when still held at the timeout).
+ */
+int uidlist_lock_take(int dirfd, const char *path, int timeout);
+void uidlist_lock_release(int dirfd, int lock_fd);
+
+/*
+ * An OFD fcntl write lock on an open file, for coordinating mailshift
+ * runs (the delivery record of a Maildir, mailshift-formats(5)): tried
+ * once a second up to `timeout` seconds. `what` names the file in the
+ * message. 0, or the reported status (75 when still held at the timeout,
+ * 74 on another error). Dropped by close() and by the process's exit.
+ */
+int file_lock_exclusive(int fd, const char *what, int timeout);
 
 /* "<path>.lock" (malloced). */
 char *mbox_lock_dotlock_path(const char *path);

@@ -23,6 +23,19 @@
  * test) and is handed out once; a different inode is reported with both
  * names. Only the unsorted order has to find the other name again, by a
  * second readdir(); that happens only when a duplicate exists.
+ *
+ * A Maildir that an IMAP server serves while it is read (SPEC §1.10,
+ * Dovecot's maildir-sync.c): a flag change renames cur/X:2,S to
+ * cur/X:2,FS, a first look moves new/X to cur/X:2,, so a file can be gone
+ * from the name the listing saw. Its unique part is then looked up again
+ * in new/ and cur/ (a map of the current names, built by one readdir of
+ * each and built again when it is out of date), and the message is read
+ * under its new name with the flags that name gives; only a unique part no
+ * longer anywhere is a message that vanished (reported, exit status 1). A
+ * name renamed while readdir() runs may be returned under neither name, so
+ * once the listing is done new/ and cur/ are listed again and any unique
+ * part not yet handed out (missed, or delivered meanwhile) follows, until
+ * a listing finds none (at most MD_RELIST_PASSES).
  */
 #include "config.h"
 
@@ -49,6 +62,9 @@
 #define MD_HEADER_FIRST 4096
 #define MD_KEYWORDS_MAX (64 * 1024)
 #define MD_ARENA_BLOCK (64 * 1024)
+#define MD_RELIST_PASSES 4      /* listings after the first, at most */
+#define MD_MOVES_MAX 8          /* renames followed for one message */
+#define MD_RELOCATE_LISTINGS 4  /* listings that must miss a file for it to be gone */
 
 enum { SUB_NEW = 0, SUB_CUR = 1 };
 static const char *const sub_names[2] = { "new", "cur" };
@@ -72,6 +88,12 @@ struct md_arena {
 	size_t nblocks;
 	char *cur;
 	size_t left;
+};
+
+struct md_now {                 /* relocation map slot */
+	uint64_t hash;          /* XXH3-64 of the unique part */
+	const char *name;       /* in now_arena; NULL = empty slot */
+	unsigned char sub;
 };
 
 struct maildir_reader {
@@ -109,6 +131,16 @@ struct maildir_reader {
 	struct maildir_counters c;
 	char *kw[26];
 	size_t index;
+
+	/* names as they are now, by unique part (md_relocate) */
+	struct md_now *now;
+	size_t now_cap;
+	struct md_arena now_arena;
+	bool now_valid;
+	int relists;                    /* listings after the first */
+	bool tail;                      /* handing out what a relisting found */
+	struct timespec list_mtime[2];  /* new/, cur/ when the last listing began */
+	time_t list_time;
 };
 
 static const char *const event_names[] = {
@@ -130,7 +162,7 @@ static const char *const event_texts[] = {
 	[MDE_SYMLINK] = "symbolic link, not followed",
 	[MDE_DUP_UNIQ] = "same unique part as",
 	[MDE_DUP_INODE] = "counted once, same file (inode) as",
-	[MDE_VANISHED] = "vanished while reading",
+	[MDE_VANISHED] = "vanished while reading (removed, not renamed)",
 	[MDE_UNREADABLE] = "unable to read",
 	[MDE_EMPTY] = "zero-length message",
 	[MDE_MISSING_SUBDIR] = "missing subdirectory",
@@ -159,6 +191,10 @@ md_emit(maildir_event_fn fn, void *arg, bool quiet, enum maildir_event ev,
 		report_error(EXIT_PROBLEMS, "%s: %s: %s", path, event_texts[ev], strerror(err));
 		return;
 	}
+	/* a message gone for good (not renamed: md_follow looked) was not
+	 * processed: a warning, and exit status 1 */
+	if (ev == MDE_VANISHED)
+		report_status(EXIT_PROBLEMS);
 	if (quiet)
 		return;
 	if (other != NULL)
@@ -358,6 +394,12 @@ md_opendir(int fd)
 	return dir;
 }
 
+static size_t md_relist(struct maildir_reader *r);
+static bool md_relocate(struct maildir_reader *r, int sub, const char *gone,
+    struct strbuf *name_r, int *sub_r);
+static bool md_dirs_changed(const struct maildir_reader *r);
+static void md_list_began(struct maildir_reader *r);
+
 /* Read new/ and cur/ into r->ents (sorted orders). */
 static int
 md_list(struct maildir_reader *r)
@@ -365,6 +407,7 @@ md_list(struct maildir_reader *r)
 	size_t cap = 0;
 	bool need_stat = r->opts.sort == READER_SORT_DATE;
 
+	md_list_began(r);
 	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++) {
 		if (r->subfd[sub] == -1)
 			continue;
@@ -416,23 +459,34 @@ md_list(struct maildir_reader *r)
 static int
 md_next_candidate(struct maildir_reader *r, int *sub_r, ino_t *ino_r, size_t *idx_r)
 {
-	if (r->opts.sort != READER_SORT_NONE) {
-		if (r->pos >= r->nents)
-			return 0;
-		const struct md_entry *e = &r->ents[r->pos];
-		*idx_r = r->pos++;
-		sb_reset(&r->name);
-		sb_appends(&r->name, e->name);
-		*sub_r = e->sub;
-		*ino_r = e->ino;
-		return 1;
-	}
 	for (;;) {
+		if (r->opts.sort != READER_SORT_NONE || r->tail) {
+			if (r->pos >= r->nents) {
+				/* listed again while new/ or cur/ change (see the top) */
+				if (r->relists >= MD_RELIST_PASSES || !md_dirs_changed(r))
+					return 0;
+				r->relists++;
+				if (md_relist(r) == 0 && !md_dirs_changed(r))
+					r->relists = MD_RELIST_PASSES;
+				continue;
+			}
+			const struct md_entry *e = &r->ents[r->pos];
+			*idx_r = r->pos++;
+			sb_reset(&r->name);
+			sb_appends(&r->name, e->name);
+			*sub_r = e->sub;
+			*ino_r = e->ino;
+			return 1;
+		}
 		if (r->dir == NULL) {
 			while (r->dir_sub <= SUB_CUR && r->subfd[r->dir_sub] == -1)
 				r->dir_sub++;
-			if (r->dir_sub > SUB_CUR)
-				return 0;
+			if (r->dir_sub > SUB_CUR) {
+				r->tail = true;
+				continue;
+			}
+			if (r->dir_sub == SUB_NEW || r->subfd[SUB_NEW] == -1)
+				md_list_began(r);
 			if ((r->dir = md_opendir(r->subfd[r->dir_sub])) == NULL)
 				goto fail;
 		}
@@ -555,6 +609,11 @@ md_dup_check(struct maildir_reader *r, int sub, ino_t ino, size_t idx)
 					md_event(r, MDE_DUP_INODE, sub, r->name.buf, r->other.buf, 0);
 					return true;
 				}
+				/* the same file under a name it got since it was
+				 * handed out (a client moved new/X to cur/X:2,S
+				 * while readdir() went on): not a message again */
+				if (r->opts.sort == READER_SORT_NONE || r->tail)
+					return true;
 			} else if (diff == NULL) {
 				diff = &r->seen[j];
 			}
@@ -579,7 +638,9 @@ md_close_file(struct maildir_reader *r)
 }
 
 /*
- * Open the current file; 0, or -1 after an event (the message is skipped).
+ * Open the current file; 0, -2 when there is no such name (the caller
+ * looks for a rename, md_relocate), or -1 after an event (the message is
+ * skipped).
  * With stat_it, fstat() says it is a regular file and gives size and mtime;
  * without (READER_WANT_HEADER) readdir's d_type said so, O_NOFOLLOW and
  * O_NONBLOCK keep links and FIFOs out, and maildir_reader_stat() makes the
@@ -595,8 +656,7 @@ md_open_file(struct maildir_reader *r, int sub, bool stat_it)
 	if (fd == -1) {
 		int e = errno;
 		if (e == ENOENT) {
-			r->c.vanished++;
-			md_event(r, MDE_VANISHED, sub, r->name.buf, NULL, 0);
+			return -2;      /* the caller looks for it (md_relocate) */
 		} else if (e == ELOOP) {
 			r->c.symlinks++;
 			md_event(r, MDE_SYMLINK, sub, r->name.buf, NULL, 0);
@@ -747,8 +807,34 @@ maildir_reader_body(struct maildir_reader *r, struct iovec *iov, int *iovcnt)
 	}
 	*iovcnt = 0;
 	if (r->fd == -1 && !r->body_eof) {
-		/* Header not read (NAME/STAT wanted): everything is body. */
-		if (md_open_file(r, r->cur_sub, true) == -1) {
+		/* Header not read (NAME/STAT wanted): everything is body. A file
+		 * renamed since is opened under its new name (the message handed
+		 * out keeps the name it had). */
+		int rc = md_open_file(r, r->cur_sub, true);
+		struct strbuf moved = STRBUF_INIT;
+		int nsub;
+		if (rc == -2 && md_relocate(r, r->cur_sub, r->name.buf, &moved, &nsub)) {
+			int fd = openat(r->subfd[nsub], moved.buf,
+			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+			struct stat st;
+			rc = -2;
+			if (fd != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+				r->fd = fd;
+				r->st = st;
+				r->have_st = true;
+				r->off = 0;
+				r->body_eof = false;
+				rc = 0;
+			} else if (fd != -1) {
+				close(fd);
+			}
+		}
+		sb_free(&moved);
+		if (rc == -2) {
+			r->c.vanished++;
+			md_event(r, MDE_VANISHED, r->cur_sub, r->name.buf, NULL, 0);
+		}
+		if (rc != 0) {
 			r->body_eof = true;
 			return -1;
 		}
@@ -813,14 +899,14 @@ md_fill(struct maildir_reader *r, struct message *m, int sub)
 	m->size = r->mn.size_s;
 }
 
-/* lstat (no open) for READER_WANT_STAT; 0, or -1 after an event. */
+/* lstat (no open) for READER_WANT_STAT; 0, -2 (no such name), or -1 after
+ * an event. */
 static int
 md_stat(struct maildir_reader *r, int sub)
 {
 	if (fstatat(r->subfd[sub], r->name.buf, &r->st, AT_SYMLINK_NOFOLLOW) == -1) {
 		if (errno == ENOENT) {
-			r->c.vanished++;
-			md_event(r, MDE_VANISHED, sub, r->name.buf, NULL, 0);
+			return -2;
 		} else {
 			r->c.unreadable++;
 			md_event(r, MDE_UNREADABLE, sub, r->name.buf, NULL, errno);
@@ -838,6 +924,312 @@ md_stat(struct maildir_reader *r, int sub)
 	}
 	r->have_st = true;
 	return 0;
+}
+
+/* ---- files renamed or missed while we read ------------------------------- */
+
+/* A set of 64-bit hashes (0 is stored as 1). */
+struct md_hashset {
+	uint64_t *t;
+	size_t cap, n;
+};
+
+static bool
+md_hashset_add(struct md_hashset *hs, uint64_t h)
+{
+	h = h ? h : 1;
+	if ((hs->n + 1) * 2 > hs->cap) {
+		struct md_hashset nh = { xcalloc(hs->cap ? hs->cap * 2 : 256, sizeof(uint64_t)),
+		    hs->cap ? hs->cap * 2 : 256, 0 };
+		for (size_t i = 0; i < hs->cap; i++)
+			if (hs->t[i])
+				md_hashset_add(&nh, hs->t[i]);
+		free(hs->t);
+		*hs = nh;
+	}
+	size_t j = (size_t)h & (hs->cap - 1);
+	for (; hs->t[j]; j = (j + 1) & (hs->cap - 1))
+		if (hs->t[j] == h)
+			return false;
+	hs->t[j] = h;
+	hs->n++;
+	return true;
+}
+
+/* A listing begins: remember the directories' mtimes. */
+static void
+md_list_began(struct maildir_reader *r)
+{
+	struct stat st;
+
+	r->list_time = time(NULL);
+	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++) {
+		memset(&r->list_mtime[sub], 0, sizeof r->list_mtime[sub]);
+		if (r->subfd[sub] != -1 && fstat(r->subfd[sub], &st) == 0)
+			r->list_mtime[sub] = st.st_mtim;
+	}
+}
+
+/* Did an entry of new/ or cur/ change since the last listing began (or
+ * too recently to tell, on a file system counting whole seconds)? */
+static bool
+md_dirs_changed(const struct maildir_reader *r)
+{
+	struct stat st;
+
+	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++) {
+		if (r->subfd[sub] == -1 || fstat(r->subfd[sub], &st) == -1)
+			continue;
+		if (st.st_mtim.tv_sec != r->list_mtime[sub].tv_sec ||
+		    st.st_mtim.tv_nsec != r->list_mtime[sub].tv_nsec ||
+		    (st.st_mtim.tv_nsec == 0 && st.st_mtim.tv_sec >= r->list_time - 1))
+			return true;
+	}
+	return false;
+}
+
+/* The unique part of a name (flags.h's rule). */
+static void
+md_uniq(const char *name, const char **u_r, size_t *len_r)
+{
+	struct maildir_name mn;
+
+	maildir_name_parse(name, strlen(name), &mn);
+	*u_r = mn.uniq;
+	*len_r = mn.uniq_len;
+}
+
+/* A listable message name: no dot name, a regular file (d_type, or one
+ * fstatat when the file system does not say). Quiet: the first listing
+ * reported the others. */
+static bool
+md_quiet_candidate(struct maildir_reader *r, int sub, const struct dirent *de)
+{
+	struct stat st;
+
+	if (de->d_name[0] == '.')
+		return false;
+	if (de->d_type == DT_REG)
+		return true;
+	if (de->d_type != DT_UNKNOWN)
+		return false;
+	return fstatat(r->subfd[sub], de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    S_ISREG(st.st_mode);
+}
+
+static void
+md_now_add(struct maildir_reader *r, uint64_t h, const char *name, int sub)
+{
+	size_t j = (size_t)h & (r->now_cap - 1);
+
+	while (r->now[j].name != NULL)
+		j = (j + 1) & (r->now_cap - 1);
+	r->now[j] = (struct md_now){ .hash = h, .sub = (unsigned char)sub,
+	    .name = md_arena_dup(&r->now_arena, name, strlen(name)) };
+}
+
+/* Map every unique part of new/ and cur/ to its name as it is now. */
+static void
+md_now_build(struct maildir_reader *r)
+{
+	size_t n = 0;
+
+	md_arena_free(&r->now_arena);
+	memset(r->now, 0, r->now_cap * sizeof *r->now);
+	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++) {
+		DIR *d = r->subfd[sub] == -1 ? NULL : md_opendir(r->subfd[sub]);
+		struct dirent *de;
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (!md_quiet_candidate(r, sub, de))
+				continue;
+			if ((n + 1) * 2 > r->now_cap) {
+				/* grow: start over with twice the room */
+				closedir(d);
+				free(r->now);
+				r->now_cap = r->now_cap ? r->now_cap * 4 : 1024;
+				r->now = xcalloc(r->now_cap, sizeof *r->now);
+				md_now_build(r);
+				return;
+			}
+			const char *u;
+			size_t ulen;
+			md_uniq(de->d_name, &u, &ulen);
+			md_now_add(r, XXH3_64bits(u, ulen), de->d_name, sub);
+			n++;
+		}
+		closedir(d);
+	}
+	r->now_valid = true;
+}
+
+static const struct md_now *
+md_now_find(const struct maildir_reader *r, const char *u, size_t ulen)
+{
+	uint64_t h = XXH3_64bits(u, ulen);
+
+	if (r->now_cap == 0)
+		return NULL;
+	for (size_t j = (size_t)h & (r->now_cap - 1); r->now[j].name != NULL;
+	     j = (j + 1) & (r->now_cap - 1)) {
+		const char *v;
+		size_t vlen;
+		if (r->now[j].hash != h)
+			continue;
+		md_uniq(r->now[j].name, &v, &vlen);
+		if (vlen == ulen && memcmp(v, u, ulen) == 0)
+			return &r->now[j];
+	}
+	return NULL;
+}
+
+/*
+ * The current name is gone: where is its unique part now? true with its
+ * name as new/ and cur/ list it now in *name_r and its subdirectory in
+ * *sub_r (the same name again when a rename was undone meanwhile), false
+ * when MD_RELOCATE_LISTINGS listings in a row do not hold it.
+ */
+static bool
+md_relocate(struct maildir_reader *r, int sub, const char *gone, struct strbuf *name_r,
+    int *sub_r)
+{
+	const char *u;
+	size_t ulen;
+	struct strbuf uniq = STRBUF_INIT;
+	bool found = false;
+
+	md_uniq(gone, &u, &ulen);
+	sb_append(&uniq, u, ulen);
+	/* readdir() itself may miss a file renamed while it runs: a unique
+	 * part is gone only when several listings agree */
+	for (int attempt = 0; attempt < MD_RELOCATE_LISTINGS + 1 && !found; attempt++) {
+		if (attempt > 0 || !r->now_valid) {
+			if (r->now_cap == 0) {
+				r->now_cap = 1024;
+				r->now = xcalloc(r->now_cap, sizeof *r->now);
+			}
+			md_now_build(r);
+		}
+		const struct md_now *e = md_now_find(r, uniq.buf, uniq.len);
+		/* the name that just failed, from a map older than the failure:
+		 * out of date, build it again; from a map built since, the file
+		 * is back under that name (a flag set and cleared again) */
+		bool stale = e != NULL && attempt == 0 && e->sub == sub && strcmp(e->name, gone) == 0;
+		if (e == NULL || stale) {
+			r->now_valid = false;
+			continue;
+		}
+		sb_reset(name_r);
+		sb_appends(name_r, e->name);
+		*sub_r = e->sub;
+		found = true;
+	}
+	sb_free(&uniq);
+	return found;
+}
+
+static int
+ent_cmp_for(const struct maildir_reader *r, const void *a, const void *b)
+{
+	return r->opts.sort == READER_SORT_DATE ? ent_cmp_date(a, b) :
+	    r->opts.sort == READER_SORT_NAME ? ent_cmp_name(a, b) : ent_cmp_delivery(a, b);
+}
+
+static const struct maildir_reader *md_sort_reader;
+static int
+ent_cmp_tail(const void *a, const void *b)
+{
+	return ent_cmp_for(md_sort_reader, a, b);
+}
+
+/*
+ * List new/ and cur/ again once the listing is handed out: names whose
+ * unique part was not handed out yet (readdir() missed a file renamed
+ * while it ran, or it arrived since) are appended to r->ents, sorted as
+ * the listing was. Returns how many.
+ */
+static size_t
+md_relist(struct maildir_reader *r)
+{
+	size_t first = r->nents, cap = r->nents;
+	struct md_hashset found = { 0 };
+
+	md_list_began(r);
+	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++) {
+		DIR *d = r->subfd[sub] == -1 ? NULL : md_opendir(r->subfd[sub]);
+		struct dirent *de;
+		if (d == NULL)
+			continue;
+		while ((de = readdir(d)) != NULL) {
+			if (!md_quiet_candidate(r, sub, de))
+				continue;
+			const char *u;
+			size_t ulen;
+			md_uniq(de->d_name, &u, &ulen);
+			uint64_t h = XXH3_64bits(u, ulen);
+			bool seen = false;
+			for (size_t j = r->seen_cap ? (size_t)h & (r->seen_cap - 1) : 0;
+			     r->seen_cap && r->seen[j].used && !seen; j = (j + 1) & (r->seen_cap - 1))
+				seen = r->seen[j].hash == h;
+			if (seen || !md_hashset_add(&found, h))
+				continue;
+			if (r->nents == cap) {
+				cap = cap ? cap * 2 : 64;
+				r->ents = xrealloc(r->ents, cap * sizeof(*r->ents));
+			}
+			struct md_entry *e = &r->ents[r->nents++];
+			e->name = md_arena_dup(&r->arena, de->d_name, strlen(de->d_name));
+			e->ino = de->d_ino;
+			e->mtime = 0;
+			e->sub = (unsigned char)sub;
+			if (r->opts.sort == READER_SORT_DATE) {
+				struct stat st;
+				if (fstatat(r->subfd[sub], de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+					e->mtime = st.st_mtime;
+			}
+		}
+		closedir(d);
+	}
+	free(found.t);
+	if (r->nents - first > 1) {
+		md_sort_reader = r;
+		qsort(r->ents + first, r->nents - first, sizeof(*r->ents), ent_cmp_tail);
+	}
+	return r->nents - first;
+}
+
+/*
+ * Open (or, for READER_WANT_STAT, lstat) the current name, following it
+ * when it was renamed since the listing (md_relocate): r->name, *m and
+ * *sub_r then describe the file under its new name. 0, or -1 after an
+ * event: MDE_VANISHED only when the unique part is nowhere any more.
+ */
+static int
+md_follow(struct maildir_reader *r, struct message *m, int *sub_r, enum reader_want want)
+{
+	struct strbuf moved = STRBUF_INIT;
+	int rc;
+
+	for (int moves = 0;; moves++) {
+		rc = want == READER_WANT_STAT ? md_stat(r, *sub_r) :
+		    md_open_file(r, *sub_r, want != READER_WANT_HEADER);
+		if (rc != -2)
+			break;
+		int nsub;
+		if (moves >= MD_MOVES_MAX || !md_relocate(r, *sub_r, r->name.buf, &moved, &nsub)) {
+			r->c.vanished++;
+			md_event(r, MDE_VANISHED, *sub_r, r->name.buf, NULL, 0);
+			rc = -1;
+			break;
+		}
+		sb_reset(&r->name);
+		sb_append(&r->name, moved.buf, moved.len);
+		*sub_r = nsub;
+		md_fill(r, m, nsub);
+	}
+	sb_free(&moved);
+	return rc;
 }
 
 int
@@ -858,17 +1250,15 @@ maildir_reader_next(struct maildir_reader *r, struct message *m, enum reader_wan
 		md_fill(r, m, sub);
 		if (md_dup_check(r, sub, ino, idx))
 			continue;
+		if (want >= READER_WANT_STAT && md_follow(r, m, &sub, want) == -1)
+			continue;
 		if (want >= READER_WANT_HEADER) {
-			if (md_open_file(r, sub, want != READER_WANT_HEADER) == -1)
-				continue;
 			bool complete;
 			if (md_read_header(r, sub, want, &complete) == -1)
 				continue;
 			m->header = r->hbuf;
 			m->header_len = r->hview;
 			m->header_complete = complete;
-		} else if (want == READER_WANT_STAT && md_stat(r, sub) == -1) {
-			continue;
 		}
 		break;
 	}
@@ -988,6 +1378,8 @@ maildir_reader_close(struct maildir_reader *r)
 	sb_free(&r->other);
 	free(r->ents);
 	free(r->seen);
+	free(r->now);
+	md_arena_free(&r->now_arena);
 	free(r->hbuf);
 	free(r->bbuf);
 	free(r->path);

@@ -38,6 +38,8 @@
 #include <dirent.h>
 
 #include "flags.h"
+#include "lock.h"
+#include "maildir_reader.h"
 #include "maildir_writer.h"
 #include "report.h"
 #include "testhook.h"
@@ -68,8 +70,7 @@ struct maildir_writer {
 	uint64_t size, vsize;
 	bool prev_cr;
 
-	char *kw[26];           /* dovecot-keywords: index -> name */
-	bool kw_dirty;
+	char *kw[26];           /* dovecot-keywords: index -> name (as on disk) */
 
 	struct queued *q;
 	size_t nq, capq;
@@ -256,138 +257,54 @@ fail:
 	return NULL;
 }
 
-/* Read dovecot-keywords (SPEC §1.10): lines "<index> <name>". */
+/* Merge dovecot-keywords as it is on disk now into our table (SPEC
+ * §1.10): indexes are never renumbered, so what the file says wins. */
 static void
 keywords_load(struct maildir_writer *w)
 {
-	int fd = openat(w->dfd, "dovecot-keywords", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	FILE *f = fd == -1 ? NULL : fdopen(fd, "r");
-	char line[512];
+	char *names[26];
 
-	if (f == NULL) {
-		if (fd != -1)
-			close(fd);
+	if (maildir_keywords_read(w->dfd, names) == -1)
 		return;
-	}
-	while (fgets(line, sizeof line, f)) {
-		char *end;
-		long idx = strtol(line, &end, 10);
-		if (end == line || *end != ' ' || idx < 0 || idx > 25)
+	for (int i = 0; i < 26; i++) {
+		if (names[i] == NULL)
 			continue;
-		char *name = end + 1;
-		name[strcspn(name, "\r\n")] = '\0';
-		if (*name && w->kw[idx] == NULL)
-			w->kw[idx] = xstrdup(name);
+		free(w->kw[i]);
+		w->kw[i] = names[i];
 	}
-	fclose(f);
 }
 
-int
-maildir_writer_keyword(struct maildir_writer *w, const char *name, size_t len)
+static int
+keyword_find(const struct maildir_writer *w, const char *name, size_t len, int *free_r)
 {
-	int free_idx = -1;
-
+	*free_r = -1;
 	for (int i = 0; i < 26; i++) {
 		if (w->kw[i] == NULL) {
-			if (free_idx == -1)
-				free_idx = i;
+			if (*free_r == -1)
+				*free_r = i;
 			continue;
 		}
 		if (strlen(w->kw[i]) == len && memcmp(w->kw[i], name, len) == 0)
 			return i;
 	}
-	if (free_idx == -1)
-		return -1;
-	w->kw[free_idx] = xstrndup(name, len);
-	w->kw_dirty = true;
-	return free_idx;
+	return -1;
 }
 
-const char *
-maildir_writer_keyword_name(const struct maildir_writer *w, int idx)
-{
-	return idx >= 0 && idx < 26 ? w->kw[idx] : NULL;
-}
-
-/* Dovecot's stale rule for dovecot-uidlist.lock: the lock holds
- * "PID:HOST"; it is stale when HOST is this host and PID is not running,
- * or when it has not changed for two minutes. A crashed run must not
- * block its own rerun (DESIGN §1.2). */
-#define UIDLIST_LOCK_STALE_AGE 120
-
-static bool
-uidlist_lock_stale(int dfd)
-{
-	char buf[300], host[256];
-	struct stat st;
-	int fd = openat(dfd, "dovecot-uidlist.lock", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return false;
-	ssize_t n = fstat(fd, &st) == 0 ? read(fd, buf, sizeof buf - 1) : -1;
-	close(fd);
-	if (n < 0)
-		return false;
-	if (time(NULL) - st.st_mtime >= UIDLIST_LOCK_STALE_AGE)
-		return true;
-	buf[n] = '\0';
-	char *colon = strchr(buf, ':');
-	if (colon == NULL || gethostname(host, sizeof host) == -1)
-		return false;
-	host[sizeof host - 1] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	long pid = strtol(buf, NULL, 10);
-	return pid > 0 && strcmp(colon + 1, host) == 0 &&
-	    kill((pid_t)pid, 0) == -1 && errno == ESRCH;
-}
-
-/* Write dovecot-keywords through tmp/ and rename(), holding
- * dovecot-uidlist.lock (SPEC §1.10 ▶). */
+/* Write our table to dovecot-keywords through tmp/ and rename() (the
+ * caller holds dovecot-uidlist.lock). 0 or -1 (reported). */
 static int
-keywords_save(struct maildir_writer *w)
+keywords_write(struct maildir_writer *w)
 {
-	int lfd = -1;
-	double deadline = now_monotonic() + (w->o.lock_timeout > 0 ? w->o.lock_timeout : 0);
-
-	for (;;) {
-		lfd = openat(w->dfd, "dovecot-uidlist.lock",
-		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (lfd != -1 || errno != EEXIST)
-			break;
-		if (uidlist_lock_stale(w->dfd)) {
-			unlinkat(w->dfd, "dovecot-uidlist.lock", 0);
-			continue;
-		}
-		if (now_monotonic() >= deadline) {
-			report_error(EX_TEMPFAIL, "%s/dovecot-uidlist.lock is held by another process",
-			    w->path);
-			return -1;
-		}
-		sleep(1);
-	}
-	if (lfd == -1) {
-		report_error_sys(report_status_for_write_errno(errno),
-		    "unable to create %s/dovecot-uidlist.lock", w->path);
-		return -1;
-	}
 	struct strbuf sb = STRBUF_INIT;
-	char host[256];
-	if (gethostname(host, sizeof host) == 0) {
-		host[sizeof host - 1] = '\0';
-		sb_appendf(&sb, "%ld:%s", (long)getpid(), host);
-		/* one plain write(2), not message data: no test hook; a lock
-		 * left empty by a kill in between goes stale after two minutes */
-		if (write(lfd, sb.buf, sb.len) != (ssize_t)sb.len)
-			report_warn_sys("%s/dovecot-uidlist.lock", w->path);
-		sb_reset(&sb);
-	}
+	char tmp[400];
+	int rc = -1;
+
 	for (int i = 0; i < 26; i++)
 		if (w->kw[i])
 			sb_appendf(&sb, "%d %s\n", i, w->kw[i]);
-	char tmp[400];
 	/* named like the messages' tmp/ files (P<pid>.<host>.mailshift) so
 	 * that clean_own_leftovers() removes it after a crash */
 	snprintf(tmp, sizeof tmp, "keywords.P%ld.%s%s", (long)w->pid, w->host, TMP_SUFFIX);
-	int rc = -1;
 	int fd = openat(w->tmpfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd != -1) {
 		if ((!w->o.chown || fchown(fd, w->o.uid, w->o.gid) == 0) &&
@@ -406,12 +323,49 @@ keywords_save(struct maildir_writer *w)
 	if (rc == -1)
 		report_error_sys(report_status_for_write_errno(errno),
 		    "unable to write %s/dovecot-keywords", w->path);
-	else
-		w->kw_dirty = false;
-	unlinkat(w->dfd, "dovecot-uidlist.lock", 0);
-	close(lfd);
 	sb_free(&sb);
 	return rc;
+}
+
+/*
+ * A name our table does not know. Dovecot (a user creating a keyword over
+ * IMAP) or another run may have given it, or the free index we would
+ * take, a letter since we last looked: so under dovecot-uidlist.lock the
+ * file is read again, the name takes the index the file gives it, or a
+ * free one that is written to the file before the lock is released. No
+ * letter is ever used in a name before the file that defines it is on
+ * disk, and no letter ever means two names.
+ */
+int
+maildir_writer_keyword(struct maildir_writer *w, const char *name, size_t len)
+{
+	int free_idx, idx = keyword_find(w, name, len, &free_idx);
+
+	if (idx >= 0)
+		return idx;
+	int lfd = uidlist_lock_take(w->dfd, w->path, w->o.lock_timeout);
+	if (lfd == -1)
+		return -3;
+	keywords_load(w);
+	idx = keyword_find(w, name, len, &free_idx);
+	if (idx < 0 && free_idx >= 0) {
+		w->kw[free_idx] = xstrndup(name, len);
+		if (keywords_write(w) == -1) {
+			free(w->kw[free_idx]);
+			w->kw[free_idx] = NULL;
+			idx = -3;
+		} else {
+			idx = free_idx;
+		}
+	}
+	uidlist_lock_release(w->dfd, lfd);
+	return idx;
+}
+
+const char *
+maildir_writer_keyword_name(const struct maildir_writer *w, int idx)
+{
+	return idx >= 0 && idx < 26 ? w->kw[idx] : NULL;
 }
 
 int
@@ -585,10 +539,7 @@ maildir_writer_flush(struct maildir_writer *w)
 
 	if (w->nq == 0)
 		return 0;
-	/* the keyword names must be on disk before a name uses their letters */
-	if (w->kw_dirty && keywords_save(w) == -1)
-		rc = -1;
-	if (rc == 0 && w->o.sync == SYNC_BATCH) {
+	if (w->o.sync == SYNC_BATCH) {
 #ifdef HAVE_SYNCFS
 		if (syncfs(w->tmpfd) == -1) {
 			report_error_sys(EX_IOERR, "unable to sync %s", w->path);
@@ -633,8 +584,11 @@ maildir_writer_flush(struct maildir_writer *w)
 	}
 	w->nq = 0;
 	w->qbytes = 0;
+	if (rc == 0 && done > 0 && w->o.flushed)
+		w->o.flushed(w->o.ctx);
 	return rc;
 }
+
 
 int
 maildir_writer_end(struct maildir_writer *w, const struct maildir_msginfo *mi)

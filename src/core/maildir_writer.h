@@ -36,6 +36,9 @@ struct maildir_writer_opts {
 	/* Called for each message once it is durably published (after the
 	 * flush), in delivery order, with the cookie given to end(). */
 	void (*published)(void *ctx, uint64_t cookie, const char *subdir, const char *name);
+	/* Called once a flush has published messages, after the last
+	 * published() of the batch (the caller's own records of the batch). */
+	void (*flushed)(void *ctx);
 	void *ctx;
 };
 
@@ -74,9 +77,11 @@ void maildir_writer_discard(struct maildir_writer *w);
 /*
  * Letter index (0 = 'a' .. 25 = 'z') of a keyword in this maildir's
  * dovecot-keywords, assigning a free index to a new name (existing indexes
- * are reused, never renumbered). -1 when all 26 are taken (SPEC §5 W2).
- * The file is written (under dovecot-uidlist.lock) before the next batch
- * is published.
+ * are reused, never renumbered). A name not yet known is looked up again
+ * in the file as it is now, under dovecot-uidlist.lock, and a new index is
+ * written to the file before the lock is released (Dovecot may add
+ * keywords while we run). -1 when all 26 are taken (SPEC §5 W2), -3 when
+ * the lock or the file could not be had (reported).
  */
 int maildir_writer_keyword(struct maildir_writer *w, const char *name, size_t len);
 const char *maildir_writer_keyword_name(const struct maildir_writer *w, int idx);

@@ -38,10 +38,14 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sysexits.h>
+#include <time.h>
+#include <xxhash.h>
 
 #include "date.h"
 #include "header.h"
+#include "lock.h"
 #include "mbox_reader.h"
 #include "report.h"
 #include "util.h"
@@ -49,6 +53,8 @@
 #define DEFAULT_BUFSIZE (4u * 1024 * 1024)
 /* Enough to see a whole From_ line candidate and its line end. */
 #define LOOKAHEAD (FROMLINE_MAX + 2)
+/* Live reading: the bytes before the resume offset that must not change. */
+#define LIVE_WINDOW 4096
 
 static const char nl_lf[] = "\n";
 static const char nl_crlf[] = "\r\n";
@@ -89,6 +95,15 @@ struct mbox_reader {
 	bool all_cl_valid;         /* probe: every message had a valid CL */
 
 	struct mbox_counters c;
+
+	/* live reading (opts.live, see mbox_reader.h) */
+	bool live_known;           /* live_st and the window describe the last read */
+	struct stat live_st;       /* the file as the last read left it */
+	off_t win_off;             /* window: the bytes before read_off */
+	size_t win_len;
+	uint64_t win_hash;
+	bool rewritten;
+	bool held_back;
 };
 
 const char *
@@ -127,6 +142,136 @@ warn_at(struct mbox_reader *r, off_t off, const char *what)
 		report_warn("%s:%lld: %s", r->src->name, (long long)off, what);
 }
 
+/* ---- live reading (mbox_reader.h) ---------------------------------------- */
+
+static bool
+same_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	    a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec &&
+	    a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+static uint64_t
+window_hash_read(struct mbox_reader *r, bool *ok)
+{
+	char tmp[LIVE_WINDOW];
+
+	*ok = r->win_len <= sizeof tmp &&
+	    source_pread(r->src, tmp, r->win_len, r->win_off) == (ssize_t)r->win_len;
+	return *ok ? XXH3_64bits(tmp, r->win_len) : 0;
+}
+
+/*
+ * Take the locks back and check the file: 0 (limit updated to the end of
+ * file as the writers left it), or -1 (reported, or r->rewritten set).
+ */
+static int
+live_begin(struct mbox_reader *r)
+{
+	struct stat st;
+
+	if (mbox_lock_retake(r->opts.live) != 0) {
+		r->failed = true;
+		return -1;
+	}
+	if (fstat(r->src->fd, &st) == -1) {
+		report_error_sys(EX_IOERR, "unable to stat %s", r->src->name);
+		goto fail;
+	}
+	if (r->live_known && !same_state(&st, &r->live_st)) {
+		bool ok;
+		uint64_t h = 0;
+		if (st.st_size >= r->win_off + (off_t)r->win_len)
+			h = window_hash_read(r, &ok);
+		else
+			ok = false;
+		if (!ok || h != r->win_hash) {
+			r->rewritten = true;
+			goto fail;
+		}
+	}
+	r->live_st = st;
+	r->limit = st.st_size;
+	return 0;
+fail:
+	mbox_lock_yield(r->opts.live);
+	r->failed = true;
+	return -1;
+}
+
+/* After a sequential read that ended at file offset end_off (buffer index
+ * buf_end): remember the window before it, from the buffer when it holds
+ * it. Under the locks. */
+static void
+live_window(struct mbox_reader *r, size_t buf_end, off_t end_off)
+{
+	off_t start = end_off > LIVE_WINDOW ? end_off - LIVE_WINDOW : 0;
+
+	r->win_off = start;
+	r->win_len = (size_t)(end_off - start);
+	if (start >= r->buf_off && end_off == pos_off(r, buf_end)) {
+		r->win_hash = XXH3_64bits(r->buf + (start - r->buf_off), r->win_len);
+	} else {
+		bool ok;
+		r->win_hash = window_hash_read(r, &ok);
+	}
+	r->live_known = true;
+}
+
+static void
+live_end(struct mbox_reader *r)
+{
+	mbox_lock_yield(r->opts.live);
+}
+
+/* Positional read for a look ahead (Content-Length), under the locks when
+ * live. */
+static ssize_t
+reader_pread(struct mbox_reader *r, void *buf, size_t len, off_t off)
+{
+	if (r->opts.live == NULL)
+		return source_pread(r->src, buf, len, off);
+	if (live_begin(r) == -1)
+		return -2;
+	if (off > r->limit) {
+		live_end(r);
+		return 0;
+	}
+	if ((off_t)len > r->limit - off)
+		len = (size_t)(r->limit - off);
+	ssize_t n = source_pread(r->src, buf, len, off);
+	live_end(r);
+	return n;
+}
+
+/* The last message ends at end of file without the empty line writers put
+ * after a message: may a writer we could not lock out still be adding to
+ * it? (mbox_reader.h) */
+static bool
+live_hold_back(struct mbox_reader *r)
+{
+	if (r->opts.live == NULL || !r->opts.live->no_dotlock || !r->live_known)
+		return false;
+	if (time(NULL) - r->live_st.st_mtime >= LOCK_STALE_AGE)
+		return false;   /* nobody has written for 5 minutes: finished */
+	r->held_back = true;
+	r->failed = true;
+	return true;
+}
+
+bool
+mbox_reader_rewritten(const struct mbox_reader *r)
+{
+	return r->rewritten;
+}
+
+bool
+mbox_reader_held_back(const struct mbox_reader *r)
+{
+	return r->held_back;
+}
+
 /* Move unconsumed data to the front and read more. Returns bytes added,
  * 0 at end of file, -1 on error (reported). */
 static ssize_t
@@ -145,13 +290,22 @@ fill(struct mbox_reader *r)
 	size_t want = r->cap - r->end;
 	ssize_t n;
 	if (r->src->seekable) {
+		if (r->opts.live && live_begin(r) == -1)
+			return -1;
 		if (r->read_off >= r->limit) {
 			r->eof = true;
+			if (r->opts.live)
+				live_end(r);
 			return 0;
 		}
 		if ((off_t)want > r->limit - r->read_off)
 			want = (size_t)(r->limit - r->read_off);
 		n = source_pread(r->src, r->buf + r->end, want, r->read_off);
+		if (r->opts.live) {
+			if (n > 0)
+				live_window(r, r->end + (size_t)n, r->read_off + n);
+			live_end(r);
+		}
 		if (n == 0 && r->read_off < r->limit) {
 			report_error(EX_IOERR, "%s:%lld: mailbox shrank while being read "
 			    "(size was %lld at open)", r->src->name, (long long)r->read_off,
@@ -299,7 +453,8 @@ header_content_length(const char *h, size_t len, bool *present)
 }
 
 /* Does a boundary (EOF, or [CR]LF + valid From_ line) sit at file offset t?
- * 1 yes, 0 no, -1 cannot tell (stream, beyond the buffer). */
+ * 1 yes, 0 no, -1 cannot tell (stream, beyond the buffer), -2 a live read
+ * failed (reported, or r->rewritten). */
 static int
 boundary_at(struct mbox_reader *r, off_t t)
 {
@@ -317,13 +472,12 @@ boundary_at(struct mbox_reader *r, off_t t)
 		avail = (size_t)(end_off - t);
 		at_eof = r->eof;
 	} else if (r->src->seekable) {
-		if (t > r->limit)
+		if (t > r->limit && r->opts.live == NULL)
 			return 0;
-		size_t want = sizeof tmp;
-		if ((off_t)want > r->limit - t)
-			want = (size_t)(r->limit - t);
-		ssize_t n = source_pread(r->src, tmp, want, t);
-		if (n < 0)
+		ssize_t n = reader_pread(r, tmp, sizeof tmp, t);
+		if (n == -2)
+			return -2;
+		if (n < 0 || t > r->limit)
 			return 0;
 		p = tmp;
 		avail = (size_t)n;
@@ -495,53 +649,60 @@ read_header(struct mbox_reader *r, struct message *m)
 	return 1;
 }
 
-/* Decide Content-Length use for the message whose header was just read. */
-static void
+/* Decide Content-Length use for the message whose header was just read.
+ * 0, or -1 when a live read failed (reported or r->rewritten). */
+static int
 decide_cl(struct mbox_reader *r, struct message *m)
 {
 	bool present;
 
 	if (r->partial && r->pos == r->end) {
 		r->probe_stop = true;   /* the buffer ends inside this header */
-		return;
+		return 0;
 	}
 	if (!m->header_complete || !r->in_message) {
 		r->all_cl_valid = false;
-		return;
+		return 0;
 	}
 	int64_t cl = header_content_length(m->header, m->header_len, &present);
 	if (!present) {
 		r->all_cl_valid = false;
-		return;
+		return 0;
 	}
 	off_t body = pos_off(r, r->pos);
 	int ok = cl >= 0 ? boundary_at(r, body + cl) : 0;
+	if (ok == -2)
+		return -1;
 	/* A stream cannot be read again: read ahead into the buffer (its
 	 * capacity is the limit) to see where the Content-Length lands, so
 	 * that a pipe or a compressed file splits as the plain file does. */
 	while (ok == -1 && !r->src->seekable && !r->eof && !r->probe) {
-		if (fill(r) <= 0)
+		ssize_t n = fill(r);
+		if (n == -1)
+			return -1;
+		if (n == 0)
 			break;
 		ok = boundary_at(r, body + cl);
 	}
 	if (ok == -1 && r->partial) {
 		r->probe_stop = true;
-		return;
+		return 0;
 	}
 	if (ok == 1) {
 		r->cl_left = cl;
 		r->c.cl_used++;
-		return;
+		return 0;
 	}
 	r->all_cl_valid = false;
 	if (ok == -1) {
 		r->c.cl_unverified++;
-		return;
+		return 0;
 	}
 	r->c.cl_ignored++;
 	if (r->c.first_cl_ignored < 0)
 		r->c.first_cl_ignored = r->msg_off;
 	warn_at(r, r->msg_off, "Content-Length does not end at a message boundary; ignored");
+	return 0;
 }
 
 /* Special case: a header that ends with its empty line directly before a
@@ -768,7 +929,8 @@ next_message(struct mbox_reader *r, struct message *m)
 	for (;;) {
 		if (read_header(r, m) == -1)
 			return -1;
-		decide_cl(r, m);
+		if (decide_cl(r, m) == -1)
+			return -1;
 		if (r->in_message && header_end_is_separator(r, m) == -1)
 			return -1;
 		if (r->index == 0 && !r->opts.keep_pseudo && is_pseudo(m->header, m->header_len)) {
@@ -911,6 +1073,10 @@ body_cl(struct mbox_reader *r, struct iovec *iov, int *iovcnt)
 	if (ensure_line(r, 2) == -1)
 		return -1;
 	int e = empty_line(r->buf + r->pos, r->end - r->pos);
+	if (e == 0 && r->pos == r->end && r->eof && live_hold_back(r)) {
+		*iovcnt = 0;
+		return -1;
+	}
 	r->pos += (size_t)e;
 	r->in_message = false;
 	r->msg_end = pos_off(r, r->pos);
@@ -962,6 +1128,10 @@ mbox_reader_body(struct mbox_reader *r, struct iovec *iov, int *iovcnt)
 				continue;
 			}
 			/* end of file: a held-back empty line was the separator */
+			if (!r->pending && live_hold_back(r)) {
+				*iovcnt = k;
+				return k > 0 ? 1 : -1;
+			}
 			if (!r->line_start)
 				r->c.no_final_newline = true;
 			r->pending = 0;
@@ -1021,6 +1191,12 @@ int64_t
 mbox_reader_message_size(const struct mbox_reader *r)
 {
 	return r->msg_size;
+}
+
+off_t
+mbox_reader_message_offset(const struct mbox_reader *r)
+{
+	return r->msg_off;
 }
 
 off_t

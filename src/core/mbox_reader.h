@@ -29,12 +29,38 @@ const char *mbox_variant_name(enum mbox_variant v);
 /* "mboxrd" -> MBOX_MBOXRD; -1 when unknown. */
 int mbox_variant_parse(const char *s);
 
+struct mbox_lock;
+
 struct mbox_reader_opts {
 	enum mbox_variant variant;  /* input quoting; AUTO detects */
 	bool keep_pseudo;           /* hand out the UW pseudo message too */
 	size_t bufsize;             /* 0 = default (4 MiB) */
 	bool quiet;                 /* do not print per-message warnings */
+	struct mbox_lock *live;     /* a live mailbox: see below */
 };
+
+/*
+ * Reading a mailbox that deliveries and mail readers keep changing
+ * (opts.live: the source's MBOX_LOCK_SHARED locks, opened and yielded by
+ * the caller; seekable files only). Every read of the file, one buffer
+ * (4 MiB) at a time, happens between mbox_lock_retake() and
+ * mbox_lock_yield(): a writer waits at most for one read, and the bytes of
+ * one read are never a writer's half-finished work. Between reads the
+ * file may grow (a delivery: the end of file, read under the locks, is
+ * taken as the new limit, so new messages are read too) or be rewritten in
+ * place (an expunge or a flag change by mutt, UW or Dovecot). So before
+ * each read the file is compared with what the last read left: when its
+ * size or change time moved, the last 4 KiB read before the resume offset
+ * must still be the same bytes (XXH3-64), else the reader stops with
+ * mbox_reader_rewritten() true and the caller starts again from the start
+ * (reporting nothing: it is not an error).
+ * When the dotlock could not be taken (lk->no_dotlock), a program that
+ * locks with the dotlock alone could still be appending to the last
+ * message: a last message that does not end with the empty line every
+ * writer puts after a message, in a file changed during the last 5
+ * minutes, is held back: the reader stops before handing out its end and
+ * mbox_reader_held_back() is true (the caller reports it).
+ */
 
 /* What the reader saw, for summaries and for check. */
 struct mbox_counters {
@@ -78,10 +104,16 @@ int mbox_reader_body(struct mbox_reader *r, struct iovec *iov, int *iovcnt);
 
 /* Bytes of the current message handed out so far (header view + body). */
 int64_t mbox_reader_message_size(const struct mbox_reader *r);
+/* File offset of the current message's From_ line. */
+off_t mbox_reader_message_offset(const struct mbox_reader *r);
 /* Offset just past the current message's separator (after body is read). */
 off_t mbox_reader_message_end(const struct mbox_reader *r);
 
 const struct mbox_counters *mbox_reader_counters(const struct mbox_reader *r);
+/* Live reading (see above): the file was rewritten under us; the last
+ * message was held back (its offset is the message's). */
+bool mbox_reader_rewritten(const struct mbox_reader *r);
+bool mbox_reader_held_back(const struct mbox_reader *r);
 /* The variant used for this file (after AUTO detection). */
 enum mbox_variant mbox_reader_variant(const struct mbox_reader *r);
 /* The header block of the UW pseudo message skipped at the start (SPEC

@@ -562,6 +562,7 @@ struct mbox_writer {
 
 	/* the message in progress */
 	bool in_msg;
+	off_t msg_start;          /* where it starts in a plain file, or -1 */
 	struct mbox_quote q;
 	bool hdr_ends_lf;
 	bool crlf_sep;          /* the From_ line ends in CR LF: so does the separator */
@@ -949,6 +950,12 @@ mbox_writer_begin(struct mbox_writer *w, const struct mbox_msg_out *m)
 	else
 		sb_append(&from, m->from_line, m->from_line_len);
 	w->in_msg = true;
+	w->msg_start = -1;
+	if (w->fd != -1 && !w->to_stdout && w->ar == NULL) {
+		off_t pos = lseek(w->fd, 0, SEEK_CUR);
+		if (pos != (off_t)-1)
+			w->msg_start = pos + (off_t)w->olen;
+	}
 	w->hdr_ends_lf = m->hdr_len > 0 && m->hdr[m->hdr_len - 1] == '\n';
 	w->crlf_sep = from.len >= 2 && from.buf[from.len - 2] == '\r' && from.buf[from.len - 1] == '\n';
 	w->want_len = w->want_lines = -1;
@@ -1075,6 +1082,25 @@ mbox_writer_end(struct mbox_writer *w)
 		errno = ENOLCK;
 		return writer_fail(w, "lost the lock on");
 	}
+	return 0;
+}
+
+int
+mbox_writer_cancel(struct mbox_writer *w)
+{
+	if (w->failed || !w->in_msg || w->msg_start < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (w->spool_fd != -1) {
+		close(w->spool_fd);
+		w->spool_fd = -1;
+	}
+	w->spooling = false;
+	w->in_msg = false;
+	if (buf_flush(w) == -1 || ftruncate(w->fd, w->msg_start) == -1 ||
+	    lseek(w->fd, w->msg_start, SEEK_SET) == -1)
+		return writer_fail(w, "unable to take back a message from");
 	return 0;
 }
 

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "header.h"
+#include "lock.h"
 #include "maildir_writer.h"
 #include "mbox_writer.h"
 #include "report.h"
@@ -703,31 +704,6 @@ list_out(struct uidstate *us, const struct uidlist *ul, uint32_t v, uint32_t nex
 	free(v_m);
 }
 
-/* dovecot-uidlist.lock: O_EXCL create, retried each second until the
- * timeout (SPEC §1.10 ▶). fd or -1 (reported, 75 when held). */
-static int
-lock_take(int dirfd, const char *path, int timeout)
-{
-	double deadline = now_monotonic() + (timeout > 0 ? timeout : 0);
-
-	for (;;) {
-		int fd = openat(dirfd, UIDLIST_LOCK,
-		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd != -1)
-			return fd;
-		if (errno != EEXIST) {
-			report_error_sys(report_status_for_write_errno(errno),
-			    "unable to create %s/%s", path, UIDLIST_LOCK);
-			return -1;
-		}
-		if (now_monotonic() >= deadline) {
-			report_error(EX_TEMPFAIL, "%s/%s is held by another process", path, UIDLIST_LOCK);
-			return -1;
-		}
-		sleep(1);
-	}
-}
-
 /* Write data to tmp/ and rename() it over maildir/dovecot-uidlist; the
  * file gets the maildir's owner when we run as root. 0 or -1 (errno). */
 static int
@@ -823,7 +799,7 @@ uidstate_write(struct uidstate *us, int dirfd, const char *path, int lock_timeou
 	uint32_t v, next;
 	int rc = 0;
 
-	int lfd = lock_take(dirfd, path, lock_timeout);
+	int lfd = uidlist_lock_take(dirfd, path, lock_timeout);
 	if (lfd == -1)
 		return -1;
 	if (uidlist_load(dirfd, path, &ul) == -1) {
@@ -842,8 +818,7 @@ uidstate_write(struct uidstate *us, int dirfd, const char *path, int lock_timeou
 		rc = -1;
 	}
 out:
-	unlinkat(dirfd, UIDLIST_LOCK, 0);
-	close(lfd);
+	uidlist_lock_release(dirfd, lfd);
 	uidlist_free(ul);
 	sb_free(&out);
 	res.warnings += us->warnings;   /* those seen while collecting */
@@ -1037,14 +1012,13 @@ uidlist_parse_entry(const char *p, size_t len, uint32_t *uid_r, const char **bas
 int
 uidlist_lock(int dirfd, const char *path, int timeout)
 {
-	return lock_take(dirfd, path, timeout);
+	return uidlist_lock_take(dirfd, path, timeout);
 }
 
 void
 uidlist_unlock(int dirfd, int lock_fd)
 {
-	unlinkat(dirfd, UIDLIST_LOCK, 0);
-	close(lock_fd);
+	uidlist_lock_release(dirfd, lock_fd);
 }
 
 int

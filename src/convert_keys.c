@@ -1,0 +1,275 @@
+/*
+ * convert_keys.c: what lets a rerun of `mailshift convert` into a Maildir
+ * skip what was delivered before (mailshift-convert(1) "Reruns",
+ * mailshift-formats(5) "Keys" and "The delivery record").
+ *
+ * The key of an mbox message is XXH3-128 of its From_ line and of its
+ * header without the mbox metadata fields (Status, X-Status, X-Keywords,
+ * X-UID, X-IMAP, X-IMAPbase, Content-Length, SPEC §2.10, and Lines, which
+ * mutt writes together with Content-Length), plus n, the number of earlier
+ * messages of the same source with the same hash. The metadata are what
+ * Dovecot, UW and mutt add or rewrite in a spool they serve or read, so a
+ * spool touched between two runs still gives the same keys; the source's
+ * name is not part of it, so the same message from several sources is
+ * delivered once (as many times as one source holds it).
+ *
+ * A delivered message carries its key in its file name (X<32 hex>_<n>), and
+ * DEST/mailshift-delivered keeps every key ever delivered into the Maildir,
+ * one "<32 hex>_<n>" line each: so a message the user has since deleted
+ * from the Maildir is not delivered again by a rerun. The file is appended
+ * after each batch is published and synced with it; a line cut short by a
+ * crash is dropped when the file is next opened (its message is in new/ or
+ * cur/, found by name, and recorded again). It is also what two runs into
+ * one Maildir coordinate on: each holds an fcntl lock on it for its whole
+ * run, so the second waits for the first (Dovecot never looks at it, and
+ * is never blocked). Removing it makes a rerun deliver again what is no
+ * longer in the Maildir.
+ *
+ * Keys written by earlier versions also hashed the source's path into the
+ * key and left the metadata fields in (the legacy key): a Maildir whose
+ * names hold keys its record does not know may come from such a version,
+ * and then the legacy key of each message is looked up as well.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "convert.h"
+#include "lock.h"
+#include "report.h"
+
+#define RECORD_HEADER "# mailshift: keys of the messages delivered into this Maildir; " \
+	"remove this file to let a rerun deliver again what is no longer here " \
+	"(mailshift-formats(5))\n"
+
+void
+convert_message_key(const char *from, size_t flen, const char *h, size_t hlen,
+    struct strbuf *scratch, uint64_t *hi, uint64_t *lo)
+{
+	convert_strip_header(h, hlen, false, scratch);
+	XXH3_state_t *s = XXH3_createState();
+	XXH3_128bits_reset(s);
+	XXH3_128bits_update(s, from, flen);
+	XXH3_128bits_update(s, scratch->buf ? scratch->buf : "", scratch->len);
+	XXH128_hash_t d = XXH3_128bits_digest(s);
+	XXH3_freeState(s);
+	*hi = d.high64;
+	*lo = d.low64;
+}
+
+void
+convert_legacy_key(const char *identity, const char *from, size_t flen, const char *h,
+    size_t hlen, uint64_t *hi, uint64_t *lo)
+{
+	XXH3_state_t *s = XXH3_createState();
+	XXH3_128bits_reset(s);
+	XXH3_128bits_update(s, identity, strlen(identity) + 1);
+	XXH3_128bits_update(s, from, flen);
+	XXH3_128bits_update(s, h, hlen);
+	XXH128_hash_t d = XXH3_128bits_digest(s);
+	XXH3_freeState(s);
+	*hi = d.high64;
+	*lo = d.low64;
+}
+
+void
+convert_key_string(uint64_t hi, uint64_t lo, uint32_t n, char out[64])
+{
+	snprintf(out, 64, "%016llx%016llx_%u", (unsigned long long)hi,
+	    (unsigned long long)lo, n);
+}
+
+static int
+hexdigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+bool
+convert_key_parse(const char *p, size_t len, uint64_t *hi, uint64_t *lo, uint32_t *n)
+{
+	uint64_t h = 0, l = 0;
+	unsigned long long k = 0;
+
+	if (len < 34 || len > 44 || p[32] != '_')
+		return false;
+	for (int i = 0; i < 32; i++) {
+		int v = hexdigit(p[i]);
+		if (v < 0)
+			return false;
+		if (i < 16)
+			h = h << 4 | (uint64_t)v;
+		else
+			l = l << 4 | (uint64_t)v;
+	}
+	for (size_t i = 33; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		k = k * 10 + (unsigned long long)(p[i] - '0');
+	}
+	if (k > UINT32_MAX)
+		return false;
+	*hi = h;
+	*lo = l;
+	*n = (uint32_t)k;
+	return true;
+}
+
+/* ---- the delivery record ------------------------------------------------- */
+
+/* Read the record's keys from rec->loaded on into ks: a key new to ks
+ * gets `mark`, one it has KEY_IN_RECORD. Cut a last line that a crash left
+ * without its LF (writable). 0 or -1 (errno). */
+static int
+record_load(struct delivery_record *rec, struct keyset *ks, bool writable, uint32_t mark)
+{
+	char buf[65536];
+	struct strbuf line = STRBUF_INIT;
+	off_t off = rec->loaded, good = rec->loaded;
+	ssize_t k;
+
+	while ((k = pread_full(rec->fd, buf, sizeof buf, off)) > 0) {
+		for (ssize_t i = 0; i < k; i++) {
+			if (buf[i] != '\n') {
+				if (line.len < 128)
+					sb_appendc(&line, buf[i]);
+				continue;
+			}
+			uint64_t hi, lo;
+			uint32_t n;
+			if (line.len > 0 && line.buf[0] != '#' &&
+			    convert_key_parse(line.buf, line.len, &hi, &lo, &n)) {
+				struct key *e = keyset_find(ks, hi, lo, n, false);
+				if (e == NULL)
+					keyset_find(ks, hi, lo, n, true)->used |= mark;
+				else
+					e->used |= KEY_IN_RECORD;
+			}
+			sb_reset(&line);
+			good = off + i + 1;
+		}
+		off += k;
+	}
+	sb_free(&line);
+	if (k == -1)
+		return -1;
+	rec->loaded = good;
+	if (off > good && writable) {
+		/* a line a crash cut short: its message is in the Maildir under
+		 * its key and is recorded again by this run */
+		if (ftruncate(rec->fd, good) == -1)
+			return -1;
+		if (opt_common.verbose)
+			report_info("%s: dropped a record line cut short by an interrupted run", rec->path);
+	}
+	return 0;
+}
+
+int
+record_open(struct delivery_record *rec, const char *maildir, const struct convert_opts *o,
+    struct keyset *ks)
+{
+	bool dry = opt_common.dry_run;
+	struct stat st;
+
+	memset(rec, 0, sizeof *rec);
+	rec->fd = -1;
+	rec->no_sync = o->sync == SYNC_NONE;
+	rec->path = xasprintf("%s/%s", maildir, RECORD_FILE);
+	if (dry) {
+		rec->fd = open(rec->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (rec->fd == -1)
+			return 0;
+	} else {
+		rec->fd = open(rec->path, O_RDWR | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (rec->fd == -1) {
+			int status = report_status_for_write_errno(errno);
+			report_error_sys(status, "unable to open %s", rec->path);
+			return status;
+		}
+		/* the lock that makes two runs into one Maildir take turns */
+		int status = file_lock_exclusive(rec->fd, rec->path, o->lock_timeout);
+		if (status != 0)
+			return status;
+	}
+	if (fstat(rec->fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		report_error(EX_CANTCREAT, "%s: not a regular file", rec->path);
+		return EX_CANTCREAT;
+	}
+	if (record_load(rec, ks, !dry, KEY_IN_RECORD) == -1) {
+		report_error_sys(EX_IOERR, "unable to read %s", rec->path);
+		return EX_IOERR;
+	}
+	if (!dry && st.st_size == 0) {
+		if (o->chown && fchown(rec->fd, o->uid, o->gid) == -1)
+			report_warn_sys("unable to chown %s", rec->path);
+		sb_appends(&rec->pending, RECORD_HEADER);
+	}
+	return 0;
+}
+
+void
+record_note(struct delivery_record *rec, uint64_t hi, uint64_t lo, uint32_t n)
+{
+	char k[64];
+
+	if (rec->fd == -1 || opt_common.dry_run)
+		return;
+	convert_key_string(hi, lo, n, k);
+	sb_appends(&rec->pending, k);
+	sb_appendc(&rec->pending, '\n');
+}
+
+int
+record_sync(struct delivery_record *rec)
+{
+	if (rec->fd == -1 || rec->pending.len == 0 || rec->failed)
+		return rec->failed ? -1 : 0;
+	if (write_all(rec->fd, rec->pending.buf, rec->pending.len) == -1 ||
+	    (!rec->no_sync && fdatasync(rec->fd) == -1)) {
+		/* the messages are in the Maildir under their keys: a rerun
+		 * still skips them while they are there */
+		report_error_sys(report_status_for_write_errno(errno), "unable to write %s", rec->path);
+		rec->failed = true;
+		return -1;
+	}
+	sb_reset(&rec->pending);
+	return 0;
+}
+
+int
+record_catch_up(struct delivery_record *rec, struct keyset *ks, uint32_t mark)
+{
+	if (rec->fd == -1 || rec->failed)
+		return 0;
+	if (record_load(rec, ks, false, mark) == -1) {
+		report_error_sys(EX_IOERR, "unable to read %s", rec->path);
+		return -1;
+	}
+	return 0;
+}
+
+void
+record_close(struct delivery_record *rec)
+{
+	if (rec->path == NULL)
+		return;
+	if (rec->fd != -1)
+		close(rec->fd);
+	rec->fd = -1;
+	sb_free(&rec->pending);
+	free(rec->path);
+	rec->path = NULL;
+}
