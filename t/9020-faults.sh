@@ -112,6 +112,7 @@ kill -0 "$pid" 2>/dev/null && alive=yes
 at_cut=$(count_files "$TMP/trunc/new" "$TMP/trunc/cur")
 wait "$pid" || st=$?
 got=$(count_files "$TMP/trunc/new" "$TMP/trunc/cur")
+echo "# truncated source: cut after $at_cut of the $prefix messages before byte $((full / 3)); $got of 4000 delivered, exit $st"
 expect_eq "truncated source: the converter was running at the cut" "$alive" yes
 check "truncated source: cut after $at_cut messages, before the reader reached byte $((full / 3)) ($prefix messages)" \
 	test "$at_cut" -ge 100 -a "$at_cut" -lt "$prefix"

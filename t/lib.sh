@@ -14,14 +14,18 @@ if [ -z "${MAILSHIFT:-}" ]; then
 fi
 : "${T_SRCDIR:=$(cd "$(dirname "$0")" && pwd)}"
 : "${CORPUS:=$T_SRCDIR/../../shared/corpus}"
-# PYTHON3: the interpreter configure found (make check sets it)
-if [ -n "${PYTHON3:-}" ]; then python3() { "$PYTHON3" "$@"; }; fi
 DATA="$T_SRCDIR/data"
 ORACLE="$T_SRCDIR/oracle"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mailshift-test.XXXXXX") || exit 99
 cleanup() { chmod -R u+w "$TMP" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
+# PYTHON3 (make check sets it): the interpreter configure found, first in
+# PATH as python3
+if [ -n "${PYTHON3:-}" ]; then
+	mkdir "$TMP/.bin" && ln -s "$PYTHON3" "$TMP/.bin/python3" || exit 99
+	PATH=$TMP/.bin:$PATH
+fi
 # MAILSHIFT_VALGRIND=1 (scripts/test): run the binary under valgrind through
 # a wrapper; reports go to $MAILSHIFT_VALGRIND_LOG/vg.PID (kept) and exit 1.
 # Leaks count when definite, and not at all in a run the crash hooks end:
