@@ -820,6 +820,123 @@ option_words(struct convert_opts *o, const char *from_fmt, const char *sort,
 	return 0;
 }
 
+/* ---- the destination decides the direction -------------------------------- */
+
+/* "x.mbox" or "x.mbx", also with the compression suffix --compress reads
+ * from DEST (.gz, .zst, .xz). */
+static bool
+named_mbox(const char *dest)
+{
+	static const char *const zs[] = { ".gz", ".zst", ".xz" };
+	size_t n = strlen(dest);
+	for (size_t i = 0; i < sizeof zs / sizeof zs[0]; i++) {
+		size_t z = strlen(zs[i]);
+		if (n > z && strcmp(dest + n - z, zs[i]) == 0) {
+			n -= z;
+			break;
+		}
+	}
+	return (n > 5 && strncmp(dest + n - 5, ".mbox", 5) == 0) ||
+	    (n > 4 && strncmp(dest + n - 4, ".mbx", 4) == 0);
+}
+
+/*
+ * Without --to (mailshift-convert(1) DESTINATION): "-" and an existing
+ * file are mboxes, an existing directory is a Maildir, and a new DEST is
+ * an mbox when its name says so (.mbox, .mbx, with or without .gz, .zst,
+ * .xz); otherwise the direction is the other format than the first
+ * SOURCE's. 1 = mbox, 0 = Maildir, -1 when no direction fits (reported).
+ */
+static int
+dest_is_mbox(const struct convert_opts *o, const char *first, const char *dest)
+{
+	struct stat st;
+	if (o->to)
+		return strcmp(o->to, "mbox") == 0;
+	if (strcmp(dest, "-") == 0)
+		return 1;
+	bool from_maildir = strcmp(first, "-") != 0 && source_is_maildir(first);
+	if (stat(dest, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return 1;
+		if (!from_maildir)
+			return 0;
+		report_error(EX_CANTCREAT, "%s is a directory: a Maildir converts into an mbox file "
+		    "(name one, such as %s/%s.mbox)", dest, dest, "NAME");
+		return -1;
+	}
+	if (named_mbox(dest))
+		return 1;
+	return from_maildir;
+}
+
+/* Create the missing parent directories of DEST, with the mode mkdir -p
+ * gives and, with --owner, the owner. -1 when one cannot be made (reported
+ * with the reason, a file in the way named). */
+static int
+dest_parents(const struct convert_opts *o, const char *dest)
+{
+	if (strcmp(dest, "-") == 0 || opt_common.dry_run)
+		return 0;
+	char *p = xstrdup(dest);
+	int rc = 0;
+	for (char *s = strchr(p + 1, '/'); s && rc == 0; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		struct stat st;
+		if (s[-1] == '/' || (s[-1] == '.' && (s == p + 1 || s[-2] == '/'))) {
+			/* "a//b", "./b", "a/./b": nothing to make */
+		} else if (mkdir(p, 0777) == 0) {
+			if (o->chown && lchown(p, o->uid, o->gid) == -1) {
+				report_error_sys(EX_CANTCREAT, "unable to give %s to its owner", p);
+				rc = -1;
+			}
+		} else if (errno != EEXIST) {
+			if (errno == ENOTDIR)
+				report_error(EX_CANTCREAT, "unable to create %s: a part of %s is a file, "
+				    "not a directory", p, dest);
+			else
+				report_error_sys(EX_CANTCREAT, "unable to create %s for %s", p, dest);
+			rc = -1;
+		} else if (stat(p, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			report_error(EX_CANTCREAT, "unable to create %s: %s is a file, not a directory",
+			    dest, p);
+			rc = -1;
+		}
+		*s = '/';
+	}
+	free(p);
+	return rc;
+}
+
+/* A directory that is no Maildir but holds mbox files wants -r. */
+static bool
+dir_of_mboxes(const char *path)
+{
+	struct stat st;
+	if (strcmp(path, "-") == 0 || stat(path, &st) == -1 || !S_ISDIR(st.st_mode) ||
+	    source_is_maildir(path))
+		return false;
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return false;
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd == -1)
+			continue;
+		char head[5];
+		found = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    read(fd, head, sizeof head) == (ssize_t)sizeof head &&
+		    memcmp(head, "From ", sizeof head) == 0;
+		close(fd);
+	}
+	closedir(d);
+	return found;
+}
+
 int
 cmd_convert(int argc, const char **argv)
 {
@@ -931,21 +1048,39 @@ cmd_convert(int argc, const char **argv)
 		if (nargs != 2) {
 			report_error(EX_USAGE, "-r takes one SOURCE directory and one DEST");
 			status = EX_USAGE;
+		} else if (dest_parents(&o, dest) == -1) {
+			status = EX_CANTCREAT;
 		} else {
 			status = convert_tree(&o, args[0], dest);
 		}
 		goto out;
 	}
-	bool dest_mbox = o.to ? strcmp(o.to, "mbox") == 0 : strcmp(dest, "-") == 0;
-	if (!o.to && !dest_mbox && source_is_maildir(args[0]))
-		dest_mbox = true;
-	if (dest_mbox) {
+	/* sources that are directories of mboxes are named with the hint, the
+	 * others converted */
+	const char **srcs = xcalloc((size_t)nargs, sizeof *srcs);
+	int nsrcs = 0;
+	for (int i = 0; i < nargs - 1; i++) {
+		if (dir_of_mboxes(args[i])) {
+			report_error(EX_DATAERR, "%s: a directory of mboxes, not a Maildir: convert it "
+			    "with -r (one Maildir++ folder per mbox)", args[i]);
+			status = EX_DATAERR;
+		} else {
+			srcs[nsrcs++] = args[i];
+		}
+	}
+	int dest_mbox = nsrcs ? dest_is_mbox(&o, srcs[0], dest) : -1;
+	if (dest_mbox == -1 || dest_parents(&o, dest) == -1) {
+		status = report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+	} else if (dest_mbox) {
 		if (fmt && !from_fmt)
 			o.in_variant = MBOX_AUTO;   /* --mbox-format names the output here */
-		status = convert_to_mbox(&o, args, nargs - 1, dest);
+		int st = convert_to_mbox(&o, srcs, nsrcs, dest);
+		status = st > status ? st : status;
 	} else {
-		status = convert_to_maildir(&o, args, nargs - 1, dest);
+		int st = convert_to_maildir(&o, srcs, nsrcs, dest);
+		status = st > status ? st : status;
 	}
+	free(srcs);
 out:
 	poptFreeContext(pc);
 	free(to);
