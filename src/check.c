@@ -109,14 +109,12 @@ cmd_check(int argc, const char **argv)
 		  "read whole message files (W= sizes, content)", NULL },
 		{ "tmp-age", '\0', POPT_ARG_STRING, &tmp_age, 0,
 		  "tmp/ files older than this are stale (default 36h)", "DURATION" },
-		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, "Common options:", NULL },
-		POPT_AUTOHELP
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, NULL, NULL },
 		POPT_TABLEEND
 	};
 	poptContext pc = poptGetContext("mailshift check", argc, argv, options, 0);
-	poptSetOtherOptionHelp(pc, "[OPTIONS] MAILBOX...");
 	int status;
-	if (report_parse_options(pc) != 0) {
+	if (report_parse_options(pc, options, "[OPTIONS] MAILBOX...") != 0) {
 		status = EX_USAGE;
 		goto out;
 	}

@@ -660,17 +660,18 @@ convert_summary_print(const struct convert_summary *s)
 	if (opt_common.quiet || (s->status != 0 && s->messages == 0))
 		return;     /* the error line said it all */
 	report_progress_clear();
-	fprintf(stderr, "%s: %s: %llu messages (%s): %llu %s, %llu already in %s",
-	    report_prefix(), s->source, (unsigned long long)s->messages, s->variant,
+	fprintf(stderr, "%s: %s: %llu message%s (%s): %llu %s, %llu already in %s",
+	    report_prefix(), s->source, (unsigned long long)s->messages, PLURAL(s->messages), s->variant,
 	    (unsigned long long)(opt_common.dry_run ? s->messages - s->skipped : s->delivered),
 	    opt_common.dry_run ? "would be delivered" : "delivered",
 	    (unsigned long long)s->skipped, s->dest);
 	if (s->pseudo)
-		fprintf(stderr, ", %llu folder-internal pseudo message skipped", (unsigned long long)s->pseudo);
+		fprintf(stderr, ", %llu folder-internal pseudo message%s skipped", (unsigned long long)s->pseudo,
+		    PLURAL(s->pseudo));
 	if (s->removed)
 		fprintf(stderr, ", %llu removed from the source", (unsigned long long)s->removed);
 	if (s->warnings)
-		fprintf(stderr, ", %llu warnings", (unsigned long long)s->warnings);
+		fprintf(stderr, ", %llu warning%s", (unsigned long long)s->warnings, PLURAL(s->warnings));
 	fputc('\n', stderr);
 }
 
@@ -946,41 +947,46 @@ cmd_convert(int argc, const char **argv)
 	char *sort = NULL, *compress = NULL, *layout = NULL, *names = NULL, *uid_state = NULL;
 	int strip = 0, local_time = 0, batch = 1000, recursive = 0, remove_source = 0;
 	struct poptOption options[] = {
-		{ "to", 't', POPT_ARG_STRING, &to, 0, "output format", "maildir|mbox" },
+		{ "to", 't', POPT_ARG_STRING, &to, 0,
+		  "output format: maildir or mbox (default: by DEST)", "FORMAT" },
 		{ "mbox-format", '\0', POPT_ARG_STRING, &fmt, 0,
-		  "mbox variant (input: auto; output: mboxrd)", "auto|mboxo|mboxrd|mboxcl|mboxcl2" },
+		  "auto, mboxo, mboxrd, mboxcl or mboxcl2 (default: auto when reading, mboxrd when writing)",
+		  "VARIANT" },
 		{ "strip-status", '\0', POPT_ARG_NONE, &strip, 0,
-		  "drop Status, X-Status, X-Keywords, X-UID, X-IMAP, X-IMAPbase, Content-Length, Lines", NULL },
-		{ "sync", '\0', POPT_ARG_STRING, &sync, 0, "durability (default batch)", "batch|message|none" },
+		  "drop Status, X-Status, X-Keywords, X-UID, X-IMAP, X-IMAPbase, Content-Length and Lines",
+		  NULL },
+		{ "sync", '\0', POPT_ARG_STRING, &sync, 0,
+		  "durability: batch, message or none (default batch)", "MODE" },
 		{ "batch", '\0', POPT_ARG_INT, &batch, 0, "messages per durability batch (default 1000)", "N" },
 		{ "local-time", '\0', POPT_ARG_NONE, &local_time, 0,
-		  "From_ dates without a zone are local time (mutt, Dovecot)", NULL },
-		{ "owner", '\0', POPT_ARG_STRING, &owner, 0, "give what is created to USER (root)", "USER[:GROUP]" },
+		  "From_ dates without a zone are local time (as mutt and Dovecot write them)", NULL },
+		{ "owner", '\0', POPT_ARG_STRING, &owner, 0,
+		  "give what is created to USER (as root)", "USER[:GROUP]" },
 		{ "lock-timeout", '\0', POPT_ARG_INT, &o.lock_timeout, 0,
-		  "seconds to wait for a lock (default 300)", "SECONDS" },
+		  "seconds to wait for a lock (default 300)", "SECS" },
 		{ "from-format", '\0', POPT_ARG_STRING, &from_fmt, 0,
-		  "mbox -> mbox: input variant (default auto)", "auto|mboxo|mboxrd|mboxcl|mboxcl2" },
-		{ "sort", '\0', POPT_ARG_STRING, &sort, 0, "Maildir message order (default delivery)",
-		  "delivery|date|name|none" },
+		  "mbox to mbox: the variant of SOURCE, as --mbox-format (default auto)",
+		  "VARIANT" },
+		{ "sort", '\0', POPT_ARG_STRING, &sort, 0,
+		  "message order: delivery, date, name or none (default delivery)", "ORDER" },
 		{ "compress", '\0', POPT_ARG_STRING, &compress, 0,
-		  "compress the mbox (default: by the DEST suffix)", "gzip|zstd|xz|none" },
+		  "compress the mbox: gzip, zstd, xz or none (default: by the suffix of DEST)", "METHOD" },
 		{ "recursive", 'r', POPT_ARG_NONE, &recursive, 0,
-		  "a directory of mboxes <-> a Maildir++ tree", NULL },
-		{ "layout", '\0', POPT_ARG_STRING, &layout, 0, "folder layout of the Maildir tree",
-		  "maildir++|fs" },
+		  "a tree of mboxes to a Maildir++ tree and back", NULL },
+		{ "layout", '\0', POPT_ARG_STRING, &layout, 0,
+		  "Maildir tree layout: maildir++ or fs (default maildir++)", "LAYOUT" },
 		{ "folder-names", '\0', POPT_ARG_STRING, &names, 0,
-		  "non-ASCII folder names in the Maildir tree (default utf8)", "utf8|mutf7" },
+		  "non-ASCII folder names: utf8 or mutf7 (default utf8)", "CHARSET" },
 		{ "remove-source", '\0', POPT_ARG_NONE, &remove_source, 0,
-		  "remove what was converted once the destination is durable", NULL },
+		  "remove what was converted once it is durable", NULL },
 		{ "uid-state", '\0', POPT_ARG_STRING, &uid_state, 0,
-		  "keep IMAP UIDs and POP3 UIDLs (default dovecot)", "dovecot|none" },
-		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, "Common options:", NULL },
-		POPT_AUTOHELP
+		  "IMAP UIDs and POP3 UIDLs: dovecot or none (default dovecot)", "STATE" },
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, dry_run_options, 0, NULL, NULL },
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, NULL, NULL },
 		POPT_TABLEEND
 	};
 	poptContext pc = poptGetContext("mailshift convert", argc, argv, options, 0);
-	poptSetOtherOptionHelp(pc, "[OPTIONS] SOURCE... DEST");
-	if (report_parse_options(pc) != 0) {
+	if (report_parse_options(pc, options, "[OPTIONS] SOURCE... DEST") != 0) {
 		poptFreeContext(pc);
 		return EX_USAGE;
 	}

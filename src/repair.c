@@ -1269,14 +1269,13 @@ cmd_repair(int argc, const char **argv)
 		  "tmp/ files older than this are stale (default 36h)", "DURATION" },
 		{ "quarantine", '\0', POPT_ARG_STRING, &quarantine, 0,
 		  "move what cannot be fixed here (default: the .mailshift-quarantine folder)", "DIR" },
-		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, "Common options:", NULL },
-		POPT_AUTOHELP
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, dry_run_options, 0, NULL, NULL },
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, NULL, NULL },
 		POPT_TABLEEND
 	};
 	poptContext pc = poptGetContext("mailshift repair", argc, argv, options, 0);
-	poptSetOtherOptionHelp(pc, "[OPTIONS] MAILBOX...");
 	int rc, status = 0;
-	rc = report_parse_options(pc);
+	rc = report_parse_options(pc, options, "[OPTIONS] MAILBOX...");
 	struct repair rp = { .o = { .recursive = recursive, .deep = deep,
 		.tmp_age = INSPECT_TMP_AGE, .mbox_fd = -1 }, .qopt = quarantine };
 	const char **args = poptGetArgs(pc);
