@@ -965,7 +965,7 @@ cmd_convert(int argc, const char **argv)
 		{ "lock-timeout", '\0', POPT_ARG_INT, &o.lock_timeout, 0,
 		  "seconds to wait for a lock (default 300)", "SECS" },
 		{ "from-format", '\0', POPT_ARG_STRING, &from_fmt, 0,
-		  "mbox to mbox: the variant of SOURCE, as --mbox-format (default auto)",
+		  "mbox to mbox: the variant of SOURCE, auto, mboxo, mboxrd, mboxcl or mboxcl2 (default auto)",
 		  "VARIANT" },
 		{ "sort", '\0', POPT_ARG_STRING, &sort, 0,
 		  "message order: delivery, date, name or none (default delivery)", "ORDER" },

@@ -44,7 +44,11 @@
 #include "report.h"
 #include "util.h"
 
-#define WIDTH 80
+/* The text report fits 72 columns: a terminal, a mail from cron (whose
+ * readers wrap longer lines) and the manual page's example alike. LABEL is
+ * the width of the MAILBOX column of the table. */
+#define WIDTH 72
+#define LABEL 21
 
 /* ---- counting maps: bytes -> count (and a display name) ------------------- */
 
@@ -979,14 +983,14 @@ text_row(FILE *o, const struct run *run, const char *label, const struct figures
 {
 	char a[32] = "-", b[32] = "-";
 
-	fit(label, 27, true, &((struct run *)run)->tmp);
+	fit(label, LABEL, true, &((struct run *)run)->tmp);
 	if (f->have_date) {
 		date_format_iso(f->oldest, a);
 		date_format_iso(f->newest, b);
 		a[10] = b[10] = '\0';
 	}
-	fprintf(o, "%s%*s %8llu %12llu %7llu %10s %10s\n", run->tmp.buf,
-	    (int)(27 - columns(run->tmp.buf)), "", (unsigned long long)f->messages,
+	fprintf(o, "%s%*s %8llu %11llu %7llu %10s %10s\n", run->tmp.buf,
+	    (int)(LABEL - columns(run->tmp.buf)), "", (unsigned long long)f->messages,
 	    (unsigned long long)f->bytes, (unsigned long long)f->f_unread, a, b);
 }
 
@@ -1100,8 +1104,8 @@ text_details(FILE *o, struct run *run, const struct figures *f)
 static void
 output_text(FILE *o, struct run *run)
 {
-	fprintf(o, run->color ? "\033[1m%-27s %8s %12s %7s %10s %10s\033[0m\n" :
-	    "%-27s %8s %12s %7s %10s %10s\n", "MAILBOX", "MESSAGES", "BYTES", "UNREAD", "OLDEST",
+	fprintf(o, run->color ? "\033[1m%-*s %8s %11s %7s %10s %10s\033[0m\n" :
+	    "%-*s %8s %11s %7s %10s %10s\n", LABEL, "MAILBOX", "MESSAGES", "BYTES", "UNREAD", "OLDEST",
 	    "NEWEST");
 	for (size_t i = 0; i < run->nrows; i++) {
 		const struct figures *f = run->rows[i];
