@@ -70,10 +70,10 @@ delivered_in() {
 }
 kill_run() {
 	dir=$1; shift
-	# (4 ms after each message, where the test hooks are built in: a run
+	# (2 ms after each message, where the test hooks are built in: a run
 	# of 3 x $per messages lasts seconds, so the kill lands mid-run however
 	# fast the disk syncs)
-	(cd "$TMP/run" && MAILSHIFT_MESSAGE_DELAY_MS=4 exec setsid sh "$MIGRATE" --spool "$SPOOL" "$@") \
+	(cd "$TMP/run" && MAILSHIFT_MESSAGE_DELAY_MS=2 exec setsid sh "$MIGRATE" --spool "$SPOOL" "$@") \
 		>"$TMP/killed.out" 2>&1 &
 	pid=$!
 	n=0 waited=0

@@ -49,45 +49,51 @@ crash_points=0
 
 crash_need_hooks() { need_hooks; }
 
+# _crash_scan DIR OUT: crash_maildir_sums of DIR into OUT, and the files of
+# every tmp/ into OUT.tmp, in one find and one sha256sum
+_crash_scan() {
+	: >"$2.tmp"
+	# names of mailshift's own making hold no white space or newline
+	(cd "$1" 2>/dev/null && find . -type f \( \( -path '*/tmp/*' -printf 'tmp %p\n' \) -o \
+		\( \( -path '*/new/*' -o -path '*/cur/*' \) ! -name '.*' -exec sha256sum {} + \) \)) |
+	awk -v tmpf="$2.tmp" '
+		$1 == "tmp" { print $2 >tmpf; next }
+		{
+			sum = $1; rel = $2; sub(/^\.\//, "", rel)
+			n = split(rel, part, "/"); base = part[n]; subdir = part[n - 1]
+			folder = "."
+			if (n > 2) { folder = part[1]; for (i = 2; i <= n - 2; i++) folder = folder "/" part[i] }
+			info = "-"
+			if ((k = index(base, ":2,")) > 0) { info = substr(base, k + 3); if (info == "") info = "-" }
+			print folder, subdir, info, sum
+		}' | LC_ALL=C sort >"$2"
+}
+
 crash_maildir_sums() {
-	# one sha256sum for all files; names of mailshift's own making hold
-	# no white space or newline
-	(cd "$1" 2>/dev/null && find . -type f \( -path '*/new/*' -o -path '*/cur/*' \) \
-		! -name '.*' -print0 | xargs -0 -r sha256sum) |
-	awk '{
-		sum = $1; rel = $2; sub(/^\.\//, "", rel)
-		n = split(rel, part, "/"); base = part[n]; subdir = part[n - 1]
-		folder = "."
-		if (n > 2) { folder = part[1]; for (i = 2; i <= n - 2; i++) folder = folder "/" part[i] }
-		info = "-"
-		if ((k = index(base, ":2,")) > 0) { info = substr(base, k + 3); if (info == "") info = "-" }
-		print folder, subdir, info, sum
-	}' | LC_ALL=C sort
+	_crash_scan "$1" "$TMP/.crash-s.sums"
+	cat "$TMP/.crash-s.sums"
 }
 
 crash_maildir_same() {
-	crash_maildir_sums "$1" >"$TMP/.crash-got.sums"
+	_crash_scan "$1" "$TMP/.crash-got.sums"
 	if ! cmp -s "$TMP/.crash-got.sums" "$2"; then
 		echo "crash: $1 differs from the clean run (< here, > clean):" >&2
 		diff "$TMP/.crash-got.sums" "$2" | grep '^[<>]' | head -n 5 >&2
 		return 1
 	fi
-	left=$(cd "$1" && find . -path '*/tmp/*' -type f | wc -l | tr -d ' ')
-	if [ "$left" -ne 0 ]; then
-		echo "crash: $1: $left file(s) left in tmp/" >&2
+	if [ -s "$TMP/.crash-got.sums.tmp" ]; then
+		echo "crash: $1: file(s) left in tmp/: $(head -n 3 "$TMP/.crash-got.sums.tmp")" >&2
 		return 1
 	fi
 	return 0
 }
 
 crash_maildir_partial() {
-	crash_maildir_sums "$1" | cut -d' ' -f4 | LC_ALL=C sort >"$TMP/.crash-p.sums"
-	cut -d' ' -f4 "$2" | LC_ALL=C sort >"$TMP/.crash-c.sums"
-	# comm -23: lines (with their multiplicity) in DIR beyond those of clean
-	extra=$(LC_ALL=C comm -23 "$TMP/.crash-p.sums" "$TMP/.crash-c.sums")
-	if [ -n "$extra" ]; then
-		echo "crash: $1: a message that is partial, foreign or there twice: $extra" | head -c 300 >&2
-		echo >&2
+	_crash_scan "$1" "$TMP/.crash-p.sums"
+	# the contents (with their multiplicity) in DIR beyond those of clean
+	if ! awk 'NR == FNR { c[$4]++; next } --c[$4] < 0 { print $4; bad = 1 } END { exit bad }' \
+	    "$2" "$TMP/.crash-p.sums" >"$TMP/.crash-p.extra"; then
+		echo "crash: $1: a message that is partial, foreign or there twice: $(head -c 300 "$TMP/.crash-p.extra")" >&2
 		return 1
 	fi
 	return 0
