@@ -17,6 +17,7 @@ fi
 DATA="$T_SRCDIR/data"
 ORACLE="$T_SRCDIR/oracle"
 
+t_start=$(date +%s)
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/mailshift-test.XXXXXX") || exit 99
 cleanup() { chmod -R u+w "$TMP" 2>/dev/null; rm -rf "$TMP"; }
 trap cleanup EXIT
@@ -53,7 +54,8 @@ expect_status() {
 	fi
 }
 done_testing() {
-	echo "$ntests tests, $nfail failed"
+	# (the time goes to the .log; scripts/test lists the slowest tests)
+	echo "$ntests tests, $nfail failed, $(($(date +%s) - t_start)) s"
 	[ "$nfail" -eq 0 ] || exit 1
 	exit 0
 }
