@@ -211,7 +211,7 @@ $MAILSHIFT dedup "$TMP/md" >"$TMP/out.txt" 2>/dev/null
 expect_eq "text line" "$(sed -n 1p "$TMP/out.txt")" \
 	"$TMP/md/cur/1700000001.M1P1Q1.gen:2,R duplicate of $TMP/md/cur/1700000000.M0P1Q0.gen:2,"
 expect_eq "text summary" "$(tail -n 1 "$TMP/out.txt")" \
-	"30 messages in 1 mailboxes: 12 duplicates in 11 sets, $(python3 -c '
+	"30 messages in 1 mailbox: 12 duplicates in 11 sets, $(python3 -c '
 import os, sys
 d = sys.argv[1] + "/md/cur/"
 print(sum(os.path.getsize(d + n) for n in sorted(os.listdir(d)) if int(n.split(".")[0]) - 1700000000 in (1,3,4,6,10,15,17,19,21,23,27,29)))' "$TMP") bytes"

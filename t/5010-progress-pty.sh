@@ -22,7 +22,7 @@ pty() {
 	script -qfec "$cmd" /dev/null >"$out" </dev/null
 }
 # Progress texts of OUT for command CMD, one per line.
-progress_of() { tr '\r' '\n' <"$1" | sed -n "s/^\(mailshift $2: [0-9]* messages, [0-9.]* MB.*\)${ESC}\[K\$/\1/p"; }
+progress_of() { tr '\r' '\n' <"$1" | sed -n "s/^\(mailshift $2: [0-9]* messages\{0,1\}, [0-9.]* MB.*\)${ESC}\[K\$/\1/p"; }
 # Number of diagnostic lines (warning, error or summary) in OUT, and of
 # those preceded by the erase sequence.
 count_lines() { tr '\r' '\n' <"$1" | grep -c "$2"; }
@@ -43,10 +43,10 @@ progress_of "$TMP/conv.out" convert >"$TMP/conv.prog"
 n=$(wc -l <"$TMP/conv.prog" | tr -d ' ')
 check "pty convert: progress lines drawn ($n)" test "$n" -ge 2
 expect_eq "pty convert: first progress line" "$(head -n 1 "$TMP/conv.prog")" \
-	"mailshift convert: 1 messages, 0.0 MB"
+	"mailshift convert: 1 message, 0.0 MB"
 # Counts never go down; the last count is at most the total.
-check "pty convert: counts increase" sh -c "sed 's/.*: \([0-9]*\) messages.*/\1/' '$TMP/conv.prog' | sort -n -c"
-last=$(tail -n 1 "$TMP/conv.prog" | sed 's/.*: \([0-9]*\) messages.*/\1/')
+check "pty convert: counts increase" sh -c "sed 's/.*: \([0-9]*\) messages\{0,1\},.*/\1/' '$TMP/conv.prog' | sort -n -c"
+last=$(tail -n 1 "$TMP/conv.prog" | sed 's/.*: \([0-9]*\) messages\{0,1\},.*/\1/')
 check "pty convert: last count $last <= $per" test "$last" -le "$per" -a "$last" -ge 1
 
 # 1b. rate, percent and ETA appear after 0.5 s (redrawn every 0.2 s). With
