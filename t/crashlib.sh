@@ -49,54 +49,50 @@ crash_points=0
 
 crash_need_hooks() { need_hooks; }
 
-# _crash_scan DIR OUT: crash_maildir_sums of DIR into OUT, and the files of
-# every tmp/ into OUT.tmp, in one find and one sha256sum
-_crash_scan() {
-	: >"$2.tmp"
-	# names of mailshift's own making hold no white space or newline
+# _crash_find DIR: "SHA256  ./PATH" for every message file of DIR's new/
+# and cur/ (one sha256sum), "tmp ./PATH" for every file of a tmp/; names
+# of mailshift's own making hold no white space or newline
+_crash_find() {
 	(cd "$1" 2>/dev/null && find . -type f \( \( -path '*/tmp/*' -printf 'tmp %p\n' \) -o \
-		\( \( -path '*/new/*' -o -path '*/cur/*' \) ! -name '.*' -exec sha256sum {} + \) \)) |
-	awk -v tmpf="$2.tmp" '
-		$1 == "tmp" { print $2 >tmpf; next }
-		{
-			sum = $1; rel = $2; sub(/^\.\//, "", rel)
-			n = split(rel, part, "/"); base = part[n]; subdir = part[n - 1]
-			folder = "."
-			if (n > 2) { folder = part[1]; for (i = 2; i <= n - 2; i++) folder = folder "/" part[i] }
-			info = "-"
-			if ((k = index(base, ":2,")) > 0) { info = substr(base, k + 3); if (info == "") info = "-" }
-			print folder, subdir, info, sum
-		}' | LC_ALL=C sort >"$2"
+		\( \( -path '*/new/*' -o -path '*/cur/*' \) ! -name '.*' -exec sha256sum {} + \) \))
 }
+# awk: fmt(SUM, PATH) is "FOLDER SUBDIR INFO SHA256"
+_crash_fmt='
+function fmt(sum, rel,   n, part, base, subdir, folder, info, i, k) {
+	sub(/^\.\//, "", rel)
+	n = split(rel, part, "/"); base = part[n]; subdir = part[n - 1]
+	folder = "."
+	if (n > 2) { folder = part[1]; for (i = 2; i <= n - 2; i++) folder = folder "/" part[i] }
+	info = "-"
+	if ((k = index(base, ":2,")) > 0) { info = substr(base, k + 3); if (info == "") info = "-" }
+	return folder " " subdir " " info " " sum
+}'
 
 crash_maildir_sums() {
-	_crash_scan "$1" "$TMP/.crash-s.sums"
-	cat "$TMP/.crash-s.sums"
+	_crash_find "$1" | awk "$_crash_fmt"' $1 != "tmp" { print fmt($1, $2) }' | LC_ALL=C sort
 }
 
+# (one awk compares the multisets, no sort: the same lines as SUMS, each as
+# often, and nothing in a tmp/)
 crash_maildir_same() {
-	_crash_scan "$1" "$TMP/.crash-got.sums"
-	if ! cmp -s "$TMP/.crash-got.sums" "$2"; then
-		echo "crash: $1 differs from the clean run (< here, > clean):" >&2
-		diff "$TMP/.crash-got.sums" "$2" | grep '^[<>]' | head -n 5 >&2
-		return 1
-	fi
-	if [ -s "$TMP/.crash-got.sums.tmp" ]; then
-		echo "crash: $1: file(s) left in tmp/: $(head -n 3 "$TMP/.crash-got.sums.tmp")" >&2
-		return 1
-	fi
-	return 0
+	_crash_find "$1" | awk -v clean="$2" -v dir="$1" "$_crash_fmt"'
+		BEGIN { while ((getline l <clean) > 0) c[l]++ }
+		$1 == "tmp" { tmp = tmp " " $2; next }
+		{ l = fmt($1, $2); if (--c[l] < 0 && nd++ < 5) d = d "\n< " l }
+		END {
+			for (l in c) if (c[l] > 0 && nd++ < 5) d = d "\n> " l
+			if (d != "") { print "crash: " dir " differs from the clean run (< here, > clean):" d >"/dev/stderr"; exit 1 }
+			if (tmp != "") { print "crash: " dir ": file(s) left in tmp/:" tmp >"/dev/stderr"; exit 1 }
+		}'
 }
 
 crash_maildir_partial() {
-	_crash_scan "$1" "$TMP/.crash-p.sums"
 	# the contents (with their multiplicity) in DIR beyond those of clean
-	if ! awk 'NR == FNR { c[$4]++; next } --c[$4] < 0 { print $4; bad = 1 } END { exit bad }' \
-	    "$2" "$TMP/.crash-p.sums" >"$TMP/.crash-p.extra"; then
-		echo "crash: $1: a message that is partial, foreign or there twice: $(head -c 300 "$TMP/.crash-p.extra")" >&2
-		return 1
-	fi
-	return 0
+	_crash_find "$1" | awk -v clean="$2" -v dir="$1" '
+		BEGIN { while ((getline l <clean) > 0) { split(l, f, " "); c[f[4]]++ } }
+		$1 == "tmp" { next }
+		--c[$1] < 0 { x = x " " $1; bad = 1 }
+		END { if (bad) { print "crash: " dir ": a message that is partial, foreign or there twice:" substr(x, 1, 300) >"/dev/stderr"; exit 1 } }'
 }
 
 crash_mbox_prefix() {
@@ -132,8 +128,7 @@ crash_sweep() {
 			return
 		fi
 		d=$TMP/crash-$kind-$n
-		rm -rf "$d"
-		mkdir -p "$d"
+		mkdir "$d" || { fail "$label: $kind=$n: cannot make $d"; return; }
 		"$c_setup" "$d"
 		st=0
 		(
