@@ -6,6 +6,7 @@
 # leaves one message per set with the flags merged; --dry-run changes nothing.
 . "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
 need python3
+need_hooks
 
 cat >"$TMP/gen.py" <<'EOF'
 # Generator and oracle: writes a Maildir and an mbox holding the same
@@ -189,8 +190,8 @@ for key in default message-id body full headers; do
 		pairs <"$TMP/out.json" >"$TMP/got"
 		expect_eq "$key $box: duplicate sets as the oracle" "$(cat "$TMP/got")" "$(cat "$TMP/expect.$key")"
 	done
-	# hashes cut to 2 bits (test hooks; a no-op otherwise): four hash sets
-	# for 30 messages, yet the same duplicate sets after the comparisons
+	# hashes cut to 2 bits (the test hooks, need_hooks above): four hash
+	# sets for 30 messages, yet the same duplicate sets after the comparisons
 	MAILSHIFT_HASH_BITS=2 $MAILSHIFT dedup --json $opt "$TMP/md" 2>/dev/null | pairs >"$TMP/got"
 	expect_eq "$key 2-bit hashes: the same sets" "$(cat "$TMP/got")" "$(cat "$TMP/expect.$key")"
 done
