@@ -9,15 +9,17 @@
 # on IFS on purpose.
 # shellcheck disable=SC2207
 
-_mailshift_common='--quiet -q --verbose -v --json --dry-run -n --progress --no-progress --help -? --usage'
+_mailshift_common='--quiet -q --verbose -v --json --progress --no-progress --help -h'
+# the commands that change something have a dry run
+_mailshift_dry_run='--dry-run -n'
 
 _mailshift_options()
 {
 	case $1 in
 	check) opts='--recursive -r --deep --tmp-age' ;;
-	convert) opts='--to -t --mbox-format --strip-status --sync --batch --local-time --owner --lock-timeout --from-format --sort --compress --recursive -r --layout --folder-names --remove-source --uid-state' ;;
-	dedup) opts='--key -k --keep --delete -d --move-to --recursive -r --lock-timeout' ;;
-	repair) opts='--recursive -r --deep --tmp-age --quarantine' ;;
+	convert) opts="--to -t --mbox-format --strip-status --sync --batch --local-time --owner --lock-timeout --from-format --sort --compress --recursive -r --layout --folder-names --remove-source --uid-state $_mailshift_dry_run" ;;
+	dedup) opts="--key -k --keep --delete -d --move-to --recursive -r --lock-timeout $_mailshift_dry_run" ;;
+	repair) opts="--recursive -r --deep --tmp-age --quarantine $_mailshift_dry_run" ;;
 	stats) opts='--recursive -r --top --by --attachments --duplicates --deep --counts --csv --color' ;;
 	*) opts='' ;;
 	esac
@@ -87,7 +89,11 @@ _mailshift()
 		esac
 	done
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W 'check convert dedup repair stats --help --version' -- "$cur"))
+		COMPREPLY=($(compgen -W 'check convert dedup repair stats help --help --version' -- "$cur"))
+		return 0
+	fi
+	if [[ $cmd == help ]]; then       # mailshift help COMMAND
+		[[ $prev == help ]] && COMPREPLY=($(compgen -W 'check convert dedup repair stats' -- "$cur"))
 		return 0
 	fi
 	# --opt=value

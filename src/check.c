@@ -3,7 +3,8 @@
  * mailshift-check(1)): one line per finding, `PATH: CODE: message` or a
  * JSON object per line, then a summary on stderr unless -q. The checks
  * themselves are in core/inspect.c (SPEC §1, §2.3-2.7, §5 M1-M13, X1-X21).
- * Exit 0 clean, 1 findings, DESIGN §4 otherwise.
+ * Exit 0 clean or notes only, 1 errors or warnings, DESIGN §4 otherwise;
+ * -q leaves the notes out.
  */
 #include "config.h"
 
@@ -18,15 +19,25 @@
 #include "report.h"
 #include "util.h"
 
+/* Findings by severity (enum inspect_severity), for the summary and the
+ * exit status. */
+static size_t by_severity[3];
+
 static void
 print_finding(void *arg, const struct inspect_finding *f)
 {
 	(void)arg;
+	enum inspect_severity sev = inspect_code_severity(f->code);
+	by_severity[sev]++;
+	if (sev == SEVERITY_NOTE && opt_common.quiet)
+		return;                 /* -q: only what is wrong */
 	if (opt_common.json) {
 		fputs("{\"path\":", stdout);
 		json_cstring(stdout, f->path);
 		fputs(",\"code\":", stdout);
 		json_cstring(stdout, inspect_code_name(f->code));
+		fputs(",\"severity\":", stdout);
+		json_cstring(stdout, inspect_severity_name(sev));
 		fputs(",\"message\":", stdout);
 		json_cstring(stdout, f->message);
 		if (f->offset >= 0)
@@ -40,7 +51,27 @@ print_finding(void *arg, const struct inspect_finding *f)
 	}
 }
 
-/* Parse the options shared by check and repair; NULL args on a usage error. */
+/* "18 findings (12 errors, 6 warnings)": the breakdown names the
+ * severities that occur. */
+static void
+print_summary(const struct inspect_stats *st)
+{
+	static const char *const names[] = { "note", "warning", "error" };
+	char parts[128] = "";
+	size_t used = 0;
+	for (int s = SEVERITY_ERROR; s >= SEVERITY_NOTE; s--) {
+		if (by_severity[s] == 0)
+			continue;
+		int n = snprintf(parts + used, sizeof parts - used, "%s%zu %s%s", used ? ", " : " (",
+		    by_severity[s], names[s], by_severity[s] == 1 ? "" : "s");
+		if (n > 0 && (size_t)n < sizeof parts - used)
+			used += (size_t)n;
+	}
+	report_info("%zu mailbox%s, %zu message%s, %zu finding%s%s%s", st->mailboxes,
+	    st->mailboxes == 1 ? "" : "es", st->messages, st->messages == 1 ? "" : "s",
+	    st->findings, st->findings == 1 ? "" : "s", parts, used ? ")" : "");
+}
+
 static int
 check_run(const char **args, int nargs, const struct inspect_opts *o)
 {
@@ -57,15 +88,14 @@ check_run(const char **args, int nargs, const struct inspect_opts *o)
 	}
 	fflush(stdout);
 	if (!opt_common.quiet)
-		report_info("%zu mailbox%s, %zu message%s, %zu finding%s", st.mailboxes,
-		    st.mailboxes == 1 ? "" : "es", st.messages, st.messages == 1 ? "" : "s",
-		    st.findings, st.findings == 1 ? "" : "s");
+		print_summary(&st);
 	int rs = report_exit_status();
 	if (rs > worst)
 		worst = rs;
 	if (worst)
 		return worst;
-	return st.findings ? EXIT_PROBLEMS : 0;
+	/* notes alone are no problem */
+	return by_severity[SEVERITY_ERROR] + by_severity[SEVERITY_WARNING] ? EXIT_PROBLEMS : 0;
 }
 
 int
@@ -79,14 +109,12 @@ cmd_check(int argc, const char **argv)
 		  "read whole message files (W= sizes, content)", NULL },
 		{ "tmp-age", '\0', POPT_ARG_STRING, &tmp_age, 0,
 		  "tmp/ files older than this are stale (default 36h)", "DURATION" },
-		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, "Common options:", NULL },
-		POPT_AUTOHELP
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, NULL, NULL },
 		POPT_TABLEEND
 	};
 	poptContext pc = poptGetContext("mailshift check", argc, argv, options, 0);
-	poptSetOtherOptionHelp(pc, "[OPTIONS] MAILBOX...");
 	int status;
-	if (report_parse_options(pc) != 0) {
+	if (report_parse_options(pc, options, "[OPTIONS] MAILBOX...") != 0) {
 		status = EX_USAGE;
 		goto out;
 	}

@@ -795,17 +795,18 @@ convert_summary_print(const struct convert_summary *s)
 	if (opt_common.quiet || (s->status != 0 && s->messages == 0))
 		return;     /* the error line said it all */
 	report_progress_clear();
-	fprintf(stderr, "%s: %s: %llu messages (%s): %llu %s, %llu already in %s",
-	    report_prefix(), s->source, (unsigned long long)s->messages, s->variant,
+	fprintf(stderr, "%s: %s: %llu message%s (%s): %llu %s, %llu already in %s",
+	    report_prefix(), s->source, (unsigned long long)s->messages, PLURAL(s->messages), s->variant,
 	    (unsigned long long)(opt_common.dry_run ? s->messages - s->skipped : s->delivered),
 	    opt_common.dry_run ? "would be delivered" : "delivered",
 	    (unsigned long long)s->skipped, s->dest);
 	if (s->pseudo)
-		fprintf(stderr, ", %llu folder-internal pseudo message skipped", (unsigned long long)s->pseudo);
+		fprintf(stderr, ", %llu folder-internal pseudo message%s skipped", (unsigned long long)s->pseudo,
+		    PLURAL(s->pseudo));
 	if (s->removed)
 		fprintf(stderr, ", %llu removed from the source", (unsigned long long)s->removed);
 	if (s->warnings)
-		fprintf(stderr, ", %llu warnings", (unsigned long long)s->warnings);
+		fprintf(stderr, ", %llu warning%s", (unsigned long long)s->warnings, PLURAL(s->warnings));
 	fputc('\n', stderr);
 }
 
@@ -981,6 +982,123 @@ option_words(struct convert_opts *o, const char *from_fmt, const char *sort,
 	return 0;
 }
 
+/* ---- the destination decides the direction -------------------------------- */
+
+/* "x.mbox" or "x.mbx", also with the compression suffix --compress reads
+ * from DEST (.gz, .zst, .xz). */
+static bool
+named_mbox(const char *dest)
+{
+	static const char *const zs[] = { ".gz", ".zst", ".xz" };
+	size_t n = strlen(dest);
+	for (size_t i = 0; i < sizeof zs / sizeof zs[0]; i++) {
+		size_t z = strlen(zs[i]);
+		if (n > z && strcmp(dest + n - z, zs[i]) == 0) {
+			n -= z;
+			break;
+		}
+	}
+	return (n > 5 && strncmp(dest + n - 5, ".mbox", 5) == 0) ||
+	    (n > 4 && strncmp(dest + n - 4, ".mbx", 4) == 0);
+}
+
+/*
+ * Without --to (mailshift-convert(1) DESTINATION): "-" and an existing
+ * file are mboxes, an existing directory is a Maildir, and a new DEST is
+ * an mbox when its name says so (.mbox, .mbx, with or without .gz, .zst,
+ * .xz); otherwise the direction is the other format than the first
+ * SOURCE's. 1 = mbox, 0 = Maildir, -1 when no direction fits (reported).
+ */
+static int
+dest_is_mbox(const struct convert_opts *o, const char *first, const char *dest)
+{
+	struct stat st;
+	if (o->to)
+		return strcmp(o->to, "mbox") == 0;
+	if (strcmp(dest, "-") == 0)
+		return 1;
+	bool from_maildir = strcmp(first, "-") != 0 && source_is_maildir(first);
+	if (stat(dest, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return 1;
+		if (!from_maildir)
+			return 0;
+		report_error(EX_CANTCREAT, "%s is a directory: a Maildir converts into an mbox file "
+		    "(name one, such as %s/%s.mbox)", dest, dest, "NAME");
+		return -1;
+	}
+	if (named_mbox(dest))
+		return 1;
+	return from_maildir;
+}
+
+/* Create the missing parent directories of DEST, with the mode mkdir -p
+ * gives and, with --owner, the owner. -1 when one cannot be made (reported
+ * with the reason, a file in the way named). */
+static int
+dest_parents(const struct convert_opts *o, const char *dest)
+{
+	if (strcmp(dest, "-") == 0 || opt_common.dry_run)
+		return 0;
+	char *p = xstrdup(dest);
+	int rc = 0;
+	for (char *s = strchr(p + 1, '/'); s && rc == 0; s = strchr(s + 1, '/')) {
+		*s = '\0';
+		struct stat st;
+		if (s[-1] == '/' || (s[-1] == '.' && (s == p + 1 || s[-2] == '/'))) {
+			/* "a//b", "./b", "a/./b": nothing to make */
+		} else if (mkdir(p, 0777) == 0) {
+			if (o->chown && lchown(p, o->uid, o->gid) == -1) {
+				report_error_sys(EX_CANTCREAT, "unable to give %s to its owner", p);
+				rc = -1;
+			}
+		} else if (errno != EEXIST) {
+			if (errno == ENOTDIR)
+				report_error(EX_CANTCREAT, "unable to create %s: a part of %s is a file, "
+				    "not a directory", p, dest);
+			else
+				report_error_sys(EX_CANTCREAT, "unable to create %s for %s", p, dest);
+			rc = -1;
+		} else if (stat(p, &st) == 0 && !S_ISDIR(st.st_mode)) {
+			report_error(EX_CANTCREAT, "unable to create %s: %s is a file, not a directory",
+			    dest, p);
+			rc = -1;
+		}
+		*s = '/';
+	}
+	free(p);
+	return rc;
+}
+
+/* A directory that is no Maildir but holds mbox files wants -r. */
+static bool
+dir_of_mboxes(const char *path)
+{
+	struct stat st;
+	if (strcmp(path, "-") == 0 || stat(path, &st) == -1 || !S_ISDIR(st.st_mode) ||
+	    source_is_maildir(path))
+		return false;
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return false;
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd == -1)
+			continue;
+		char head[5];
+		found = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    read(fd, head, sizeof head) == (ssize_t)sizeof head &&
+		    memcmp(head, "From ", sizeof head) == 0;
+		close(fd);
+	}
+	closedir(d);
+	return found;
+}
+
 int
 cmd_convert(int argc, const char **argv)
 {
@@ -990,41 +1108,46 @@ cmd_convert(int argc, const char **argv)
 	char *sort = NULL, *compress = NULL, *layout = NULL, *names = NULL, *uid_state = NULL;
 	int strip = 0, local_time = 0, batch = 1000, recursive = 0, remove_source = 0;
 	struct poptOption options[] = {
-		{ "to", 't', POPT_ARG_STRING, &to, 0, "output format", "maildir|mbox" },
+		{ "to", 't', POPT_ARG_STRING, &to, 0,
+		  "output format: maildir or mbox (default: by DEST)", "FORMAT" },
 		{ "mbox-format", '\0', POPT_ARG_STRING, &fmt, 0,
-		  "mbox variant (input: auto; output: mboxrd)", "auto|mboxo|mboxrd|mboxcl|mboxcl2" },
+		  "auto, mboxo, mboxrd, mboxcl or mboxcl2 (default: auto when reading, mboxrd when writing)",
+		  "VARIANT" },
 		{ "strip-status", '\0', POPT_ARG_NONE, &strip, 0,
-		  "drop Status, X-Status, X-Keywords, X-UID, X-IMAP, X-IMAPbase, Content-Length, Lines", NULL },
-		{ "sync", '\0', POPT_ARG_STRING, &sync, 0, "durability (default batch)", "batch|message|none" },
+		  "drop Status, X-Status, X-Keywords, X-UID, X-IMAP, X-IMAPbase, Content-Length and Lines",
+		  NULL },
+		{ "sync", '\0', POPT_ARG_STRING, &sync, 0,
+		  "durability: batch, message or none (default batch)", "MODE" },
 		{ "batch", '\0', POPT_ARG_INT, &batch, 0, "messages per durability batch (default 1000)", "N" },
 		{ "local-time", '\0', POPT_ARG_NONE, &local_time, 0,
-		  "From_ dates without a zone are local time (mutt, Dovecot)", NULL },
-		{ "owner", '\0', POPT_ARG_STRING, &owner, 0, "give what is created to USER (root)", "USER[:GROUP]" },
+		  "From_ dates without a zone are local time (as mutt and Dovecot write them)", NULL },
+		{ "owner", '\0', POPT_ARG_STRING, &owner, 0,
+		  "give what is created to USER (as root)", "USER[:GROUP]" },
 		{ "lock-timeout", '\0', POPT_ARG_INT, &o.lock_timeout, 0,
-		  "seconds to wait for a lock (default 300)", "SECONDS" },
+		  "seconds to wait for a lock (default 300)", "SECS" },
 		{ "from-format", '\0', POPT_ARG_STRING, &from_fmt, 0,
-		  "mbox -> mbox: input variant (default auto)", "auto|mboxo|mboxrd|mboxcl|mboxcl2" },
-		{ "sort", '\0', POPT_ARG_STRING, &sort, 0, "Maildir message order (default delivery)",
-		  "delivery|date|name|none" },
+		  "mbox to mbox: the variant of SOURCE, auto, mboxo, mboxrd, mboxcl or mboxcl2 (default auto)",
+		  "VARIANT" },
+		{ "sort", '\0', POPT_ARG_STRING, &sort, 0,
+		  "message order: delivery, date, name or none (default delivery)", "ORDER" },
 		{ "compress", '\0', POPT_ARG_STRING, &compress, 0,
-		  "compress the mbox (default: by the DEST suffix)", "gzip|zstd|xz|none" },
+		  "compress the mbox: gzip, zstd, xz or none (default: by the suffix of DEST)", "METHOD" },
 		{ "recursive", 'r', POPT_ARG_NONE, &recursive, 0,
-		  "a directory of mboxes <-> a Maildir++ tree", NULL },
-		{ "layout", '\0', POPT_ARG_STRING, &layout, 0, "folder layout of the Maildir tree",
-		  "maildir++|fs" },
+		  "a tree of mboxes to a Maildir++ tree and back", NULL },
+		{ "layout", '\0', POPT_ARG_STRING, &layout, 0,
+		  "Maildir tree layout: maildir++ or fs (default maildir++)", "LAYOUT" },
 		{ "folder-names", '\0', POPT_ARG_STRING, &names, 0,
-		  "non-ASCII folder names in the Maildir tree (default utf8)", "utf8|mutf7" },
+		  "non-ASCII folder names: utf8 or mutf7 (default utf8)", "CHARSET" },
 		{ "remove-source", '\0', POPT_ARG_NONE, &remove_source, 0,
-		  "remove what was converted once the destination is durable", NULL },
+		  "remove what was converted once it is durable", NULL },
 		{ "uid-state", '\0', POPT_ARG_STRING, &uid_state, 0,
-		  "keep IMAP UIDs and POP3 UIDLs (default dovecot)", "dovecot|none" },
-		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, "Common options:", NULL },
-		POPT_AUTOHELP
+		  "IMAP UIDs and POP3 UIDLs: dovecot or none (default dovecot)", "STATE" },
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, dry_run_options, 0, NULL, NULL },
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, NULL, NULL },
 		POPT_TABLEEND
 	};
 	poptContext pc = poptGetContext("mailshift convert", argc, argv, options, 0);
-	poptSetOtherOptionHelp(pc, "[OPTIONS] SOURCE... DEST");
-	if (report_parse_options(pc) != 0) {
+	if (report_parse_options(pc, options, "[OPTIONS] SOURCE... DEST") != 0) {
 		poptFreeContext(pc);
 		return EX_USAGE;
 	}
@@ -1092,21 +1215,39 @@ cmd_convert(int argc, const char **argv)
 		if (nargs != 2) {
 			report_error(EX_USAGE, "-r takes one SOURCE directory and one DEST");
 			status = EX_USAGE;
+		} else if (dest_parents(&o, dest) == -1) {
+			status = EX_CANTCREAT;
 		} else {
 			status = convert_tree(&o, args[0], dest);
 		}
 		goto out;
 	}
-	bool dest_mbox = o.to ? strcmp(o.to, "mbox") == 0 : strcmp(dest, "-") == 0;
-	if (!o.to && !dest_mbox && source_is_maildir(args[0]))
-		dest_mbox = true;
-	if (dest_mbox) {
+	/* sources that are directories of mboxes are named with the hint, the
+	 * others converted */
+	const char **srcs = xcalloc((size_t)nargs, sizeof *srcs);
+	int nsrcs = 0;
+	for (int i = 0; i < nargs - 1; i++) {
+		if (dir_of_mboxes(args[i])) {
+			report_error(EX_DATAERR, "%s: a directory of mboxes, not a Maildir: convert it "
+			    "with -r (one Maildir++ folder per mbox)", args[i]);
+			status = EX_DATAERR;
+		} else {
+			srcs[nsrcs++] = args[i];
+		}
+	}
+	int dest_mbox = nsrcs ? dest_is_mbox(&o, srcs[0], dest) : -1;
+	if (dest_mbox == -1 || dest_parents(&o, dest) == -1) {
+		status = report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+	} else if (dest_mbox) {
 		if (fmt && !from_fmt)
 			o.in_variant = MBOX_AUTO;   /* --mbox-format names the output here */
-		status = convert_to_mbox(&o, args, nargs - 1, dest);
+		int st = convert_to_mbox(&o, srcs, nsrcs, dest);
+		status = st > status ? st : status;
 	} else {
-		status = convert_to_maildir(&o, args, nargs - 1, dest);
+		int st = convert_to_maildir(&o, srcs, nsrcs, dest);
+		status = st > status ? st : status;
 	}
+	free(srcs);
 out:
 	poptFreeContext(pc);
 	free(to);

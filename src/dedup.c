@@ -1004,18 +1004,21 @@ summary_print(const struct run *run)
 	}
 	if (opt_common.quiet)
 		return;
-	printf("%zu messages in %zu mailboxes: %llu duplicates in %llu sets, %llu bytes\n",
-	    run->nd, run->nmb, (unsigned long long)run->dups, (unsigned long long)run->sets,
-	    (unsigned long long)run->bytes);
+	printf("%zu message%s in %zu mailbox%s: %llu duplicate%s in %llu set%s, %llu byte%s\n",
+	    run->nd, PLURAL(run->nd), run->nmb, run->nmb == 1 ? "" : "es",
+	    (unsigned long long)run->dups, PLURAL(run->dups), (unsigned long long)run->sets,
+	    PLURAL(run->sets), (unsigned long long)run->bytes, PLURAL(run->bytes));
 	if (run->collisions)
-		printf("%llu hash collisions: kept\n", (unsigned long long)run->collisions);
+		printf("%llu hash collision%s: kept\n", (unsigned long long)run->collisions,
+		    PLURAL(run->collisions));
 	if (acting(run) && run->action == ACT_DELETE)
 		printf("deleted %llu\n", (unsigned long long)run->deleted);
 	if (acting(run) && run->action == ACT_MOVE)
 		printf("moved %llu to %s, deleted %llu\n", (unsigned long long)run->moved,
 		    run->move_to, (unsigned long long)run->deleted);
 	if (acting(run) && run->flagged)
-		printf("flags merged onto %llu kept copies\n", (unsigned long long)run->flagged);
+		printf("flags merged onto %llu kept cop%s\n", (unsigned long long)run->flagged,
+		    run->flagged == 1 ? "y" : "ies");
 }
 
 /* ---- the command ------------------------------------------------------------- */
@@ -1028,10 +1031,10 @@ parse_options(int argc, const char **argv, struct run *run, const char ***args_r
 	int del = 0, recursive = 0, rc = 0;
 	struct poptOption options[] = {
 		{ "key", 'k', POPT_ARG_STRING, &key, 0,
-		  "what makes a duplicate (default: Message-ID and body)",
-		  "message-id|body|full|headers" },
-		{ "keep", '\0', POPT_ARG_STRING, &keep, 0, "copy to keep (default first)",
-		  "first|oldest|newest|smallest|largest" },
+		  "duplicates by message-id, body, full or headers "
+		  "(default: the Message-ID and the body)", "KEY" },
+		{ "keep", '\0', POPT_ARG_STRING, &keep, 0,
+		  "keep: first, oldest, newest, smallest or largest (default first)", "WHICH" },
 		{ "delete", 'd', POPT_ARG_NONE, &del, 0, "delete the duplicates", NULL },
 		{ "move-to", '\0', POPT_ARG_STRING, &move_to, 0,
 		  "move the duplicates into this Maildir", "MAILDIR" },
@@ -1039,15 +1042,14 @@ parse_options(int argc, const char **argv, struct run *run, const char ***args_r
 		  "every folder of a Maildir++ tree", NULL },
 		{ "lock-timeout", '\0', POPT_ARG_INT, &run->lock_timeout, 0,
 		  "seconds to wait for an mbox lock (default 300)", "SECS" },
-		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, "Common options:", NULL },
-		POPT_AUTOHELP
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, dry_run_options, 0, NULL, NULL },
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, NULL, NULL },
 		POPT_TABLEEND
 	};
 	poptContext pc = poptGetContext("mailshift dedup", argc, argv, options, 0);
 
 	*pc_r = pc;
-	poptSetOtherOptionHelp(pc, "[OPTIONS] MAILBOX...");
-	if (report_parse_options(pc) != 0) {
+	if (report_parse_options(pc, options, "[OPTIONS] MAILBOX...") != 0) {
 		free(key);
 		free(keep);
 		free(move_to);

@@ -69,7 +69,7 @@ struct repair {
 	const char *qopt;        /* --quarantine=DIR or NULL */
 	char *qdir;              /* quarantine directory, once created */
 	bool q_maildir;          /* it is the Maildir++ folder */
-	size_t actions, left, structural;
+	size_t actions, left, notes, structural;
 	/* files renamed in this run: dovecot-uidlist lines follow them */
 	struct renamed { char *maildir, *old, *new; } *ren;
 	size_t nren;
@@ -135,10 +135,20 @@ say(struct repair *rp, const char *path, const char *codes, off_t off, bool done
 	if (vasprintf(&msg, fmt, ap) < 0)
 		report_fatal(EX_TEMPFAIL, "out of memory");
 	va_end(ap);
+	/* A note left as is (MBOX-MIXED-EOL) is no problem: it does not make
+	 * the exit status 1, and -q leaves it out, as in check. */
+	int code = inspect_code_parse(codes);
+	bool note = !done && code >= 0 && inspect_code_severity((enum inspect_code)code) == SEVERITY_NOTE;
 	if (done)
 		rp->actions++;
+	else if (note)
+		rp->notes++;
 	else
 		rp->left++;
+	if (note && opt_common.quiet) {
+		free(msg);
+		return;
+	}
 	if (done && !opt_common.dry_run)
 		testhook_message_done();      /* crash tests: stop after N actions */
 	if (opt_common.json) {
@@ -1259,14 +1269,13 @@ cmd_repair(int argc, const char **argv)
 		  "tmp/ files older than this are stale (default 36h)", "DURATION" },
 		{ "quarantine", '\0', POPT_ARG_STRING, &quarantine, 0,
 		  "move what cannot be fixed here (default: the .mailshift-quarantine folder)", "DIR" },
-		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, "Common options:", NULL },
-		POPT_AUTOHELP
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, dry_run_options, 0, NULL, NULL },
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, NULL, NULL },
 		POPT_TABLEEND
 	};
 	poptContext pc = poptGetContext("mailshift repair", argc, argv, options, 0);
-	poptSetOtherOptionHelp(pc, "[OPTIONS] MAILBOX...");
 	int rc, status = 0;
-	rc = report_parse_options(pc);
+	rc = report_parse_options(pc, options, "[OPTIONS] MAILBOX...");
 	struct repair rp = { .o = { .recursive = recursive, .deep = deep,
 		.tmp_age = INSPECT_TMP_AGE, .mbox_fd = -1 }, .qopt = quarantine };
 	const char **args = poptGetArgs(pc);
@@ -1295,7 +1304,11 @@ cmd_repair(int argc, const char **argv)
 	}
 	if (status != EX_USAGE) {
 		fflush(stdout);
-		if (!opt_common.quiet)
+		if (!opt_common.quiet && rp.notes)
+			report_info("%zu action%s%s, %zu left as is, %zu note%s", rp.actions,
+			    rp.actions == 1 ? "" : "s", opt_common.dry_run ? " (dry run)" : "", rp.left,
+			    rp.notes, rp.notes == 1 ? "" : "s");
+		else if (!opt_common.quiet)
 			report_info("%zu action%s%s, %zu left as is", rp.actions, rp.actions == 1 ? "" : "s",
 			    opt_common.dry_run ? " (dry run)" : "", rp.left);
 		int rs = report_exit_status();

@@ -44,7 +44,11 @@
 #include "report.h"
 #include "util.h"
 
-#define WIDTH 80
+/* The text report fits 72 columns: a terminal, a mail from cron (whose
+ * readers wrap longer lines) and the manual page's example alike. LABEL is
+ * the width of the MAILBOX column of the table. */
+#define WIDTH 72
+#define LABEL 21
 
 /* ---- counting maps: bytes -> count (and a display name) ------------------- */
 
@@ -979,14 +983,14 @@ text_row(FILE *o, const struct run *run, const char *label, const struct figures
 {
 	char a[32] = "-", b[32] = "-";
 
-	fit(label, 27, true, &((struct run *)run)->tmp);
+	fit(label, LABEL, true, &((struct run *)run)->tmp);
 	if (f->have_date) {
 		date_format_iso(f->oldest, a);
 		date_format_iso(f->newest, b);
 		a[10] = b[10] = '\0';
 	}
-	fprintf(o, "%s%*s %8llu %12llu %7llu %10s %10s\n", run->tmp.buf,
-	    (int)(27 - columns(run->tmp.buf)), "", (unsigned long long)f->messages,
+	fprintf(o, "%s%*s %8llu %11llu %7llu %10s %10s\n", run->tmp.buf,
+	    (int)(LABEL - columns(run->tmp.buf)), "", (unsigned long long)f->messages,
 	    (unsigned long long)f->bytes, (unsigned long long)f->f_unread, a, b);
 }
 
@@ -1054,9 +1058,11 @@ text_details(FILE *o, struct run *run, const struct figures *f)
 		wrapped(o, "Keywords", s.buf);
 	}
 	if (run->attachments)
-		fprintf(o, "%-12s%llu messages\n", "Attachments", (unsigned long long)f->attachments);
+		fprintf(o, "%-12s%llu message%s\n", "Attachments", (unsigned long long)f->attachments,
+		    PLURAL(f->attachments));
 	if (run->duplicates)
-		fprintf(o, "%-12s%llu messages\n", "Duplicates", (unsigned long long)f->duplicates);
+		fprintf(o, "%-12s%llu message%s\n", "Duplicates", (unsigned long long)f->duplicates,
+		    PLURAL(f->duplicates));
 	if (!run->counts) {
 		sb_reset(&s);
 		if (f->have_date) {
@@ -1070,13 +1076,13 @@ text_details(FILE *o, struct run *run, const struct figures *f)
 		    (unsigned long long)f->d_src[DS_MTIME], (unsigned long long)f->d_src[DS_NONE]);
 		wrapped(o, "Date from", s.buf);
 		sb_reset(&s);
-		sb_appendf(&s, "%llu malformed Date:, %llu without Date:, %llu suspicious dates, "
-		    "%llu without From:, %llu From: without address, %llu undecodable encoded words, "
+		sb_appendf(&s, "%llu malformed Date:, %llu without Date:, %llu suspicious date%s, "
+		    "%llu without From:, %llu From: without address, %llu undecodable encoded word%s, "
 		    "%llu with 8-bit bytes",
 		    (unsigned long long)f->d_malformed, (unsigned long long)f->d_missing,
-		    (unsigned long long)f->d_suspicious,
+		    (unsigned long long)f->d_suspicious, PLURAL(f->d_suspicious),
 		    (unsigned long long)f->no_from, (unsigned long long)f->bad_from,
-		    (unsigned long long)f->bad_2047, (unsigned long long)f->eight_bit);
+		    (unsigned long long)f->bad_2047, PLURAL(f->bad_2047), (unsigned long long)f->eight_bit);
 		wrapped(o, "Headers", s.buf);
 		heading(o, run, run->by_month ? "Messages per month" : "Messages per year");
 		text_chart(o, run, run->by_month ? &f->by_month : &f->by_year);
@@ -1098,8 +1104,8 @@ text_details(FILE *o, struct run *run, const struct figures *f)
 static void
 output_text(FILE *o, struct run *run)
 {
-	fprintf(o, run->color ? "\033[1m%-27s %8s %12s %7s %10s %10s\033[0m\n" :
-	    "%-27s %8s %12s %7s %10s %10s\n", "MAILBOX", "MESSAGES", "BYTES", "UNREAD", "OLDEST",
+	fprintf(o, run->color ? "\033[1m%-*s %8s %11s %7s %10s %10s\033[0m\n" :
+	    "%-*s %8s %11s %7s %10s %10s\n", LABEL, "MAILBOX", "MESSAGES", "BYTES", "UNREAD", "OLDEST",
 	    "NEWEST");
 	for (size_t i = 0; i < run->nrows; i++) {
 		const struct figures *f = run->rows[i];
@@ -1127,8 +1133,11 @@ stats_run(struct run *run, const char **args, bool csv)
 			status = st;
 	}
 	report_progress_clear();
-	/* the report is the output: -q silences warnings only */
-	if (opt_common.json)
+	/* the report is the output: -q silences warnings only; when no
+	 * mailbox could be read the error lines say all (no empty report) */
+	if (run->nrows == 0 && status != 0)
+		;
+	else if (opt_common.json)
 		output_json(stdout, run);
 	else if (csv)
 		output_csv(stdout, run);
@@ -1159,23 +1168,24 @@ cmd_stats(int argc, const char **argv)
 	int top = 5, recursive = 0, attach = 0, dups = 0, deep = 0, counts = 0, csv = 0;
 	struct poptOption options[] = {
 		{ "recursive", 'r', POPT_ARG_NONE, &recursive, 0,
-		  "every folder of a Maildir++ (or fs layout) tree, one row each", NULL },
-		{ "top", '\0', POPT_ARG_INT, &top, 0, "senders, domains and largest messages shown (5)", "N" },
-		{ "by", '\0', POPT_ARG_STRING, &by, 0, "chart messages per year or month", "year|month" },
+		  "one row per folder of a Maildir++ or fs tree", NULL },
+		{ "top", '\0', POPT_ARG_INT, &top, 0,
+		  "senders, domains and largest messages shown (default 5)", "N" },
+		{ "by", '\0', POPT_ARG_STRING, &by, 0,
+		  "chart messages per year or per month (default year)", "PERIOD" },
 		{ "attachments", '\0', POPT_ARG_NONE, &attach, 0, "count messages with attachments (reads bodies)", NULL },
 		{ "duplicates", '\0', POPT_ARG_NONE, &dups, 0, "count duplicates (reads bodies)", NULL },
 		{ "deep", '\0', POPT_ARG_NONE, &deep, 0, "--attachments and --duplicates", NULL },
 		{ "counts", '\0', POPT_ARG_NONE, &counts, 0,
-		  "messages, bytes and flags only: Maildir names, no file opened", NULL },
+		  "messages, bytes and flags from Maildir names only (no file opened)", NULL },
 		{ "csv", '\0', POPT_ARG_NONE, &csv, 0, "one CSV row per mailbox or folder", NULL },
-		{ "color", '\0', POPT_ARG_STRING, &color, 0, "colour on a terminal (auto)", "auto|always|never" },
-		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, "Common options:", NULL },
-		POPT_AUTOHELP
+		{ "color", '\0', POPT_ARG_STRING, &color, 0,
+		  "colour: auto (on a terminal), always or never (default auto)", "WHEN" },
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, NULL, NULL },
 		POPT_TABLEEND
 	};
 	poptContext pc = poptGetContext("mailshift stats", argc, argv, options, 0);
-	poptSetOtherOptionHelp(pc, "[OPTIONS] MAILBOX...");
-	if (report_parse_options(pc) != 0) {
+	if (report_parse_options(pc, options, "[OPTIONS] MAILBOX...") != 0) {
 		poptFreeContext(pc);
 		free(by);
 		free(color);

@@ -73,12 +73,15 @@ expect_status "check finds problems" 1 "$MAILSHIFT" check -r --deep --tmp-age=0 
 sed 's/^\(.*\): \([A-Z+-]*\): .*$/\1: \2/' "$TMP/.out" | LC_ALL=C sort >"$TMP/got"
 check "check reports exactly the planted findings" cmp -s "$TMP/got" "$TMP/want" ||
 	diff "$TMP/want" "$TMP/got" >&2
-expect_eq "summary" "$(cat "$TMP/.err")" "mailshift check: 3 mailboxes, 15 messages, 18 findings"
+expect_eq "summary" "$(cat "$TMP/.err")" "mailshift check: 3 mailboxes, 15 messages, 18 findings (11 errors, 7 warnings)"
 # every code of the table is planted once (FOLDER-BROKEN .. TMP-LEFTOVER)
 expect_eq "distinct Maildir codes" "$(cut -d' ' -f2 "$TMP/want" | sort -u | wc -l | tr -d ' ')" 15
 # JSON: one object per line with path, code, message
 "$MAILSHIFT" check -r --deep --tmp-age=0 --json "$M" >"$TMP/json" 2>/dev/null
-expect_eq "json lines" "$(grep -c '^{"path":".*","code":"[A-Z-]*","message":".*"}$' "$TMP/json")" 18
+expect_eq "json lines" "$(grep -c '^{"path":".*","code":"[A-Z-]*","severity":"[a-z]*","message":".*"}$' "$TMP/json")" 18
+# every code with its severity, as mailshift-check(1) lists them
+expect_eq "json severities" "$(sed 's/.*"code":"\([A-Z-]*\)","severity":"\([a-z]*\)".*/\1 \2/' "$TMP/json" | sort -u | tr '\n' ' ')" \
+	"FOLDER-BROKEN error MAILDIR-BAD-NAME warning MAILDIR-DUPLICATE-UNIQ error MAILDIR-EMPTY-FILE warning MAILDIR-FLAGS-UNKNOWN warning MAILDIR-FLAGS-UNSORTED warning MAILDIR-INFO-IN-NEW warning MAILDIR-MISSING-SUBDIR error MAILDIR-NOT-MESSAGE error MAILDIR-PERMISSIONS error MAILDIR-SIZE-MISMATCH error MAILDIR-SYMLINK error MAILDIR-TMP-LEFTOVER warning MAILDIR-TMP-STALE error MAILDIRSIZE-WRONG warning "
 # without --deep: the content findings (W=, not a message) are not made
 "$MAILSHIFT" check -r --tmp-age=0 -q "$M" >"$TMP/shallow"
 expect_eq "no --deep: 16 findings" "$(wc -l <"$TMP/shallow" | tr -d ' ')" 16

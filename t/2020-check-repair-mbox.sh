@@ -90,7 +90,13 @@ check "repaired bytes" cmp "$TMP/want" "$B"
 check "stale lock and journal gone" test ! -e "$B.lock" -a ! -e "$B.mailshift-journal"
 expect_status "clean after repair" 0 "$MAILSHIFT" check "$B"
 expect_eq "three messages" "$(cat "$TMP/.err")" "mailshift check: 1 mailbox, 3 messages, 0 findings"
-expect_status "mixed line ends: reported, left as is" 1 "$MAILSHIFT" repair "$TMP/mixed"
+# (a note: repair leaves it, it is no problem, exit 0; -q leaves it out)
+expect_status "mixed line ends: check, a note: exit 0" 0 "$MAILSHIFT" check "$TMP/mixed"
+expect_eq "mixed: the note" "$(cut -d: -f2 "$TMP/.out")" " MBOX-MIXED-EOL"
+expect_eq "mixed: the summary" "$(sed 's/.*, //' "$TMP/.err")" "1 finding (1 note)"
+expect_status "mixed line ends: check -q: exit 0" 0 "$MAILSHIFT" check -q "$TMP/mixed"
+expect_eq "mixed: check -q says nothing" "$(cat "$TMP/.out" "$TMP/.err")" ""
+expect_status "mixed line ends: reported, left as is" 0 "$MAILSHIFT" repair "$TMP/mixed"
 expect_eq "mixed: left as is" "$(cat "$TMP/.out")" \
 	"$TMP/mixed: MBOX-MIXED-EOL: left as is: changing line ends would change the messages"
 

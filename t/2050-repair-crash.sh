@@ -37,7 +37,7 @@ run() { "$MAILSHIFT" repair -q -r --tmp-age=0 "$1/M"; }
 same() { digests "$1/M" | cmp -s - "$TMP/ref.digests"; }
 verify() { same "$1" && "$MAILSHIFT" check -q -r --tmp-age=0 "$1/M" >/dev/null; }
 crash_sweep "maildir repair" MESSAGES setup run verify same
-expect_eq "crash points (one per action)" "$crash_points" 12
+[ "$CRASH_STEP" -eq 1 ] && expect_eq "crash points (one per action)" "$crash_points" 12
 
 # --- mbox: crash at every write of the journaled rewrite -------------------
 mbox() {

@@ -63,7 +63,8 @@ sed -i '/^12 /i 10 :1700000100.M1P1.gone:2,S' "$B/$L"
 printf '13 W99 :1700000200.M2P2.gone2\n' >>"$B/$L"
 sed -i '1s/ N13 / N14 /' "$B/$L"
 expect_status "missing: check without --deep" 0 "$MAILSHIFT" check "$B"
-expect_status "missing: check --deep" 1 "$MAILSHIFT" check --deep "$B"
+# (notes: Dovecot keeps the lines of expunged messages until it rewrites the list)
+expect_status "missing: check --deep" 0 "$MAILSHIFT" check --deep "$B"
 expect_eq "missing: findings" "$(cat "$TMP/.out")" \
 "$B/$L: UIDLIST-MISSING-FILE: UID 10: no file 1700000100.M1P1.gone in new/ or cur/
 $B/$L: UIDLIST-MISSING-FILE: UID 13: no file 1700000200.M2P2.gone2 in new/ or cur/"
@@ -87,7 +88,8 @@ expect_eq "missing: second repair does nothing" "$(cat "$TMP/.out")" ""
 C=$(fresh c)
 printf 'Subject: late\n\nlate\n' >"$C/new/1800000000.M9P9.late"
 expect_status "unlisted: check without --deep" 0 "$MAILSHIFT" check "$C"
-expect_status "unlisted: check --deep" 1 "$MAILSHIFT" check --deep "$C"
+# (a note: new mail has no line until Dovecot opens the mailbox)
+expect_status "unlisted: check --deep" 0 "$MAILSHIFT" check --deep "$C"
 expect_eq "unlisted: finding" "$(cat "$TMP/.out")" \
 	"$C/new/1800000000.M9P9.late: UIDLIST-UNLISTED: no line in $L"
 expect_status "unlisted: repair --deep" 0 "$MAILSHIFT" repair --deep "$C"
@@ -144,7 +146,7 @@ expect_eq "empty list: finding" "$(cat "$TMP/.out")" \
 # --- --json (D after its repair: only the order is left) -----------------------
 expect_status "json: check" 1 "$MAILSHIFT" check --json "$D"
 expect_eq "json: objects" "$(sed "s|$D|D|" "$TMP/.out")" \
-'{"path":"D/dovecot-uidlist","code":"UIDLIST-NOT-INCREASING","message":"line 4: UID 5 after UID 9"}'
+'{"path":"D/dovecot-uidlist","code":"UIDLIST-NOT-INCREASING","severity":"warning","message":"line 4: UID 5 after UID 9"}'
 
 # --- repair renames a listed file: its line follows, same UID ---------------------
 G=$(fresh g)

@@ -6,6 +6,7 @@
 # leaves one message per set with the flags merged; --dry-run changes nothing.
 . "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
 need python3
+need_hooks
 
 cat >"$TMP/gen.py" <<'EOF'
 # Generator and oracle: writes a Maildir and an mbox holding the same
@@ -189,8 +190,8 @@ for key in default message-id body full headers; do
 		pairs <"$TMP/out.json" >"$TMP/got"
 		expect_eq "$key $box: duplicate sets as the oracle" "$(cat "$TMP/got")" "$(cat "$TMP/expect.$key")"
 	done
-	# hashes cut to 2 bits (test hooks; a no-op otherwise): four hash sets
-	# for 30 messages, yet the same duplicate sets after the comparisons
+	# hashes cut to 2 bits (the test hooks, need_hooks above): four hash
+	# sets for 30 messages, yet the same duplicate sets after the comparisons
 	MAILSHIFT_HASH_BITS=2 $MAILSHIFT dedup --json $opt "$TMP/md" 2>/dev/null | pairs >"$TMP/got"
 	expect_eq "$key 2-bit hashes: the same sets" "$(cat "$TMP/got")" "$(cat "$TMP/expect.$key")"
 done
@@ -211,7 +212,7 @@ $MAILSHIFT dedup "$TMP/md" >"$TMP/out.txt" 2>/dev/null
 expect_eq "text line" "$(sed -n 1p "$TMP/out.txt")" \
 	"$TMP/md/cur/1700000001.M1P1Q1.gen:2,R duplicate of $TMP/md/cur/1700000000.M0P1Q0.gen:2,"
 expect_eq "text summary" "$(tail -n 1 "$TMP/out.txt")" \
-	"30 messages in 1 mailboxes: 12 duplicates in 11 sets, $(python3 -c '
+	"30 messages in 1 mailbox: 12 duplicates in 11 sets, $(python3 -c '
 import os, sys
 d = sys.argv[1] + "/md/cur/"
 print(sum(os.path.getsize(d + n) for n in sorted(os.listdir(d)) if int(n.split(".")[0]) - 1700000000 in (1,3,4,6,10,15,17,19,21,23,27,29)))' "$TMP") bytes"

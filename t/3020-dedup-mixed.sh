@@ -66,7 +66,7 @@ $MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/tree" 2>/dev/null
 cp -R "$TMP/tree" "$TMP/arch"
 mv "$TMP/arch" "$TMP/tree/.Archive"
 $MAILSHIFT dedup "$TMP/tree" >"$TMP/out" 2>/dev/null
-expect_eq "without -r: INBOX only" "$(tail -n 1 "$TMP/out")" "40 messages in 1 mailboxes: 0 duplicates in 0 sets, 0 bytes"
+expect_eq "without -r: INBOX only" "$(tail -n 1 "$TMP/out")" "40 messages in 1 mailbox: 0 duplicates in 0 sets, 0 bytes"
 $MAILSHIFT dedup -q --delete -r "$TMP/tree"
 expect_eq "-r: INBOX kept" "$(count_files "$TMP/tree/cur" "$TMP/tree/new")" 40
 expect_eq "-r: .Archive copies removed" "$(count_files "$TMP/tree/.Archive/cur" "$TMP/tree/.Archive/new")" 0

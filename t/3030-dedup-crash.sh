@@ -33,13 +33,15 @@ expect_eq "clean run: one copy of each" "$(grep -c '^From ' "$TMP/clean.mbox")" 
 
 cp "$TMP/base.mbox" "$TMP/probe.mbox"
 MAILSHIFT_CRASH_AFTER_WRITES=1 $MAILSHIFT dedup -q --delete "$TMP/probe.mbox" 2>/dev/null
-if [ $? -ne 99 ]; then echo "SKIP: built without --enable-test-hooks"; exit 77; fi
+if [ $? -ne 99 ]; then echo "ERROR: the crash hook did not fire: $MAILSHIFT has no test hooks" >&2; exit 99; fi
 
 # A crashed run leaves its dotlock; a waiting locker breaks it only after
 # five minutes (lock.h), so the tests remove it as that would.
 unlock() { rm -f "$1.lock"; }
 
-# crash before every write, rerun, compare
+# crash before every write, rerun, compare (under valgrind every 7th)
+step=1
+[ "${MAILSHIFT_VALGRIND:-0}" = 1 ] && step=7
 n=1 crashes=0
 while [ $n -le 400 ]; do
 	cp "$TMP/base.mbox" "$TMP/c.mbox"
@@ -56,7 +58,7 @@ while [ $n -le 400 ]; do
 	else
 		fail "writes=$n: rerun exit $rst, result differs from a clean run"
 	fi
-	n=$((n + 1))
+	n=$((n + step))
 done
 [ $crashes -ge 3 ] && pass || fail "only $crashes crash points"
 echo "# $crashes write crash points"
@@ -72,9 +74,9 @@ while [ $n -le 200 ]; do
 	unlock "$TMP/c.mbox"
 	$MAILSHIFT dedup -q --delete "$TMP/c.mbox" 2>/dev/null
 	if cmp -s "$TMP/c.mbox" "$TMP/clean.mbox"; then pass; else fail "messages=$n: result differs"; fi
-	n=$((n + 1))
+	n=$((n + step))
 done
-expect_eq "message crash points (one per duplicate)" "$crashes" 80
+[ "$step" -eq 1 ] && expect_eq "message crash points (one per duplicate)" "$crashes" 80
 
 # kill -9 at random moments on a larger mailbox
 i=0

@@ -141,12 +141,12 @@ r = [x for x in rows if x["folder"] == "Sent"][0]
 print(r["type"], r["messages"], r["new"], r["seen"], r["oldest"][:4], r["attachments"] or "-")' "$TMP/t.csv")" \
 	"maildir 45 $(jget "$TMP/t.json" 'd["mailboxes"][2]["flags"]["new"]') $(jget "$TMP/t.json" 'd["mailboxes"][2]["flags"]["seen"]') 2001 -"
 
-# text: 80 columns, colour only when asked or on a terminal
+# text: 72 columns, colour only when asked or on a terminal
 "$MAILSHIFT" stats -q -r --by=month "$T" "$S" >"$TMP/t.txt"
 expect_eq "text: exit" "$?" 0
 expect_eq "text: widest line" "$(python3 -c '
 import sys
-print(max(len(l.rstrip("\n")) for l in open(sys.argv[1], encoding="utf-8")) <= 80)' "$TMP/t.txt")" True
+print(max(len(l.rstrip("\n")) for l in open(sys.argv[1], encoding="utf-8")) <= 72)' "$TMP/t.txt")" True
 check "text: total row" grep -q '^total  *425 ' "$TMP/t.txt"
 check "text: folder rows" grep -q '^  Lists.ops  *300 ' "$TMP/t.txt"
 check "text: month chart" grep -q '^  2019-01  #' "$TMP/t.txt"

@@ -70,10 +70,10 @@ delivered_in() {
 }
 kill_run() {
 	dir=$1; shift
-	# (4 ms after each message, where the test hooks are built in: a run
+	# (2 ms after each message, where the test hooks are built in: a run
 	# of 3 x $per messages lasts seconds, so the kill lands mid-run however
 	# fast the disk syncs)
-	(cd "$TMP/run" && MAILSHIFT_MESSAGE_DELAY_MS=4 exec setsid sh "$MIGRATE" --spool "$SPOOL" "$@") \
+	(cd "$TMP/run" && MAILSHIFT_MESSAGE_DELAY_MS=2 exec setsid sh "$MIGRATE" --spool "$SPOOL" "$@") \
 		>"$TMP/killed.out" 2>&1 &
 	pid=$!
 	n=0 waited=0
@@ -218,19 +218,15 @@ expect_eq "failures: lock file not taken for a user" "$(grep -c "lock" "$TMP/fai
 rm -f "$SPOOL/nosuch$$" "$SPOOL/$u1.lock" "$SPOOL/$u4"
 
 # 9. --remove-source is handed to convert, or refused when it has none.
-if "$MAILSHIFT" convert --help 2>&1 | grep -q -- --remove-source; then
-	cp "$DATA/sample.mbox" "$SPOOL/$u4"
-	chown "$u4" "$SPOOL/$u4"
-	mkdir "$TMP/rs"
-	status=0
-	migrate --remove-source --dest "$TMP/rs/%u" "$u4" >"$TMP/rs.out" 2>&1 || status=$?
-	expect_eq "--remove-source: exit status" "$status" 0
-	[ "$status" = 0 ] || sed "s/^/    /" "$TMP/rs.out" "$TMP/run/mailshift-migrate-spool.log" | tail -n 8 >&2
-	expect_eq "--remove-source: spool emptied" "$(wc -c <"$SPOOL/$u4" | tr -d ' ')" 0
-	expect_eq "--remove-source: messages kept" "$(count_files "$TMP/rs/$u4/new" "$TMP/rs/$u4/cur")" 40
-else
-	expect_status "--remove-source without convert support" 64 migrate --remove-source "$u1"
-fi
+cp "$DATA/sample.mbox" "$SPOOL/$u4"
+chown "$u4" "$SPOOL/$u4"
+mkdir "$TMP/rs"
+status=0
+migrate --remove-source --dest "$TMP/rs/%u" "$u4" >"$TMP/rs.out" 2>&1 || status=$?
+expect_eq "--remove-source: exit status" "$status" 0
+[ "$status" = 0 ] || sed "s/^/    /" "$TMP/rs.out" "$TMP/run/mailshift-migrate-spool.log" | tail -n 8 >&2
+expect_eq "--remove-source: spool emptied" "$(wc -c <"$SPOOL/$u4" | tr -d ' ')" 0
+expect_eq "--remove-source: messages kept" "$(count_files "$TMP/rs/$u4/new" "$TMP/rs/$u4/cur")" 40
 
 # 10. usage errors.
 expect_status "-j 0" 64 migrate -j 0

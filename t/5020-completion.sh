@@ -22,12 +22,19 @@ short_options() { sed -n 's/^ *\(-[A-Za-z?]\), --.*/\1/p'; }
 #   bash: the "CMD) opts='...'" line plus $_mailshift_common;
 #   zsh:  the body of _mailshift_CMD() plus the _mailshift_common array.
 bash_opts() {
-	sed -n "s/^[[:space:]]*$1) opts='\(.*\)' ;;/\1/p" "$BASHC"
-	sed -n "s/^_mailshift_common='\(.*\)'/\1/p" "$BASHC"
+	bash -c '. "$1"; _mailshift_options "$2"' sh "$BASHC" "$1"
 }
 zsh_section() {
 	awk -v f="_mailshift_$1() {" '$0 == f { on = 1 } on { print } on && /^}/ { exit }' "$ZSHC"
 	awk '/^_mailshift_common=\(/ { on = 1 } on { print } on && /^\)/ { exit }' "$ZSHC"
+	if awk -v f="_mailshift_$1() {" '$0 == f { on = 1 } on { print } on && /^}/ { exit }' "$ZSHC" |
+	    grep -q '\$_mailshift_dry_run'; then
+		awk '/^_mailshift_dry_run=\(/ { on = 1 } on { print } on && /^\)/ { exit }' "$ZSHC"
+	fi
+}
+# The options a zsh section spells: --opt, -x, {-x,--opt}
+zsh_words() {
+	grep -o -E -- "(^|[^a-z0-9-])--?[a-z0-9?][a-z0-9-]*" | sed 's/^[^-]*//' | sort -u
 }
 # in_words WORD LIST: WORD is one of the blank-separated words of LIST
 in_words() { case " $(echo $2) " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -58,6 +65,13 @@ for cmd in $commands; do
 		if in_words "$o" "$b"; then pass; else fail "bash completion lacks $cmd $o"; fi
 		if in_zsh "$o" "$z"; then pass; else fail "zsh completion lacks $cmd $o"; fi
 	done
+	# and nothing the command does not have (check and stats: no --dry-run)
+	for o in $b; do
+		if in_words "$o" "$longs $shorts"; then pass; else fail "bash completion offers $cmd $o, not in --help"; fi
+	done
+	for o in $(printf '%s\n' "$z" | grep -v -e '_arguments' -e ':_files' | zsh_words); do
+		if in_words "$o" "$longs $shorts"; then pass; else fail "zsh completion offers $cmd $o, not in --help"; fi
+	done
 done
 
 # The helpers' options: their --help against their completion functions.
@@ -85,7 +99,9 @@ complete_words() {
 		printf "%s\n" "${COMPREPLY[@]}" | sort | tr "\n" " "' sh "$BASHC" "$@"
 }
 expect_eq "bash: mailshift <TAB>" "$(complete_words mailshift '')" \
-	"--help --version check convert dedup repair stats "
+	"--help --version check convert dedup help repair stats "
+expect_eq "bash: mailshift help <TAB>" "$(complete_words mailshift help '')" \
+	"check convert dedup repair stats "
 expect_eq "bash: mailshift con<TAB>" "$(complete_words mailshift con)" "convert "
 expect_eq "bash: convert --sy<TAB>" "$(complete_words mailshift convert --sy)" "--sync "
 expect_eq "bash: convert --sync=<TAB>" "$(complete_words mailshift convert --sync =)" "batch message none "
@@ -94,7 +110,8 @@ expect_eq "bash: convert --to <TAB>" "$(complete_words mailshift convert --to ''
 expect_eq "bash: dedup --keep <TAB>" "$(complete_words mailshift dedup --keep '')" \
 	"first largest newest oldest smallest "
 expect_eq "bash: stats --co<TAB>" "$(complete_words mailshift stats --co)" "--color --counts "
-expect_eq "bash: -q check --d<TAB>" "$(complete_words mailshift -q check --d)" "--deep --dry-run "
+expect_eq "bash: -q check --d<TAB>" "$(complete_words mailshift -q check --d)" "--deep "
+expect_eq "bash: repair --d<TAB>" "$(complete_words mailshift repair --d)" "--deep --dry-run "
 expect_eq "bash: convert --owner roo<TAB>" "$(complete_words mailshift convert --owner roo)" "root "
 mkdir "$TMP/mbdir" && : >"$TMP/mbdir/inbox.mbox"
 expect_eq "bash: mailbox file names" "$(complete_words mailshift stats "$TMP/mbdir/in")" "$TMP/mbdir/inbox.mbox "

@@ -38,12 +38,12 @@ status=0
 cron M >out 2>err || status=$?
 expect_eq "broken: exit status (duplicates left)" "$status" 1
 cat >want <<EOF
-M: check found 1 problems:
+M: check found 1 problem:
   M/new/empty: MAILDIR-EMPTY-FILE: zero-length file
 M: repair:
   M/new/empty: MAILDIR-EMPTY-FILE: moved into the quarantine as M/.mailshift-quarantine/cur/empty (an empty message)
 M: clean after repair
-M: 1 duplicate messages in 1 sets, $dupbytes bytes (remove them with: mailshift dedup --delete M)
+M: 1 duplicate message in 1 set, $dupbytes bytes (remove them with: mailshift dedup --delete M)
 EOF
 check "broken: output as documented" cmp out want
 [ -s err ] && sed 's/^/    stderr: /' err >&2
@@ -64,7 +64,7 @@ expect_eq "--no-dedup: silent" "$(cat out)" ""
 status=0
 cron --no-repair --no-dedup M >out 2>&1 || status=$?
 expect_eq "--no-repair: exit status" "$status" 1
-expect_eq "--no-repair: output" "$(cat out)" "M: check found 1 problems:
+expect_eq "--no-repair: output" "$(cat out)" "M: check found 1 problem:
   M/new/empty2: MAILDIR-EMPTY-FILE: zero-length file"
 check "--no-repair: file left alone" test -f M/new/empty2
 
@@ -78,7 +78,32 @@ expect_eq "-v and missing: output" "$(cat out)" "M: check status 0, 0 findings, 
 nonexistent: mailshift check: error: cannot open nonexistent: No such file or directory"
 expect_eq "status lines so far" "$(wc -l <"$LOG" | tr -d ' ')" 5
 
-# 6. usage.
+# 6. severities: the bundled sample mbox has an unquoted From_ line (an
+# error, repaired) and mixed line ends (a note: repair leaves them, and
+# they are no problem). The first night says what it did; the nights after
+# are silent, with exit status 0.
+cp "$DATA/sample.mbox" S.mbox
+status=0
+cron --no-dedup S.mbox >out 2>err || status=$?
+expect_eq "sample, first night: exit status" "$status" 0
+expect_eq "sample, first night: output" "$(cat out)" "S.mbox: check found 1 problem:
+  S.mbox: MBOX-UNQUOTED-FROM: body line starts with \"From \" but is no From_ line at offset 17524
+S.mbox: repair:
+  S.mbox: MBOX-UNQUOTED-FROM: quote with '>' at offset 17524
+S.mbox: clean after repair"
+expect_eq "sample, first night: stderr" "$(cat err)" ""
+for night in second third; do
+	status=0
+	cron S.mbox >out 2>&1 || status=$?
+	expect_eq "sample, $night night: exit status" "$status" 0
+	expect_eq "sample, $night night: silent" "$(cat out)" ""
+done
+expect_eq "sample: the note is still there for check" \
+	"$("$MAILSHIFT" check S.mbox 2>/dev/null | cut -d: -f2)" " MBOX-MIXED-EOL"
+expect_eq "sample: status lines" "$(tail -n 3 "$LOG" | sed 's/"time":"[^"]*",//; s/"host":"[^"]*",//; s/,"stats".*//' | tr '\n' ' ')" \
+	'{"check":1,"findings":1,"repaired":1,"duplicates":0 {"check":0,"findings":0,"repaired":0,"duplicates":0 {"check":0,"findings":0,"repaired":0,"duplicates":0 '
+
+# 7. usage.
 expect_status "no mailbox" 64 cron
 expect_status "unknown option" 64 cron --frobnicate M
 expect_status "--help" 0 sh "$CRON" --help

@@ -44,24 +44,21 @@ else
 fi
 
 # --- the k-th write fails --------------------------------------------------
-if crash_need_hooks_ok=$("$MAILSHIFT" --version | grep -c 'test hooks') && [ "$crash_need_hooks_ok" -eq 1 ]; then
-	for k in 1 37 250; do
-		for e in EIO ENOSPC EDQUOT; do
-			d=$TMP/fw-$k-$e
-			MAILSHIFT_FAIL_WRITE=$k:$e; export MAILSHIFT_FAIL_WRITE
-			expect_status "write $k fails with $e: exit 74" 74 \
-				"$MAILSHIFT" convert -q "$TMP/big.mbox" "$d"
-			unset MAILSHIFT_FAIL_WRITE
-			case $e in EIO) msg="Input/output error" ;; ENOSPC) msg="No space left" ;;
-				*) msg="quota exceeded" ;; esac
-			check "write $k fails with $e: a line naming the file" \
-				grep -q "unable to write $d/tmp/.*$msg" "$TMP/.err"
-			after_fault "write $k $e" "$d"
-		done
+need_hooks
+for k in 1 37 250; do
+	for e in EIO ENOSPC EDQUOT; do
+		d=$TMP/fw-$k-$e
+		MAILSHIFT_FAIL_WRITE=$k:$e; export MAILSHIFT_FAIL_WRITE
+		expect_status "write $k fails with $e: exit 74" 74 \
+			"$MAILSHIFT" convert -q "$TMP/big.mbox" "$d"
+		unset MAILSHIFT_FAIL_WRITE
+		case $e in EIO) msg="Input/output error" ;; ENOSPC) msg="No space left" ;;
+			*) msg="quota exceeded" ;; esac
+		check "write $k fails with $e: a line naming the file" \
+			grep -q "unable to write $d/tmp/.*$msg" "$TMP/.err"
+		after_fault "write $k $e" "$d"
 	done
-else
-	echo "# built without test hooks: MAILSHIFT_FAIL_WRITE not tried"
-fi
+done
 
 # --- EMFILE ----------------------------------------------------------------
 # (not under valgrind: it needs descriptors of its own to start)
@@ -69,7 +66,7 @@ fi
 for lim in $([ "${MAILSHIFT_VALGRIND:-0}" = 1 ] || echo 5 7 9); do
 	d=$TMP/emfile-$lim
 	st=0
-	(ulimit -n "$lim" && exec "$MAILSHIFT" convert -q "$TMP/big.mbox" "$d") 2>"$TMP/.err" || st=$?
+	with_fd_limit "$lim" "$MAILSHIFT" convert -q "$TMP/big.mbox" "$d" 2>"$TMP/.err" || st=$?
 	expect_eq "ulimit -n $lim: exit 74 or 66 (cannot open input)" \
 		"$(case $st in 74|66) echo ok ;; *) echo "$st" ;; esac)" ok
 	check "ulimit -n $lim: the line says Too many open files" grep -q "Too many open files" "$TMP/.err"
@@ -90,14 +87,37 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # --- a source truncated while being read ---------------------------------
+# The run is slowed by the hook (1 ms per message) and batches of 50 make
+# its progress visible: the file is cut to a third once 100 messages are
+# in, and the test proves the race took place: the converter was still
+# running at the cut and had not yet reached it, and it delivered fewer
+# messages than the whole file holds.
 python3 "$T_SRCDIR/gen-mbox.py" 4000 3 12000 >"$TMP/trunc.mbox"   # about 25 MB
 full=$(wc -c <"$TMP/trunc.mbox")
+head -c $((full / 3)) "$TMP/trunc.mbox" | grep -c '^From ' >"$TMP/trunc.prefix"
+prefix=$(cat "$TMP/trunc.prefix")
 st=0
-("$MAILSHIFT" convert -q --sync=none "$TMP/trunc.mbox" "$TMP/trunc" 2>"$TMP/trunc.err") &
+(MAILSHIFT_MESSAGE_DELAY_MS=1 exec "$MAILSHIFT" convert -q --sync=none --batch=50 \
+	"$TMP/trunc.mbox" "$TMP/trunc" 2>"$TMP/trunc.err") &
 pid=$!
-sleep 0.2
+n=0 waited=0
+while [ "$n" -lt 100 ] && [ "$waited" -lt 600 ]; do
+	sleep 0.05
+	waited=$((waited + 1))
+	n=$(count_files "$TMP/trunc/new" "$TMP/trunc/cur")
+done
 truncate -s $((full / 3)) "$TMP/trunc.mbox"
+alive=no
+kill -0 "$pid" 2>/dev/null && alive=yes
+at_cut=$(count_files "$TMP/trunc/new" "$TMP/trunc/cur")
 wait "$pid" || st=$?
+got=$(count_files "$TMP/trunc/new" "$TMP/trunc/cur")
+echo "# truncated source: cut after $at_cut of the $prefix messages before byte $((full / 3)); $got of 4000 delivered, exit $st"
+expect_eq "truncated source: the converter was running at the cut" "$alive" yes
+check "truncated source: cut after $at_cut messages, before the reader reached byte $((full / 3)) ($prefix messages)" \
+	test "$at_cut" -ge 100 -a "$at_cut" -lt "$prefix"
+check "truncated source: the cut was seen ($got of 4000 messages delivered)" \
+	test "$got" -ge "$at_cut" -a "$got" -lt 4000
 expect_eq "truncated source: exit 0, 65 or 74" "$(case $st in 0|65|74) echo ok ;; *) echo "$st" ;; esac)" ok
 if [ "$st" -ne 0 ]; then
 	check "truncated source: the line names the mbox" grep -q "trunc.mbox" "$TMP/trunc.err"

@@ -19,22 +19,18 @@ check "symlinked source: the line says why" grep -q "link.mbox: refusing to .*sy
 ln -s /etc/passwd "$TMP/md/cur/1700000000.M1P1.evil:2,S"
 ln -s /etc "$TMP/md/new/1700000001.M1P1.evil"
 if ln /etc/hosts "$TMP/md/cur/1700000002.M1P1.hard:2,S" 2>/dev/null; then hard=1; else hard=0; fi
-if "$MAILSHIFT" convert --help 2>&1 | grep -q -- '--to'; then
-	st=0
-	"$MAILSHIFT" convert --no-progress --to=mbox "$TMP/md" "$TMP/out.mbox" 2>"$TMP/sl.err" >/dev/null || st=$?
-	check "Maildir -> mbox with symlinks: exit 0 or 1 ($st)" test "$st" -le 1
-	check "symlink to /etc/passwd not followed" sh -c "! grep -q '^root:' '$TMP/out.mbox'"
-	check "symlinks reported" grep -q "evil:2,S: symbolic link, not followed" "$TMP/sl.err"
-	if [ "$st" -le 1 ]; then
-		n=$(grep -c '^From ' "$TMP/out.mbox")
-		check "the 40 real messages are there ($n From_ lines)" test "$n" -ge 40
-	fi
-	# --remove-source must not touch what the links point at
-	"$MAILSHIFT" convert -q --to=mbox --remove-source "$TMP/md" "$TMP/out2.mbox" 2>/dev/null
-	check "symlink itself left in place by --remove-source" test -L "$TMP/md/cur/1700000000.M1P1.evil:2,S"
-else
-	echo "# no Maildir -> mbox in this build: reading through the links not tried"
+st=0
+"$MAILSHIFT" convert --no-progress --to=mbox "$TMP/md" "$TMP/out.mbox" 2>"$TMP/sl.err" >/dev/null || st=$?
+check "Maildir -> mbox with symlinks: exit 0 or 1 ($st)" test "$st" -le 1
+check "symlink to /etc/passwd not followed" sh -c "! grep -q '^root:' '$TMP/out.mbox'"
+check "symlinks reported" grep -q "evil:2,S: symbolic link, not followed" "$TMP/sl.err"
+if [ "$st" -le 1 ]; then
+	n=$(grep -c '^From ' "$TMP/out.mbox")
+	check "the 40 real messages are there ($n From_ lines)" test "$n" -ge 40
 fi
+# --remove-source must not touch what the links point at
+"$MAILSHIFT" convert -q --to=mbox --remove-source "$TMP/md" "$TMP/out2.mbox" 2>/dev/null
+check "symlink itself left in place by --remove-source" test -L "$TMP/md/cur/1700000000.M1P1.evil:2,S"
 expect_eq "/etc/passwd unchanged" "$(sha256sum </etc/passwd)" "$passwd_sum"
 expect_eq "/etc/hosts unchanged" "$(sha256sum </etc/hosts)" "$hosts_sum"
 check "/etc/passwd still a regular file" test -f /etc/passwd -a ! -L /etc/passwd
@@ -68,39 +64,34 @@ expect_eq "umask 077: nothing readable by others or the group" \
 	"$(find "$TMP/um2" -perm /077 | wc -l | tr -d ' ')" 0
 
 # --- folder names from an mbox tree stay inside DEST ----------------------------
-if "$MAILSHIFT" convert --help 2>&1 | grep -q -- '--recursive'; then
-	# names an attacker can give a folder: dots, an escaped "../../etc";
-	# ("..", "/" cannot be file names: folder_encode refuses them, and
-	# t/fuzz/fuzz_folder.c checks that no encoded name has '/' or a ".."
-	# component)
-	mkdir -p "$TMP/tree/a..b" "$TMP/tree/x%2F..%2F..%2Fetc"
-	cp "$DATA/sample.mbox" "$TMP/tree/inbox"
-	cp "$DATA/sample.mbox" "$TMP/tree/a..b/m"
-	cp "$DATA/sample.mbox" "$TMP/tree/x%2F..%2F..%2Fetc/m"
-	mkdir "$TMP/dest"
-	touch "$TMP/before"
-	(cd "$TMP" && find . ! -path './dest*' ! -path './.*' | LC_ALL=C sort) >"$TMP/.names-before"
-	expect_status "-r: exit 0" 0 "$MAILSHIFT" convert -q -r "$TMP/tree" "$TMP/dest/md"
-	expect_eq "-r: Maildir++ folders, escaped, directly inside DEST" \
-		"$(cd "$TMP/dest/md" && find . -mindepth 1 -maxdepth 1 -type d -name '.?*' | LC_ALL=C sort | tr '\n' ' ')" \
-		"./.a%2E%2Eb.m ./.x%252F%2E%2E%252F%2E%2E%252Fetc.m "
-	expect_status "-r --layout=fs: exit 0" 0 "$MAILSHIFT" convert -q -r --layout=fs "$TMP/tree" "$TMP/dest/fs"
-	expect_eq "-r --layout=fs: one escaped directory per component" \
-		"$(cd "$TMP/dest/fs" && find . -mindepth 1 -type d ! -name cur ! -name new ! -name tmp | LC_ALL=C sort | tr '\n' ' ')" \
-		"./a%2E%2Eb ./a%2E%2Eb/m ./x%252F%2E%2E%252F%2E%2E%252Fetc ./x%252F%2E%2E%252F%2E%2E%252Fetc/m "
-	# (the sources' directories change: the dotlock that reading takes
-	# is created and removed there, mailshift-convert(1) "Locking")
-	outside=$(find "$TMP" -newer "$TMP/before" ! -type d ! -path "$TMP/dest*" ! -path "$TMP/.*" | wc -l | tr -d ' ')
-	expect_eq "-r: no file outside DEST changed" "$outside" 0
-	(cd "$TMP" && find . ! -path './dest*' ! -path './.*' | LC_ALL=C sort) >"$TMP/.names-after"
-	check "-r: nothing created outside DEST" cmp -s "$TMP/.names-before" "$TMP/.names-after"
-	if "$MAILSHIFT" convert -q -r --to=mbox "$TMP/dest/md" "$TMP/dest/back" 2>/dev/null; then
-		check "-r back to mbox: names decode to the original folders, inside DEST" \
-			test -f "$TMP/dest/back/a..b/m" -a -f "$TMP/dest/back/x%2F..%2F..%2Fetc/m"
-	fi
-else
-	echo "# no convert -r in this build: folder names tried through the fuzz target only"
-fi
+# names an attacker can give a folder: dots, an escaped "../../etc";
+# ("..", "/" cannot be file names: folder_encode refuses them, and
+# t/fuzz/fuzz_folder.c checks that no encoded name has '/' or a ".."
+# component)
+mkdir -p "$TMP/tree/a..b" "$TMP/tree/x%2F..%2F..%2Fetc"
+cp "$DATA/sample.mbox" "$TMP/tree/inbox"
+cp "$DATA/sample.mbox" "$TMP/tree/a..b/m"
+cp "$DATA/sample.mbox" "$TMP/tree/x%2F..%2F..%2Fetc/m"
+mkdir "$TMP/dest"
+touch "$TMP/before"
+(cd "$TMP" && find . ! -path './dest*' ! -path './.*' | LC_ALL=C sort) >"$TMP/.names-before"
+expect_status "-r: exit 0" 0 "$MAILSHIFT" convert -q -r "$TMP/tree" "$TMP/dest/md"
+expect_eq "-r: Maildir++ folders, escaped, directly inside DEST" \
+	"$(cd "$TMP/dest/md" && find . -mindepth 1 -maxdepth 1 -type d -name '.?*' | LC_ALL=C sort | tr '\n' ' ')" \
+	"./.a%2E%2Eb.m ./.x%252F%2E%2E%252F%2E%2E%252Fetc.m "
+expect_status "-r --layout=fs: exit 0" 0 "$MAILSHIFT" convert -q -r --layout=fs "$TMP/tree" "$TMP/dest/fs"
+expect_eq "-r --layout=fs: one escaped directory per component" \
+	"$(cd "$TMP/dest/fs" && find . -mindepth 1 -type d ! -name cur ! -name new ! -name tmp | LC_ALL=C sort | tr '\n' ' ')" \
+	"./a%2E%2Eb ./a%2E%2Eb/m ./x%252F%2E%2E%252F%2E%2E%252Fetc ./x%252F%2E%2E%252F%2E%2E%252Fetc/m "
+# (the sources' directories change: the dotlock that reading takes
+# is created and removed there, mailshift-convert(1) "Locking")
+outside=$(find "$TMP" -newer "$TMP/before" ! -type d ! -path "$TMP/dest*" ! -path "$TMP/.*" | wc -l | tr -d ' ')
+expect_eq "-r: no file outside DEST changed" "$outside" 0
+(cd "$TMP" && find . ! -path './dest*' ! -path './.*' | LC_ALL=C sort) >"$TMP/.names-after"
+check "-r: nothing created outside DEST" cmp -s "$TMP/.names-before" "$TMP/.names-after"
+expect_status "-r back to mbox: exit 0" 0 "$MAILSHIFT" convert -q -r --to=mbox "$TMP/dest/md" "$TMP/dest/back"
+check "-r back to mbox: names decode to the original folders, inside DEST" \
+	test -f "$TMP/dest/back/a..b/m" -a -f "$TMP/dest/back/x%2F..%2F..%2Fetc/m"
 
 # --- a directory swapped for a symlink while convert runs -------------------
 # The writer opens DEST, tmp/, new/ and cur/ once (O_DIRECTORY|O_NOFOLLOW)

@@ -94,6 +94,33 @@ START_TEST(test_codes)
 }
 END_TEST
 
+/* mailshift-check(1) lists every code with its severity, as the table has
+ * it: ".It Cm MBOX-MIXED-EOL Pq note". */
+START_TEST(test_codes_documented)
+{
+	FILE *f = fopen(TEST_DATADIR "/../../man/mailshift-check.1", "r");
+	ck_assert_ptr_nonnull(f);
+	char line[256];
+	int seen[IC__COUNT] = { 0 };
+	while (fgets(line, sizeof line, f)) {
+		char name[64], sev[16];
+		if (sscanf(line, ".It Cm %63s Pq %15s", name, sev) != 2)
+			continue;
+		int c = inspect_code_parse(name);
+		ck_assert_msg(c >= 0, "the manual lists an unknown code %s", name);
+		ck_assert_str_eq(sev, inspect_severity_name(inspect_code_severity((enum inspect_code)c)));
+		seen[c]++;
+	}
+	fclose(f);
+	for (int i = 0; i < IC__COUNT; i++)
+		ck_assert_msg(seen[i] == 1, "%s is listed %d times in mailshift-check(1)",
+		    inspect_codes[i].name, seen[i]);
+	ck_assert_str_eq(inspect_severity_name(inspect_code_severity(IC_MBOX_MIXED_EOL)), "note");
+	ck_assert_str_eq(inspect_severity_name(inspect_code_severity(IC_MBOX_UNQUOTED_FROM)), "error");
+	ck_assert_str_eq(inspect_severity_name(inspect_code_severity(IC_MAILDIR_FLAGS_UNSORTED)), "warning");
+}
+END_TEST
+
 /* ---- mbox ------------------------------------------------------------------- */
 
 #define F1 "From a@b Mon Jan  1 00:00:00 2024\n"      /* 34 bytes */
@@ -521,6 +548,7 @@ inspect_suite(void)
 	Suite *s = suite_create("inspect");
 	TCase *tc = tcase_create("core");
 	tcase_add_test(tc, test_codes);
+	tcase_add_test(tc, test_codes_documented);
 	tcase_add_loop_test(tc, test_mbox_table, 0, (int)ARRAY_SIZE(mbox_cases));
 	tcase_add_test(tc, test_mbox_long_line);
 	tcase_add_test(tc, test_mbox_counters);

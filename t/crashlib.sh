@@ -1,12 +1,13 @@
 # t/crashlib.sh: crash anywhere, rerun, compare with a clean run (DESIGN
 # §1.2, isync's interrupt-and-resume technique). Sourced after t/lib.sh;
-# needs a binary built with --enable-test-hooks (src/core/testhook.h).
+# needs the binary with the test hooks (src/core/testhook.h) that make
+# check builds.
 #
 # Usage, in a test:
 #
 #	. "$T_SRCDIR/lib.sh"
 #	. "$T_SRCDIR/crashlib.sh"
-#	crash_need_hooks                     # exit 77 without test hooks
+#	crash_need_hooks                     # exit 99 without test hooks
 #	setup()  { cp "$DATA/sample.mbox" "$1/in.mbox"; }   # fresh state in dir $1
 #	run()    { "$MAILSHIFT" convert -q "$1/in.mbox" "$1/md"; }  # the command
 #	verify() { crash_maildir_same "$1/md" "$TMP/clean.sums"; }  # after rerun
@@ -15,7 +16,7 @@
 #
 # crash_sweep LABEL KIND SETUP RUN VERIFY [PARTIAL]
 #	KIND is MESSAGES or WRITES. For N = 0, 1, 2, ... (step $CRASH_STEP,
-#	default 1): make an empty directory D, call SETUP D, call RUN D with
+#	default 1, 7 under valgrind): make an empty directory D, call SETUP D, call RUN D with
 #	MAILSHIFT_CRASH_AFTER_KIND=N in its environment. If it exits 99 (the
 #	hook fired) call PARTIAL D when given (state after the crash, before
 #	the rerun: e.g. crash_maildir_partial), then RUN D again without the
@@ -41,58 +42,63 @@
 #	crash_mbox_messages MBOX        "SHA256" per message of an mbox (Python's
 #	                                mailbox module, as an independent reader)
 
-CRASH_STEP=${CRASH_STEP:-1}
+# Under valgrind (scripts/test --full, tier 3) every 7th crash point: the
+# memory checks follow the same code paths, and the other tiers try every
+# point.
+if [ -z "${CRASH_STEP:-}" ]; then
+	CRASH_STEP=1
+	[ "${MAILSHIFT_VALGRIND:-0}" = 1 ] && CRASH_STEP=7
+fi
 CRASH_MAX=${CRASH_MAX:-5000}
 CRASH_RERUN_STATUS=${CRASH_RERUN_STATUS:-0}
 crash_points=0
 
-crash_need_hooks() {
-	"$MAILSHIFT" --version 2>/dev/null | grep -q 'test hooks' ||
-		{ echo "SKIP: built without --enable-test-hooks"; exit 77; }
+crash_need_hooks() { need_hooks; }
+
+# _crash_find DIR: "SHA256  ./PATH" for every message file of DIR's new/
+# and cur/ (one sha256sum), "tmp ./PATH" for every file of a tmp/; names
+# of mailshift's own making hold no white space or newline
+_crash_find() {
+	(cd "$1" 2>/dev/null && find . -type f \( \( -path '*/tmp/*' -printf 'tmp %p\n' \) -o \
+		\( \( -path '*/new/*' -o -path '*/cur/*' \) ! -name '.*' -exec sha256sum {} + \) \))
 }
+# awk: fmt(SUM, PATH) is "FOLDER SUBDIR INFO SHA256"
+_crash_fmt='
+function fmt(sum, rel,   n, part, base, subdir, folder, info, i, k) {
+	sub(/^\.\//, "", rel)
+	n = split(rel, part, "/"); base = part[n]; subdir = part[n - 1]
+	folder = "."
+	if (n > 2) { folder = part[1]; for (i = 2; i <= n - 2; i++) folder = folder "/" part[i] }
+	info = "-"
+	if ((k = index(base, ":2,")) > 0) { info = substr(base, k + 3); if (info == "") info = "-" }
+	return folder " " subdir " " info " " sum
+}'
 
 crash_maildir_sums() {
-	# one sha256sum for all files; names of mailshift's own making hold
-	# no white space or newline
-	(cd "$1" 2>/dev/null && find . -type f \( -path '*/new/*' -o -path '*/cur/*' \) \
-		! -name '.*' -print0 | xargs -0 -r sha256sum) |
-	awk '{
-		sum = $1; rel = $2; sub(/^\.\//, "", rel)
-		n = split(rel, part, "/"); base = part[n]; subdir = part[n - 1]
-		folder = "."
-		if (n > 2) { folder = part[1]; for (i = 2; i <= n - 2; i++) folder = folder "/" part[i] }
-		info = "-"
-		if ((k = index(base, ":2,")) > 0) { info = substr(base, k + 3); if (info == "") info = "-" }
-		print folder, subdir, info, sum
-	}' | LC_ALL=C sort
+	_crash_find "$1" | awk "$_crash_fmt"' $1 != "tmp" { print fmt($1, $2) }' | LC_ALL=C sort
 }
 
+# (one awk compares the multisets, no sort: the same lines as SUMS, each as
+# often, and nothing in a tmp/)
 crash_maildir_same() {
-	crash_maildir_sums "$1" >"$TMP/.crash-got.sums"
-	if ! cmp -s "$TMP/.crash-got.sums" "$2"; then
-		echo "crash: $1 differs from the clean run (< here, > clean):" >&2
-		diff "$TMP/.crash-got.sums" "$2" | grep '^[<>]' | head -n 5 >&2
-		return 1
-	fi
-	left=$(cd "$1" && find . -path '*/tmp/*' -type f | wc -l | tr -d ' ')
-	if [ "$left" -ne 0 ]; then
-		echo "crash: $1: $left file(s) left in tmp/" >&2
-		return 1
-	fi
-	return 0
+	_crash_find "$1" | awk -v clean="$2" -v dir="$1" "$_crash_fmt"'
+		BEGIN { while ((getline l <clean) > 0) c[l]++ }
+		$1 == "tmp" { tmp = tmp " " $2; next }
+		{ l = fmt($1, $2); if (--c[l] < 0 && nd++ < 5) d = d "\n< " l }
+		END {
+			for (l in c) if (c[l] > 0 && nd++ < 5) d = d "\n> " l
+			if (d != "") { print "crash: " dir " differs from the clean run (< here, > clean):" d >"/dev/stderr"; exit 1 }
+			if (tmp != "") { print "crash: " dir ": file(s) left in tmp/:" tmp >"/dev/stderr"; exit 1 }
+		}'
 }
 
 crash_maildir_partial() {
-	crash_maildir_sums "$1" | cut -d' ' -f4 | LC_ALL=C sort >"$TMP/.crash-p.sums"
-	cut -d' ' -f4 "$2" | LC_ALL=C sort >"$TMP/.crash-c.sums"
-	# comm -23: lines (with their multiplicity) in DIR beyond those of clean
-	extra=$(LC_ALL=C comm -23 "$TMP/.crash-p.sums" "$TMP/.crash-c.sums")
-	if [ -n "$extra" ]; then
-		echo "crash: $1: a message that is partial, foreign or there twice: $extra" | head -c 300 >&2
-		echo >&2
-		return 1
-	fi
-	return 0
+	# the contents (with their multiplicity) in DIR beyond those of clean
+	_crash_find "$1" | awk -v clean="$2" -v dir="$1" '
+		BEGIN { while ((getline l <clean) > 0) { split(l, f, " "); c[f[4]]++ } }
+		$1 == "tmp" { next }
+		--c[$1] < 0 { x = x " " $1; bad = 1 }
+		END { if (bad) { print "crash: " dir ": a message that is partial, foreign or there twice:" substr(x, 1, 300) >"/dev/stderr"; exit 1 } }'
 }
 
 crash_mbox_prefix() {
@@ -128,8 +134,7 @@ crash_sweep() {
 			return
 		fi
 		d=$TMP/crash-$kind-$n
-		rm -rf "$d"
-		mkdir -p "$d"
+		mkdir "$d" || { fail "$label: $kind=$n: cannot make $d"; return; }
 		"$c_setup" "$d"
 		st=0
 		(

@@ -46,36 +46,77 @@
 #include "util.h"
 
 const struct inspect_code_info inspect_codes[IC__COUNT] = {
-	[IC_MAILDIR_MISSING_SUBDIR] = { "MAILDIR-MISSING-SUBDIR", "create it with the mode of cur/" },
-	[IC_MAILDIR_PERMISSIONS] = { "MAILDIR-PERMISSIONS", "chmod: owner read on, group/other write off" },
-	[IC_MAILDIR_TMP_STALE] = { "MAILDIR-TMP-STALE", "deliver into new/ if plausible, else quarantine" },
-	[IC_MAILDIR_TMP_LEFTOVER] = { "MAILDIR-TMP-LEFTOVER", "remove the tmp/ name (the message stays)" },
-	[IC_MAILDIR_INFO_IN_NEW] = { "MAILDIR-INFO-IN-NEW", "rename into cur/, same name" },
-	[IC_MAILDIR_FLAGS_UNSORTED] = { "MAILDIR-FLAGS-UNSORTED", "rename with the flags sorted once" },
-	[IC_MAILDIR_FLAGS_UNKNOWN] = { "MAILDIR-FLAGS-UNKNOWN", "move the letters after a second comma" },
-	[IC_MAILDIR_DUPLICATE_UNIQ] = { "MAILDIR-DUPLICATE-UNIQ", "give the second file a fresh unique name" },
-	[IC_MAILDIR_BAD_NAME] = { "MAILDIR-BAD-NAME", "rename to a fresh unique name" },
-	[IC_MAILDIR_SIZE_MISMATCH] = { "MAILDIR-SIZE-MISMATCH", "rename with the true S=/W= values" },
-	[IC_MAILDIR_EMPTY_FILE] = { "MAILDIR-EMPTY-FILE", "quarantine" },
-	[IC_MAILDIR_NOT_MESSAGE] = { "MAILDIR-NOT-MESSAGE", "quarantine" },
-	[IC_MAILDIR_SYMLINK] = { "MAILDIR-SYMLINK", "quarantine the link itself" },
-	[IC_MAILDIRSIZE_WRONG] = { "MAILDIRSIZE-WRONG", "rebuild, keeping the quota definition" },
-	[IC_FOLDER_BROKEN] = { "FOLDER-BROKEN", "create the missing cur/ new/ tmp/ and maildirfolder" },
-	[IC_MBOX_FIRST_LINE] = { "MBOX-FIRST-LINE", "insert a From_ line before the leading bytes" },
-	[IC_MBOX_UNQUOTED_FROM] = { "MBOX-UNQUOTED-FROM", "quote the line with '>'" },
-	[IC_MBOX_CONTENT_LENGTH] = { "MBOX-CONTENT-LENGTH", "set the true body length" },
-	[IC_MBOX_MISSING_SEPARATOR] = { "MBOX-MISSING-SEPARATOR", "insert the empty line" },
-	[IC_MBOX_TRUNCATED] = { "MBOX-TRUNCATED", "append the missing line end" },
-	[IC_MBOX_MIXED_EOL] = { "MBOX-MIXED-EOL", "none (changing line ends changes messages)" },
-	[IC_MBOX_STALE_LOCK] = { "MBOX-STALE-LOCK", "remove the stale dotlock" },
-	[IC_MBOX_JOURNAL] = { "MBOX-JOURNAL", "finish the interrupted rewrite" },
-	[IC_UIDLIST_BAD] = { "UIDLIST-BAD", "none (a list that does not parse is not rewritten)" },
+	[IC_MAILDIR_MISSING_SUBDIR] = { "MAILDIR-MISSING-SUBDIR", "create it with the mode of cur/",
+		SEVERITY_ERROR },
+	[IC_MAILDIR_PERMISSIONS] = { "MAILDIR-PERMISSIONS", "chmod: owner read on, group/other write off",
+		SEVERITY_ERROR },
+	[IC_MAILDIR_TMP_STALE] = { "MAILDIR-TMP-STALE", "deliver into new/ if plausible, else quarantine",
+		SEVERITY_ERROR },
+	[IC_MAILDIR_TMP_LEFTOVER] = { "MAILDIR-TMP-LEFTOVER", "remove the tmp/ name (the message stays)",
+		SEVERITY_WARNING },
+	[IC_MAILDIR_INFO_IN_NEW] = { "MAILDIR-INFO-IN-NEW", "rename into cur/, same name",
+		SEVERITY_WARNING },
+	[IC_MAILDIR_FLAGS_UNSORTED] = { "MAILDIR-FLAGS-UNSORTED", "rename with the flags sorted once",
+		SEVERITY_WARNING },
+	[IC_MAILDIR_FLAGS_UNKNOWN] = { "MAILDIR-FLAGS-UNKNOWN", "move the letters after a second comma",
+		SEVERITY_WARNING },
+	[IC_MAILDIR_DUPLICATE_UNIQ] = { "MAILDIR-DUPLICATE-UNIQ", "give the second file a fresh unique name",
+		SEVERITY_ERROR },
+	[IC_MAILDIR_BAD_NAME] = { "MAILDIR-BAD-NAME", "rename to a fresh unique name",
+		SEVERITY_WARNING },
+	[IC_MAILDIR_SIZE_MISMATCH] = { "MAILDIR-SIZE-MISMATCH", "rename with the true S=/W= values",
+		SEVERITY_ERROR },
+	[IC_MAILDIR_EMPTY_FILE] = { "MAILDIR-EMPTY-FILE", "quarantine",
+		SEVERITY_WARNING },
+	[IC_MAILDIR_NOT_MESSAGE] = { "MAILDIR-NOT-MESSAGE", "quarantine",
+		SEVERITY_ERROR },
+	[IC_MAILDIR_SYMLINK] = { "MAILDIR-SYMLINK", "quarantine the link itself",
+		SEVERITY_ERROR },
+	[IC_MAILDIRSIZE_WRONG] = { "MAILDIRSIZE-WRONG", "rebuild, keeping the quota definition",
+		SEVERITY_WARNING },
+	[IC_FOLDER_BROKEN] = { "FOLDER-BROKEN", "create the missing cur/ new/ tmp/ and maildirfolder",
+		SEVERITY_ERROR },
+	[IC_MBOX_FIRST_LINE] = { "MBOX-FIRST-LINE", "insert a From_ line before the leading bytes",
+		SEVERITY_ERROR },
+	[IC_MBOX_UNQUOTED_FROM] = { "MBOX-UNQUOTED-FROM", "quote the line with '>'",
+		SEVERITY_ERROR },
+	[IC_MBOX_CONTENT_LENGTH] = { "MBOX-CONTENT-LENGTH", "set the true body length",
+		SEVERITY_ERROR },
+	[IC_MBOX_MISSING_SEPARATOR] = { "MBOX-MISSING-SEPARATOR", "insert the empty line",
+		SEVERITY_WARNING },
+	[IC_MBOX_TRUNCATED] = { "MBOX-TRUNCATED", "append the missing line end",
+		SEVERITY_ERROR },
+	[IC_MBOX_MIXED_EOL] = { "MBOX-MIXED-EOL", "none (changing line ends changes messages)",
+		SEVERITY_NOTE },
+	[IC_MBOX_STALE_LOCK] = { "MBOX-STALE-LOCK", "remove the stale dotlock",
+		SEVERITY_WARNING },
+	[IC_MBOX_JOURNAL] = { "MBOX-JOURNAL", "finish the interrupted rewrite",
+		SEVERITY_ERROR },
+	[IC_UIDLIST_BAD] = { "UIDLIST-BAD", "none (a list that does not parse is not rewritten)",
+		SEVERITY_WARNING },
 	[IC_UIDLIST_NOT_INCREASING] = { "UIDLIST-NOT-INCREASING",
-		"none (cannot fix without a UIDVALIDITY change)" },
-	[IC_UIDLIST_NEXT_TOO_LOW] = { "UIDLIST-NEXT-TOO-LOW", "raise N above the highest UID" },
-	[IC_UIDLIST_MISSING_FILE] = { "UIDLIST-MISSING-FILE", "drop the line (N stays above its UID)" },
-	[IC_UIDLIST_UNLISTED] = { "UIDLIST-UNLISTED", "append a line with the next UID" },
+		"none (cannot fix without a UIDVALIDITY change)",
+		SEVERITY_WARNING },
+	[IC_UIDLIST_NEXT_TOO_LOW] = { "UIDLIST-NEXT-TOO-LOW", "raise N above the highest UID",
+		SEVERITY_ERROR },
+	[IC_UIDLIST_MISSING_FILE] = { "UIDLIST-MISSING-FILE", "drop the line (N stays above its UID)",
+		SEVERITY_NOTE },
+	[IC_UIDLIST_UNLISTED] = { "UIDLIST-UNLISTED", "append a line with the next UID",
+		SEVERITY_NOTE },
 };
+
+const char *
+inspect_severity_name(enum inspect_severity s)
+{
+	static const char *const names[] = { "note", "warning", "error" };
+	return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "?";
+}
+
+enum inspect_severity
+inspect_code_severity(enum inspect_code c)
+{
+	return (unsigned)c < IC__COUNT ? inspect_codes[c].severity : SEVERITY_ERROR;
+}
 
 const char *
 inspect_code_name(enum inspect_code c)

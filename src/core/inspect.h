@@ -53,13 +53,31 @@ enum inspect_code {
 	IC__COUNT
 };
 
+/*
+ * How much a finding matters (mailshift-check(1) SEVERITY):
+ *   error    mail is at risk: hidden from readers, split or glued wrongly,
+ *            deliveries fail;
+ *   warning  the mailbox departs from its format, readers cope;
+ *   note     worth knowing, nothing to fix now.
+ * Errors and warnings make check exit 1; notes do not, and -q hides them.
+ */
+enum inspect_severity {
+	SEVERITY_NOTE,
+	SEVERITY_WARNING,
+	SEVERITY_ERROR,
+};
+
 struct inspect_code_info {
 	const char *name;        /* "MAILDIR-TMP-STALE" */
 	const char *repair;      /* what repair does, one line */
+	enum inspect_severity severity;
 };
 extern const struct inspect_code_info inspect_codes[IC__COUNT];
 
 const char *inspect_code_name(enum inspect_code c);
+enum inspect_severity inspect_code_severity(enum inspect_code c);
+/* "error", "warning", "note" */
+const char *inspect_severity_name(enum inspect_severity s);
 /* "MAILDIR-TMP-STALE" -> code; -1 when unknown. */
 int inspect_code_parse(const char *s);
 

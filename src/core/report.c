@@ -19,6 +19,8 @@
 
 struct common_opts opt_common = { .progress = -1 };
 
+static int opt_help;
+
 struct poptOption common_options[] = {
 	{ "quiet", 'q', POPT_ARG_NONE, &opt_common.quiet, 0,
 	  "say nothing unless something is wrong", NULL },
@@ -26,12 +28,17 @@ struct poptOption common_options[] = {
 	  "one line per message", NULL },
 	{ "json", '\0', POPT_ARG_NONE, &opt_common.json, 0,
 	  "machine-readable output (JSON)", NULL },
-	{ "dry-run", 'n', POPT_ARG_NONE, &opt_common.dry_run, 0,
-	  "show what would be done, change nothing", NULL },
 	{ "progress", '\0', POPT_ARG_VAL, &opt_common.progress, 1,
-	  "show a progress line (default: when stderr is a terminal)", NULL },
+	  "show a progress line (default: on a terminal)", NULL },
 	{ "no-progress", '\0', POPT_ARG_VAL, &opt_common.progress, 0,
 	  "never show a progress line", NULL },
+	{ "help", 'h', POPT_ARG_NONE, &opt_help, 0, "print this help and exit", NULL },
+	POPT_TABLEEND
+};
+
+struct poptOption dry_run_options[] = {
+	{ "dry-run", 'n', POPT_ARG_NONE, &opt_common.dry_run, 0,
+	  "show what would be done, change nothing", NULL },
 	POPT_TABLEEND
 };
 
@@ -226,8 +233,8 @@ report_progress(uint64_t messages, uint64_t bytes, uint64_t total_bytes)
 	double secs = now - progress_start;
 	double rate = secs > 0 ? (double)bytes / secs : 0;
 	char line[160];
-	int n = snprintf(line, sizeof line, "%s: %llu messages, %.1f MB", prefix,
-	    (unsigned long long)messages, (double)bytes / 1e6);
+	int n = snprintf(line, sizeof line, "%s: %llu message%s, %.1f MB", prefix,
+	    (unsigned long long)messages, PLURAL(messages), (double)bytes / 1e6);
 	if (secs > 0.5 && rate > 0)
 		n += snprintf(line + n, sizeof line - (size_t)n, ", %.1f MB/s", rate / 1e6);
 	if (total_bytes > bytes && rate > 0 && secs > 0.5) {
@@ -322,8 +329,89 @@ json_cstring(FILE *f, const char *s)
 		json_string(f, s, strlen(s));
 }
 
+/* ---- help ------------------------------------------------------------------ */
+
+/* Option descriptions start in column 30 (GNU's --help layout) and lines
+ * end by column 79. */
+enum { HELP_INDENT = 29, HELP_WIDTH = 79 };
+
+/* The length of the next line of `text` that fits in `room` columns:
+ * broken at a space outside parentheses, so that "(default 300)" or
+ * "(as root)" never wraps in the middle; inside them only when a
+ * parenthesis alone is wider than a line. */
+static size_t
+help_line_len(const char *text, size_t room)
+{
+	size_t n = strlen(text);
+	if (n <= room)
+		return n;
+	size_t outside = 0, any = 0;
+	int depth = 0;
+	for (size_t i = 0; i <= room && i < n; i++) {
+		if (text[i] == '(')
+			depth++;
+		else if (text[i] == ')' && depth > 0)
+			depth--;
+		else if (text[i] == ' ') {
+			any = i;
+			if (depth == 0)
+				outside = i;
+		}
+	}
+	return outside ? outside : any ? any : n;
+}
+
+static void
+help_text(FILE *f, size_t col, const char *text)
+{
+	while (*text) {
+		if (col + 2 <= HELP_INDENT)      /* two spaces at least */
+			fprintf(f, "%*s", (int)(HELP_INDENT - col), "");
+		else
+			fprintf(f, "\n%*s", HELP_INDENT, "");
+		size_t len = help_line_len(text, HELP_WIDTH - HELP_INDENT);
+		fprintf(f, "%.*s", (int)len, text);
+		text += len;
+		while (*text == ' ')
+			text++;
+		col = HELP_WIDTH;     /* the next piece goes on a line of its own */
+	}
+	putc('\n', f);
+}
+
+static void
+help_table(FILE *f, const struct poptOption *t)
+{
+	for (; t->longName || t->shortName || t->argInfo || t->arg; t++) {
+		if ((t->argInfo & POPT_ARG_MASK) == POPT_ARG_INCLUDE_TABLE)
+			continue;
+		char head[64];
+		int n = snprintf(head, sizeof head, "  %c%c%c --%s", t->shortName ? '-' : ' ',
+		    t->shortName ? t->shortName : ' ', t->shortName ? ',' : ' ', t->longName);
+		unsigned kind = t->argInfo & POPT_ARG_MASK;
+		if (kind == POPT_ARG_STRING || kind == POPT_ARG_INT)
+			n += snprintf(head + n, sizeof head - (size_t)n, "=%s",
+			    t->argDescrip ? t->argDescrip : "VALUE");
+		fputs(head, f);
+		help_text(f, (size_t)n, t->descrip ? t->descrip : "");
+	}
+}
+
+static void
+help_print(FILE *f, const struct poptOption *options, const char *synopsis)
+{
+	fprintf(f, "Usage: %s %s\n\nOptions:\n", prefix, synopsis);
+	help_table(f, options);
+	fputs("\nCommon options:\n", f);
+	for (const struct poptOption *t = options; t->longName || t->shortName || t->argInfo || t->arg; t++)
+		if ((t->argInfo & POPT_ARG_MASK) == POPT_ARG_INCLUDE_TABLE)
+			help_table(f, t->arg);
+	/* "mailshift convert" -> mailshift-convert(1) */
+	fprintf(f, "\nSee %.9s-%s(1).\n", prefix, prefix + 10);
+}
+
 int
-report_parse_options(poptContext pc)
+report_parse_options(poptContext pc, const struct poptOption *options, const char *synopsis)
 {
 	int rc;
 
@@ -331,9 +419,13 @@ report_parse_options(poptContext pc)
 		;
 	if (rc < -1) {
 		report_progress_clear();
-		fprintf(stderr, "%s: %s: %s\n", prefix, poptBadOption(pc, POPT_BADOPTION_NOALIAS),
-		    poptStrerror(rc));
+		fprintf(stderr, "%s: %s: %s (see %s --help)\n", prefix,
+		    poptBadOption(pc, POPT_BADOPTION_NOALIAS), poptStrerror(rc), prefix);
 		return EX_USAGE;
+	}
+	if (opt_help) {
+		help_print(stdout, options, synopsis);
+		exit(fflush(stdout) == 0 ? 0 : EX_IOERR);
 	}
 	return 0;
 }

@@ -69,11 +69,16 @@ bool report_progress_enabled(void);
 void json_string(FILE *f, const char *s, size_t n);
 void json_cstring(FILE *f, const char *s);
 
-/* popt table of the common options (--quiet, --verbose, --json, --dry-run,
- * --progress, --no-progress); include it in every command's table. */
+/* popt tables: the common options of every command (--quiet, --verbose,
+ * --json, --progress, --no-progress, -h/--help), and -n/--dry-run for the
+ * commands that change something. Include them in each command's table. */
 extern struct poptOption common_options[];
-/* Run popt over a command's arguments; a bad option gets one line and
- * EX_USAGE (64) is returned, else 0. */
-int report_parse_options(poptContext pc);
+extern struct poptOption dry_run_options[];
+/* Run popt over a command's arguments. A bad option gets one line that
+ * points at --help, and EX_USAGE (64) is returned; -h/--help prints
+ * "Usage: mailshift COMMAND SYNOPSIS" and every option of `options` (an
+ * included table after the command's own, the common options last) on
+ * stdout and exits 0. Else 0. */
+int report_parse_options(poptContext pc, const struct poptOption *options, const char *synopsis);
 
 #endif

@@ -14,6 +14,8 @@
 #include <sys/uio.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* "1 message", "2 messages": printf("%llu message%s", n, PLURAL(n)) */
+#define PLURAL(n) ((n) == 1 ? "" : "s")
 
 /* 0 when every byte was written, -1 with errno set otherwise. */
 int write_all(int fd, const void *buf, size_t len);

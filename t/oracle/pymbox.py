@@ -9,6 +9,8 @@ with mailshift's mboxrd reading we apply, as documented in the test:
   --crlf      treat a CR LF empty line before a boundary as the separator
               (Python compares the empty line with b"\\n" only)
 Reads compressed files (gzip, bzip2, xz) through Python's own modules.
+  --count     print the number of messages only
+  --batch FILE  many mboxes in one run: lines "OPTIONS<TAB>MBOX<TAB>OUTPUT"
 """
 import bz2
 import gzip
@@ -20,8 +22,7 @@ import re
 import sys
 import tempfile
 
-def main():
-    args = sys.argv[1:]
+def digests(args, out):
     unquote = "--unquote" in args
     crlf = "--crlf" in args
     count_only = "--count" in args
@@ -38,7 +39,7 @@ def main():
         box = mailbox.mbox(path, create=False)
         keys = list(box.keys())
         if count_only:
-            print(len(keys))
+            print(len(keys), file=out)
             return
         with open(path, "rb") as f:
             raw = f.read()
@@ -52,10 +53,24 @@ def main():
                 data = data[:-2]
             if unquote:
                 data = re.sub(rb"(?m)^>(>*From )", rb"\1", data)
-            print(hashlib.sha256(data).hexdigest(), len(data))
+            print(hashlib.sha256(data).hexdigest(), len(data), file=out)
         box.close()
     finally:
         if tmp:
             os.unlink(tmp.name)
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["--batch"]:
+        # one interpreter for many mboxes: each line of the file is
+        # "OPTIONS<TAB>PATH<TAB>OUTPUT"
+        for line in open(args[1], encoding="utf-8"):
+            opts, path, out = line.rstrip("\n").split("\t")
+            with open(out, "w") as f:
+                digests(opts.split() + [path], f)
+        return
+    digests(args, sys.stdout)
+
 
 main()

@@ -7,6 +7,7 @@ by_year).
 
   pystats.py [--unquote] [--crlf] MBOX      (gzip, bzip2, xz, zip read by Python)
   pystats.py MAILDIR
+  pystats.py --batch FILE    one line per mailbox: OPTIONS<TAB>PATH<TAB>OUTPUT
 
 mbox: Python's mailbox.mbox splits at every "From " line and never
 unquotes; --unquote and --crlf make its bytes what a Maildir file holds
@@ -245,14 +246,24 @@ def stats_maildir(path):
     return fig
 
 
-def main():
-    args = sys.argv[1:]
+def figures(args):
     path = [a for a in args if not a.startswith("--")][0]
     if os.path.isdir(path):
-        fig = stats_maildir(path)
-    else:
-        fig = stats_mbox(path, "--unquote" in args, "--crlf" in args)
-    print(json.dumps(fig, sort_keys=True))
+        return stats_maildir(path)
+    return stats_mbox(path, "--unquote" in args, "--crlf" in args)
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["--batch"]:
+        # one interpreter for many mailboxes: each line of the file is
+        # "OPTIONS<TAB>PATH<TAB>OUTPUT", the JSON object goes to OUTPUT
+        for line in open(args[1], encoding="utf-8"):
+            opts, path, out = line.rstrip("\n").split("\t")
+            with open(out, "w") as f:
+                print(json.dumps(figures(opts.split() + [path]), sort_keys=True), file=f)
+        return
+    print(json.dumps(figures(args), sort_keys=True))
 
 
 main()
