@@ -61,6 +61,7 @@ static const char *const problem_codes[] = {
 	[STATE_TOO_MANY_KEYWORDS] = "STATE-TOO-MANY-KEYWORDS",
 	[STATE_UIDS_EXHAUSTED] = "STATE-UIDS-EXHAUSTED",
 	[STATE_NOT_CARRIED] = "STATE-NOT-CARRIED",
+	[STATE_SIZE_DIFFERS] = "STATE-SIZE-DIFFERS",
 };
 
 const char *
@@ -1250,10 +1251,18 @@ merge_courier_pop3(struct merge *mg)
 			continue;
 		}
 		struct merged_msg *m = &mg->out->m[hit->i];
+		int64_t vsize = mg->in->msgs[hit->i].vsize;
 		m->uidl = p->e[k].uidl;
-		m->has_vsize = true;
-		m->vsize = p->e[k].size;
 		m->order = ++order;
+		if (vsize < 0)
+			continue;
+		m->has_vsize = true;
+		m->vsize = (uint64_t)vsize;
+		if (p->e[k].size != (uint64_t)vsize)
+			finding(mg->f, STATE_SIZE_DIFFERS, p->file, p->e[k].line,
+			    "POP3 size %llu of %s is not its size with CR LF line ends: "
+			    "Dovecot will report %lld", (unsigned long long)p->e[k].size,
+			    shown(p->e[k].base, strlen(p->e[k].base)), (long long)vsize);
 	}
 }
 
@@ -1294,6 +1303,10 @@ merge_qmail(struct merge *mg)
 		st->own[st->nown++] = plain ? xstrndup(b, bl) : xstrdup("");
 		m->uidl = st->own[st->nown - 1];
 		m->order = (uint32_t)(j + 1);
+		if (mg->in->msgs[v[j]].vsize >= 0) {
+			m->has_vsize = true;
+			m->vsize = (uint64_t)mg->in->msgs[v[j]].vsize;
+		}
 	}
 	free(v);
 }

@@ -54,6 +54,7 @@ enum state_problem {
 	STATE_TOO_MANY_KEYWORDS, /* beyond the 26 letters of a Maildir (not carried) */
 	STATE_UIDS_EXHAUSTED,    /* no UID left below 2^32: renumbered */
 	STATE_NOT_CARRIED,       /* a subscription outside the INBOX namespace */
+	STATE_SIZE_DIFFERS,      /* a POP3 size Dovecot cannot report (notice) */
 };
 
 struct state_finding {
@@ -204,6 +205,7 @@ struct present_msg {
 	const char *name;        /* file name in new/ or cur/, info included */
 	uint64_t size;           /* the file's size in bytes */
 	time_t mtime;
+	int64_t vsize;           /* its size with CR LF line ends, -1 when unknown */
 };
 
 enum pop3_source {
@@ -228,7 +230,7 @@ struct merged_msg {
 	bool fresh;              /* not the old server's UID */
 	const char *uidl;        /* P, or NULL (into the input state or st) */
 	bool has_vsize;
-	uint64_t vsize;          /* W */
+	uint64_t vsize;          /* W: the message's vsize (when known) */
 	uint32_t order;          /* O (1-based), 0 for none */
 	uint32_t keywords;       /* letters a..z as bits (bit 0 = 'a') */
 	uint32_t flags;          /* MF_PASSED when the keywords hold $Forwarded */
@@ -253,7 +255,13 @@ struct serverstate {
  * nowhere get fresh UIDs from the next UID upwards, in delivery order of
  * their names. UIDVALIDITY is courierimapuiddb's, else validity_fallback.
  * POP3: the UIDL, size and position of each message the POP3 state
- * lists. Keywords: an existing dovecot-keywords keeps its indexes; the
+ * lists. W is the message's vsize when the caller knows it: Dovecot
+ * reports W as the size to IMAP as well as to POP3, and a W that is not
+ * the message's size breaks every FETCH of it. Courier's POP3 size is the
+ * vsize, except 2 bytes more for a file without a final LF (a notice,
+ * STATE_SIZE_DIFFERS); qmail-pop3d reported file sizes, which Dovecot
+ * cannot (RFC 1939 counts CR LF). Keywords: an existing dovecot-keywords
+ * keeps its indexes; the
  * others take free letters in Courier's index order; those that find none
  * are listed in dropped. A second file with the same base name gets a
  * fresh UID and no state. Findings name every line not used.
