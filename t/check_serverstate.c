@@ -369,25 +369,6 @@ START_TEST(test_kw_updates)
 }
 END_TEST
 
-START_TEST(test_keyword_atom)
-{
-	ck_assert(keyword_is_atom(L("$Forwarded")));
-	ck_assert(keyword_is_atom(L("Work/Projects")));
-	ck_assert(keyword_is_atom(L("a[b")));
-	ck_assert(!keyword_is_atom(L("")));
-	ck_assert(!keyword_is_atom(L("a b")));
-	ck_assert(!keyword_is_atom(L("\\Seen")));
-	ck_assert(!keyword_is_atom(L("a]")));
-	ck_assert(!keyword_is_atom(L("a(")));
-	ck_assert(!keyword_is_atom(L("a%")));
-	ck_assert(!keyword_is_atom(L("a*")));
-	ck_assert(!keyword_is_atom(L("a\"")));
-	ck_assert(!keyword_is_atom(L("a{")));
-	ck_assert(!keyword_is_atom(L("caf\xc3\xa9")));
-	ck_assert(!keyword_is_atom(L("a\x7f")));
-}
-END_TEST
-
 /* ---- subscriptions ------------------------------------------------------------ */
 
 START_TEST(test_subscriptions)
@@ -824,7 +805,6 @@ serverstate_suite(void)
 	tcase_add_test(tc, test_kw_list);
 	tcase_add_test(tc, test_kw_pick_updates);
 	tcase_add_test(tc, test_kw_updates);
-	tcase_add_test(tc, test_keyword_atom);
 	tcase_add_test(tc, test_subscriptions);
 	suite_add_tcase(s, tc);
 

@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "flags.h"
 #include "maildir_reader.h"
 #include "message.h"
 #include "serverstate.h"
@@ -702,19 +703,6 @@ courier_pop3_free(struct courier_pop3 *p)
 }
 
 /* ---- keywords ------------------------------------------------------------------- */
-
-bool
-keyword_is_atom(const char *name, size_t len)
-{
-	if (len == 0 || name[0] == '\\')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c) != NULL)
-			return false;
-	}
-	return true;
-}
 
 /* Index of a name (exact bytes), adding it when new. */
 static uint32_t

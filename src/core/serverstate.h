@@ -172,10 +172,6 @@ void courier_kw_free(struct courier_keywords *kw);
 const struct courier_kw_msg *courier_kw_lookup(const struct courier_keywords *kw,
     const char *base, size_t len);
 
-/* Is the name an IMAP keyword atom (RFC 3501: 1*ATOM-CHAR, no "]", no
- * leading "\")? */
-bool keyword_is_atom(const char *name, size_t len);
-
 /* ---- subscriptions -------------------------------------------------------------
  * A subscription is a folder name as Dovecot's subscriptions file holds it
  * for a Maildir++ layout: "Sent", "Lists.debian" ('.' between levels),
