@@ -718,18 +718,54 @@ kw_name_index(struct courier_keywords *kw, const char *s, size_t n)
 	return (uint32_t)kw->nnames++;
 }
 
+/* FNV-1a: the base names of a maildir, into the table of messages */
+static size_t
+name_hash(const char *s, size_t n)
+{
+	uint64_t h = 14695981039346656037ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+	return (size_t)h;
+}
+
+static void
+kw_slot_put(struct courier_keywords *kw, size_t at)
+{
+	const char *b = kw->m[at].base;
+	size_t i = name_hash(b, strlen(b)) & (kw->nslot - 1);
+
+	while (kw->slot[i] != 0)
+		i = (i + 1) & (kw->nslot - 1);
+	kw->slot[i] = at + 1;
+}
+
+/* The message entry of a base name; with create, a new empty one. */
 static struct courier_kw_msg *
 kw_msg(struct courier_keywords *kw, const char *base, size_t n, bool create)
 {
-	for (size_t i = 0; i < kw->n; i++)
-		if (bytes_cmp(kw->m[i].base, strlen(kw->m[i].base), base, n) == 0)
-			return &kw->m[i];
+	if (kw->nslot > 0) {
+		for (size_t i = name_hash(base, n) & (kw->nslot - 1); kw->slot[i] != 0;
+		    i = (i + 1) & (kw->nslot - 1)) {
+			struct courier_kw_msg *m = &kw->m[kw->slot[i] - 1];
+			if (bytes_cmp(m->base, strlen(m->base), base, n) == 0)
+				return m;
+		}
+	}
 	if (!create)
 		return NULL;
-	kw->m = xrealloc(kw->m, (kw->n + 1) * sizeof *kw->m);
-	struct courier_kw_msg *m = &kw->m[kw->n++];
+	if (2 * (kw->n + 1) > kw->nslot) {       /* at most half full; m holds nslot/2 */
+		free(kw->slot);
+		kw->nslot = kw->nslot ? kw->nslot * 2 : 64;
+		kw->slot = xcalloc(kw->nslot, sizeof *kw->slot);
+		kw->m = xrealloc(kw->m, kw->nslot / 2 * sizeof *kw->m);
+		for (size_t j = 0; j < kw->n; j++)
+			kw_slot_put(kw, j);
+	}
+	struct courier_kw_msg *m = &kw->m[kw->n];
 	memset(m, 0, sizeof *m);
 	m->base = xstrndup(base, n);
+	kw_slot_put(kw, kw->n++);
 	return m;
 }
 
@@ -975,6 +1011,7 @@ courier_kw_free(struct courier_keywords *kw)
 	}
 	free(kw->m);
 	free(kw->file);
+	free(kw->slot);
 	memset(kw, 0, sizeof *kw);
 }
 
@@ -1279,6 +1316,7 @@ merge_qmail(struct merge *mg)
 			v[k++] = i;
 	qmail_msgs = mg->in->msgs;
 	qsort(v, k, sizeof *v, qmail_cmp);
+	mg->out->own = xcalloc(k + 1, sizeof *mg->out->own);
 	for (size_t j = 0; j < k; j++) {
 		struct merged_msg *m = &mg->out->m[v[j]];
 		const char *b = mg->base[v[j]];
@@ -1287,7 +1325,6 @@ merge_qmail(struct merge *mg)
 		for (size_t i = 0; i < bl && plain; i++)
 			plain = (unsigned char)b[i] > 0x20 && (unsigned char)b[i] < 0x7f;
 		struct serverstate *st = mg->out;
-		st->own = xrealloc(st->own, (st->nown + 1) * sizeof *st->own);
 		st->own[st->nown++] = plain ? xstrndup(b, bl) : xstrdup("");
 		m->uidl = st->own[st->nown - 1];
 		m->order = (uint32_t)(j + 1);

@@ -153,6 +153,8 @@ struct courier_keywords {
 	size_t nnames;
 	struct courier_kw_msg *m;    /* one per base name, in the order first met */
 	size_t n;
+	size_t *slot;            /* hash of base names: index into m + 1, 0 free */
+	size_t nslot;
 };
 int courier_kw_parse_list(const char *data, size_t len, const char *file,
     struct courier_keywords *kw, struct state_findings *f);
