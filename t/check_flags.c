@@ -370,6 +370,47 @@ START_TEST(test_vsize)
 }
 END_TEST
 
+START_TEST(test_keyword_atom)
+{
+	ck_assert(keyword_is_atom(L("$Forwarded")));
+	ck_assert(keyword_is_atom(L("Work/Projects")));
+	ck_assert(keyword_is_atom(L("a[b")));
+	ck_assert(!keyword_is_atom(L("")));
+	ck_assert(!keyword_is_atom(L("a b")));
+	ck_assert(!keyword_is_atom(L("\\Seen")));
+	ck_assert(!keyword_is_atom(L("a]")));
+	ck_assert(!keyword_is_atom(L("a(")));
+	ck_assert(!keyword_is_atom(L("a%")));
+	ck_assert(!keyword_is_atom(L("a*")));
+	ck_assert(!keyword_is_atom(L("a\"")));
+	ck_assert(!keyword_is_atom(L("a{")));
+	ck_assert(!keyword_is_atom(L("caf\xc3\xa9")));
+	ck_assert(!keyword_is_atom(L("a\x7f")));
+}
+END_TEST
+
+/* The server's headers alone: X-Mozilla-Status is not consulted. */
+START_TEST(test_server_header)
+{
+	static const char h1[] = "X-Mozilla-Status: 0005\nSubject: x\n\n";
+	static const char h2[] = "Status: O\nX-Mozilla-Status: 0005\nX-Keywords: $Forwarded a\n\n";
+	struct mbox_state st;
+
+	flags_from_mbox_header(L(h1), &st);
+	ck_assert_uint_eq(st.flags, MF_SEEN | MF_FLAGGED);
+	mbox_state_free(&st);
+	flags_from_server_header(L(h1), &st);
+	ck_assert_uint_eq(st.flags, 0);
+	ck_assert(!st.has_status && !st.old);
+	mbox_state_free(&st);
+	flags_from_server_header(L(h2), &st);
+	ck_assert_uint_eq(st.flags, MF_PASSED);
+	ck_assert(st.has_status && st.old);
+	ck_assert_str_eq(st.keywords.buf, "a");
+	mbox_state_free(&st);
+}
+END_TEST
+
 static Suite *
 flags_suite(void)
 {
@@ -379,6 +420,8 @@ flags_suite(void)
 	tc = tcase_create("mbox");
 	tcase_add_loop_test(tc, test_mbox_header, 0, (int)ARRAY_SIZE(mbox_cases));
 	tcase_add_test(tc, test_letters);
+	tcase_add_test(tc, test_server_header);
+	tcase_add_test(tc, test_keyword_atom);
 	tcase_add_loop_test(tc, test_back, 0, (int)ARRAY_SIZE(back_cases));
 	suite_add_tcase(s, tc);
 

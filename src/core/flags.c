@@ -182,8 +182,8 @@ mozilla_flags(const char *v, size_t n)
 
 enum { SEEN_STATUS = 1, SEEN_XSTATUS = 2, SEEN_KEYWORDS = 4, SEEN_MOZILLA = 8 };
 
-void
-flags_from_mbox_header(const char *hdr, size_t len, struct mbox_state *st)
+static void
+mbox_header_read(const char *hdr, size_t len, bool mozilla, struct mbox_state *st)
 {
 	static const struct { const char *name; unsigned bit; } fields[] = {
 		{ "Status", SEEN_STATUS }, { "X-Status", SEEN_XSTATUS },
@@ -203,7 +203,7 @@ flags_from_mbox_header(const char *hdr, size_t len, struct mbox_state *st)
 			if (f.name_len == strlen(fields[i].name) &&
 			    mem_ieq(f.name, fields[i].name, f.name_len))
 				bit = fields[i].bit;
-		if (bit == 0)
+		if (bit == 0 || (bit == SEEN_MOZILLA && !mozilla))
 			continue;
 		if (seen & bit) {
 			if (bit != SEEN_MOZILLA)
@@ -225,6 +225,31 @@ flags_from_mbox_header(const char *hdr, size_t len, struct mbox_state *st)
 	if (!st->has_status)
 		st->flags |= moz;
 	sb_free(&v);
+}
+
+void
+flags_from_mbox_header(const char *hdr, size_t len, struct mbox_state *st)
+{
+	mbox_header_read(hdr, len, true, st);
+}
+
+void
+flags_from_server_header(const char *hdr, size_t len, struct mbox_state *st)
+{
+	mbox_header_read(hdr, len, false, st);
+}
+
+bool
+keyword_is_atom(const char *name, size_t len)
+{
+	if (len == 0 || name[0] == '\\')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\]", c) != NULL)
+			return false;
+	}
+	return true;
 }
 
 void

@@ -30,6 +30,15 @@ struct mbox_state {
 /* Read the state from a top-level header block. Initialises *st (free it
  * with mbox_state_free). Per SPEC §2.8 the first of repeated fields wins. */
 void flags_from_mbox_header(const char *hdr, size_t len, struct mbox_state *st);
+/* The same from Status, X-Status and X-Keywords alone (what a server
+ * wrote), X-Mozilla-Status not consulted; clientstate.h weighs the clients'
+ * own headers against these. */
+void flags_from_server_header(const char *hdr, size_t len, struct mbox_state *st);
+
+/* Is the name an IMAP keyword (RFC 3501 flag-keyword: 1*ATOM-CHAR, so no
+ * SP, CTL, non-ASCII, ( ) { % * " \ ]; and no leading \, which would
+ * make it a system flag)? */
+bool keyword_is_atom(const char *name, size_t len);
 void mbox_state_free(struct mbox_state *st);
 
 /* Map letters to bits and back. flags_letters writes the letters of `flags`

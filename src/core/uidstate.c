@@ -638,31 +638,52 @@ settle_fresh(struct uidstate *us, const uint8_t *why, uint64_t *next, uint32_t v
 	}
 }
 
+void
+uidlist_format_header(uint32_t validity, uint32_t next, struct strbuf *out)
+{
+	uint8_t g[16];
+
+	sb_appendf(out, "3 V%u N%u G", validity, next);
+	if (getrandom(g, sizeof g, 0) != (ssize_t)sizeof g) {
+		uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+		for (size_t i = 0; i < sizeof g; i++, x = x * 6364136223846793005ULL + 1)
+			g[i] = (uint8_t)(x >> 56);
+	}
+	for (size_t i = 0; i < sizeof g; i++)
+		sb_appendf(out, "%02x", g[i]);
+	sb_appendc(out, '\n');
+}
+
+void
+uidlist_format_entry(const struct uidlist_entry *e, struct strbuf *out)
+{
+	sb_appendf(out, "%u ", e->uid);
+	if (e->uidl != NULL)
+		sb_appendf(out, "P%s ", e->uidl);
+	if (e->has_vsize)
+		sb_appendf(out, "W%llu ", (unsigned long long)e->vsize);
+	if (e->order != 0)
+		sb_appendf(out, "O%u ", e->order);
+	sb_appendf(out, ":%s\n", e->name);
+}
+
 /* The header line: existing fields kept, V and N set. */
 static void
 header_out(const struct uidlist *ul, uint32_t v, uint32_t next, struct strbuf *out)
 {
-	sb_appendf(out, "3 V%u N%u", v, next);
 	if (ul == NULL) {
-		uint8_t g[16];
-		if (getrandom(g, sizeof g, 0) != (ssize_t)sizeof g) {
-			uint64_t x = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-			for (size_t i = 0; i < sizeof g; i++, x = x * 6364136223846793005ULL + 1)
-				g[i] = (uint8_t)(x >> 56);
-		}
-		sb_appends(out, " G");
-		for (size_t i = 0; i < sizeof g; i++)
-			sb_appendf(out, "%02x", g[i]);
-	} else {
-		const char *p = ul->hdr, *e = ul->hdr + ul->hdr_len;
-		while ((p = skip_ws(p, e)) < e) {
-			const char *s = p;
-			while (p < e && *p != ' ')
-				p++;
-			if (*s != 'V' && *s != 'N') {
-				sb_appendc(out, ' ');
-				sb_append(out, s, (size_t)(p - s));
-			}
+		uidlist_format_header(v, next, out);
+		return;
+	}
+	sb_appendf(out, "3 V%u N%u", v, next);
+	const char *p = ul->hdr, *e = ul->hdr + ul->hdr_len;
+	while ((p = skip_ws(p, e)) < e) {
+		const char *s = p;
+		while (p < e && *p != ' ')
+			p++;
+		if (*s != 'V' && *s != 'N') {
+			sb_appendc(out, ' ');
+			sb_append(out, s, (size_t)(p - s));
 		}
 	}
 	sb_appendc(out, '\n');
@@ -694,12 +715,10 @@ list_out(struct uidstate *us, const struct uidlist *ul, uint32_t v, uint32_t nex
 			v_m[k++] = &us->m[i];
 	qsort(v_m, k, sizeof *v_m, msg_uid_cmp);
 	for (size_t i = 0; i < k; i++) {
-		sb_appendf(out, "%u ", v_m[i]->uid);
-		if (v_m[i]->uidl) {
-			sb_appendf(out, "P%s ", v_m[i]->uidl);
-			res->uidls++;
-		}
-		sb_appendf(out, ":%s\n", v_m[i]->name);
+		struct uidlist_entry e = { .uid = v_m[i]->uid, .uidl = v_m[i]->uidl,
+		    .name = v_m[i]->name };
+		uidlist_format_entry(&e, out);
+		res->uidls += e.uidl != NULL;
 	}
 	free(v_m);
 }

@@ -153,4 +153,27 @@ void uidlist_unlock(int dirfd, int lock_fd);
  * holds the lock). 0 or -1 (errno). */
 int uidlist_replace(int dirfd, const struct strbuf *data, bool no_sync);
 
+/* ---- composing a list (SPEC §1.10, §1.11) --------------------------------- */
+
+/*
+ * One entry of a version 3 list. The POP3 fields are what Dovecot >= 2.0.13
+ * reports instead of its own values: P the UIDL, W the size (LIST, STAT),
+ * O the position in the POP3 listing (1-based; messages without O follow,
+ * in UID order).
+ */
+struct uidlist_entry {
+	uint32_t uid;
+	const char *uidl;          /* P field or NULL */
+	bool has_vsize;
+	uint64_t vsize;            /* W field when has_vsize */
+	uint32_t order;            /* O field, 0 for none */
+	const char *name;          /* file name written after ':' */
+};
+/* Append the header line "3 V<validity> N<next> G<guid>" and LF, with a
+ * fresh random mailbox GUID. */
+void uidlist_format_header(uint32_t validity, uint32_t next, struct strbuf *out);
+/* Append "<uid> [P<uidl> ][W<vsize> ][O<order> ]:<name>" and LF. The caller
+ * writes entries in increasing UID order (Dovecot requires it). */
+void uidlist_format_entry(const struct uidlist_entry *e, struct strbuf *out);
+
 #endif
