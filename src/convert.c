@@ -191,6 +191,7 @@ convert_signals_catch(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
+	lock_stop_on(&convert_got_signal);
 }
 
 void

@@ -145,4 +145,31 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1; then
 else
 	echo "# not root: the run without the dotlock is not tried"
 fi
+
+# A dotlock nobody holds any more that cannot be judged by its PID (an
+# empty file, as lockfile(1) of some MDAs leaves it): convert waits for it
+# to turn stale, says so after 10 seconds, and a SIGTERM ends the wait at
+# once (it used to be ignored until the lock was given up, 5 minutes).
+W=$TMP/wait
+mkdir "$W"
+cp "$DATA/sample.mbox" "$W/user"
+: >"$W/user.lock"
+"$MAILSHIFT" convert "$W/user" "$W/md" 2>"$W/err" &
+cpid=$!
+n=0
+while ! grep -q "waiting" "$W/err" && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+check "a long wait for a lock is said" \
+	grep -q "user is locked by .*user.lock: waiting (gives up after 300 s" "$W/err"
+t0=$(date +%s)
+kill -TERM $cpid
+wait $cpid
+rc=$?
+expect_eq "SIGTERM ends the wait" "$rc" 143
+check "within a second" test $(($(date +%s) - t0)) -le 1
+check "it says what it was doing" grep -q "user: interrupted while waiting for its lock" "$W/err"
+expect_eq "nothing delivered" "$(count_files "$W/md/new" "$W/md/cur")" 0
+expect_eq "the lock is left to its owner" "$(ls "$W")" "err
+md
+user
+user.lock"
 done_testing

@@ -204,7 +204,9 @@ expect_eq "template: owner" "$(stat -c %U "$TMP/maildirs/$u4.d")" "$u4"
 # 8. failures: a spool file without a user, one that is not a mailbox.
 printf 'hello\n' >"$SPOOL/$u4"
 : >"$SPOOL/nosuch$$"
-: >"$SPOOL/$u1.lock"
+# (a dotlock of no user's spool: one beside a spool makes convert wait
+# until it is stale, five minutes, as a delivery agent's lock should)
+: >"$SPOOL/gone$$.lock"
 status=0
 migrate -j 3 --dest "$TMP/maildirs/%u.d" >"$TMP/fail.out" 2>"$TMP/fail.err" || status=$?
 expect_eq "failures: exit status" "$status" 1
@@ -215,7 +217,7 @@ expect_eq "failures: no such user" \
 	"$(awk -v u="nosuch$$" '$1 == u { print $5, $6, $7, $8 }' "$TMP/fail.out")" "failed: no such user"
 expect_eq "failures: the others still done" "$(grep -c ' ok$' "$TMP/fail.out")" 3
 expect_eq "failures: lock file not taken for a user" "$(grep -c "lock" "$TMP/fail.out")" 0
-rm -f "$SPOOL/nosuch$$" "$SPOOL/$u1.lock" "$SPOOL/$u4"
+rm -f "$SPOOL/nosuch$$" "$SPOOL/gone$$.lock" "$SPOOL/$u4"
 
 # 9. --remove-source is handed to convert, or refused when it has none.
 cp "$DATA/sample.mbox" "$SPOOL/$u4"

@@ -41,6 +41,24 @@
 /* Outcome of one attempt at one lock. */
 enum { TRY_OK = 0, TRY_BUSY = 1, TRY_ERROR = -1 };
 
+/* Set by the command's signal handler: a wait for a lock ends on it. */
+static volatile sig_atomic_t *lock_stop;
+
+void
+lock_stop_on(volatile sig_atomic_t *flag)
+{
+	lock_stop = flag;
+}
+
+static bool
+lock_stopped(const char *path)
+{
+	if (lock_stop == NULL || *lock_stop == 0)
+		return false;
+	report_error(EX_TEMPFAIL, "%s: interrupted while waiting for its lock", path);
+	return true;
+}
+
 /* What a waiting locker remembers to decide that a dotlock is stale. */
 struct stale_watch {
 	bool watching;
@@ -412,8 +430,9 @@ static int
 lock_acquire(struct mbox_lock *lk)
 {
 	struct stale_watch sw = { .watching = false };
-	time_t deadline = mono_now() + lk->timeout;
+	time_t start = mono_now(), deadline = start + lk->timeout;
 	const char *what = "";
+	bool told = false;
 
 	for (;;) {
 		int rc = lock_round(lk, &what);
@@ -436,7 +455,22 @@ lock_acquire(struct mbox_lock *lk)
 			    lk->path, what, lk->timeout);
 			return EX_TEMPFAIL;
 		}
+		/* a wait longer than a delivery takes is worth a line */
+		if (!told && mono_now() - start >= LOCK_WAIT_NOTICE) {
+			if (what == lk->dotlock)
+				report_info("%s is locked by %s: waiting (gives up after %d s; a lock "
+				    "whose holder is gone, or %d s old with the mailbox unchanged, is "
+				    "removed)", lk->path, what, lk->timeout, lk->stale_age);
+			else
+				report_info("%s is locked (%s): waiting (gives up after %d s)",
+				    lk->path, what, lk->timeout);
+			told = true;
+		}
+		if (lock_stopped(lk->path))
+			return EX_TEMPFAIL;
 		sleep(1);
+		if (lock_stopped(lk->path))
+			return EX_TEMPFAIL;
 	}
 	if (fstat(lk->fd, &lk->st) == -1) {
 		report_error_sys(EX_IOERR, "unable to stat %s", lk->path);
@@ -586,6 +620,8 @@ uidlist_lock_take(int dirfd, const char *path, int timeout)
 			return -1;
 		}
 		sleep(1);
+		if (lock_stopped(path))
+			return -1;
 	}
 	char host[256], b[320];
 	if (gethostname(host, sizeof host) == 0) {
@@ -632,5 +668,7 @@ file_lock_exclusive(int fd, const char *what, int timeout)
 			return EX_TEMPFAIL;
 		}
 		sleep(1);
+		if (lock_stopped(what))
+			return EX_TEMPFAIL;
 	}
 }

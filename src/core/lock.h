@@ -42,11 +42,13 @@
 
 #include <stdbool.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/types.h>
 #include <time.h>
 
 #define LOCK_TIMEOUT_DEFAULT 300     /* seconds (Dovecot's mbox_lock_timeout) */
 #define LOCK_STALE_AGE       300     /* a dotlock older than this may be stale */
+#define LOCK_WAIT_NOTICE     10      /* seconds of waiting before saying so */
 #define LOCK_TOUCH_INTERVAL  60      /* refresh the dotlock's mtime this often */
 
 enum mbox_lock_mode { MBOX_LOCK_READ, MBOX_LOCK_WRITE, MBOX_LOCK_SHARED };
@@ -144,6 +146,10 @@ void uidlist_lock_release(int dirfd, int lock_fd);
  * 74 on another error). Dropped by close() and by the process's exit.
  */
 int file_lock_exclusive(int fd, const char *what, int timeout);
+
+/* A wait for any of these locks ends (EX_TEMPFAIL, reported) once *flag
+ * is non-zero: the command's handler for SIGINT, SIGTERM and SIGHUP sets it. */
+void lock_stop_on(volatile sig_atomic_t *flag);
 
 /* "<path>.lock" (malloced). */
 char *mbox_lock_dotlock_path(const char *path);
