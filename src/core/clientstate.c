@@ -110,8 +110,8 @@ add_keyword(struct client_state *cs, const char *k, size_t n)
 			strlist_add(&cs->rejected, k, n);
 		return;
 	}
-	const char *p = cs->keywords.buf, *e = p + cs->keywords.len;
-	while (p && p < e) {
+	const char *p = cs->keywords.buf, *e = p ? p + cs->keywords.len : NULL;
+	while (p != NULL && p < e) {
 		const char *sp = memchr(p, ' ', (size_t)(e - p));
 		const char *we = sp ? sp : e;
 		if ((size_t)(we - p) == n && mem_ieq(p, k, n))
