@@ -486,6 +486,52 @@ START_TEST(test_duplicates)
 }
 END_TEST
 
+/*
+ * A client renamed new/X to cur/X:2,S between the listings of new/ and cur/:
+ * the listing holds both names, but only the new one exists by the time it
+ * is read. One message, read once, and no word of a duplicate.
+ */
+START_TEST(test_rename_seen_twice)
+{
+	static const enum reader_sort sorts[] = {
+		READER_SORT_DELIVERY, READER_SORT_DATE, READER_SORT_NAME,
+	};
+
+	for (size_t k = 0; k < ARRAY_SIZE(sorts); k++) {
+		char rel[16];
+		snprintf(rel, sizeof rel, "twice%zu", k);
+		char *md = mkmaildir(rel, true, true);
+		puts_(md, "new/100.M1P1.h", "A\n\n", 100);
+		char *a = xasprintf("%s/new/100.M1P1.h", md), *b = xasprintf("%s/cur/100.M1P1.h:2,S", md);
+		ck_assert_int_eq(link(a, b), 0);
+		puts_(md, "cur/300.M1P1.h:2,", "D\n\n", 300);
+
+		struct evlog l = { 0 };
+		struct reader_opts o = opts_with(&l, sorts[k]);
+		struct maildir_reader *r;
+		struct message m;
+		size_t n = 0;
+		int seen_a = 0;
+
+		ck_assert_int_eq(maildir_reader_open(&r, md, &o), 0);
+		ck_assert_int_eq(unlink(a), 0);  /* the rename completes */
+		while (maildir_reader_next(r, &m, READER_WANT_HEADER) == 1) {
+			n++;
+			seen_a += m.header[0] == 'A';
+		}
+		ck_assert_uint_eq(n, 2);
+		ck_assert_int_eq(seen_a, 1);
+		ck_assert_uint_eq(l.n[MDE_DUP_INODE], 0);
+		ck_assert_uint_eq(l.n[MDE_VANISHED], 0);
+		ck_assert_uint_eq(maildir_reader_counters(r)->dup_inode, 0);
+		maildir_reader_close(r);
+		free(a);
+		free(b);
+		free(md);
+	}
+}
+END_TEST
+
 static void
 order_of(const char *md, enum reader_sort s, struct strbuf *out)
 {
@@ -821,6 +867,7 @@ maildir_reader_suite(void)
 	tcase_add_test(tc, test_duplicates);
 	tcase_add_test(tc, test_sort_orders);
 	tcase_add_test(tc, test_renamed_while_read);
+	tcase_add_test(tc, test_rename_seen_twice);
 	tcase_add_test(tc, test_missing_subdirs);
 	tcase_add_test(tc, test_keywords);
 	tcase_add_test(tc, test_walk);

@@ -588,6 +588,19 @@ md_seen_insert(struct maildir_reader *r, uint64_t h, ino_t ino, size_t idx)
 	r->seen_n++;
 }
 
+/* Is r->other ("sub/name") still a name of inode ino? A client that
+ * renamed the file between the listings of new/ and cur/ (new/X to
+ * cur/X:2,S) makes one file show up under two names: counted once,
+ * without a word; two names of one file at once are a hard link. */
+static bool
+md_still_there(struct maildir_reader *r, ino_t ino)
+{
+	struct stat st;
+
+	return fstatat(r->dirfd, r->other.buf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    st.st_ino == ino;
+}
+
 /*
  * Check the current name against the ones handed out. Returns true when it
  * is the same inode as an earlier name (skip it).
@@ -605,8 +618,11 @@ md_dup_check(struct maildir_reader *r, int sub, ino_t ino, size_t idx)
 				continue;
 			if (r->seen[j].ino == ino) {
 				if (md_other_name(r, &r->seen[j])) {
-					r->c.dup_inode++;
-					md_event(r, MDE_DUP_INODE, sub, r->name.buf, r->other.buf, 0);
+					if (md_still_there(r, ino)) {
+						r->c.dup_inode++;
+						md_event(r, MDE_DUP_INODE, sub, r->name.buf,
+						    r->other.buf, 0);
+					}
 					return true;
 				}
 				/* the same file under a name it got since it was
