@@ -103,16 +103,6 @@ keyset_free(struct keyset *ks)
 	ks->cap = ks->len = 0;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* The key in a file name SECS.M..P..Q..X<32 hex>_<n>.host...; false if none. */
 static bool
 name_key(const char *name, uint64_t *hi, uint64_t *lo, uint32_t *n)
@@ -125,26 +115,8 @@ name_key(const char *name, uint64_t *hi, uint64_t *lo, uint32_t *n)
 	if (x == NULL)
 		return false;
 	x++;
-	uint64_t h = 0, l = 0;
-	for (int i = 0; i < 32; i++) {
-		int v = hexval(x[i]);
-		if (v < 0)
-			return false;
-		if (i < 16)
-			h = h << 4 | (uint64_t)v;
-		else
-			l = l << 4 | (uint64_t)v;
-	}
-	if (x[32] != '_')
-		return false;
-	char *e;
-	unsigned long k = strtoul(x + 33, &e, 10);
-	if (e == x + 33 || (*e != '.' && *e != ',' && *e != ':' && *e != '\0'))
-		return false;
-	*hi = h;
-	*lo = l;
-	*n = (uint32_t)k;
-	return true;
+	size_t len = strcspn(x, ".,:");
+	return convert_key_parse(x, len, hi, lo, n);
 }
 
 /* Keys of every message already in new/ and cur/ of a maildir. */
