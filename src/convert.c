@@ -205,7 +205,7 @@ convert_signals_reraise(void)
 
 /* ---- mbox -> Maildir --------------------------------------------------------- */
 
-/* Headers dropped by --strip-status (DESIGN §3). */
+/* Headers left out of the delivery key (convert_keys.c). */
 static const char *const status_headers[] = {
 	"Status", "X-Status", "X-Keywords", "X-UID", "X-IMAP", "X-IMAPbase",
 	"Content-Length", "Lines",
@@ -239,6 +239,46 @@ convert_strip_header(const char *h, size_t len, bool keep_keywords, struct strbu
 		copied = f.line + f.line_len;
 	}
 	sb_append(out, copied, (size_t)(h + len - copied));
+}
+
+/*
+ * The seven mbox metadata headers (SPEC §2.8, §2.10 ▶): Dovecot and UW
+ * never show them to a client, so they become flags, keywords and UIDs and
+ * are not written into the Maildir file. Lines, X-UIDL, X-Mozilla-* stay.
+ */
+static const char *const meta_headers[] = {
+	"Status", "X-Status", "X-Keywords", "X-UID", "X-IMAP", "X-IMAPbase", "Content-Length",
+};
+
+bool
+convert_is_meta_header(const char *name, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(meta_headers); i++)
+		if (len == strlen(meta_headers[i]) && mem_ieq(name, meta_headers[i], len))
+			return true;
+	return false;
+}
+
+bool
+convert_consume_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out)
+{
+	struct header_iter it;
+	struct header_field f;
+	const char *copied = h;
+	bool changed = false;
+
+	sb_reset(out);
+	header_iter_init(&it, h, len);
+	while (header_iter_next(&it, &f)) {
+		if (!convert_is_meta_header(f.name, f.name_len) ||
+		    (keep_keywords && f.name_len == 10 && mem_ieq(f.name, "X-Keywords", 10)))
+			continue;
+		sb_append(out, copied, (size_t)(f.line - copied));
+		copied = f.line + f.line_len;
+		changed = true;
+	}
+	sb_append(out, copied, (size_t)(h + len - copied));
+	return changed;
 }
 
 /* Arrival date when the From_ line has none (SPEC §5 W4). */
@@ -397,8 +437,8 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 		return -1;
 	const char *h = m->header;
 	size_t hlen = m->header_len;
-	if (run->o->strip_status) {
-		convert_strip_header(m->header, m->header_len, overflow, &run->hdr);
+	if (!run->o->keep_mbox_headers &&
+	    convert_consume_header(m->header, m->header_len, overflow, &run->hdr)) {
 		h = run->hdr.buf ? run->hdr.buf : "";
 		hlen = run->hdr.len;
 	}
@@ -1107,16 +1147,18 @@ cmd_convert(int argc, const char **argv)
 		.sync = SYNC_BATCH, .lock_timeout = 300, .layout = "maildir++", .sort = "delivery" };
 	char *to = NULL, *fmt = NULL, *sync = NULL, *owner = NULL, *from_fmt = NULL;
 	char *sort = NULL, *compress = NULL, *layout = NULL, *names = NULL, *uid_state = NULL;
-	int strip = 0, local_time = 0, batch = 1000, recursive = 0, remove_source = 0;
+	int strip = 0, keep = 0, local_time = 0, batch = 1000, recursive = 0, remove_source = 0;
 	struct poptOption options[] = {
 		{ "to", 't', POPT_ARG_STRING, &to, 0,
 		  "output format: maildir or mbox (default: by DEST)", "FORMAT" },
 		{ "mbox-format", '\0', POPT_ARG_STRING, &fmt, 0,
 		  "auto, mboxo, mboxrd, mboxcl or mboxcl2 (default: auto when reading, mboxrd when writing)",
 		  "VARIANT" },
+		{ "keep-mbox-headers", '\0', POPT_ARG_NONE, &keep, 0,
+		  "keep Status, X-Status, X-Keywords, X-UID, X-IMAP, X-IMAPbase and Content-Length "
+		  "in the Maildir files", NULL },
 		{ "strip-status", '\0', POPT_ARG_NONE, &strip, 0,
-		  "drop Status, X-Status, X-Keywords, X-UID, X-IMAP, X-IMAPbase, Content-Length and Lines",
-		  NULL },
+		  "deprecated: leaving those headers out is the default now", NULL },
 		{ "sync", '\0', POPT_ARG_STRING, &sync, 0,
 		  "durability: batch, message or none (default batch)", "MODE" },
 		{ "batch", '\0', POPT_ARG_INT, &batch, 0, "messages per durability batch (default 1000)", "N" },
@@ -1205,7 +1247,17 @@ cmd_convert(int argc, const char **argv)
 	o.uid_state = uid_state == NULL || strcmp(uid_state, "dovecot") == 0;
 	o.recursive = recursive;
 	o.remove_source = remove_source;
-	o.strip_status = strip;
+	if (strip) {
+		report_warn("--strip-status is deprecated and does nothing: the mbox metadata headers "
+		    "are left out of the Maildir files by default now (Lines: is kept); "
+		    "--keep-mbox-headers keeps them");
+		if (keep) {
+			report_error(EX_USAGE, "--strip-status and --keep-mbox-headers contradict each other");
+			status = EX_USAGE;
+			goto out;
+		}
+	}
+	o.keep_mbox_headers = keep;
 	o.local_time = local_time;
 	if (owner && parse_owner(owner, &o) == -1) {
 		status = EX_USAGE;
