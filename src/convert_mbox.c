@@ -703,6 +703,9 @@ uid_head(struct mrun *run, struct uid_out *uo, const struct message *m, const ch
 	}
 }
 
+/* Spaces after the block of a CRLF message (Dovecot's own padding). */
+#define META_PADDING 50
+
 /* Where UW writes a metadata field in its block (SPEC §2.8), -1 for others. */
 static int
 uw_rank(const struct header_field *f)
@@ -765,9 +768,28 @@ meta_block(struct mrun *run, const struct message *m, const char **h_r, size_t *
 	if (at == tail)
 		at = 0;
 	sb_append(out, copied, at);
+	/* LF line ends even in a CRLF message: Dovecot writes its own fields
+	 * so and takes a CR before LF for a part of the value (an X-UID it
+	 * cannot read, a UID renumbered, then a rewrite that overran the next
+	 * message) */
+	int last = -1;
 	for (int k = 0; k < 5; k++)
 		if (fields[k])
-			sb_append(out, fields[k], lens[k]);
+			last = k;
+	bool crlf = false;
+	for (int k = 0; k < 5; k++) {
+		for (size_t i = 0; fields[k] && i < lens[k]; i++) {
+			if (fields[k][i] == '\r' && i + 1 < lens[k] && fields[k][i + 1] == '\n') {
+				crlf = true;
+				continue;
+			}
+			/* and room to rewrite the block in place, as Dovecot leaves
+			 * itself: it cannot move a CRLF message's text correctly */
+			if (k == last && crlf && fields[k][i] == '\n' && i + 1 == lens[k])
+				sb_appendf(out, "%*s", META_PADDING, "");
+			sb_appendc(out, fields[k][i]);
+		}
+	}
 	sb_append(out, copied + at, tail - at);
 	*h_r = out->buf;
 	*hlen_r = out->len;

@@ -129,4 +129,31 @@ for style in uw dovecot mutt; do
 done
 expect_eq "no error in Dovecot's log" "$(grep -c 'Error\|Panic\|Warning' "$TMP/dovecot/log")" 0
 
+# --- mbox output Dovecot reads without damage ----------------------------------------
+# Maildir -> mbox of LF and CRLF messages with UIDs: Dovecot's view of the
+# exported mbox = its view of the Maildir (count, UIDs, flags, served text,
+# UIDLs), nothing in its log. A CRLF message's metadata block gets LF line
+# ends and room to be rewritten in place, as Dovecot writes its own: without
+# them Dovecot's first rewrite failed ("Sync failed ... needs
+# 18446744073709551615 bytes"), renumbered every UID and overwrote text.
+sed 's/$/\r/' "$TMP/rm/uw.mbox" >"$TMP/rm/uwcrlf.mbox"
+for style in uw uwcrlf mutt; do
+	nv=; [ $style = mutt ] && nv=--no-validity
+	rm -rf "$TMP/x-$style"
+	"$MAILSHIFT" convert -q "$TMP/rm/$style.mbox" "$TMP/x-$style"
+	s=$(served_copy "$TMP/x-$style" "sx-$style")
+	dovecot_served_maildir "$s" $nv >"$TMP/$style.xmdview"
+	mkdir -p "$TMP/out-$style"
+	"$MAILSHIFT" convert -q --to=mbox "$TMP/x-$style" "$TMP/out-$style/inbox"
+	expect_eq "$style: Maildir -> mbox" "$?" 0
+	: >"$TMP/dovecot/log"
+	dovecot_served_mbox "$TMP/out-$style/inbox" $nv >"$TMP/$style.xmboxview"
+	expect_eq "$style: Dovecot serves the exported mbox" "$?" 0
+	expect_eq "$style: exported mbox: no error in Dovecot's log" \
+		"$(grep -v 'Info: ' "$TMP/dovecot/log")" ""
+	expect_eq "$style: Dovecot's view of the exported mbox = of the Maildir" \
+		"$(cat "$TMP/$style.xmboxview")" "$(cat "$TMP/$style.xmdview")"
+done
+expect_eq "CRLF messages served" "$(grep -c '^UID .* SHA ' "$TMP/uwcrlf.xmboxview")" 40
+
 done_testing
