@@ -1248,9 +1248,10 @@ cmd_convert(int argc, const char **argv)
 	o.recursive = recursive;
 	o.remove_source = remove_source;
 	if (strip) {
-		report_warn("--strip-status is deprecated and does nothing: the mbox metadata headers "
-		    "are left out of the Maildir files by default now (Lines: is kept); "
-		    "--keep-mbox-headers keeps them");
+		/* said also with -q: scripts that pass it should learn of it */
+		fprintf(stderr, "%s: warning: --strip-status is deprecated and does nothing: the mbox "
+		    "metadata headers are left out of the Maildir files by default now (Lines: is "
+		    "kept); --keep-mbox-headers keeps them\n", report_prefix());
 		if (keep) {
 			report_error(EX_USAGE, "--strip-status and --keep-mbox-headers contradict each other");
 			status = EX_USAGE;
