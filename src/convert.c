@@ -322,6 +322,8 @@ struct run {
 	struct strbuf hdr, scratch;
 	struct uidstate *us;        /* UID state of the current source, or NULL */
 	uint64_t cookie;            /* of the message being delivered */
+	uint64_t quota_bytes;       /* S= of what was published, for maildirsize */
+	uint64_t quota_count;
 };
 
 static void
@@ -335,6 +337,10 @@ on_published(void *ctx, uint64_t cookie, const char *subdir, const char *name)
 		uidstate_published(run->us, cookie, name);
 	if (name_key(name, &hi, &lo, &n))
 		record_note(&run->rec, hi, lo, n);
+	const char *s = strstr(name, ",S=");
+	if (s)
+		run->quota_bytes += strtoull(s + 3, NULL, 10);
+	run->quota_count++;
 	run->sum->delivered++;
 	if (opt_common.verbose)
 		report_info("delivered %s/%s", subdir, name);
@@ -851,6 +857,46 @@ convert_summary_print(const struct convert_summary *s)
 	fputc('\n', stderr);
 }
 
+/*
+ * Maildir++ quota (SPEC §1.9): a maildirsize of DEST (or of its parent when
+ * DEST is a folder) gets the delivered "<bytes> <count>" line, as a delivery
+ * agent appends it; when that cannot be done, or the file reaches 5120
+ * bytes, it is removed and the server recalculates it.
+ */
+static void
+quota_update(const char *dest, uint64_t bytes, uint64_t count)
+{
+	struct stat st;
+	char *mf = xasprintf("%s/maildirfolder", dest);
+	const char *slash = strrchr(dest, '/');
+	const char *base = slash ? slash + 1 : dest;
+	bool folder = lstat(mf, &st) == 0 || (base[0] == '.' && base[1] != '\0' && base[1] != '.');
+	char *path = folder ? xasprintf("%s/../maildirsize", dest) : xasprintf("%s/maildirsize", dest);
+
+	free(mf);
+	if (count == 0 || lstat(path, &st) == -1 || !S_ISREG(st.st_mode)) {
+		free(path);
+		return;
+	}
+	char line[64];
+	int n = snprintf(line, sizeof line, "%llu %llu\n", (unsigned long long)bytes,
+	    (unsigned long long)count);
+	int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	bool ok = fd != -1 && st.st_size + n < 5120 && write_all(fd, line, (size_t)n) == 0;
+	if (fd != -1)
+		close(fd);
+	if (!ok) {
+		if (unlink(path) == 0)
+			report_info("%s: removed: the server recalculates the quota", path);
+		else
+			report_warn_sys("unable to update or remove %s", path);
+	} else if (opt_common.verbose) {
+		report_info("%s: %llu bytes in %llu messages added", path, (unsigned long long)bytes,
+		    (unsigned long long)count);
+	}
+	free(path);
+}
+
 int
 convert_to_maildir(const struct convert_opts *o, const char **sources, int nsources,
     const char *dest)
@@ -916,6 +962,8 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 		status = report_exit_status() ? report_exit_status() : EX_IOERR;
 	if (!run.write_failed && record_sync(&run.rec) == -1 && status == 0)
 		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+	if (!opt_common.dry_run)
+		quota_update(dest, run.quota_bytes, run.quota_count);
 	record_close(&run.rec);
 	keyset_free(&run.existing);
 	sb_free(&run.hdr);
