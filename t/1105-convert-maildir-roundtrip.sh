@@ -135,8 +135,13 @@ expect_eq "all other messages byte for byte" \
 echo "# $total messages, Maildir -> mbox -> Maildir"
 
 # --- mbox -> Maildir -> mbox: exact for a UW-order block -----------------------------
-"$MAILSHIFT" convert -q --to=mbox "$TMP/back" "$TMP/again.mbox"
-check "mbox -> Maildir -> mbox exact (the block where UW puts it)" cmp -s "$TMP/all.mbox" "$TMP/again.mbox"
+# (all.mbox itself holds the metadata headers of the files that had them
+# where they were; what convert writes from the Maildir it gave back holds
+# every block where UW puts it)
+"$MAILSHIFT" convert -q --sync=none --to=mbox "$TMP/back" "$TMP/again.mbox"
+"$MAILSHIFT" convert -q --sync=none "$TMP/again.mbox" "$TMP/back2"
+"$MAILSHIFT" convert -q --sync=none --to=mbox "$TMP/back2" "$TMP/again2.mbox"
+check "mbox -> Maildir -> mbox exact ($total messages, the block where UW puts it)" cmp -s "$TMP/again.mbox" "$TMP/again2.mbox"
 msg() { printf 'From a@b Sat Jan  3 01:05:34 1996\n%sSubject: %s\n%s\nbody %s\n\n' "$2" "$1" "$3" "$1"; }
 {
 	msg 1 '' 'X-IMAPbase: 1700000000 0000000009 Work
