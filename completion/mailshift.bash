@@ -17,7 +17,7 @@ _mailshift_options()
 {
 	case $1 in
 	check) opts='--recursive -r --deep --tmp-age' ;;
-	convert) opts="--to -t --mbox-format --strip-status --sync --batch --local-time --owner --lock-timeout --from-format --sort --compress --recursive -r --layout --folder-names --remove-source --uid-state $_mailshift_dry_run" ;;
+	convert) opts="--to -t --mbox-format --keep-mbox-headers --strip-status --sync --batch --local-time --owner --lock-timeout --from-format --sort --compress --recursive -r --layout --folder-names --remove-source --uid-state $_mailshift_dry_run" ;;
 	dedup) opts="--key -k --keep --delete -d --move-to --recursive -r --lock-timeout $_mailshift_dry_run" ;;
 	repair) opts="--recursive -r --deep --tmp-age --quarantine $_mailshift_dry_run" ;;
 	stats) opts='--recursive -r --top --by --attachments --duplicates --deep --counts --csv --color' ;;

@@ -177,7 +177,7 @@ convert_signals_reraise(void)
 
 /* ---- mbox -> Maildir --------------------------------------------------------- */
 
-/* Headers dropped by --strip-status (DESIGN §3). */
+/* Headers left out of the delivery key (convert_keys.c). */
 static const char *const status_headers[] = {
 	"Status", "X-Status", "X-Keywords", "X-UID", "X-IMAP", "X-IMAPbase",
 	"Content-Length", "Lines",
@@ -211,6 +211,46 @@ convert_strip_header(const char *h, size_t len, bool keep_keywords, struct strbu
 		copied = f.line + f.line_len;
 	}
 	sb_append(out, copied, (size_t)(h + len - copied));
+}
+
+/*
+ * The seven mbox metadata headers (SPEC §2.8, §2.10 ▶): Dovecot and UW
+ * never show them to a client, so they become flags, keywords and UIDs and
+ * are not written into the Maildir file. Lines, X-UIDL, X-Mozilla-* stay.
+ */
+static const char *const meta_headers[] = {
+	"Status", "X-Status", "X-Keywords", "X-UID", "X-IMAP", "X-IMAPbase", "Content-Length",
+};
+
+bool
+convert_is_meta_header(const char *name, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(meta_headers); i++)
+		if (len == strlen(meta_headers[i]) && mem_ieq(name, meta_headers[i], len))
+			return true;
+	return false;
+}
+
+bool
+convert_consume_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out)
+{
+	struct header_iter it;
+	struct header_field f;
+	const char *copied = h;
+	bool changed = false;
+
+	sb_reset(out);
+	header_iter_init(&it, h, len);
+	while (header_iter_next(&it, &f)) {
+		if (!convert_is_meta_header(f.name, f.name_len) ||
+		    (keep_keywords && f.name_len == 10 && mem_ieq(f.name, "X-Keywords", 10)))
+			continue;
+		sb_append(out, copied, (size_t)(f.line - copied));
+		copied = f.line + f.line_len;
+		changed = true;
+	}
+	sb_append(out, copied, (size_t)(h + len - copied));
+	return changed;
 }
 
 /* Arrival date when the From_ line has none (SPEC §5 W4). */
@@ -254,6 +294,8 @@ struct run {
 	struct strbuf hdr, scratch;
 	struct uidstate *us;        /* UID state of the current source, or NULL */
 	uint64_t cookie;            /* of the message being delivered */
+	uint64_t quota_bytes;       /* S= of what was published, for maildirsize */
+	uint64_t quota_count;
 };
 
 static void
@@ -267,6 +309,10 @@ on_published(void *ctx, uint64_t cookie, const char *subdir, const char *name)
 		uidstate_published(run->us, cookie, name);
 	if (name_key(name, &hi, &lo, &n))
 		record_note(&run->rec, hi, lo, n);
+	const char *s = strstr(name, ",S=");
+	if (s)
+		run->quota_bytes += strtoull(s + 3, NULL, 10);
+	run->quota_count++;
 	run->sum->delivered++;
 	if (opt_common.verbose)
 		report_info("delivered %s/%s", subdir, name);
@@ -369,8 +415,8 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 		return -1;
 	const char *h = m->header;
 	size_t hlen = m->header_len;
-	if (run->o->strip_status) {
-		convert_strip_header(m->header, m->header_len, overflow, &run->hdr);
+	if (!run->o->keep_mbox_headers &&
+	    convert_consume_header(m->header, m->header_len, overflow, &run->hdr)) {
 		h = run->hdr.buf ? run->hdr.buf : "";
 		hlen = run->hdr.len;
 	}
@@ -783,6 +829,46 @@ convert_summary_print(const struct convert_summary *s)
 	fputc('\n', stderr);
 }
 
+/*
+ * Maildir++ quota (SPEC §1.9): a maildirsize of DEST (or of its parent when
+ * DEST is a folder) gets the delivered "<bytes> <count>" line, as a delivery
+ * agent appends it; when that cannot be done, or the file reaches 5120
+ * bytes, it is removed and the server recalculates it.
+ */
+static void
+quota_update(const char *dest, uint64_t bytes, uint64_t count)
+{
+	struct stat st;
+	char *mf = xasprintf("%s/maildirfolder", dest);
+	const char *slash = strrchr(dest, '/');
+	const char *base = slash ? slash + 1 : dest;
+	bool folder = lstat(mf, &st) == 0 || (base[0] == '.' && base[1] != '\0' && base[1] != '.');
+	char *path = folder ? xasprintf("%s/../maildirsize", dest) : xasprintf("%s/maildirsize", dest);
+
+	free(mf);
+	if (count == 0 || lstat(path, &st) == -1 || !S_ISREG(st.st_mode)) {
+		free(path);
+		return;
+	}
+	char line[64];
+	int n = snprintf(line, sizeof line, "%llu %llu\n", (unsigned long long)bytes,
+	    (unsigned long long)count);
+	int fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+	bool ok = fd != -1 && st.st_size + n < 5120 && write_all(fd, line, (size_t)n) == 0;
+	if (fd != -1)
+		close(fd);
+	if (!ok) {
+		if (unlink(path) == 0)
+			report_info("%s: removed: the server recalculates the quota", path);
+		else
+			report_warn_sys("unable to update or remove %s", path);
+	} else if (opt_common.verbose) {
+		report_info("%s: %llu bytes in %llu messages added", path, (unsigned long long)bytes,
+		    (unsigned long long)count);
+	}
+	free(path);
+}
+
 int
 convert_to_maildir(const struct convert_opts *o, const char **sources, int nsources,
     const char *dest)
@@ -848,6 +934,8 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 		status = report_exit_status() ? report_exit_status() : EX_IOERR;
 	if (!run.write_failed && record_sync(&run.rec) == -1 && status == 0)
 		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+	if (!opt_common.dry_run)
+		quota_update(dest, run.quota_bytes, run.quota_count);
 	record_close(&run.rec);
 	keyset_free(&run.existing);
 	sb_free(&run.hdr);
@@ -1079,16 +1167,18 @@ cmd_convert(int argc, const char **argv)
 		.sync = SYNC_BATCH, .lock_timeout = 300, .layout = "maildir++", .sort = "delivery" };
 	char *to = NULL, *fmt = NULL, *sync = NULL, *owner = NULL, *from_fmt = NULL;
 	char *sort = NULL, *compress = NULL, *layout = NULL, *names = NULL, *uid_state = NULL;
-	int strip = 0, local_time = 0, batch = 1000, recursive = 0, remove_source = 0;
+	int strip = 0, keep = 0, local_time = 0, batch = 1000, recursive = 0, remove_source = 0;
 	struct poptOption options[] = {
 		{ "to", 't', POPT_ARG_STRING, &to, 0,
 		  "output format: maildir or mbox (default: by DEST)", "FORMAT" },
 		{ "mbox-format", '\0', POPT_ARG_STRING, &fmt, 0,
 		  "auto, mboxo, mboxrd, mboxcl or mboxcl2 (default: auto when reading, mboxrd when writing)",
 		  "VARIANT" },
+		{ "keep-mbox-headers", '\0', POPT_ARG_NONE, &keep, 0,
+		  "keep Status, X-Status, X-Keywords, X-UID, X-IMAP, X-IMAPbase and Content-Length "
+		  "in the Maildir files", NULL },
 		{ "strip-status", '\0', POPT_ARG_NONE, &strip, 0,
-		  "drop Status, X-Status, X-Keywords, X-UID, X-IMAP, X-IMAPbase, Content-Length and Lines",
-		  NULL },
+		  "deprecated: leaving those headers out is the default now", NULL },
 		{ "sync", '\0', POPT_ARG_STRING, &sync, 0,
 		  "durability: batch, message or none (default batch)", "MODE" },
 		{ "batch", '\0', POPT_ARG_INT, &batch, 0, "messages per durability batch (default 1000)", "N" },
@@ -1177,7 +1267,18 @@ cmd_convert(int argc, const char **argv)
 	o.uid_state = uid_state == NULL || strcmp(uid_state, "dovecot") == 0;
 	o.recursive = recursive;
 	o.remove_source = remove_source;
-	o.strip_status = strip;
+	if (strip) {
+		/* said also with -q: scripts that pass it should learn of it */
+		fprintf(stderr, "%s: warning: --strip-status is deprecated and does nothing: the mbox "
+		    "metadata headers are left out of the Maildir files by default now (Lines: is "
+		    "kept); --keep-mbox-headers keeps them\n", report_prefix());
+		if (keep) {
+			report_error(EX_USAGE, "--strip-status and --keep-mbox-headers contradict each other");
+			status = EX_USAGE;
+			goto out;
+		}
+	}
+	o.keep_mbox_headers = keep;
 	o.local_time = local_time;
 	if (owner && parse_owner(owner, &o) == -1) {
 		status = EX_USAGE;

@@ -22,7 +22,7 @@ struct convert_opts {
 	const char *to;             /* "maildir", "mbox" or NULL (the other format) */
 	int in_variant;             /* enum mbox_variant for mbox input */
 	int out_variant;            /* enum mbox_variant for mbox output (default mboxrd) */
-	bool strip_status;
+	bool keep_mbox_headers;     /* the mbox metadata headers stay in Maildir files */
 	enum sync_mode sync;
 	size_t batch;
 	bool local_time;            /* zone-less From_ dates are local time */
@@ -135,6 +135,12 @@ void record_close(struct delivery_record *rec);
 /* The header without Status, X-Status, X-Keywords (unless keep_keywords),
  * X-UID, X-IMAP, X-IMAPbase, Content-Length, Lines; out is reset. */
 void convert_strip_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out);
+
+/* Is this one of the seven mbox metadata headers (SPEC §2.10 ▶)? */
+bool convert_is_meta_header(const char *name, size_t len);
+/* The header without them (X-Keywords stays when keep_keywords); out is
+ * reset. True when one was left out. */
+bool convert_consume_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out);
 
 /* Arrival date from Received: or Date: (SPEC §5 W4, §3.11); *how names it. */
 time_t convert_fallback_time(const struct message *m, const char **how);

@@ -326,6 +326,7 @@ struct mrun {
 	struct keyset appended;     /* appended from the current source */
 	struct strbuf from, hdr, strip, kw;
 	struct strbuf uidh, uidkw;  /* UID state headers, keyword names */
+	struct strbuf blk;          /* the header with its metadata block */
 	struct pending *pending;    /* maildir files to unlink once durable */
 	size_t npending, cappending;
 	size_t unflushed;
@@ -702,6 +703,98 @@ uid_head(struct mrun *run, struct uid_out *uo, const struct message *m, const ch
 	}
 }
 
+/* Spaces after the block of a CRLF message (Dovecot's own padding). */
+#define META_PADDING 50
+
+/* Where UW writes a metadata field in its block (SPEC §2.8), -1 for others. */
+static int
+uw_rank(const struct header_field *f)
+{
+	static const char *const order[] = { "X-IMAPbase", "Status", "X-Status", "X-Keywords", "X-UID" };
+	for (size_t i = 0; i < ARRAY_SIZE(order); i++)
+		if (f->name_len == strlen(order[i]) && mem_ieq(f->name, order[i], f->name_len))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * A Maildir file without mbox metadata (what mbox -> Maildir writes) gets
+ * the fields that carry its flags, keywords and UIDs as one block at the
+ * end of the header, in UW's order: X-IMAPbase, Status, X-Status,
+ * X-Keywords, X-UID (SPEC §2.10 ▶). mbox -> Maildir consumes exactly that
+ * block again, so Maildir -> mbox -> Maildir gives the same bytes. A file
+ * that holds such fields itself keeps them where they are (edited in place).
+ */
+static void
+meta_block(struct mrun *run, const struct message *m, const char **h_r, size_t *hlen_r)
+{
+	struct header_iter it;
+	struct header_field f;
+	const char *h = *h_r;
+	size_t hlen = *hlen_r;
+
+	if (h == m->header)
+		return;                 /* nothing was added */
+	header_iter_init(&it, m->header, m->header_len);
+	while (header_iter_next(&it, &f))
+		if (convert_is_meta_header(f.name, f.name_len))
+			return;
+	struct strbuf *out = &run->blk;
+	const char *copied = h;
+	const char *fields[5] = { 0 };
+	size_t lens[5] = { 0 };
+	bool moved = false;
+
+	sb_reset(out);
+	header_iter_init(&it, h, hlen);
+	while (header_iter_next(&it, &f)) {
+		int k = uw_rank(&f);
+		if (k < 0 || fields[k] != NULL)
+			continue;
+		sb_append(out, copied, (size_t)(f.line - copied));
+		copied = f.line + f.line_len;
+		fields[k] = f.line;
+		lens[k] = f.line_len;
+		moved = true;
+	}
+	if (!moved)
+		return;
+	/* the fields before the empty line, then the block, then the rest */
+	size_t tail = (size_t)(h + hlen - copied);
+	size_t at = tail;
+	header_iter_init(&it, copied, tail);
+	while (header_iter_next(&it, &f))
+		at = (size_t)(f.line + f.line_len - copied);
+	if (at == tail)
+		at = 0;
+	sb_append(out, copied, at);
+	/* LF line ends even in a CRLF message: Dovecot writes its own fields
+	 * so and takes a CR before LF for a part of the value (an X-UID it
+	 * cannot read, a UID renumbered, then a rewrite that overran the next
+	 * message) */
+	int last = -1;
+	for (int k = 0; k < 5; k++)
+		if (fields[k])
+			last = k;
+	bool crlf = false;
+	for (int k = 0; k < 5; k++) {
+		for (size_t i = 0; fields[k] && i < lens[k]; i++) {
+			if (fields[k][i] == '\r' && i + 1 < lens[k] && fields[k][i + 1] == '\n') {
+				crlf = true;
+				continue;
+			}
+			/* and room to rewrite the block in place, as Dovecot leaves
+			 * itself: it cannot move a CRLF message's text correctly */
+			if (k == last && crlf && fields[k][i] == '\n' && i + 1 == lens[k])
+				sb_appendf(out, "%*s", META_PADDING, "");
+			sb_appendc(out, fields[k][i]);
+		}
+	}
+	sb_append(out, copied + at, tail - at);
+	*h_r = out->buf;
+	*hlen_r = out->len;
+}
+
 /* The message loop of one source; returns its status. *rewritten_r: an
  * mbox source was rewritten in place between two reads (nothing reported:
  * read it again). */
@@ -727,6 +820,7 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r, bool *rewritte
 			maildir_head(run, mr, es, &m, &h, &hlen);
 			if (ul)
 				uid_head(run, &uo, &m, &h, &hlen);
+			meta_block(run, &m, &h, &hlen);
 		} else {
 			sum->variant = mbox_variant_name(mbox_reader_variant(reader_mbox(r)));
 			sb_reset(&run->from);
@@ -982,6 +1076,7 @@ convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources
 	sb_free(&run.kw);
 	sb_free(&run.uidh);
 	sb_free(&run.uidkw);
+	sb_free(&run.blk);
 	free(run.marker);
 	convert_signals_reraise();
 	int worst = report_exit_status();

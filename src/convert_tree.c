@@ -30,7 +30,11 @@
 #include "folder.h"
 #include "maildir_reader.h"
 #include "report.h"
+#include "serverstate.h"
 #include "source.h"
+
+/* UW-IMAP's list of subscribed mailboxes, one name a line. */
+#define MAILBOXLIST_FILE ".mailboxlist"
 
 struct names {
 	char **v;
@@ -53,27 +57,56 @@ name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Lock, journal and marker files beside mboxes are not mailboxes. */
-static bool
-is_side_file(const char *name)
+/*
+ * Whatever a walk leaves out is named, one line each, also with -q, and
+ * as {"left_out":PATH,"reason":...} with --json: a migration never drops a
+ * mailbox silently (DESIGN §3 convert).
+ */
+static void
+left_out(const char *path, const char *reason)
+{
+	report_progress_clear();
+	fprintf(stderr, "%s: warning: %s: left out: %s\n", report_prefix(), path, reason);
+	if (opt_common.json) {
+		fputs("{\"left_out\":", stdout);
+		json_cstring(stdout, path);
+		fputs(",\"reason\":", stdout);
+		json_cstring(stdout, reason);
+		fputs("}\n", stdout);
+		fflush(stdout);
+	}
+}
+
+/* Files beside mboxes that are not mailboxes; NULL for a candidate. */
+static const char *
+side_file(const char *name)
 {
 	static const char *const suffixes[] = { ".lock", ".mailshift-journal", ".mailshift-append" };
 	size_t n = strlen(name);
 
-	if (name[0] == '.')
-		return true;
 	for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
 		size_t k = strlen(suffixes[i]);
 		if (n > k && strcmp(name + n - k, suffixes[i]) == 0)
-			return true;
+			return i == 0 ? "a lock file" : "mailshift's own file for an interrupted write";
 	}
-	return false;
+	return NULL;
 }
 
-/* Relative paths of the regular files below root/rel; symlinks are never
- * followed. */
+/* The subscriptions files at the top of a tree (read, not converted). */
+static bool
+is_subscriptions_file(const char *rel)
+{
+	return strcmp(rel, MAILBOXLIST_FILE) == 0 || strcmp(rel, COURIER_SUBSCRIBED_FILE) == 0 ||
+	    strcmp(rel, DOVECOT_SUBSCRIPTIONS_FILE) == 0;
+}
+
+/*
+ * The entries below root/rel: regular files into `files`, directories
+ * into `dirs` (relative paths); symlinks are never followed, and every
+ * other entry is named by left_out().
+ */
 static void
-walk_files(const char *root, const char *rel, struct names *out, int depth)
+walk_tree(const char *root, const char *rel, struct names *files, struct names *dirs, int depth)
 {
 	char *dir = *rel ? xasprintf("%s/%s", root, rel) : xstrdup(root);
 	DIR *d = opendir(dir);
@@ -81,22 +114,44 @@ walk_files(const char *root, const char *rel, struct names *out, int depth)
 
 	if (d == NULL) {
 		report_warn_sys("unable to read %s", dir);
+		left_out(dir, "a directory that cannot be read");
 		free(dir);
 		return;
 	}
 	while ((de = readdir(d)) != NULL) {
 		struct stat st;
-		if (is_side_file(de->d_name))
+		const char *n = de->d_name;
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
 			continue;
-		char *sub = *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
-		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
-			report_warn_sys("unable to stat %s/%s", dir, de->d_name);
+		char *sub = *rel ? xasprintf("%s/%s", rel, n) : xstrdup(n);
+		char *full = xasprintf("%s/%s", dir, n);
+		const char *why = NULL;
+		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			why = "cannot be examined (stat failed)";
 		else if (S_ISLNK(st.st_mode))
-			report_warn("%s/%s: symbolic link, not followed", dir, de->d_name);
-		else if (S_ISDIR(st.st_mode) && depth < 64)
-			walk_files(root, sub, out, depth + 1);
-		else if (S_ISREG(st.st_mode))
-			names_add(out, sub);
+			why = "a symbolic link (never followed)";
+		else if (S_ISDIR(st.st_mode) && n[0] == '.')
+			why = "a directory whose name starts with '.' (rename it to convert it)";
+		else if (S_ISDIR(st.st_mode) && depth >= 64)
+			why = "a directory nested more than 64 levels deep";
+		else if (S_ISDIR(st.st_mode)) {
+			names_add(dirs, sub);
+			walk_tree(root, sub, files, dirs, depth + 1);
+		} else if (S_ISFIFO(st.st_mode))
+			why = "a FIFO, not a file";
+		else if (S_ISSOCK(st.st_mode))
+			why = "a socket, not a file";
+		else if (!S_ISREG(st.st_mode))
+			why = "a device, not a file";
+		else if (*rel == '\0' && is_subscriptions_file(n))
+			;       /* read by subscriptions_from_mbox_tree() */
+		else if (n[0] == '.')
+			why = "a file whose name starts with '.' (rename it to convert it)";
+		else if ((why = side_file(n)) == NULL)
+			names_add(files, sub);
+		if (why)
+			left_out(full, why);
+		free(full);
 		free(sub);
 	}
 	closedir(d);
@@ -171,18 +226,242 @@ worse(int status, int s)
 	return status ? status : s;
 }
 
+/*
+ * The folder path of a path in an mbox tree: a directory "X.sbd" beside an
+ * mbox "X" holds X's subfolders (Thunderbird's convention, which
+ * Maildir -> mbox writes for a folder with messages and subfolders, SPEC
+ * §1.8). Returns a new string.
+ */
+static char *
+tree_folder_path(const char *source, const char *rel)
+{
+	struct strbuf out = STRBUF_INIT;
+	const char *p = rel;
+
+	for (const char *s; (s = strchr(p, '/')) != NULL; p = s + 1) {
+		size_t n = (size_t)(s - p);
+		size_t keep = n;
+		if (n > 4 && memcmp(s - 4, ".sbd", 4) == 0) {
+			struct stat st;
+			char *sib = xasprintf("%s/%.*s", source, (int)(s - rel - 4), rel);
+			if (lstat(sib, &st) == 0 && S_ISREG(st.st_mode))
+				keep = n - 4;
+			free(sib);
+		}
+		sb_append(&out, p, keep);
+		sb_appendc(&out, '/');
+	}
+	sb_appends(&out, p);
+	return out.buf ? out.buf : xstrdup("");
+}
+
+/* Is this directory of an mbox tree the subfolders of an mbox beside it? */
+static bool
+is_sbd_of_mbox(const char *source, const char *rel)
+{
+	size_t n = strlen(rel);
+	struct stat st;
+
+	if (n <= 4 || strcmp(rel + n - 4, ".sbd") != 0)
+		return false;
+	char *sib = xasprintf("%s/%.*s", source, (int)(n - 4), rel);
+	bool yes = lstat(sib, &st) == 0 && S_ISREG(st.st_mode);
+	free(sib);
+	return yes;
+}
+
+/* DEST's folder for a folder path, created for the fs layout's parents;
+ * NULL after reporting (*status set). */
+static char *
+folder_target(const struct convert_opts *o, const char *dest, const char *src, const char *fpath,
+    struct strbuf *name, int *status)
+{
+	enum folder_layout layout = strcmp(o->layout, "fs") == 0 ? FOLDER_FS : FOLDER_MAILDIRPP;
+	int rc = folder_encode(fpath, strlen(fpath), layout, (enum folder_charset)o->folder_charset, name);
+
+	if (rc == -1) {
+		report_error(EX_DATAERR, "%s: no folder name for this path (empty, \".\" or \"..\" "
+		    "component)", src);
+		*status = worse(*status, EX_DATAERR);
+		return NULL;
+	}
+	if (rc == 1)
+		report_warn("%s: folder name too long, shortened to %s", src, name->buf);
+	if (layout == FOLDER_FS && !opt_common.dry_run && make_parents(o, dest, name->buf) == -1) {
+		*status = worse(*status, EX_CANTCREAT);
+		return NULL;
+	}
+	return layout == FOLDER_FS ? xasprintf("%s/%s", dest, name->buf)
+	    : xasprintf("%s/.%s", dest, name->buf);
+}
+
+/* An empty folder (a directory of the mbox tree): a maildir of its own. */
+static int
+empty_folder(const struct convert_opts *o, const char *target)
+{
+	if (opt_common.dry_run)
+		return 0;
+	struct maildir_writer_opts wo = { .create = true, .chown = o->chown, .uid = o->uid,
+		.gid = o->gid, .sync = o->sync, .lock_timeout = o->lock_timeout };
+	struct maildir_writer *w = maildir_writer_open(target, &wo);
+	if (w == NULL || maildir_writer_close(w) == -1)
+		return report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+	if (strcmp(o->layout, "fs") != 0)
+		touch_maildirfolder(o, target);
+	return 0;
+}
+
+/* Read a subscriptions file of SOURCE's top (NULL, 0 when none). */
+static char *
+read_small_file(const char *dir, const char *name, size_t *len_r)
+{
+	char *p = xasprintf("%s/%s", dir, name);
+	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct strbuf b = STRBUF_INIT;
+	char buf[8192];
+	ssize_t k;
+
+	free(p);
+	*len_r = 0;
+	if (fd == -1)
+		return NULL;
+	while ((k = read_full(fd, buf, sizeof buf)) > 0 && b.len < (1u << 24))
+		sb_append(&b, buf, (size_t)k);
+	close(fd);
+	*len_r = b.len;
+	return b.buf ? b.buf : xstrdup("");
+}
+
+/* Write DEST/name (tmp, sync, rename: a delivery) unless a dry run. */
+static int
+write_small_file(const struct convert_opts *o, const char *dir, const char *name,
+    const struct strbuf *data)
+{
+	if (opt_common.dry_run)
+		return 0;
+	char *tmp = xasprintf("%s/%s.mailshift-tmp", dir, name);
+	char *fin = xasprintf("%s/%s", dir, name);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int rc = -1;
+
+	if (fd != -1 && write_all(fd, data->buf ? data->buf : "", data->len) == 0 &&
+	    (o->sync == SYNC_NONE || fsync(fd) == 0) &&
+	    (!o->chown || fchown(fd, o->uid, o->gid) == 0) && close(fd) == 0) {
+		fd = -1;
+		rc = rename(tmp, fin);
+	}
+	if (fd != -1)
+		close(fd);
+	if (rc == -1) {
+		report_error_sys(EX_CANTCREAT, "unable to write %s", fin);
+		unlink(tmp);
+	}
+	free(tmp);
+	free(fin);
+	return rc;
+}
+
+/*
+ * UW-IMAP's .mailboxlist (names as the client gave them: relative to the
+ * mail directory, or to the home directory with the mail directory's name
+ * in front) or Courier's courierimapsubscribed at the top of an mbox tree
+ * becomes Dovecot's subscriptions file of the new tree. A name that is no
+ * mailbox of SOURCE is named and left out.
+ */
+static int
+subscriptions_to_maildir(const struct convert_opts *o, const char *source, const char *dest)
+{
+	struct subscriptions subs = { 0 };
+	struct strbuf name = STRBUF_INIT, out = STRBUF_INIT;
+	size_t len;
+	int status = 0;
+	bool any = false;
+	char *data = read_small_file(source, MAILBOXLIST_FILE, &len);
+	char *top = strrchr(source, '/');
+
+	top = top && top[1] ? top + 1 : (char *)source;
+	for (size_t i = 0; data && i < len;) {
+		const char *lf = memchr(data + i, '\n', len - i);
+		size_t n = lf ? (size_t)(lf - data) - i : len - i;
+		char *line = xasprintf("%.*s", (int)n, data + i);
+		i += n + 1;
+		size_t l = strlen(line);
+		if (l && line[l - 1] == '\r')
+			line[--l] = '\0';
+		any = true;
+		if (l == 0) {
+			free(line);
+			continue;
+		}
+		const char *rel = line;
+		struct stat st;
+		char *path = xasprintf("%s/%s", source, rel);
+		size_t tl = strlen(top);
+		if (lstat(path, &st) == -1 && strncmp(rel, top, tl) == 0 && rel[tl] == '/') {
+			rel += tl + 1;
+			free(path);
+			path = xasprintf("%s/%s", source, rel);
+		}
+		if (strcasecmp(rel, "INBOX") == 0) {
+			subscriptions_add(&subs, "INBOX", 5);
+		} else if (lstat(path, &st) == -1) {
+			char *where = xasprintf("%s/%s: \"%s\"", source, MAILBOXLIST_FILE, line);
+			left_out(where, "a subscription to a mailbox that is not in the tree");
+			free(where);
+		} else {
+			char *fp = tree_folder_path(source, rel);
+			enum folder_layout layout = strcmp(o->layout, "fs") == 0 ? FOLDER_FS : FOLDER_MAILDIRPP;
+			if (folder_encode(fp, strlen(fp), layout, (enum folder_charset)o->folder_charset,
+			    &name) >= 0) {
+				for (char *c = name.buf; *c; c++)
+					if (*c == '/')
+						*c = '.';
+				subscriptions_add(&subs, name.buf, name.len);
+			}
+			free(fp);
+		}
+		free(path);
+		free(line);
+	}
+	free(data);
+	data = read_small_file(source, COURIER_SUBSCRIBED_FILE, &len);
+	if (data) {
+		struct subscriptions c = { 0 };
+		struct state_findings f = { 0 };
+		char *file = xasprintf("%s/%s", source, COURIER_SUBSCRIBED_FILE);
+		subscriptions_parse_courier(data, len, file, &c, &f);
+		for (size_t i = 0; i < c.n; i++)
+			subscriptions_add(&subs, c.names[i], strlen(c.names[i]));
+		subscriptions_free(&c);
+		state_findings_free(&f);
+		free(file);
+		free(data);
+		any = true;
+	}
+	if (any) {
+		subscriptions_format_dovecot(&subs, false, &out);
+		if (write_small_file(o, dest, DOVECOT_SUBSCRIPTIONS_FILE, &out) == -1)
+			status = EX_CANTCREAT;
+	}
+	subscriptions_free(&subs);
+	sb_free(&name);
+	sb_free(&out);
+	return status;
+}
+
 /* Directory of mboxes -> one maildir tree. */
 static int
 tree_to_maildir(const struct convert_opts *o, const char *source, const char *dest)
 {
-	enum folder_layout layout = strcmp(o->layout, "fs") == 0 ? FOLDER_FS : FOLDER_MAILDIRPP;
-	struct names files = { 0 };
+	struct names files = { 0 }, dirs = { 0 };
 	struct strbuf name = STRBUF_INIT;
 	int status = 0;
 
-	walk_files(source, "", &files, 0);
+	walk_tree(source, "", &files, &dirs, 0);
 	if (files.n > 1)
 		qsort(files.v, files.n, sizeof *files.v, name_cmp);
+	if (dirs.n > 1)
+		qsort(dirs.v, dirs.n, sizeof *dirs.v, name_cmp);
 	if (!opt_common.dry_run) {
 		/* the top of the tree is a maildir, with or without an INBOX file,
 		 * and exists before its folders */
@@ -192,44 +471,169 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 		if (w == NULL || maildir_writer_close(w) == -1)
 			return report_exit_status() ? report_exit_status() : EX_CANTCREAT;
 	}
+	/* a directory is a folder too, empty unless its mbox says otherwise */
+	for (size_t i = 0; i < dirs.n && !convert_got_signal; i++) {
+		if (is_sbd_of_mbox(source, dirs.v[i]))
+			continue;
+		char *src = xasprintf("%s/%s", source, dirs.v[i]);
+		char *fp = tree_folder_path(source, dirs.v[i]);
+		char *target = folder_target(o, dest, src, fp, &name, &status);
+		if (target)
+			status = worse(status, empty_folder(o, target));
+		free(target);
+		free(fp);
+		free(src);
+	}
 	for (size_t i = 0; i < files.n && !convert_got_signal; i++) {
 		const char *rel = files.v[i];
 		char *src = xasprintf("%s/%s", source, rel);
 		char *target = NULL;
 		if (!looks_like_mbox(src)) {
-			report_warn("%s: not an mbox, skipped", src);
+			left_out(src, "not an mbox (it does not start with a From_ line)");
 		} else if (strcasecmp(rel, "INBOX") == 0) {
 			status = worse(status, convert_to_maildir(o, (const char **)&src, 1, dest));
 		} else {
-			int rc = folder_encode(rel, strlen(rel), layout, (enum folder_charset)o->folder_charset,
-			    &name);
-			if (rc == -1) {
-				report_error(EX_DATAERR, "%s: no folder name for this path (empty, \".\" or "
-				    "\"..\" component)", src);
-				status = worse(status, EX_DATAERR);
-			} else {
-				if (rc == 1)
-					report_warn("%s: folder name too long, shortened to %s", src, name.buf);
-				target = layout == FOLDER_FS ? xasprintf("%s/%s", dest, name.buf)
-				    : xasprintf("%s/.%s", dest, name.buf);
-				if (layout == FOLDER_FS && !opt_common.dry_run &&
-				    make_parents(o, dest, name.buf) == -1) {
-					status = worse(status, EX_CANTCREAT);
-				} else {
-					status = worse(status, convert_to_maildir(o, (const char **)&src, 1, target));
-					if (layout == FOLDER_MAILDIRPP && !opt_common.dry_run &&
-					    source_is_maildir(target))
-						touch_maildirfolder(o, target);
-				}
+			char *fp = tree_folder_path(source, rel);
+			target = folder_target(o, dest, src, fp, &name, &status);
+			free(fp);
+			if (target) {
+				status = worse(status, convert_to_maildir(o, (const char **)&src, 1, target));
+				if (strcmp(o->layout, "fs") != 0 && !opt_common.dry_run &&
+				    source_is_maildir(target))
+					touch_maildirfolder(o, target);
 			}
 		}
 		free(target);
 		free(src);
 	}
+	status = worse(status, subscriptions_to_maildir(o, source, dest));
 	for (size_t i = 0; i < files.n; i++)
 		free(files.v[i]);
 	free(files.v);
+	for (size_t i = 0; i < dirs.n; i++)
+		free(dirs.v[i]);
+	free(dirs.v);
 	sb_free(&name);
+	return status;
+}
+
+/* A folder of a Maildir tree on its way to an mbox tree. */
+struct mfolder {
+	char *path;             /* the maildir */
+	char *rel;              /* its mbox tree path, "" = INBOX, NULL = no name */
+	bool messages;          /* new/ or cur/ holds a file */
+	bool children;          /* another folder is below it */
+};
+
+static bool
+maildir_has_messages(const char *maildir)
+{
+	static const char *const sub[] = { "new", "cur" };
+	bool found = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(sub) && !found; i++) {
+		char *p = xasprintf("%s/%s", maildir, sub[i]);
+		DIR *d = opendir(p);
+		struct dirent *de;
+		free(p);
+		while (d && !found && (de = readdir(d)) != NULL)
+			found = de->d_name[0] != '.';
+		if (d)
+			closedir(d);
+	}
+	return found;
+}
+
+/*
+ * The path in the mbox tree of a folder path: a parent that holds messages
+ * and has subfolders is an mbox file, its subfolders are in "<parent>.sbd"
+ * (Thunderbird's convention; SPEC §1.8). An empty parent is a directory.
+ */
+static char *
+mbox_tree_path(const struct mfolder *fs, size_t n, const char *rel)
+{
+	struct strbuf out = STRBUF_INIT;
+	const char *p = rel;
+
+	for (const char *s; (s = strchr(p, '/')) != NULL; p = s + 1) {
+		sb_append(&out, p, (size_t)(s - p));
+		size_t plen = (size_t)(s - rel);
+		for (size_t i = 0; i < n; i++)
+			if (fs[i].rel && strlen(fs[i].rel) == plen && memcmp(fs[i].rel, rel, plen) == 0 &&
+			    fs[i].messages)
+				sb_appends(&out, ".sbd");
+		sb_appendc(&out, '/');
+	}
+	sb_appends(&out, p);
+	return out.buf ? out.buf : xstrdup("");
+}
+
+/* SOURCE's subscriptions (Dovecot's, else Courier's) become UW's
+ * .mailboxlist in DEST, names as paths of the mbox tree. */
+static int
+subscriptions_to_mboxes(const struct convert_opts *o, const char *source, const char *dest,
+    const struct mfolder *fs, size_t n)
+{
+	enum folder_layout layout = strcmp(o->layout, "fs") == 0 ? FOLDER_FS : FOLDER_MAILDIRPP;
+	struct subscriptions subs = { 0 };
+	struct state_findings f = { 0 };
+	struct strbuf rel = STRBUF_INIT, out = STRBUF_INIT;
+	size_t len;
+	char *data = read_small_file(source, DOVECOT_SUBSCRIPTIONS_FILE, &len);
+	const char *fname = DOVECOT_SUBSCRIPTIONS_FILE;
+	bool courier = false;
+	int status = 0;
+
+	if (data == NULL) {
+		data = read_small_file(source, COURIER_SUBSCRIBED_FILE, &len);
+		fname = COURIER_SUBSCRIBED_FILE;
+		courier = true;
+	}
+	if (data == NULL)
+		return 0;
+	char *file = xasprintf("%s/%s", source, fname);
+	if (courier)
+		subscriptions_parse_courier(data, len, file, &subs, &f);
+	else
+		subscriptions_parse_dovecot(data, len, file, &subs, &f);
+	for (size_t i = 0; i < subs.n; i++) {
+		const char *nm = subs.names[i];
+		if (strcasecmp(nm, "INBOX") == 0) {
+			sb_appends(&out, "INBOX\n");
+			continue;
+		}
+		struct strbuf enc = STRBUF_INIT;
+		sb_appends(&enc, nm);
+		if (layout == FOLDER_FS)
+			for (char *c = enc.buf; *c; c++)
+				if (*c == '.')
+					*c = '/';
+		bool known = false;
+		if (folder_decode(enc.buf, enc.len, layout, (enum folder_charset)o->folder_charset,
+		    &rel, NULL) == 0) {
+			for (size_t k = 0; k < n && !known; k++)
+				known = fs[k].rel && strcmp(fs[k].rel, rel.buf) == 0;
+		}
+		if (known) {
+			char *p = mbox_tree_path(fs, n, rel.buf);
+			sb_appends(&out, p);
+			sb_appendc(&out, '\n');
+			free(p);
+		} else {
+			char *where = xasprintf("%s: \"%s\"", file, nm);
+			left_out(where, "a subscription to a folder that is not in the tree");
+			free(where);
+		}
+		sb_free(&enc);
+	}
+	if (write_small_file(o, dest, MAILBOXLIST_FILE, &out) == -1)
+		status = EX_CANTCREAT;
+	free(file);
+	free(data);
+	subscriptions_free(&subs);
+	state_findings_free(&f);
+	sb_free(&rel);
+	sb_free(&out);
 	return status;
 }
 
@@ -242,6 +646,8 @@ tree_to_mboxes(const struct convert_opts *o, const char *source, const char *des
 	    layout == FOLDER_FS ? MAILDIR_LAYOUT_FS : MAILDIR_LAYOUT_MAILDIRPP, NULL, NULL);
 	const struct maildir_folder *f;
 	struct strbuf rel = STRBUF_INIT;
+	struct mfolder *fs = NULL;
+	size_t n = 0, cap = 0;
 	int status = 0;
 
 	if (mw == NULL)
@@ -250,32 +656,62 @@ tree_to_mboxes(const struct convert_opts *o, const char *source, const char *des
 		maildir_walk_close(mw);
 		return EX_CANTCREAT;
 	}
-	while (!convert_got_signal && maildir_walk_next(mw, &f) == 1) {
+	while (maildir_walk_next(mw, &f) == 1) {
 		unsigned odd = 0;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			fs = xrealloc(fs, cap * sizeof *fs);
+		}
+		struct mfolder *m = &fs[n++];
+		memset(m, 0, sizeof *m);
+		m->path = xstrdup(f->path);
+		m->messages = maildir_has_messages(f->path);
 		if (*f->name == '\0') {
-			sb_reset(&rel);
-			sb_appends(&rel, "INBOX");
+			m->rel = xstrdup("");
 		} else if (folder_decode(f->name, strlen(f->name), layout,
 		    (enum folder_charset)o->folder_charset, &rel, &odd) == -1) {
 			report_error(EX_DATAERR, "%s: folder name does not map to a path inside %s",
 			    f->path, dest);
 			status = worse(status, EX_DATAERR);
-			continue;
+		} else {
+			m->rel = xstrdup(rel.buf);
+			if (odd)
+				report_warn("%s: %u escapes or UTF-7 runs not written by mailshift, kept as "
+				    "they are", f->path, odd);
 		}
-		if (odd)
-			report_warn("%s: %u escapes or UTF-7 runs not written by mailshift, kept as they are",
-			    f->path, odd);
-		char *target = xasprintf("%s/%s", dest, rel.buf);
-		if (!opt_common.dry_run && make_parents(o, dest, rel.buf) == -1)
-			status = worse(status, EX_CANTCREAT);
-		else
-			{
-			const char *p = f->path;
-			status = worse(status, convert_to_mbox(o, &p, 1, target));
-		}
-		free(target);
 	}
 	maildir_walk_close(mw);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = fs[i].rel ? strlen(fs[i].rel) : 0;
+		for (size_t k = 0; k < n && l && !fs[i].children; k++)
+			fs[i].children = fs[k].rel && strncmp(fs[k].rel, fs[i].rel, l) == 0 &&
+			    fs[k].rel[l] == '/';
+	}
+	for (size_t i = 0; i < n && !convert_got_signal; i++) {
+		struct mfolder *m = &fs[i];
+		if (m->rel == NULL)
+			continue;
+		char *p = *m->rel ? mbox_tree_path(fs, n, m->rel) : xstrdup("INBOX");
+		char *target = xasprintf("%s/%s", dest, p);
+		if (!opt_common.dry_run && make_parents(o, dest, p) == -1) {
+			status = worse(status, EX_CANTCREAT);
+		} else if (*m->rel && m->children && !m->messages) {
+			/* an empty parent folder is a directory */
+			if (!opt_common.dry_run && make_dir(o, target) == -1)
+				status = worse(status, EX_CANTCREAT);
+		} else {
+			const char *sp = m->path;
+			status = worse(status, convert_to_mbox(o, &sp, 1, target));
+		}
+		free(target);
+		free(p);
+	}
+	status = worse(status, subscriptions_to_mboxes(o, source, dest, fs, n));
+	for (size_t i = 0; i < n; i++) {
+		free(fs[i].path);
+		free(fs[i].rel);
+	}
+	free(fs);
 	sb_free(&rel);
 	return status;
 }

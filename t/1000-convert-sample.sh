@@ -1,12 +1,14 @@
 #!/bin/sh
 # convert mbox -> Maildir on t/data/sample.mbox: for each of the 40 messages
 # the subdirectory, info, S=, W= and mtime of t/data/README's table; the
-# keywords file; the summary; a rerun that skips everything; --strip-status;
+# keywords file; the summary; a rerun that skips everything; the metadata headers consumed
+# (default), kept (--keep-mbox-headers), --strip-status deprecated;
 # --json; --dry-run.
 . "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
 
 D=$TMP/Maildir
-expect_status "convert sample" 0 "$MAILSHIFT" convert -q "$DATA/sample.mbox" "$D"
+# sizes as t/data/README lists them: the mbox bytes, metadata headers kept
+expect_status "convert sample" 0 "$MAILSHIFT" convert -q --keep-mbox-headers "$DATA/sample.mbox" "$D"
 expect_eq "new/ count" "$(count_files "$D/new")" 15
 expect_eq "cur/ count" "$(count_files "$D/cur")" 25
 expect_eq "tmp/ empty" "$(count_files "$D/tmp")" 0
@@ -57,17 +59,55 @@ check "summary names counts" grep -q "40 messages (mboxrd): 40 delivered, 0 alre
 check "warning names the offset of the unquoted From" \
 	grep -q "sample.mbox:17524: unquoted From_ line inside message" "$TMP/err"
 
-# --strip-status removes the mbox-only headers, keeps everything else
-"$MAILSHIFT" convert -q --strip-status "$DATA/sample.mbox" "$TMP/M3"
-expect_eq "strip-status: no Status headers left" \
-	"$(cat "$TMP"/M3/new/* "$TMP"/M3/cur/* | grep -ciE '^(x-)?status:|^x-keywords:')" 0
-expect_eq "strip-status: flags still in names" "$(ls "$TMP/M3/cur" | grep -c ':2,RSab$')" 1
+# by default the seven mbox metadata headers are consumed, not copied
+# (SPEC §2.10 ▶): none in a Maildir file, every other byte kept; the flags
+# are in the names and S= is the size written
+"$MAILSHIFT" convert -q "$DATA/sample.mbox" "$TMP/M3"
+expect_eq "default: no metadata header left" \
+	"$(cat "$TMP"/M3/new/* "$TMP"/M3/cur/* | grep -ciE '^((x-)?status|x-keywords|x-uid|x-imap(base)?|content-length):')" 0
+expect_eq "default: kept: $(grep -ciE '^((x-)?status|x-keywords|x-uid|x-imap(base)?|content-length):' "$DATA/sample.mbox") in the mbox" \
+	"$(cat "$D"/new/* "$D"/cur/* | grep -ciE '^((x-)?status|x-keywords|x-uid|x-imap(base)?|content-length):')" \
+	"$(grep -ciE '^((x-)?status|x-keywords|x-uid|x-imap(base)?|content-length):' "$DATA/sample.mbox")"
+expect_eq "default: flags still in names" "$(ls "$TMP/M3/cur" | grep -c ':2,RSab$')" 1
+bad=0
+for f in "$TMP"/M3/new/* "$TMP"/M3/cur/*; do
+	s=${f##*,S=}; s=${s%%,*}
+	[ "$s" = "$(wc -c <"$f" | tr -d ' ')" ] || bad=$((bad + 1))
+done
+expect_eq "default: S= is the size written" "$bad" 0
+# every other byte: the kept form without the metadata lines equals the file
+for f in "$D"/new/* "$D"/cur/*; do
+	k=${f##*X}; k=${k%%.*}
+	g=$(ls "$TMP"/M3/new/*"X$k."* "$TMP"/M3/cur/*"X$k."* 2>/dev/null)
+	python3 - "$f" "$g" <<'PY' || bad=$((bad + 1))
+import sys
+a = open(sys.argv[1], 'rb').read(); b = open(sys.argv[2], 'rb').read()
+i = a.find(b'\n\n'); i = len(a) if i < 0 else i + 1
+out, skip = [], False
+for line in a[:i].splitlines(True):
+    if line[:1] in (b' ', b'\t'):
+        if not skip: out.append(line)
+        continue
+    skip = line.split(b':', 1)[0].strip().lower() in (b'status', b'x-status', b'x-keywords',
+        b'x-uid', b'x-imap', b'x-imapbase', b'content-length') and b':' in line
+    if not skip: out.append(line)
+sys.exit(0 if b''.join(out) + a[i:] == b else 1)
+PY
+done
+expect_eq "default: every other byte kept" "$bad" 0
+# --strip-status: the old spelling, deprecated, does what the default does
+"$MAILSHIFT" convert -q --strip-status "$DATA/sample.mbox" "$TMP/M6" 2>"$TMP/err"
+expect_eq "strip-status: exit" "$?" 0
+expect_eq "strip-status: says it is deprecated" "$(cat "$TMP/err")" \
+	"mailshift convert: warning: --strip-status is deprecated and does nothing: the mbox metadata headers are left out of the Maildir files by default now (Lines: is kept); --keep-mbox-headers keeps them"
+expect_eq "strip-status: the default's files" "$(maildir_digests "$TMP/M6")" "$(maildir_digests "$TMP/M3")"
+expect_status "strip-status with keep-mbox-headers" 64 "$MAILSHIFT" convert -q --strip-status --keep-mbox-headers "$DATA/sample.mbox" "$TMP/M7"
 
 # --dry-run creates nothing
 "$MAILSHIFT" convert -q --dry-run "$DATA/sample.mbox" "$TMP/M4"
 check "dry-run creates nothing" test ! -e "$TMP/M4"
 
 # stdin
-"$MAILSHIFT" convert -q - "$TMP/M5" <"$DATA/sample.mbox"
+"$MAILSHIFT" convert -q --keep-mbox-headers - "$TMP/M5" <"$DATA/sample.mbox"
 expect_eq "stdin: same digests" "$(maildir_digests "$TMP/M5")" "$(cat "$TMP/ours")"
 done_testing

@@ -32,7 +32,7 @@ while IFS="$tab" read -r path kind want py; do
 	i=$((i + 1))
 	src="$CORPUS/$path"
 	D="$TMP/m$i"
-	"$MAILSHIFT" convert -q --json "$src" "$D" >"$TMP/json" 2>"$TMP/err"
+	"$MAILSHIFT" convert -q --json --keep-mbox-headers "$src" "$D" >"$TMP/json" 2>"$TMP/err"
 	st=$?
 	case $path in
 	*/testmbox.mac|*/input.msg)

@@ -19,11 +19,12 @@ SEEDS=${REALMAIL_SEEDS:-1}
 COUNT=${REALMAIL_COUNT:-300}
 
 # The mbox metadata headers (SPEC §2.10: Status, X-Status, X-Keywords,
-# X-UID, X-IMAP, X-IMAPbase, Content-Length) stay in the Maildir files by
-# default today. The one switch: HEADERS=stripped and the option that keeps
-# them (KEEP_OPT) when convert drops them by default.
-HEADERS=kept
+# X-UID, X-IMAP, X-IMAPbase, Content-Length) are consumed, not copied: the
+# Maildir files must be the "stripped" form of the record. REALMAIL_HEADERS=kept
+# checks --keep-mbox-headers against the "kept" form.
+HEADERS=${REALMAIL_HEADERS:-stripped}
 KEEP_OPT=
+[ "$HEADERS" = kept ] && KEEP_OPT=--keep-mbox-headers
 
 total=0
 for seed in $SEEDS; do

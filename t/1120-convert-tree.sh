@@ -15,9 +15,10 @@ msg a1 >"$TMP/t/Arch/2002/Q1"
 msg r1 >"$TMP/t/Résumé/100%"
 : >"$TMP/t/Empty"
 ms -r "$TMP/t" "$TMP/md"; expect_eq "tree to maildir++" $? 0
+# a directory is a folder too (empty): no parent is missing in the tree
 expect_eq "folders" "$(cd "$TMP/md" && ls -d .[!.]* | tr '\n' ' ')" \
-	".Arch.2002.Q1 .Empty .Résumé.100%25 .Sent.2002%2Eold "
-expect_eq "maildirfolder files" "$(ls "$TMP"/md/.*/maildirfolder | wc -l | tr -d ' ')" 4
+	".Arch .Arch.2002 .Arch.2002.Q1 .Empty .Résumé .Résumé.100%25 .Sent .Sent.2002%2Eold "
+expect_eq "maildirfolder files" "$(ls "$TMP"/md/.*/maildirfolder | wc -l | tr -d ' ')" 8
 expect_eq "INBOX is the top" "$(count_files "$TMP/md/new" "$TMP/md/cur")" 40
 ms -r "$TMP/md" "$TMP/back"; expect_eq "maildir++ to tree" $? 0
 check "tree round trip" diff -r "$TMP/t" "$TMP/back"
@@ -43,4 +44,83 @@ expect_eq "nothing next to DEST" "$(ls "$TMP" | grep -c '^x$')" 0
 # rerun: nothing new
 "$MAILSHIFT" convert --no-progress -r --json "$TMP/t" "$TMP/md" >"$TMP/j"
 expect_eq "rerun delivers nothing" "$(grep -c '"delivered":0' "$TMP/j")" 5
+# --- a walk names what it leaves out; subscriptions both ways --------------------------
+mkdir -p "$TMP/w/Lists" "$TMP/w/.hidden"
+msg i1 >"$TMP/w/INBOX"
+msg l1 >"$TMP/w/Lists/dev"
+msg e1 >"$TMP/w/..evil"
+msg h1 >"$TMP/w/.hidden/x"
+mkfifo "$TMP/w/pipe"
+echo 'not mail' >"$TMP/w/notes.txt"
+ln -s INBOX "$TMP/w/link"
+printf 'INBOX\nLists/dev\nw/Lists\nGone\n' >"$TMP/w/.mailboxlist"
+"$MAILSHIFT" convert --no-progress -q -r "$TMP/w" "$TMP/wm" 2>"$TMP/w.err"
+expect_eq "walk: exit" "$?" 0
+expect_eq "walk: every entry left out named, also with -q" "$(sort "$TMP/w.err")" "$(sort <<E
+mailshift convert: warning: $TMP/w/..evil: left out: a file whose name starts with '.' (rename it to convert it)
+mailshift convert: warning: $TMP/w/.hidden: left out: a directory whose name starts with '.' (rename it to convert it)
+mailshift convert: warning: $TMP/w/pipe: left out: a FIFO, not a file
+mailshift convert: warning: $TMP/w/notes.txt: left out: not an mbox (it does not start with a From_ line)
+mailshift convert: warning: $TMP/w/link: left out: a symbolic link (never followed)
+mailshift convert: warning: $TMP/w/.mailboxlist: "Gone": left out: a subscription to a mailbox that is not in the tree
+E
+)"
+expect_eq "walk: subscriptions" "$(cat "$TMP/wm/subscriptions")" "INBOX
+Lists.dev
+Lists"
+"$MAILSHIFT" convert --no-progress --json -r "$TMP/w" "$TMP/wj" >"$TMP/w.json" 2>/dev/null
+expect_eq "walk: --json names them" "$(grep -c '"left_out":' "$TMP/w.json")" 6
+check "walk: --json reason" grep -q "{\"left_out\":\"$TMP/w/pipe\",\"reason\":\"a FIFO, not a file\"}" "$TMP/w.json"
+# back: Dovecot's subscriptions become UW's .mailboxlist
+ms -r "$TMP/wm" "$TMP/wb"
+expect_eq "back: .mailboxlist" "$(cat "$TMP/wb/.mailboxlist")" "INBOX
+Lists/dev
+Lists"
+
+# --- trees both ways without holes (SPEC §1.8) ---------------------------------------
+# Maildir++: .Lists empty with subfolders, .Both with messages and subfolders
+mkdir -p "$TMP/pp"
+ms "$TMP/w/INBOX" "$TMP/pp"
+for f in Lists Lists.dev Lists.dev.x Both Both.kid; do mkdir -p "$TMP/pp/.$f/cur" "$TMP/pp/.$f/new" "$TMP/pp/.$f/tmp"; : >"$TMP/pp/.$f/maildirfolder"; done
+i=0
+for f in Lists.dev Lists.dev.x Both Both Both.kid; do
+	i=$((i + 1))
+	msg "p$i" | sed 1d >"$TMP/pp/.$f/cur/$i.M1P1.h:2,S"
+done
+ms -r "$TMP/pp" "$TMP/ppm"
+expect_eq "empty parent: a directory; messages and subfolders: F and F.sbd" \
+	"$(cd "$TMP/ppm" && find . | sort | tr '\n' ' ')" \
+	". ./Both ./Both.sbd ./Both.sbd/kid ./INBOX ./Lists ./Lists/dev ./Lists/dev.sbd ./Lists/dev.sbd/x "
+expect_eq "Both holds its two messages" "$(grep -c '^From ' "$TMP/ppm/Both")" 2
+ms -r "$TMP/ppm" "$TMP/ppback"
+expect_eq "back: the same folders" "$(cd "$TMP/ppback" && ls -d .[!.]* | tr '\n' ' ')" \
+	"$(cd "$TMP/pp" && ls -d .[!.]* | tr '\n' ' ')"
+for f in Lists.dev Lists.dev.x Both Both.kid; do
+	expect_eq "back: .$f messages" "$(count_files "$TMP/ppback/.$f/cur" "$TMP/ppback/.$f/new")" \
+		"$(count_files "$TMP/pp/.$f/cur")"
+done
+
+# --- maildirsize (SPEC §1.9) ------------------------------------------------------
+mkdir -p "$TMP/q"
+ms "$TMP/w/INBOX" "$TMP/q"
+printf '1000000S,1000C\n' >"$TMP/q/maildirsize"
+for f in "$TMP"/q/new/* "$TMP"/q/cur/*; do [ -f "$f" ] && printf '%s 1\n' "$(wc -c <"$f" | tr -d ' ')" >>"$TMP/q/maildirsize"; done
+ms "$S" "$TMP/q"
+sum=$(awk 'NR > 1 { b += $1; c += $2 } END { print b, c }' "$TMP/q/maildirsize")
+expect_eq "maildirsize: the delivered bytes and count added" "$sum" \
+	"$(cat "$TMP"/q/new/* "$TMP"/q/cur/* | wc -c | tr -d ' ') $(count_files "$TMP/q/new" "$TMP/q/cur")"
+expect_eq "maildirsize: the definition kept" "$(head -1 "$TMP/q/maildirsize")" "1000000S,1000C"
+"$MAILSHIFT" check "$TMP/q" >"$TMP/q.out" 2>&1
+expect_eq "check: no MAILDIRSIZE-WRONG" "$(grep -c MAILDIRSIZE-WRONG "$TMP/q.out")" 0
+# a folder's delivery counts in the top maildir's file
+mkdir -p "$TMP/q/.F"
+ms "$TMP/w/Lists/dev" "$TMP/q/.F"
+: >"$TMP/q/.F/maildirfolder"
+"$MAILSHIFT" check "$TMP/q" >"$TMP/q.out" 2>&1
+expect_eq "check after a folder: no MAILDIRSIZE-WRONG" "$(grep -c MAILDIRSIZE-WRONG "$TMP/q.out")" 0
+# a file that would pass 5120 bytes is removed: the server counts again
+for i in $(seq 1300); do echo "0 0"; done >>"$TMP/q/maildirsize"
+ms "$TMP/w/Lists/dev" "$TMP/q/.G"
+check "maildirsize at 5120 bytes removed" test ! -e "$TMP/q/maildirsize"
+
 done_testing

@@ -41,7 +41,7 @@ expect_eq "text line" "$(head -1 "$TMP/text")" \
 	"$MB/mailarc-1.txt: MBOX-MISSING-SEPARATOR: From_ line without an empty line before it at offset 25742"
 
 # --- repair on corpus copies: same inode, same messages --------------------
-digests() { "$MAILSHIFT" convert -q --strip-status "$1" "$2" &&
+digests() { "$MAILSHIFT" convert -q "$1" "$2" &&
 	find "$2" -type f -path '*/[cn][ue][rw]/*' -exec sha256sum {} + | cut -c1-64 | sort; }
 for m in "$EF/mboxcl2.lies" "$MB/mailarc-1.txt" "$EF/testmbox.dos" "$MB/malformed.txt"; do
 	b=$(basename "$m")

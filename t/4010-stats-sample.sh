@@ -1,6 +1,7 @@
 #!/bin/sh
 # mailshift stats on t/data/sample.mbox (every figure from t/data/README),
-# the same mailbox as the Maildir converted from it (same totals; mbox
+# the same mailbox as the Maildir converted from it with its metadata
+# headers kept (same totals; mbox
 # bytes exclude From_ lines, separators and quoting), a generated Maildir++
 # tree with -r against Python's mailbox (t/oracle/pystats.py), --counts
 # reading names only, duplicates and attachments, the JSON, CSV and text
@@ -76,7 +77,7 @@ expect_eq "--duplicates: per mailbox and across" \
 	"$(jget "$TMP/d.json" '[r["duplicates"] for r in d["mailboxes"]], d["total"]["duplicates"]')" "([0, 40], 80)"
 
 # the same mailbox as a Maildir: the same totals
-"$MAILSHIFT" convert -q "$S" "$TMP/md" 2>/dev/null
+"$MAILSHIFT" convert -q --keep-mbox-headers "$S" "$TMP/md" 2>/dev/null
 expect_eq "convert" "$?" 0
 "$MAILSHIFT" stats -q --json --deep "$S" >"$TMP/s2.json"
 "$MAILSHIFT" stats -q --json --deep "$TMP/md" >"$TMP/md.json"

@@ -76,9 +76,10 @@ mkdir "$TMP/dest"
 touch "$TMP/before"
 (cd "$TMP" && find . ! -path './dest*' ! -path './.*' | LC_ALL=C sort) >"$TMP/.names-before"
 expect_status "-r: exit 0" 0 "$MAILSHIFT" convert -q -r "$TMP/tree" "$TMP/dest/md"
+# (the directories are folders too, escaped the same way)
 expect_eq "-r: Maildir++ folders, escaped, directly inside DEST" \
 	"$(cd "$TMP/dest/md" && find . -mindepth 1 -maxdepth 1 -type d -name '.?*' | LC_ALL=C sort | tr '\n' ' ')" \
-	"./.a%2E%2Eb.m ./.x%252F%2E%2E%252F%2E%2E%252Fetc.m "
+	"./.a%2E%2Eb ./.a%2E%2Eb.m ./.x%252F%2E%2E%252F%2E%2E%252Fetc ./.x%252F%2E%2E%252F%2E%2E%252Fetc.m "
 expect_status "-r --layout=fs: exit 0" 0 "$MAILSHIFT" convert -q -r --layout=fs "$TMP/tree" "$TMP/dest/fs"
 expect_eq "-r --layout=fs: one escaped directory per component" \
 	"$(cd "$TMP/dest/fs" && find . -mindepth 1 -type d ! -name cur ! -name new ! -name tmp | LC_ALL=C sort | tr '\n' ' ')" \

@@ -123,3 +123,30 @@ out.write(p.stdout.read().replace(b'\r', b''))
 p.wait()
 PY
 }
+
+# dovecot_served_maildir MAILDIR [--no-validity] / dovecot_served_mbox
+# SPOOL [--no-validity]: what Dovecot serves from a mailbox, one line per
+# message (UID, flags, RFC822.SIZE, a hash of the served text), UIDVALIDITY,
+# UIDNEXT and the POP3 UIDLs (t/oracle/dovecot-served.py). Dovecot may
+# change what it serves: give it a copy.
+dovecot_served_maildir() {
+	c=$(dovecot_conf "$1")
+	python3 "$ORACLE/dovecot-served.py" "$DOVECOT_LIBEXEC" "$c" "$dc_user" "$TMP/dovecot" ${2:-} 2>>"$TMP/dovecot/log"
+}
+dovecot_served_mbox() {
+	c="$TMP/dovecot/mbox.conf"
+	rm -rf "$TMP/dovecot/mail"
+	mkdir -p "$TMP/dovecot/mail"
+	cat >"$c" <<CONF
+mail_location = mbox:$TMP/dovecot/mail:INBOX=$1
+mail_uid = $dc_user
+mail_gid = $dc_group
+ssl = no
+protocols = imap pop3
+base_dir = $TMP/dovecot/run
+state_dir = $TMP/dovecot/state
+log_path = $TMP/dovecot/log
+CONF
+	[ "$(id -u)" = 0 ] && chown "$dc_user:$dc_group" "$1" "$(dirname "$1")" && chown -R "$dc_user:$dc_group" "$TMP/dovecot/mail"
+	python3 "$ORACLE/dovecot-served.py" "$DOVECOT_LIBEXEC" "$c" "$dc_user" "$TMP/dovecot" ${2:-} 2>>"$TMP/dovecot/log"
+}
