@@ -160,7 +160,7 @@ file_vsize(int dirfd, const char *name)
 /* List SOURCE's new/ or cur/: regular files only; the rest is named. */
 static int
 list_sub(int dfd, const char *path, const char *sub, struct mm_msg **m, size_t *n, size_t *cap,
-    uint64_t *warnings)
+    uint64_t *warnings, int *status)
 {
 	int sfd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	DIR *d = sfd == -1 ? NULL : fdopendir(sfd);
@@ -188,6 +188,7 @@ list_sub(int dfd, const char *path, const char *sub, struct mm_msg **m, size_t *
 			report_warn("%s/%s/%s: %s, not a message: not converted", path, sub, de->d_name,
 			    S_ISLNK(st.st_mode) ? "a symlink" : "not a regular file");
 			(*warnings)++;
+			*status = EXIT_PROBLEMS;
 			continue;
 		}
 		if (*n == *cap) {
@@ -467,7 +468,7 @@ findings_report(const struct state_findings *f, uint64_t *warnings)
 		state_finding_format(&f->v[i], &out);
 		if (state_problem_severity(f->v[i].what) == STATE_NOTE) {
 			if (!opt_common.quiet)
-				report_info("%s", out.buf);
+				report_info("note: %s", out.buf);
 			continue;
 		}
 		report_warn("%s", out.buf);
@@ -578,8 +579,8 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 		close(sfd);
 		return EX_NOINPUT;
 	}
-	if (list_sub(sfd, spath, "new", &m, &n, &cap, &sum.warnings) == -1 ||
-	    list_sub(sfd, spath, "cur", &m, &n, &cap, &sum.warnings) == -1) {
+	if (list_sub(sfd, spath, "new", &m, &n, &cap, &sum.warnings, &status) == -1 ||
+	    list_sub(sfd, spath, "cur", &m, &n, &cap, &sum.warnings, &status) == -1) {
 		status = EX_NOINPUT;
 		goto out;
 	}
@@ -941,6 +942,10 @@ convert_maildir_to_maildir(const struct convert_opts *o, const char *source, con
 	if (!source_is_maildir(source)) {
 		report_error(EX_DATAERR, "%s: not a Maildir (no cur/ directory)", source);
 		return EX_DATAERR;
+	}
+	if (dest != NULL && strcmp(dest, "-") == 0) {
+		report_error(EX_USAGE, "a Maildir converts into a Maildir directory, not '-'");
+		return EX_USAGE;
 	}
 	if (dest != NULL && strcmp(o->layout, "maildir++") != 0) {
 		report_error(EX_USAGE, "a Maildir converts into a Maildir of its own layout: "
