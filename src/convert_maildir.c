@@ -48,6 +48,7 @@
 #include "report.h"
 #include "serverstate.h"
 #include "source.h"
+#include "testhook.h"
 #include "uidstate.h"
 #include "util.h"
 
@@ -689,6 +690,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 				continue;
 			}
 			sum.delivered++;
+			testhook_message_done();
 			continue;
 		}
 		if (baseset_has(&have, x->name)) {
@@ -715,6 +717,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 			sum.bytes += x->size;
 			if (opt_common.verbose)
 				report_info("linked %s/%s", x->dsub, x->dname);
+			testhook_message_done();
 		} else if (errno == EEXIST) {
 			x->in_dest = true;
 			sum.skipped++;
@@ -758,6 +761,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 					sum.bytes += y->size;
 					if (opt_common.verbose)
 						report_info("copied %s/%s", y->dsub, y->dname);
+					testhook_message_done();
 				} else if (!failed && errno == EEXIST) {
 					y->in_dest = true;
 					sum.skipped++;
@@ -829,6 +833,8 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 				sb_free(&out);
 			}
 			uidlist_unlock(ddfd, lfd);
+			if (rc == 0)
+				testhook_message_done();
 			if (rc == -1) {
 				status = worse(status, report_exit_status() ? report_exit_status() : EX_IOERR);
 				failed = true;
@@ -853,6 +859,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 				continue;
 			}
 			sum.removed++;
+			testhook_message_done();
 		}
 		for (int k = 0; k < 2; k++)
 			if (srcsub[k] != -1 && o->sync != SYNC_NONE)
