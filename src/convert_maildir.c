@@ -33,6 +33,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@
 #include "convert.h"
 #include "flags.h"
 #include "maildir_reader.h"
+#include "maildir_writer.h"
 #include "report.h"
 #include "serverstate.h"
 #include "source.h"
@@ -277,6 +279,53 @@ dest_name(struct mm_msg *x, const struct merged_msg *mm)
 	snprintf(x->dsub, sizeof x->dsub, "cur");
 }
 
+/*
+ * Remove from tmp/ what an interrupted mailshift of this host left: copies
+ * and state files never published, named "...P<pid>...<host>.mailshift" (or
+ * "<time>_<pid>.<host>.uidlist.mailshift", the dovecot-uidlist writer's),
+ * when that pid no longer runs. Nothing else in tmp/ is touched.
+ */
+static void
+clean_leftovers(int dfd, const char *path)
+{
+	char host[256];
+	int fd = openat(dfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
+	struct dirent *de;
+
+	if (d == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	maildir_hostname(host, sizeof host);
+	size_t hlen = strlen(host);
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name, *e;
+		size_t len = strlen(n);
+		long pid = -1;
+		if (len > 10 && strcmp(n + len - 10, ".mailshift") == 0 && len > hlen + 11 &&
+		    memcmp(n + len - 10 - hlen, host, hlen) == 0 && n[len - 11 - hlen] == '.') {
+			const char *p = strstr(n, "P");
+			if (p && p[1] >= '0' && p[1] <= '9')
+				pid = strtol(p + 1, NULL, 10);
+		} else if ((e = strstr(n, ".uidlist.mailshift")) != NULL && e[18] == '\0') {
+			const char *u = strchr(n, '_');
+			if (u && u[1] >= '0' && u[1] <= '9')
+				pid = strtol(u + 1, NULL, 10);
+			if (!(e - n > (long)hlen && memcmp(e - hlen, host, hlen) == 0))
+				pid = -1;
+		}
+		if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno == EPERM)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    unlinkat(dirfd(d), n, 0) == 0 && opt_common.verbose)
+			report_info("%s: removed tmp/%s left by an interrupted run", path, n);
+	}
+	closedir(d);
+}
+
 /* Create DEST's folder (0700) with tmp, new, cur; maildirfolder for a
  * folder. The directory fd, or -1 (reported). */
 static int
@@ -358,8 +407,11 @@ copy_to_tmp(const struct convert_opts *o, int sdfd, const char *spath, int ddfd,
 	int in = -1, out = -1;
 	struct stat st;
 
-	snprintf(tmpname, tmplen, "tmp/%lld.M%ldP%dQ%llu.mailshift-copy", (long long)time(NULL),
-	    (long)(x->mtime.tv_nsec / 1000), (int)getpid(), (unsigned long long)seq);
+	char host[256];
+
+	maildir_hostname(host, sizeof host);
+	snprintf(tmpname, tmplen, "tmp/%lld.M%ldP%dQ%llu.%s.mailshift", (long long)time(NULL),
+	    (long)(x->mtime.tv_nsec / 1000), (int)getpid(), (unsigned long long)seq, host);
 	char *from = xasprintf("%s/%s", x->sub, x->name);
 	in = openat(sdfd, from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (in == -1 || fstat(in, &st) == -1) {
@@ -419,9 +471,10 @@ static int
 state_file_write(const struct convert_opts *o, int dfd, const char *path, const char *name,
     const struct strbuf *data)
 {
-	char tmp[128];
+	char tmp[512], host[256];
 
-	snprintf(tmp, sizeof tmp, "tmp/%s.%d.mailshift", name, (int)getpid());
+	maildir_hostname(host, sizeof host);
+	snprintf(tmp, sizeof tmp, "tmp/%s.P%d.%s.mailshift", name, (int)getpid(), host);
 	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd == -1 || write_all(fd, data->buf ? data->buf : "", data->len) == -1 ||
 	    (o->chown && fchown(fd, o->uid, o->gid) == -1) ||
@@ -603,6 +656,8 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 	}
 	if (ddfd != -1 && dpath != NULL)
 		dest_bases(ddfd, &have);
+	if (ddfd != -1 && !opt_common.dry_run)
+		clean_leftovers(ddfd, dpath ? dpath : spath);
 
 	/* which state: DEST's kept, SOURCE's Dovecot state carried, or the merge */
 	bool dest_list = ddfd != -1 && faccessat(ddfd, UIDLIST_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
@@ -668,7 +723,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 		if (ddfd != -1 && !opt_common.dry_run)
 			dstsub[k] = openat(ddfd, subs[k], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	}
-	struct { size_t i; char tmp[96]; } *pend = NULL;
+	struct { size_t i; char tmp[384]; } *pend = NULL;
 	size_t npend = 0;
 	uint64_t seq = 0;
 	bool failed = false;

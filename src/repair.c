@@ -1014,8 +1014,10 @@ fix_courieruid(struct repair *rp, const char *maildir)
 		sb_append(&out, p, len);
 	}
 	if (!opt_common.dry_run) {
-		char tmp[96];
-		snprintf(tmp, sizeof tmp, "tmp/%s.%d.mailshift", COURIER_UIDDB_FILE, (int)getpid());
+		char tmp[400], host[256];
+		maildir_hostname(host, sizeof host);
+		snprintf(tmp, sizeof tmp, "tmp/%s.P%d.%s.mailshift", COURIER_UIDDB_FILE, (int)getpid(),
+		    host);
 		struct stat st;
 		bool have = fstatat(dfd, COURIER_UIDDB_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
 		int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,

@@ -31,8 +31,8 @@ verify() {
 	crash_maildir_same "$1/dst" "$TMP/clean.sums" || return 1
 	uids "$1/dst" >"$1/uids"
 	cmp -s "$1/uids" "$TMP/clean.uids" || { diff "$TMP/clean.uids" "$1/uids" | head -5 >&2; return 1; }
-	n=$(find "$1/src" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l)
-	[ "$n" = 0 ] || { echo "$n messages left in the source" >&2; return 1; }
+	left=$(find "$1/src" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l)
+	[ "$left" = 0 ] || { echo "$left messages left in the source" >&2; return 1; }
 }
 partial() { crash_maildir_partial "$1/dst" "$TMP/clean.sums"; }
 crash_sweep "Maildir -> Maildir" MESSAGES setup run verify partial
