@@ -119,6 +119,20 @@ baseset_add(struct baseset *s, const char *name)
 	s->len++;
 }
 
+/* The name DEST holds for this base name, or NULL. */
+static const char *
+baseset_get(const struct baseset *s, const char *name)
+{
+	size_t n = base_len(name);
+	if (s->cap == 0)
+		return NULL;
+	size_t j = (size_t)XXH3_64bits(name, n) & (s->cap - 1);
+	for (; s->k[j]; j = (j + 1) & (s->cap - 1))
+		if (base_len(s->k[j]) == n && memcmp(s->k[j], name, n) == 0)
+			return s->k[j];
+	return NULL;
+}
+
 static void
 baseset_free(struct baseset *s)
 {
@@ -510,6 +524,45 @@ carry_file(const struct convert_opts *o, int sfd, const char *spath, int dfd, co
 	return r == -1 ? -1 : 0;
 }
 
+/*
+ * Does DEST hold this message of SOURCE (for --remove-source of a message
+ * an earlier run delivered)? Its file of the same base name in new/ or cur/
+ * is the same inode (a link), or has the same bytes (a copy).
+ */
+static bool
+dest_holds(int srcsub, const char *name, const int dstsub[2], const char *dname)
+{
+	struct stat a, b;
+	int k = 0;
+
+	if (dname == NULL || fstatat(srcsub, name, &a, AT_SYMLINK_NOFOLLOW) == -1)
+		return false;
+	while (k < 2 && (dstsub[k] == -1 || fstatat(dstsub[k], dname, &b, AT_SYMLINK_NOFOLLOW) == -1))
+		k++;
+	if (k == 2 || !S_ISREG(b.st_mode))
+		return false;
+	if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return true;
+	if (a.st_size != b.st_size)
+		return false;
+	int fa = openat(srcsub, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fb = openat(dstsub[k], dname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	bool same = fa != -1 && fb != -1;
+	char x[16384], y[16384];
+	while (same) {
+		ssize_t ra = read_full(fa, x, sizeof x), rb = read_full(fb, y, sizeof y);
+		if (ra != rb || ra < 0 || memcmp(x, y, (size_t)ra) != 0)
+			same = false;
+		else if (ra == 0)
+			break;
+	}
+	if (fa != -1)
+		close(fa);
+	if (fb != -1)
+		close(fb);
+	return same;
+}
+
 /* Print the findings; the status they give (notices: none). */
 static int
 findings_report(const struct state_findings *f, uint64_t *warnings)
@@ -725,10 +778,12 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 	}
 	struct { size_t i; char tmp[384]; } *pend = NULL;
 	size_t npend = 0;
-	uint64_t seq = 0;
+	uint64_t seq = 0, done_bytes = 0;
 	bool failed = false;
 	for (size_t i = 0; i < n && !failed && !convert_got_signal; i++) {
 		struct mm_msg *x = &m[i];
+		report_progress(i, done_bytes, total);
+		done_bytes += x->size;
 		int si = strcmp(x->sub, "cur") == 0, di = strcmp(x->dsub, "cur") == 0;
 		if (dpath == NULL) {
 			/* in place: only a message gaining letters moves */
@@ -830,8 +885,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 			}
 			npend = 0;
 		}
-		report_progress(i + 1, 0, 0);
-		(void)total;
+
 	}
 	for (size_t j = 0; j < npend; j++)
 		unlinkat(ddfd, pend[j].tmp, 0);
@@ -907,6 +961,14 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 			int si = strcmp(x->sub, "cur") == 0;
 			if (!x->done && !x->in_dest)
 				continue;
+			if (!x->done && !dest_holds(srcsub[si], x->name, dstsub,
+			    baseset_get(&have, x->name) ? baseset_get(&have, x->name) : x->dname)) {
+				report_warn("%s/%s/%s: not removed: %s has another file of that name", spath,
+				    x->sub, x->name, dpath);
+				sum.warnings++;
+				status = worse(status, EXIT_PROBLEMS);
+				continue;
+			}
 			if (unlinkat(srcsub[si], x->name, 0) == -1 && errno != ENOENT) {
 				report_error_sys(EXIT_PROBLEMS, "unable to remove %s/%s/%s", spath, x->sub,
 				    x->name);

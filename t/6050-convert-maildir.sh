@@ -85,6 +85,15 @@ print(json.load(open(sys.argv[1]))["removed"])' "$TMP/.out")" 5
 expect_eq "--remove-source: SOURCE empty" "$(find Moving/new Moving/cur -type f | wc -l)" 0
 expect_eq "--remove-source: DEST whole" "$(listing Moved)" "$(cat moving.before)"
 expect_eq "--remove-source: one link each" "$(find Moved/cur Moved/new -type f -links 1 | wc -l)" 5
+mk Moving2
+"$MAILSHIFT" convert -q --to=maildir Moving2 Moved2 || fail "Moving2: exit $?"
+rm Moved2/cur/1700000003.M3P3.host:2,S
+printf 'another message\n' >Moved2/cur/1700000003.M3P3.host:2,S
+expect_status "--remove-source, DEST's file differs: exit 1" 1 \
+    "$MAILSHIFT" convert --remove-source --to=maildir Moving2 Moved2
+expect_eq "--remove-source, DEST's file differs: the line" "$(grep -c 'Moving2/cur/1700000003.M3P3.host:2,S: not removed: Moved2 has another file of that name' "$TMP/.err")" 1
+expect_eq "--remove-source, DEST's file differs: that one kept" "$(find Moving2/new Moving2/cur -type f)" \
+    "Moving2/cur/1700000003.M3P3.host:2,S"
 if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
 	mk Own
 	expect_status "--owner: exit" 0 "$MAILSHIFT" convert -q --owner=nobody --to=maildir Own Owned

@@ -983,7 +983,11 @@ check_courieruid(struct md *c)
 	finding_init(&f, IC_COURIERUID_BAD);
 	f.name = COURIER_UIDDB_FILE;
 	if (rc == -1) {
-		emit_finding(&c->e, &f, "cannot read: %s", strerror(errno));
+		/* out of descriptors or memory is our problem, not the file's */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+			report_error_sys(EX_IOERR, "%s/%s: cannot read", c->e.maildir, COURIER_UIDDB_FILE);
+		else
+			emit_finding(&c->e, &f, "cannot read: %s", strerror(errno));
 		return;
 	}
 	for (size_t i = 0; i < cu.f.n; i++) {
