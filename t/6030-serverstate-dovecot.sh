@@ -32,7 +32,7 @@ for k in json.load(open(sys.argv[1]))["folders"]:
 		set -- "$@" "e$n SELECT \"$f\"" \
 		    "f$n FETCH 1:* (UID FLAGS BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])"
 	done <"$out/folders"
-	dovecot_imap "$md" "$@" 'l LSUB "" "*"' >"$out/imap"
+	dovecot_imap_wait "$md" "$@" 'l LSUB "" "*"' >"$out/imap"
 	c=$(dovecot_conf "$md")
 	printf 'LIST\r\nUIDL\r\nQUIT\r\n' |
 		env -i PATH="$PATH" USER="$dc_user" HOME="$TMP/dovecot" "$DOVECOT_LIBEXEC/pop3" -c "$c" \
