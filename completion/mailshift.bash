@@ -17,7 +17,7 @@ _mailshift_options()
 {
 	case $1 in
 	check) opts='--recursive -r --deep --tmp-age' ;;
-	convert) opts="--to -t --mbox-format --keep-mbox-headers --strip-status --sync --batch --local-time --owner --lock-timeout --from-format --sort --compress --recursive -r --layout --folder-names --remove-source --uid-state $_mailshift_dry_run" ;;
+	convert) opts="--to -t --mbox-format --keep-mbox-headers --strip-status --sync --batch --local-time --owner --lock-timeout --from-format --sort --compress --recursive -r --layout --folder-names --remove-source --uid-state --in-place --overwrite-state --pop3 $_mailshift_dry_run" ;;
 	dedup) opts="--key -k --keep --delete -d --move-to --recursive -r --lock-timeout $_mailshift_dry_run" ;;
 	repair) opts="--recursive -r --deep --tmp-age --quarantine $_mailshift_dry_run" ;;
 	stats) opts='--recursive -r --top --by --attachments --duplicates --deep --counts --csv --color' ;;
@@ -40,6 +40,7 @@ _mailshift_value()
 	--layout) words_for='maildir++ fs' ;;
 	--folder-names) words_for='utf8 mutf7' ;;
 	--uid-state) words_for='dovecot none' ;;
+	--pop3) words_for='courier qmail none' ;;
 	--key|-k) words_for='message-id body full headers' ;;
 	--keep) words_for='first oldest newest smallest largest' ;;
 	--by) words_for='year month' ;;
@@ -123,7 +124,7 @@ _mailshift_migrate_spool()
 	_mailshift_split_eq
 	_mailshift_value "$prev" && return 0
 	if [[ $cur == -* ]]; then
-		COMPREPLY=($(compgen -W '--spool --dest --jobs -j --hosts --log --dry-run -n --remove-source --runner --help -h' -- "$cur"))
+		COMPREPLY=($(compgen -W '--spool --dest --maildirs --in-place --pop3 --jobs -j --hosts --log --dry-run -n --remove-source --runner --help -h' -- "$cur"))
 		return 0
 	fi
 	COMPREPLY=($(compgen -u -- "$cur"))      # user names

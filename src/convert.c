@@ -1084,13 +1084,31 @@ dest_is_mbox(const struct convert_opts *o, const char *first, const char *dest)
 			return 1;
 		if (!from_maildir)
 			return 0;
-		report_error(EX_CANTCREAT, "%s is a directory: a Maildir converts into an mbox file "
-		    "(name one, such as %s/%s.mbox)", dest, dest, "NAME");
+		report_error(EX_CANTCREAT, "%s is a directory but no Maildir: a Maildir converts into "
+		    "an mbox file (name one, such as %s/%s.mbox), or with --to=maildir into a Maildir "
+		    "(its messages linked, its server's state carried)", dest, dest, "NAME");
 		return -1;
 	}
 	if (named_mbox(dest))
 		return 1;
 	return from_maildir;
+}
+
+/*
+ * Maildir -> Maildir (mailshift-convert(1) "MAILDIR TO MAILDIR"): a Maildir
+ * SOURCE with --to=maildir, or into a DEST that is a Maildir already, or
+ * --in-place. A new DEST without --to stays an mbox, as above.
+ */
+static bool
+maildir_to_maildir(const struct convert_opts *o, const char *first, const char *dest)
+{
+	if (o->in_place)
+		return true;
+	if (strcmp(first, "-") == 0 || !source_is_maildir(first))
+		return false;
+	if (o->to)
+		return strcmp(o->to, "maildir") == 0;
+	return strcmp(dest, "-") != 0 && source_is_maildir(dest);
 }
 
 /* Create the missing parent directories of DEST, with the mode mkdir -p
@@ -1168,6 +1186,8 @@ cmd_convert(int argc, const char **argv)
 	char *to = NULL, *fmt = NULL, *sync = NULL, *owner = NULL, *from_fmt = NULL;
 	char *sort = NULL, *compress = NULL, *layout = NULL, *names = NULL, *uid_state = NULL;
 	int strip = 0, keep = 0, local_time = 0, batch = 1000, recursive = 0, remove_source = 0;
+	int in_place = 0, overwrite_state = 0;
+	char *pop3 = NULL;
 	struct poptOption options[] = {
 		{ "to", 't', POPT_ARG_STRING, &to, 0,
 		  "output format: maildir or mbox (default: by DEST)", "FORMAT" },
@@ -1205,6 +1225,13 @@ cmd_convert(int argc, const char **argv)
 		  "remove what was converted once it is durable", NULL },
 		{ "uid-state", '\0', POPT_ARG_STRING, &uid_state, 0,
 		  "IMAP UIDs and POP3 UIDLs: dovecot or none (default dovecot)", "STATE" },
+		{ "in-place", '\0', POPT_ARG_NONE, &in_place, 0,
+		  "a Maildir's server state: write Dovecot's beside the old server's files", NULL },
+		{ "overwrite-state", '\0', POPT_ARG_NONE, &overwrite_state, 0,
+		  "Maildir to Maildir: replace a dovecot-uidlist that exists", NULL },
+		{ "pop3", '\0', POPT_ARG_STRING, &pop3, 0,
+		  "Maildir to Maildir: POP3 UIDLs of courier, qmail (qmail-pop3d) or none (default courier)",
+		  "SERVER" },
 		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, dry_run_options, 0, NULL, NULL },
 		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, NULL, NULL },
 		POPT_TABLEEND
@@ -1219,7 +1246,7 @@ cmd_convert(int argc, const char **argv)
 	while (args && args[nargs])
 		nargs++;
 	int status = 0;
-	if (nargs < 2) {
+	if (nargs < 1 || (nargs < 2 && !in_place)) {
 		fprintf(stderr, "%s: usage: mailshift convert [OPTIONS] SOURCE... DEST\n", report_prefix());
 		status = EX_USAGE;
 		goto out;
@@ -1265,6 +1292,21 @@ cmd_convert(int argc, const char **argv)
 		goto out;
 	}
 	o.uid_state = uid_state == NULL || strcmp(uid_state, "dovecot") == 0;
+	if (pop3) {
+		if (strcmp(pop3, "courier") == 0)
+			o.pop3 = CONVERT_POP3_COURIER;
+		else if (strcmp(pop3, "qmail") == 0)
+			o.pop3 = CONVERT_POP3_QMAIL;
+		else if (strcmp(pop3, "none") == 0)
+			o.pop3 = CONVERT_POP3_NONE;
+		else {
+			report_error(EX_USAGE, "--pop3 must be courier, qmail or none, not '%s'", pop3);
+			status = EX_USAGE;
+			goto out;
+		}
+	}
+	o.in_place = in_place;
+	o.overwrite_state = overwrite_state;
 	o.recursive = recursive;
 	o.remove_source = remove_source;
 	if (strip) {
@@ -1285,6 +1327,37 @@ cmd_convert(int argc, const char **argv)
 		goto out;
 	}
 	const char *dest = args[nargs - 1];
+	if (o.in_place && nargs != 1) {
+		report_error(EX_USAGE, "--in-place takes one Maildir (its state is written beside the "
+		    "old server's)");
+		status = EX_USAGE;
+		goto out;
+	}
+	if (!o.in_place && nargs < 2) {
+		fprintf(stderr, "%s: usage: mailshift convert [OPTIONS] SOURCE... DEST\n", report_prefix());
+		status = EX_USAGE;
+		goto out;
+	}
+	if (maildir_to_maildir(&o, args[0], dest)) {
+		if (!o.in_place && nargs != 2) {
+			report_error(EX_USAGE, "a Maildir converts into a Maildir one at a time: one SOURCE "
+			    "and one DEST");
+			status = EX_USAGE;
+		} else if (o.in_place && o.remove_source) {
+			report_error(EX_USAGE, "--in-place removes nothing: not with --remove-source");
+			status = EX_USAGE;
+		} else if (!o.in_place && dest_parents(&o, dest) == -1) {
+			status = EX_CANTCREAT;
+		} else {
+			status = convert_maildir_to_maildir(&o, args[0], o.in_place ? NULL : dest);
+		}
+		goto out;
+	}
+	if (o.in_place) {
+		report_error(EX_USAGE, "--in-place: %s is not a Maildir", args[0]);
+		status = EX_USAGE;
+		goto out;
+	}
 	if (o.recursive) {
 		if (nargs != 2) {
 			report_error(EX_USAGE, "-r takes one SOURCE directory and one DEST");
@@ -1334,5 +1407,6 @@ out:
 	free(sync);
 	free(owner);
 	free(uid_state);
+	free(pop3);
 	return status;
 }

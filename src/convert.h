@@ -37,6 +37,16 @@ struct convert_opts {
 	const char *sort;           /* "delivery", "date", "name", "none" */
 	int folder_charset;         /* enum folder_charset for trees */
 	bool uid_state;             /* --uid-state=dovecot (mailshift-formats(5)) */
+	bool in_place;              /* Maildir -> Maildir: the state only, into SOURCE */
+	bool overwrite_state;       /* replace a dovecot-uidlist that exists */
+	int pop3;                   /* enum convert_pop3: whose POP3 UIDLs to carry */
+};
+
+/* --pop3: the POP3 server that served a Maildir SOURCE's INBOX. */
+enum convert_pop3 {
+	CONVERT_POP3_COURIER = 0,   /* courierpop3dsizelist when present (default) */
+	CONVERT_POP3_QMAIL,         /* qmail-pop3d: base names, mtime order */
+	CONVERT_POP3_NONE,
 };
 
 /* One line of the summary (text on stderr, JSON on stdout). */
@@ -63,6 +73,11 @@ int convert_to_maildir(const struct convert_opts *o, const char **sources, int n
 /* Maildir or mbox -> mbox (convert_mbox.c). Returns the exit status. */
 int convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources,
     const char *dest);
+
+/* A Maildir (-r: a Maildir++ tree) into a Maildir, its server's state
+ * carried over as Dovecot's (convert_maildir.c); dest NULL with
+ * --in-place. Returns the exit status. */
+int convert_maildir_to_maildir(const struct convert_opts *o, const char *source, const char *dest);
 
 /* -r: a directory of mboxes <-> one Maildir++ / fs tree (convert_tree.c). */
 int convert_tree(const struct convert_opts *o, const char *source, const char *dest);

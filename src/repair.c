@@ -44,6 +44,7 @@
 #include "maildir_writer.h"
 #include "mbox_writer.h"
 #include "report.h"
+#include "serverstate.h"
 #include "testhook.h"
 #include "uidstate.h"
 #include "util.h"
@@ -945,6 +946,125 @@ fix_uidlists(struct repair *rp, const struct fixes *fx)
 	renamed_clear(rp);
 }
 
+/* ---- courierimapuiddb (SPEC §1.11) ----------------------------------------- */
+
+static bool
+courieruid_code(enum inspect_code c)
+{
+	return c == IC_COURIERUID_BAD || c == IC_COURIERUID_NOT_INCREASING ||
+	    c == IC_COURIERUID_NEXT_TOO_LOW || c == IC_COURIERUID_MISSING_FILE ||
+	    c == IC_COURIERUID_UNLISTED;
+}
+
+/*
+ * Fix one maildir's courierimapuiddb: the next UID raised above the highest,
+ * and with --deep the lines of files no longer there dropped (Courier-IMAP
+ * drops them itself when it next opens the folder). Every other line is
+ * kept byte for byte, no UID and no UIDVALIDITY changes; the file is
+ * replaced whole through tmp/ + rename(), as Courier-IMAP writes it. A
+ * damaged file is left as it is.
+ */
+static void
+fix_courieruid(struct repair *rp, const char *maildir)
+{
+	char *path = xasprintf("%s/%s", maildir, COURIER_UIDDB_FILE);
+	struct inspect_courieruid cu;
+	struct strbuf out = STRBUF_INIT;
+	int dfd = open_dir(rp, maildir, NULL);
+	int rc = dfd == -1 ? 0 : inspect_courieruid_read(dfd, &cu);
+
+	if (rc == -1)
+		report_error_sys(EXIT_PROBLEMS, "%s: cannot read", path);
+	if (rc != 1)
+		goto out_fd;
+	if (cu.f.n || !cu.db.present) {
+		say(rp, path, "COURIERUID-BAD", -1, false, "left as is: a damaged courierimapuiddb is "
+		    "not rewritten (convert uses the lines that parse)");
+		goto out;
+	}
+	if (cu.order_line)
+		say(rp, path, "COURIERUID-NOT-INCREASING", -1, false, "left as is: convert gives the "
+		    "ill-ordered messages fresh UIDs");
+	uint32_t next = cu.header_next <= cu.max ? cu.max + 1 : cu.header_next;
+	size_t dropped = 0;
+	bool *drop = xcalloc(cu.db.n + 1, sizeof *drop);
+	for (size_t i = 0; rp->o.deep && i < cu.db.n; i++)
+		if (!cu.present[i])
+			drop[i] = true, dropped++;
+	if (next == cu.header_next && dropped == 0) {
+		free(drop);
+		goto out;
+	}
+	/* line 1 with the new next UID, then every line not dropped */
+	size_t line = 1, k = 0;
+	unsigned long ver, v, n;
+	sscanf(cu.data, "%lu %lu %lu", &ver, &v, &n);
+	for (size_t off = 0; off < cu.len; line++) {
+		const char *p = cu.data + off, *nl = memchr(p, '\n', cu.len - off);
+		size_t len = nl ? (size_t)(nl - p) + 1 : cu.len - off;
+		off += len;
+		if (line == 1) {
+			sb_appendf(&out, "%lu %lu %u\n", ver, v, next);
+			continue;
+		}
+		while (k < cu.db.n && cu.db.e[k].line < line)
+			k++;
+		if (k < cu.db.n && cu.db.e[k].line == line && drop[k])
+			continue;
+		sb_append(&out, p, len);
+	}
+	if (!opt_common.dry_run) {
+		char tmp[400], host[256];
+		maildir_hostname(host, sizeof host);
+		snprintf(tmp, sizeof tmp, "tmp/%s.P%d.%s.mailshift", COURIER_UIDDB_FILE, (int)getpid(),
+		    host);
+		struct stat st;
+		bool have = fstatat(dfd, COURIER_UIDDB_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
+		int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		    have ? st.st_mode & 07777 : 0644);
+		if (fd == -1 || write_all(fd, out.buf, out.len) == -1 ||
+		    (have && fchown(fd, st.st_uid, st.st_gid) == -1 && geteuid() == 0) ||
+		    fsync(fd) == -1 || close(fd) == -1 ||
+		    renameat(dfd, tmp, dfd, COURIER_UIDDB_FILE) == -1 || fsync(dfd) == -1) {
+			report_error_sys(report_status_for_write_errno(errno), "%s: cannot write", path);
+			unlinkat(dfd, tmp, 0);
+			free(drop);
+			goto out;
+		}
+	}
+	bool dry = opt_common.dry_run;
+	if (next != cu.header_next)
+		say(rp, path, "COURIERUID-NEXT-TOO-LOW", -1, true, "%s the next UID %u to %u (highest UID "
+		    "%u)", dry ? "raise" : "raised", cu.header_next, next, cu.max);
+	for (size_t i = 0; i < cu.db.n; i++)
+		if (drop[i])
+			say(rp, path, "COURIERUID-MISSING-FILE", -1, true, "%s the line of UID %u (%s): no "
+			    "such file", dry ? "drop" : "dropped", cu.db.e[i].uid, cu.db.e[i].base);
+	free(drop);
+out:
+	inspect_courieruid_free(&cu);
+out_fd:
+	if (dfd != -1)
+		close(dfd);
+	sb_free(&out);
+	free(path);
+}
+
+static void
+fix_courieruids(struct repair *rp, const struct fixes *fx)
+{
+	for (size_t i = 0; i < fx->n; i++) {
+		if (!courieruid_code(fx->v[i].code))
+			continue;
+		size_t k = 0;
+		while (k < i && !(courieruid_code(fx->v[k].code) &&
+		    strcmp(fx->v[k].maildir, fx->v[i].maildir) == 0))
+			k++;
+		if (k == i)
+			fix_courieruid(rp, fx->v[i].maildir);
+	}
+}
+
 static bool
 same_entry(const struct fix *a, const struct fix *b)
 {
@@ -981,6 +1101,7 @@ apply_maildir(struct repair *rp, const struct fixes *fx)
 		if (fx->v[i].code == IC_MAILDIRSIZE_WRONG)
 			fix_maildirsize(rp, &fx->v[i]);
 	fix_uidlists(rp, fx);
+	fix_courieruids(rp, fx);
 }
 
 static int

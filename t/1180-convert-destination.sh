@@ -55,7 +55,7 @@ expect_eq "mbox into an existing directory: a Maildir" "$(kind spare)" maildir
 mkdir empty
 expect_status "Maildir into an existing directory: exit 73" 73 "$MAILSHIFT" convert -q Mail empty
 expect_eq "Maildir into a directory: one line with the hint" "$(cat "$TMP/.err")" \
-	"mailshift convert: error: empty is a directory: a Maildir converts into an mbox file (name one, such as empty/NAME.mbox)"
+	"mailshift convert: error: empty is a directory but no Maildir: a Maildir converts into an mbox file (name one, such as empty/NAME.mbox), or with --to=maildir into a Maildir (its messages linked, its server's state carried)"
 expect_eq "Maildir into a directory: nothing made" "$(ls empty | wc -l | tr -d ' ')" 0
 
 # missing parents are created, as mkdir -p would (the umask applies)

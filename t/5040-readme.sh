@@ -3,8 +3,9 @@
 # blocks are extracted and run in order, each with `sh -e`, in one scratch
 # directory prepared as README.md's "Examples" says: inbox.mbox (the
 # sample), old.gz and archive-2019.mbox.xz (other messages), archive/*.mbox,
-# a home directory for ~ (nobody's: "you"), and /var/mail and /home replaced by directories of
-# the sandbox. Blocks tagged "root" need root (two test users take the
+# a home directory for ~ (nobody's: "you"), a Courier Maildir at
+# /srv/courier/carol/Maildir, and /var/mail, /home and /srv replaced by
+# directories of the sandbox. Blocks tagged "root" need root (two test users take the
 # places of alice and bob), blocks tagged "parallel" need GNU parallel;
 # without them those blocks are skipped, the rest still runs. The only
 # untagged ```sh blocks allowed are the quick start and the build commands
@@ -14,6 +15,7 @@
 need jq
 need xz
 need gzip
+need python3
 README=$T_SRCDIR/../README.md
 SB=$TMP/sb
 mkdir -p "$SB/bin" "$SB/var/mail" "$SB/home" "$SB/work/archive" "$TMP/blocks"
@@ -76,13 +78,18 @@ mkdir -p "$SB/home/$alice" "$SB/home/$bob" "$SB/home/you"
 cp "$DATA/sample.mbox" "$SB/var/mail/$alice"
 variant bob <"$DATA/sample.mbox" >"$SB/var/mail/$bob"
 [ -z "$root" ] || { chown "$alice" "$SB/var/mail/$alice"; chown "$bob" "$SB/var/mail/$bob"; }
+# A Courier-IMAP Maildir for the server switchover (t/gen/courier.py).
+python3 "$T_SRCDIR/gen/courier.py" --seed 5 --messages 30 --folder-messages 4 "$TMP/courier" >/dev/null ||
+	exit 99
+mkdir -p "$SB/srv/courier/carol"
+mv "$TMP/courier/Maildir" "$SB/srv/courier/carol/Maildir"
 parallel=''
 parallel --version 2>/dev/null | grep -q 'GNU parallel' && parallel=1
 
 # The documented substitution: /var/mail and /home into the sandbox, the
 # user names, the example hosts of the parallel section (the local host).
 substitute() {
-	sed -e "s|/var/mail|$SB/var/mail|g" -e "s|/home/|$SB/home/|g" \
+	sed -e "s|/var/mail|$SB/var/mail|g" -e "s|/home/|$SB/home/|g" -e "s| /srv/| $SB/srv/|g" \
 	    -e "s/\\balice\\b/$alice/g" -e "s/\\bbob\\b/$bob/g" \
 	    -e 's/[0-9]*\/mx[0-9]\.example\.org/:/g' "$1"
 }
@@ -125,6 +132,12 @@ o=$(out_of 'mailshift stats -r --json')
 expect_eq "stats: -r --json total" "$(tail -n 1 "$o")" 120
 o=$(out_of 'tail -n 1 ~/status.jsonl')
 expect_eq "cron: status line" "$(cat "$o")" "[0,0,0,120]"
+o=$(out_of 'courierimapuiddb /srv/dovecot')
+expect_eq "switchover: Courier's UIDVALIDITY in dovecot-uidlist" \
+	"$(sed -n 2p "$o" | cut -d' ' -f2)" "$(sed -n 5p "$o" | sed 's/^3 V\([0-9]*\) .*/\1/')"
+expect_eq "switchover: every message of the tree linked" \
+	"$(find "$SB/srv/dovecot/carol/Maildir" -type f -links 2 | wc -l | tr -d ' ')" \
+	"$(find "$SB/srv/courier/carol/Maildir" -type f \( -path '*/cur/*' -o -path '*/new/*' \) | wc -l | tr -d ' ')"
 if [ -n "$parallel" ]; then
 	o=$(out_of "parallel mailshift stats")
 	expect_eq "parallel: the two archives converted" "$(sort "$o")" '["archive/2020.maildir",40]

@@ -86,7 +86,9 @@ START_TEST(test_codes)
 		for (int j = 0; j < i; j++)
 			ck_assert_str_ne(inspect_codes[i].name, inspect_codes[j].name);
 	}
-	ck_assert_int_eq(IC__COUNT, 28);
+	ck_assert_int_eq(IC__COUNT, 33);
+	ck_assert_str_eq(inspect_code_name(IC_COURIERUID_NEXT_TOO_LOW), "COURIERUID-NEXT-TOO-LOW");
+	ck_assert_int_eq(inspect_code_severity(IC_COURIERUID_MISSING_FILE), SEVERITY_NOTE);
 	ck_assert_str_eq(inspect_code_name(IC_UIDLIST_NEXT_TOO_LOW), "UIDLIST-NEXT-TOO-LOW");
 	ck_assert_int_eq(inspect_code_parse("UIDLIST-UNLISTED"), IC_UIDLIST_UNLISTED);
 	ck_assert_int_eq(inspect_code_parse("MAILDIR-NOPE"), -1);

@@ -41,6 +41,7 @@
 #include "mbox_writer.h"
 #include "message.h"
 #include "report.h"
+#include "serverstate.h"
 #include "source.h"
 #include "uidstate.h"
 #include "util.h"
@@ -102,6 +103,19 @@ const struct inspect_code_info inspect_codes[IC__COUNT] = {
 	[IC_UIDLIST_MISSING_FILE] = { "UIDLIST-MISSING-FILE", "drop the line (N stays above its UID)",
 		SEVERITY_NOTE },
 	[IC_UIDLIST_UNLISTED] = { "UIDLIST-UNLISTED", "append a line with the next UID",
+		SEVERITY_NOTE },
+	[IC_COURIERUID_BAD] = { "COURIERUID-BAD",
+		"none (a damaged courierimapuiddb is not rewritten; convert uses the lines that parse)",
+		SEVERITY_WARNING },
+	[IC_COURIERUID_NOT_INCREASING] = { "COURIERUID-NOT-INCREASING",
+		"none (convert gives the ill-ordered messages fresh UIDs)",
+		SEVERITY_WARNING },
+	[IC_COURIERUID_NEXT_TOO_LOW] = { "COURIERUID-NEXT-TOO-LOW", "raise the next UID above the highest",
+		SEVERITY_ERROR },
+	[IC_COURIERUID_MISSING_FILE] = { "COURIERUID-MISSING-FILE", "drop the line (the next UID stays)",
+		SEVERITY_NOTE },
+	[IC_COURIERUID_UNLISTED] = { "COURIERUID-UNLISTED",
+		"none (Courier-IMAP numbers it when it next opens the folder)",
 		SEVERITY_NOTE },
 };
 
@@ -859,6 +873,170 @@ check_uidlist(struct md *c)
 	inspect_uidlist_free(&u);
 }
 
+/* ---- courierimapuiddb (SPEC §1.11) ---------------------------------------- */
+
+static int
+cstr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Is base (len bytes) among the n sorted strings v? */
+static bool
+sorted_has(char *const *v, size_t n, const char *base, size_t len)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = base_cmp(v[mid], strlen(v[mid]), base, len);
+		if (c == 0)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+int
+inspect_courieruid_read(int dirfd, struct inspect_courieruid *cu)
+{
+	struct strbuf data = STRBUF_INIT;
+
+	memset(cu, 0, sizeof *cu);
+	int rc = state_file_read(dirfd, COURIER_UIDDB_FILE, &data);
+	if (rc != 1) {
+		sb_free(&data);
+		return rc;
+	}
+	cu->data = data.buf ? data.buf : xstrdup("");
+	cu->len = data.len;
+	courier_uiddb_parse(cu->data, cu->len, COURIER_UIDDB_FILE, &cu->db, &cu->f);
+	/* the next UID the header says (the parser raises it to the lines') */
+	unsigned long ver, v, n;
+	if (cu->db.present && sscanf(cu->data, "%lu %lu %lu", &ver, &v, &n) == 3)
+		cu->header_next = (uint32_t)n;
+	for (size_t i = 0; i < cu->db.n; i++) {
+		if (cu->db.e[i].uid > cu->max)
+			cu->max = cu->db.e[i].uid;
+		if (i > 0 && cu->db.e[i].uid <= cu->db.e[i - 1].uid && cu->order_line == 0) {
+			cu->order_line = cu->db.e[i].line;
+			cu->order_uid = cu->db.e[i].uid;
+			cu->order_prev = cu->db.e[i - 1].uid;
+		}
+	}
+	/* which lines name a file, which files have no line: both sorted */
+	char **files, **bases = xcalloc(cu->db.n + 1, sizeof *bases);
+	size_t nfiles;
+	uidlist_entries(dirfd, &files, &nfiles);
+	for (size_t i = 0; i < nfiles; i++) {
+		size_t bl;
+		const char *b = entry_base(files[i], &bl);
+		memmove(files[i], b, bl);       /* "sub/name:info" -> "name" */
+		files[i][bl] = '\0';
+	}
+	qsort(files, nfiles, sizeof *files, cstr_cmp);
+	for (size_t i = 0; i < cu->db.n; i++)
+		bases[i] = cu->db.e[i].base;
+	qsort(bases, cu->db.n, sizeof *bases, cstr_cmp);
+	cu->present = xcalloc(cu->db.n + 1, sizeof *cu->present);
+	for (size_t i = 0; i < cu->db.n; i++)
+		cu->present[i] = sorted_has(files, nfiles, cu->db.e[i].base, strlen(cu->db.e[i].base));
+	for (size_t i = 0; i < nfiles; i++) {
+		if (cu->db.present && !sorted_has(bases, cu->db.n, files[i], strlen(files[i]))) {
+			cu->unlisted = xrealloc(cu->unlisted, (cu->nunlisted + 1) * sizeof *cu->unlisted);
+			cu->unlisted[cu->nunlisted++] = files[i];
+		} else {
+			free(files[i]);
+		}
+	}
+	free(files);
+	free(bases);
+	return 1;
+}
+
+void
+inspect_courieruid_free(struct inspect_courieruid *cu)
+{
+	for (size_t i = 0; i < cu->nunlisted; i++)
+		free(cu->unlisted[i]);
+	free(cu->unlisted);
+	free(cu->present);
+	courier_uiddb_free(&cu->db);
+	state_findings_free(&cu->f);
+	free(cu->data);
+	memset(cu, 0, sizeof *cu);
+}
+
+/* Courier-IMAP's list against the maildir, as for dovecot-uidlist: lines
+ * of deleted messages and messages without a line are normal between two
+ * Courier sessions (--deep). */
+static void
+check_courieruid(struct md *c)
+{
+	struct inspect_courieruid cu;
+	struct inspect_finding f;
+	int rc = inspect_courieruid_read(c->dfd, &cu);
+	if (rc == 0)
+		return;
+	finding_init(&f, IC_COURIERUID_BAD);
+	f.name = COURIER_UIDDB_FILE;
+	if (rc == -1) {
+		/* out of descriptors or memory is our problem, not the file's */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+			report_error_sys(EX_IOERR, "%s/%s: cannot read", c->e.maildir, COURIER_UIDDB_FILE);
+		else
+			emit_finding(&c->e, &f, "cannot read: %s", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < cu.f.n; i++) {
+		const struct state_finding *sf = &cu.f.v[i];
+		finding_init(&f, IC_COURIERUID_BAD);
+		f.name = COURIER_UIDDB_FILE;
+		f.value = (long long)sf->line;
+		if (sf->line)
+			emit_finding(&c->e, &f, "line %zu: %s: %s", sf->line,
+			    state_problem_code(sf->what), sf->text);
+		else
+			emit_finding(&c->e, &f, "%s: %s", state_problem_code(sf->what), sf->text);
+	}
+	if (!cu.db.present) {
+		inspect_courieruid_free(&cu);
+		return;
+	}
+	if (cu.order_line) {
+		finding_init(&f, IC_COURIERUID_NOT_INCREASING);
+		f.name = COURIER_UIDDB_FILE;
+		f.value = cu.order_uid;
+		emit_finding(&c->e, &f, "line %zu: UID %u after UID %u", cu.order_line, cu.order_uid,
+		    cu.order_prev);
+	}
+	if (cu.db.n && cu.header_next <= cu.max) {
+		finding_init(&f, IC_COURIERUID_NEXT_TOO_LOW);
+		f.name = COURIER_UIDDB_FILE;
+		f.value = cu.header_next;
+		f.value2 = cu.max;
+		emit_finding(&c->e, &f, "next UID %u is not above the highest UID %u", cu.header_next,
+		    cu.max);
+	}
+	for (size_t i = 0; c->e.o->deep && i < cu.db.n; i++) {
+		if (cu.present[i])
+			continue;
+		finding_init(&f, IC_COURIERUID_MISSING_FILE);
+		f.name = COURIER_UIDDB_FILE;
+		f.value = cu.db.e[i].uid;
+		emit_finding(&c->e, &f, "line %zu: UID %u: no file %s in new/ or cur/", cu.db.e[i].line,
+		    cu.db.e[i].uid, cu.db.e[i].base);
+	}
+	for (size_t i = 0; c->e.o->deep && i < cu.nunlisted; i++) {
+		finding_init(&f, IC_COURIERUID_UNLISTED);
+		f.name = COURIER_UIDDB_FILE;
+		emit_finding(&c->e, &f, "no line for %s", cu.unlisted[i]);
+	}
+	inspect_courieruid_free(&cu);
+}
+
 /* ---- maildirsize (SPEC §1.9) ---------------------------------------------- */
 
 /* Sizes of new/ and cur/ of one maildir below dfd. */
@@ -1087,6 +1265,7 @@ inspect_one(const char *path, const struct inspect_opts *o, struct inspect_stats
 	scan_subdir(&c, "new");
 	scan_subdir(&c, "cur");
 	check_uidlist(&c);
+	check_courieruid(&c);
 	scan_tmp(&c);
 	struct stat mf;
 	if (top && fstatat(c.dfd, "maildirfolder", &mf, AT_SYMLINK_NOFOLLOW) == -1)

@@ -21,6 +21,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "serverstate.h"
+
 enum inspect_code {
 	IC_MAILDIR_MISSING_SUBDIR,  /* new/ or tmp/ missing (M13) */
 	IC_MAILDIR_PERMISSIONS,     /* owner cannot read, or group/other may write */
@@ -50,6 +52,11 @@ enum inspect_code {
 	IC_UIDLIST_NEXT_TOO_LOW,    /* N<next uid> not above the highest UID */
 	IC_UIDLIST_MISSING_FILE,    /* --deep: a listed base name with no file */
 	IC_UIDLIST_UNLISTED,        /* --deep: a message file with no line */
+	IC_COURIERUID_BAD,          /* courierimapuiddb unreadable, bad header, bad line (§1.11) */
+	IC_COURIERUID_NOT_INCREASING, /* its UIDs not strictly increasing */
+	IC_COURIERUID_NEXT_TOO_LOW, /* its next UID not above the highest UID */
+	IC_COURIERUID_MISSING_FILE, /* --deep: a listed base name with no file */
+	IC_COURIERUID_UNLISTED,     /* --deep: a message file with no line */
 	IC__COUNT
 };
 
@@ -186,5 +193,23 @@ struct inspect_uidlist {
 /* 1 read, 0 no dovecot-uidlist, -1 unreadable (errno). */
 int inspect_uidlist_read(int dirfd, struct inspect_uidlist *u);
 void inspect_uidlist_free(struct inspect_uidlist *u);
+
+/* courierimapuiddb of a maildir, read and set against new/ and cur/ (for
+ * check and repair). 1 read, 0 absent, -1 errno. */
+struct inspect_courieruid {
+	char *data;
+	size_t len;
+	struct courier_uiddb db;     /* lines that parse, in file order */
+	struct state_findings f;     /* the damaged lines */
+	uint32_t header_next;        /* the next UID the first line says */
+	uint32_t max;                /* the highest UID listed */
+	size_t order_line;           /* first line whose UID is not above the one before */
+	uint32_t order_uid, order_prev;
+	bool *present;               /* per db line: a file has its base name */
+	char **unlisted;             /* base names of files without a line */
+	size_t nunlisted;
+};
+int inspect_courieruid_read(int dirfd, struct inspect_courieruid *cu);
+void inspect_courieruid_free(struct inspect_courieruid *cu);
 
 #endif

@@ -73,6 +73,25 @@ state_problem_code(enum state_problem what)
 	return "STATE-UNKNOWN";
 }
 
+enum state_severity
+state_problem_severity(enum state_problem what)
+{
+	switch (what) {
+	case STATE_MISSING_FILE:        /* Courier forgets lines lazily */
+	case STATE_SIZE_DIFFERS:
+		return STATE_NOTE;
+	case STATE_UID_ORDER:
+	case STATE_BAD_INDEX:
+	case STATE_BAD_KEYWORD:
+	case STATE_TOO_MANY_KEYWORDS:
+	case STATE_UIDS_EXHAUSTED:
+	case STATE_NOT_CARRIED:
+		return STATE_WARNING;
+	default:
+		return STATE_ERROR;
+	}
+}
+
 static void finding(struct state_findings *f, enum state_problem what, const char *file,
     size_t line, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 

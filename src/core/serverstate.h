@@ -69,6 +69,13 @@ struct state_findings {
 };
 #define STATE_FINDINGS_INIT { NULL, 0, 0 }
 
+/* How bad a finding is (mailshift-check(1) severities): a note is what a
+ * healthy server leaves too (a line naming a message since deleted, a POP3
+ * size Dovecot reports otherwise); a warning loses a little state (a fresh
+ * UID, a keyword); an error is a damaged file or line, not used. */
+enum state_severity { STATE_NOTE, STATE_WARNING, STATE_ERROR };
+enum state_severity state_problem_severity(enum state_problem what);
+
 void state_findings_free(struct state_findings *f);
 /* A stable code for a problem: "STATE-TRUNCATED", "STATE-DUPLICATE-UID"... */
 const char *state_problem_code(enum state_problem what);

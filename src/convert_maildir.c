@@ -1,0 +1,1164 @@
+/*
+ * convert_maildir.c: `mailshift convert` from a Maildir into a Maildir
+ * (DESIGN §3 convert, SPEC §1.10, §1.11, mailshift-convert(1) "MAILDIR TO
+ * MAILDIR"): the server-to-server migration.
+ *
+ * Per folder (the top maildir, and with -r every Maildir++ folder):
+ *
+ *     read the old server's state -> list the messages -> merge
+ *       -> link (or copy) each message into DEST -> sync DEST
+ *       -> write dovecot-uidlist, dovecot-keywords (and subscriptions)
+ *       -> --remove-source
+ *
+ * A message keeps its file: DEST gets a hard link to it (same inode, so
+ * content, mtime and owner come along), or, across file systems, a copy
+ * written by the delivery protocol (tmp/, the batch made durable, link
+ * into new/ or cur/, mtime set before it is published). Its name stays,
+ * except that the keyword letters the merge gives it are added to the
+ * info, which moves it to cur/. A message whose base name DEST already
+ * holds is skipped, so reruns finish what an interrupted run began.
+ *
+ * The state (serverstate.c) is written after the messages are durable,
+ * whole through tmp/ + rename(), under dovecot-uidlist.lock: a crash
+ * leaves either no state or all of it. A dovecot-uidlist already in DEST
+ * (Dovecot or an earlier run wrote it) is kept, as is one in SOURCE,
+ * which is carried as it is; --overwrite-state writes the merge instead.
+ *
+ * --in-place writes only the state, beside the old server's files in
+ * SOURCE: no message is copied, only renamed into cur/ when it gains
+ * keyword letters.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include "convert.h"
+#include "flags.h"
+#include "maildir_reader.h"
+#include "maildir_writer.h"
+#include "report.h"
+#include "serverstate.h"
+#include "source.h"
+#include "testhook.h"
+#include "uidstate.h"
+#include "util.h"
+
+#define UIDLIST_FILE "dovecot-uidlist"
+
+struct mm_msg {
+	char sub[4];            /* "new" or "cur" in SOURCE */
+	char dsub[4];           /* where it goes in DEST */
+	char *name;             /* in SOURCE */
+	char *dname;            /* in DEST (name, or with the letters added) */
+	uint64_t size;
+	struct timespec atime, mtime;
+	bool in_dest;           /* DEST holds its base name */
+	bool done;              /* linked or copied by this run */
+};
+
+/* A set of base names (up to the first ':'), with the size of DEST's file. */
+struct baseset {
+	char **k;
+	size_t cap, len;
+};
+
+static size_t
+base_len(const char *name)
+{
+	const char *c = strchr(name, ':');
+	return c ? (size_t)(c - name) : strlen(name);
+}
+
+static bool
+baseset_has(const struct baseset *s, const char *name)
+{
+	size_t n = base_len(name);
+	if (s->cap == 0)
+		return false;
+	size_t j = (size_t)XXH3_64bits(name, n) & (s->cap - 1);
+	for (; s->k[j]; j = (j + 1) & (s->cap - 1))
+		if (base_len(s->k[j]) == n && memcmp(s->k[j], name, n) == 0)
+			return true;
+	return false;
+}
+
+static void
+baseset_add(struct baseset *s, const char *name)
+{
+	if (baseset_has(s, name))
+		return;
+	if ((s->len + 1) * 2 > s->cap) {
+		struct baseset ns = { xcalloc(s->cap ? s->cap * 2 : 256, sizeof(char *)),
+		    s->cap ? s->cap * 2 : 256, 0 };
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->k[i]) {
+				size_t j = (size_t)XXH3_64bits(s->k[i], base_len(s->k[i])) & (ns.cap - 1);
+				while (ns.k[j])
+					j = (j + 1) & (ns.cap - 1);
+				ns.k[j] = s->k[i];
+				ns.len++;
+			}
+		free(s->k);
+		*s = ns;
+	}
+	size_t j = (size_t)XXH3_64bits(name, base_len(name)) & (s->cap - 1);
+	while (s->k[j])
+		j = (j + 1) & (s->cap - 1);
+	s->k[j] = xstrdup(name);
+	s->len++;
+}
+
+/* The name DEST holds for this base name, or NULL. */
+static const char *
+baseset_get(const struct baseset *s, const char *name)
+{
+	size_t n = base_len(name);
+	if (s->cap == 0)
+		return NULL;
+	size_t j = (size_t)XXH3_64bits(name, n) & (s->cap - 1);
+	for (; s->k[j]; j = (j + 1) & (s->cap - 1))
+		if (base_len(s->k[j]) == n && memcmp(s->k[j], name, n) == 0)
+			return s->k[j];
+	return NULL;
+}
+
+static void
+baseset_free(struct baseset *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->k[i]);
+	free(s->k);
+	memset(s, 0, sizeof *s);
+}
+
+/* One run: the options and what is shared between the folders. */
+struct mm_run {
+	const struct convert_opts *o;
+	struct subscriptions subs;  /* gathered from SOURCE's top */
+	bool have_subs;
+	int status;
+};
+
+static int
+worse(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+/* The vsize of a file (its bytes with CR LF line ends), or -1. */
+static int64_t
+file_vsize(int dirfd, const char *name)
+{
+	char buf[65536];
+	ssize_t r;
+	uint64_t v = 0;
+	bool cr = false;
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd == -1)
+		return -1;
+	while ((r = read_full(fd, buf, sizeof buf)) > 0)
+		v += flags_vsize_add(buf, (size_t)r, &cr);
+	close(fd);
+	return r < 0 ? -1 : (int64_t)v;
+}
+
+/* List SOURCE's new/ or cur/: regular files only; the rest is named. */
+static int
+list_sub(int dfd, const char *path, const char *sub, struct mm_msg **m, size_t *n, size_t *cap,
+    uint64_t *warnings, int *status)
+{
+	int sfd = openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = sfd == -1 ? NULL : fdopendir(sfd);
+	struct dirent *de;
+
+	if (d == NULL) {
+		if (sfd != -1)
+			close(sfd);
+		if (errno == ENOENT && strcmp(sub, "new") == 0)
+			return 0;   /* a missing new/ is a check finding, not an error */
+		report_error_sys(EX_NOINPUT, "unable to read %s/%s", path, sub);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(sfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+			if (errno == ENOENT)
+				continue;   /* gone meanwhile: the old server expunged it */
+			report_error_sys(EXIT_PROBLEMS, "unable to read %s/%s/%s", path, sub, de->d_name);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			report_warn("%s/%s/%s: %s, not a message: not converted", path, sub, de->d_name,
+			    S_ISLNK(st.st_mode) ? "a symlink" : "not a regular file");
+			(*warnings)++;
+			*status = EXIT_PROBLEMS;
+			continue;
+		}
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 256;
+			*m = xrealloc(*m, *cap * sizeof **m);
+		}
+		struct mm_msg *x = &(*m)[(*n)++];
+		memset(x, 0, sizeof *x);
+		snprintf(x->sub, sizeof x->sub, "%s", sub);
+		x->name = xstrdup(de->d_name);
+		x->size = (uint64_t)st.st_size;
+		x->atime = st.st_atim;
+		x->mtime = st.st_mtim;
+	}
+	closedir(d);
+	return 0;
+}
+
+/* The base names in DEST's new/ and cur/. */
+static void
+dest_bases(int dfd, struct baseset *s)
+{
+	static const char *const subs[] = { "new", "cur" };
+
+	for (size_t i = 0; i < 2; i++) {
+		int sfd = openat(dfd, subs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		DIR *d = sfd == -1 ? NULL : fdopendir(sfd);
+		struct dirent *de;
+		if (d == NULL) {
+			if (sfd != -1)
+				close(sfd);
+			continue;
+		}
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.')
+				baseset_add(s, de->d_name);
+		closedir(d);
+	}
+}
+
+/* The letters of an info "2,..." that are no flag and no keyword letter. */
+static void
+unknown_letters(const struct maildir_name *mn, char *out, size_t outlen)
+{
+	size_t k = 0;
+
+	if (mn->info && mn->info_len >= 2 && mn->info[0] == '2' && mn->info[1] == ',')
+		for (size_t i = 2; i < mn->info_len && k + 1 < outlen; i++) {
+			char c = mn->info[i];
+			if (c == ',')
+				break;
+			if (flags_from_letter(c) == 0 && !(c >= 'a' && c <= 'z'))
+				out[k++] = c;
+		}
+	out[k] = '\0';
+}
+
+/* The name in DEST: the same, or with the merge's letters (then in cur/). */
+static void
+dest_name(struct mm_msg *x, const struct merged_msg *mm)
+{
+	struct maildir_name mn;
+
+	maildir_name_parse(x->name, strlen(x->name), &mn);
+	snprintf(x->dsub, sizeof x->dsub, "%s", x->sub);
+	if (mm == NULL || ((mm->keywords & ~mn.keywords) == 0 && (mm->flags & ~mn.flags) == 0) ||
+	    (mn.info && (mn.anomalies & (MN_EXPERIMENTAL | MN_BAD_INFO | MN_ALT_SEP)))) {
+		x->dname = xstrdup(x->name);
+		return;
+	}
+	char extra[64], info[128];
+	unknown_letters(&mn, extra, sizeof extra);
+	flags_make_info(mn.flags | mm->flags, mn.keywords | mm->keywords, extra[0] ? extra : NULL,
+	    info);
+	/* anything after a second comma stays (SPEC §1.5) */
+	const char *rest = NULL;
+	size_t rest_len = 0;
+	if (mn.info && mn.info_len > 2) {
+		rest = memchr(mn.info + 2, ',', mn.info_len - 2);
+		if (rest)
+			rest_len = mn.info_len - (size_t)(rest - mn.info);
+	}
+	x->dname = xasprintf("%.*s:%s%.*s", (int)mn.base_len, mn.base, info, (int)rest_len,
+	    rest ? rest : "");
+	snprintf(x->dsub, sizeof x->dsub, "cur");
+}
+
+/*
+ * Remove from tmp/ what an interrupted mailshift of this host left: copies
+ * and state files never published, named "...P<pid>...<host>.mailshift" (or
+ * "<time>_<pid>.<host>.uidlist.mailshift", the dovecot-uidlist writer's),
+ * when that pid no longer runs. Nothing else in tmp/ is touched.
+ */
+static void
+clean_leftovers(int dfd, const char *path)
+{
+	char host[256];
+	int fd = openat(dfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
+	struct dirent *de;
+
+	if (d == NULL) {
+		if (fd != -1)
+			close(fd);
+		return;
+	}
+	maildir_hostname(host, sizeof host);
+	size_t hlen = strlen(host);
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name, *e;
+		size_t len = strlen(n);
+		long pid = -1;
+		if (len > 10 && strcmp(n + len - 10, ".mailshift") == 0 && len > hlen + 11 &&
+		    memcmp(n + len - 10 - hlen, host, hlen) == 0 && n[len - 11 - hlen] == '.') {
+			const char *p = strstr(n, "P");
+			if (p && p[1] >= '0' && p[1] <= '9')
+				pid = strtol(p + 1, NULL, 10);
+		} else if ((e = strstr(n, ".uidlist.mailshift")) != NULL && e[18] == '\0') {
+			const char *u = strchr(n, '_');
+			if (u && u[1] >= '0' && u[1] <= '9')
+				pid = strtol(u + 1, NULL, 10);
+			if (!(e - n > (long)hlen && memcmp(e - hlen, host, hlen) == 0))
+				pid = -1;
+		}
+		if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno == EPERM)
+			continue;
+		struct stat st;
+		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+		    unlinkat(dirfd(d), n, 0) == 0 && opt_common.verbose)
+			report_info("%s: removed tmp/%s left by an interrupted run", path, n);
+	}
+	closedir(d);
+}
+
+/* Create DEST's folder (0700) with tmp, new, cur; maildirfolder for a
+ * folder. The directory fd, or -1 (reported). */
+static int
+dest_open(const struct convert_opts *o, const char *path, bool folder)
+{
+	static const char *const subs[] = { "tmp", "new", "cur" };
+
+	if (mkdir(path, 0700) == 0) {
+		if (o->chown && lchown(path, o->uid, o->gid) == -1) {
+			report_error_sys(EX_CANTCREAT, "unable to give %s to its owner", path);
+			return -1;
+		}
+	} else if (errno != EEXIST) {
+		report_error_sys(EX_CANTCREAT, "unable to create %s", path);
+		return -1;
+	}
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1) {
+		report_error_sys(EX_CANTCREAT, "unable to open %s", path);
+		return -1;
+	}
+	for (size_t i = 0; i < 3; i++) {
+		if (mkdirat(dfd, subs[i], 0700) == 0) {
+			if (o->chown && fchownat(dfd, subs[i], o->uid, o->gid, AT_SYMLINK_NOFOLLOW) == -1) {
+				report_error_sys(EX_CANTCREAT, "unable to give %s/%s to its owner", path,
+				    subs[i]);
+				close(dfd);
+				return -1;
+			}
+		} else if (errno != EEXIST) {
+			report_error_sys(EX_CANTCREAT, "unable to create %s/%s", path, subs[i]);
+			close(dfd);
+			return -1;
+		}
+	}
+	if (folder) {
+		int fd = openat(dfd, "maildirfolder", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd == -1) {
+			report_error_sys(EX_CANTCREAT, "unable to create %s/maildirfolder", path);
+			close(dfd);
+			return -1;
+		}
+		if (o->chown && fchown(fd, o->uid, o->gid) == -1) {
+			report_error_sys(EX_CANTCREAT, "unable to give %s/maildirfolder to its owner", path);
+			close(fd);
+			close(dfd);
+			return -1;
+		}
+		close(fd);
+	}
+	return dfd;
+}
+
+static int
+sync_dir(int dfd, const char *sub, const char *path)
+{
+	int fd = sub ? openat(dfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : dup(dfd);
+
+	if (fd == -1 || fsync(fd) == -1) {
+		int e = errno;
+		if (fd != -1)
+			close(fd);
+		errno = e;
+		report_error_sys(EX_IOERR, "unable to sync %s%s%s", path, sub ? "/" : "", sub ? sub : "");
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+/* A copy of one message into DEST/tmp (across file systems): its bytes,
+ * owner, mode and times; the tmp name into tmpname. 0 or -1 (reported). */
+static int
+copy_to_tmp(const struct convert_opts *o, int sdfd, const char *spath, int ddfd, const char *dpath,
+    const struct mm_msg *x, char *tmpname, size_t tmplen, uint64_t seq)
+{
+	char buf[65536];
+	ssize_t r;
+	int in = -1, out = -1;
+	struct stat st;
+
+	char host[256];
+
+	maildir_hostname(host, sizeof host);
+	snprintf(tmpname, tmplen, "tmp/%lld.M%ldP%dQ%llu.%s.mailshift", (long long)time(NULL),
+	    (long)(x->mtime.tv_nsec / 1000), (int)getpid(), (unsigned long long)seq, host);
+	char *from = xasprintf("%s/%s", x->sub, x->name);
+	in = openat(sdfd, from, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (in == -1 || fstat(in, &st) == -1) {
+		report_error_sys(EXIT_PROBLEMS, "unable to read %s/%s", spath, from);
+		goto fail;
+	}
+	out = openat(ddfd, tmpname, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    st.st_mode & 0600 ? st.st_mode & 0777 : 0600);
+	if (out == -1) {
+		report_error_sys(report_status_for_write_errno(errno), "unable to create %s/%s", dpath,
+		    tmpname);
+		goto fail;
+	}
+	while ((r = read_full(in, buf, sizeof buf)) > 0)
+		if (write_all(out, buf, (size_t)r) == -1) {
+			report_error_sys(report_status_for_write_errno(errno), "unable to write %s/%s",
+			    dpath, tmpname);
+			goto fail_unlink;
+		}
+	if (r < 0) {
+		report_error_sys(EXIT_PROBLEMS, "unable to read %s/%s", spath, from);
+		goto fail_unlink;
+	}
+	uid_t uid = o->chown ? o->uid : st.st_uid;
+	gid_t gid = o->chown ? o->gid : st.st_gid;
+	if ((o->chown || geteuid() == 0) && fchown(out, uid, gid) == -1) {
+		report_error_sys(EX_CANTCREAT, "unable to give %s/%s to its owner", dpath, tmpname);
+		goto fail_unlink;
+	}
+	struct timespec ts[2] = { x->atime, x->mtime };
+	if (futimens(out, ts) == -1 || (o->sync == SYNC_MESSAGE && fsync(out) == -1) ||
+	    close(out) == -1) {
+		out = -1;
+		report_error_sys(report_status_for_write_errno(errno), "unable to write %s/%s", dpath,
+		    tmpname);
+		goto fail_unlink;
+	}
+	close(in);
+	free(from);
+	return 0;
+fail_unlink:
+	if (out != -1)
+		close(out);
+	out = -1;
+	unlinkat(ddfd, tmpname, 0);
+fail:
+	if (in != -1)
+		close(in);
+	if (out != -1)
+		close(out);
+	free(from);
+	return -1;
+}
+
+/* Write a small state file whole: tmp/, sync, rename over the name. */
+static int
+state_file_write(const struct convert_opts *o, int dfd, const char *path, const char *name,
+    const struct strbuf *data)
+{
+	char tmp[512], host[256];
+
+	maildir_hostname(host, sizeof host);
+	snprintf(tmp, sizeof tmp, "tmp/%s.P%d.%s.mailshift", name, (int)getpid(), host);
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd == -1 || write_all(fd, data->buf ? data->buf : "", data->len) == -1 ||
+	    (o->chown && fchown(fd, o->uid, o->gid) == -1) ||
+	    (o->sync != SYNC_NONE && fsync(fd) == -1) || close(fd) == -1) {
+		int e = errno;
+		unlinkat(dfd, tmp, 0);
+		report_error_sys(report_status_for_write_errno(e), "unable to write %s/%s", path, name);
+		return -1;
+	}
+	if (renameat(dfd, tmp, dfd, name) == -1) {
+		report_error_sys(EX_IOERR, "unable to write %s/%s", path, name);
+		unlinkat(dfd, tmp, 0);
+		return -1;
+	}
+	return 0;
+}
+
+/* Copy a file of SOURCE into DEST as it is (a Dovecot state carried). */
+static int
+carry_file(const struct convert_opts *o, int sfd, const char *spath, int dfd, const char *dpath,
+    const char *name)
+{
+	struct strbuf data = STRBUF_INIT;
+	int r = state_file_read(sfd, name, &data);
+	if (r == -1) {
+		report_error_sys(EXIT_PROBLEMS, "unable to read %s/%s", spath, name);
+		sb_free(&data);
+		return -1;
+	}
+	if (r == 1)
+		r = state_file_write(o, dfd, dpath, name, &data);
+	sb_free(&data);
+	return r == -1 ? -1 : 0;
+}
+
+/*
+ * Does DEST hold this message of SOURCE (for --remove-source of a message
+ * an earlier run delivered)? Its file of the same base name in new/ or cur/
+ * is the same inode (a link), or has the same bytes (a copy).
+ */
+static bool
+dest_holds(int srcsub, const char *name, const int dstsub[2], const char *dname)
+{
+	struct stat a, b;
+	int k = 0;
+
+	if (dname == NULL || fstatat(srcsub, name, &a, AT_SYMLINK_NOFOLLOW) == -1)
+		return false;
+	while (k < 2 && (dstsub[k] == -1 || fstatat(dstsub[k], dname, &b, AT_SYMLINK_NOFOLLOW) == -1))
+		k++;
+	if (k == 2 || !S_ISREG(b.st_mode))
+		return false;
+	if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return true;
+	if (a.st_size != b.st_size)
+		return false;
+	int fa = openat(srcsub, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fb = openat(dstsub[k], dname, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	bool same = fa != -1 && fb != -1;
+	char x[16384], y[16384];
+	while (same) {
+		ssize_t ra = read_full(fa, x, sizeof x), rb = read_full(fb, y, sizeof y);
+		if (ra != rb || ra < 0 || memcmp(x, y, (size_t)ra) != 0)
+			same = false;
+		else if (ra == 0)
+			break;
+	}
+	if (fa != -1)
+		close(fa);
+	if (fb != -1)
+		close(fb);
+	return same;
+}
+
+/* Print the findings; the status they give (notices: none). */
+static int
+findings_report(const struct state_findings *f, uint64_t *warnings)
+{
+	struct strbuf out = STRBUF_INIT;
+	int st = 0;
+
+	for (size_t i = 0; i < f->n; i++) {
+		sb_reset(&out);
+		state_finding_format(&f->v[i], &out);
+		if (state_problem_severity(f->v[i].what) == STATE_NOTE) {
+			if (!opt_common.quiet)
+				report_info("note: %s", out.buf);
+			continue;
+		}
+		report_warn("%s", out.buf);
+		(*warnings)++;
+		st = EXIT_PROBLEMS;
+	}
+	sb_free(&out);
+	return st;
+}
+
+static void
+summary_print(const struct convert_summary *s, const struct serverstate *st, const char *state)
+{
+	if (opt_common.json) {
+		FILE *f = stdout;
+		fputs("{\"source\":", f);
+		json_cstring(f, s->source);
+		fputs(",\"dest\":", f);
+		json_cstring(f, s->dest);
+		fprintf(f, ",\"variant\":\"maildir\",\"messages\":%llu,\"delivered\":%llu,"
+		    "\"skipped\":%llu,\"bytes\":%llu,\"warnings\":%llu,\"removed\":%llu,\"state\":",
+		    (unsigned long long)s->messages, (unsigned long long)s->delivered,
+		    (unsigned long long)s->skipped, (unsigned long long)s->bytes,
+		    (unsigned long long)s->warnings, (unsigned long long)s->removed);
+		json_cstring(f, state);
+		if (st)
+			fprintf(f, ",\"uidvalidity\":%u,\"uidnext\":%u,\"uids_kept\":%zu,\"uids_fresh\":%zu,"
+			    "\"pop3_uidls\":%zu,\"with_keywords\":%zu,\"keywords_dropped\":%zu",
+			    st->validity, st->next, st->kept, st->fresh, st->uidls, st->with_keywords,
+			    st->ndropped);
+		fprintf(f, ",\"dry_run\":%s,\"status\":%d}\n", opt_common.dry_run ? "true" : "false",
+		    s->status);
+		fflush(f);
+		return;
+	}
+	if (opt_common.quiet || (s->status != 0 && s->messages == 0))
+		return;
+	report_progress_clear();
+	if (s->dest)
+		fprintf(stderr, "%s: %s: %llu message%s (maildir): %llu %s, %llu already in %s",
+		    report_prefix(), s->source, (unsigned long long)s->messages, PLURAL(s->messages),
+		    (unsigned long long)(opt_common.dry_run ? s->messages - s->skipped : s->delivered),
+		    opt_common.dry_run ? "would be delivered" : "delivered",
+		    (unsigned long long)s->skipped, s->dest);
+	else
+		fprintf(stderr, "%s: %s: %llu message%s (maildir)", report_prefix(), s->source,
+		    (unsigned long long)s->messages, PLURAL(s->messages));
+	if (s->removed)
+		fprintf(stderr, ", %llu removed from the source", (unsigned long long)s->removed);
+	if (s->warnings)
+		fprintf(stderr, ", %llu warning%s", (unsigned long long)s->warnings, PLURAL(s->warnings));
+	fprintf(stderr, "; state %s", state);
+	if (st)
+		fprintf(stderr, ": UIDVALIDITY %u, next UID %u, %zu UID%s kept, %zu new, %zu POP3 UIDL%s, "
+		    "%zu with keywords", st->validity, st->next, st->kept, PLURAL(st->kept), st->fresh,
+		    st->uidls, PLURAL(st->uidls), st->with_keywords);
+	fputc('\n', stderr);
+}
+
+/* rename() that never replaces a name: renameat2, else link + unlink. */
+static int
+rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
+{
+	if (renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (linkat(fromfd, from, tofd, to, 0) == -1)
+		return -1;
+	return unlinkat(fromfd, from, 0);
+}
+
+static int
+msg_cmp(const void *a, const void *b)
+{
+	const struct mm_msg *x = a, *y = b;
+	return strcmp(x->name, y->name);
+}
+
+/*
+ * One folder: SOURCE spath into DEST dpath (NULL with --in-place). top: the
+ * top maildir (POP3 state and subscriptions live there).
+ */
+static int
+convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool top)
+{
+	const struct convert_opts *o = run->o;
+	struct convert_summary sum = { .source = spath, .dest = dpath, .variant = "maildir" };
+	struct state_findings f = STATE_FINDINGS_INIT;
+	struct courier_state cs;
+	struct mm_msg *m = NULL;
+	size_t n = 0, cap = 0;
+	struct present_msg *p = NULL;
+	struct serverstate st;
+	bool merged = false, have_dkw = false;
+	char *dkw[26];
+	struct baseset have = { 0 };
+	int ddfd = -1, status = 0;
+	const char *state = "none";
+
+	int sfd = open(spath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (sfd == -1) {
+		report_error_sys(EX_NOINPUT, "unable to open %s", spath);
+		return EX_NOINPUT;
+	}
+	if (courier_state_load(sfd, spath, &cs, &f) == -1) {
+		report_error_sys(EX_NOINPUT, "unable to read %s", spath);
+		close(sfd);
+		return EX_NOINPUT;
+	}
+	if (list_sub(sfd, spath, "new", &m, &n, &cap, &sum.warnings, &status) == -1 ||
+	    list_sub(sfd, spath, "cur", &m, &n, &cap, &sum.warnings, &status) == -1) {
+		status = EX_NOINPUT;
+		goto out;
+	}
+	if (n > 1)
+		qsort(m, n, sizeof *m, msg_cmp);
+	sum.messages = n;
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += m[i].size;
+
+	/* DEST: what it holds already */
+	if (dpath == NULL) {
+		ddfd = sfd;
+	} else if (opt_common.dry_run) {
+		ddfd = open(dpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	} else if ((ddfd = dest_open(o, dpath, !top)) == -1) {
+		status = report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+		goto out;
+	}
+	if (ddfd != -1 && dpath != NULL)
+		dest_bases(ddfd, &have);
+	if (ddfd != -1 && !opt_common.dry_run)
+		clean_leftovers(ddfd, dpath ? dpath : spath);
+
+	/* which state: DEST's kept, SOURCE's Dovecot state carried, or the merge */
+	bool dest_list = ddfd != -1 && faccessat(ddfd, UIDLIST_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	bool src_list = faccessat(sfd, UIDLIST_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	enum { S_NONE, S_KEEP, S_CARRY, S_MERGE } how = S_MERGE;
+	if (!o->uid_state)
+		how = S_NONE, state = "none";
+	else if (dpath != NULL && dest_list && !o->overwrite_state)
+		how = S_KEEP, state = "kept (DEST has a dovecot-uidlist)";
+	else if (dpath != NULL && src_list && !o->overwrite_state)
+		how = S_CARRY, state = "carried (SOURCE's dovecot-uidlist)";
+	if (how == S_MERGE) {
+		state = "merged";
+		p = xcalloc(n ? n : 1, sizeof *p);
+		enum pop3_source ps = POP3_NONE;
+		if (top && o->pop3 == CONVERT_POP3_QMAIL)
+			ps = POP3_QMAIL;
+		else if (top && o->pop3 != CONVERT_POP3_NONE && cs.pop3.present)
+			ps = POP3_COURIER;
+		for (size_t i = 0; i < n; i++) {
+			p[i] = (struct present_msg){ .name = m[i].name, .size = m[i].size,
+			    .mtime = m[i].mtime.tv_sec, .vsize = -1 };
+			if (ps != POP3_NONE) {
+				struct maildir_name mn;
+				maildir_name_parse(m[i].name, strlen(m[i].name), &mn);
+				if (mn.size_w >= 0 && mn.size_s == (long long)m[i].size)
+					p[i].vsize = mn.size_w;
+				else {
+					int sub = openat(sfd, m[i].sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+					p[i].vsize = sub == -1 ? -1 : file_vsize(sub, m[i].name);
+					if (sub != -1)
+						close(sub);
+				}
+			}
+		}
+		/* letters: DEST's dovecot-keywords, else SOURCE's */
+		have_dkw = (ddfd != -1 && maildir_keywords_read(ddfd, dkw) == 0) ||
+		    maildir_keywords_read(sfd, dkw) == 0;
+		struct serverstate_in in = { .msgs = p, .n = n, .uiddb = &cs.uiddb, .pop3 = &cs.pop3,
+		    .pop3_source = ps, .kw = &cs.kw, .dovecot_kw = have_dkw ? dkw : NULL,
+		    .validity_fallback = (uint32_t)time(NULL) };
+		serverstate_merge(&in, &st, &f);
+		merged = true;
+	}
+	status = worse(status, findings_report(&f, &sum.warnings));
+	for (size_t i = 0; i < n; i++)
+		dest_name(&m[i], merged ? &st.m[i] : NULL);
+	if (top && (cs.has_courier_subs || cs.has_dovecot_subs)) {
+		run->have_subs = true;
+		for (size_t i = 0; cs.has_courier_subs && i < cs.courier_subs.n; i++)
+			subscriptions_add(&run->subs, cs.courier_subs.names[i],
+			    strlen(cs.courier_subs.names[i]));
+		for (size_t i = 0; cs.has_dovecot_subs && i < cs.dovecot_subs.n; i++)
+			subscriptions_add(&run->subs, cs.dovecot_subs.names[i],
+			    strlen(cs.dovecot_subs.names[i]));
+	}
+
+	/* the messages */
+	int srcsub[2] = { -1, -1 }, dstsub[2] = { -1, -1 };
+	static const char *const subs[] = { "new", "cur" };
+	for (int k = 0; k < 2; k++) {
+		srcsub[k] = openat(sfd, subs[k], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (ddfd != -1 && !opt_common.dry_run)
+			dstsub[k] = openat(ddfd, subs[k], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	struct { size_t i; char tmp[384]; } *pend = NULL;
+	size_t npend = 0;
+	uint64_t seq = 0, done_bytes = 0;
+	bool failed = false;
+	for (size_t i = 0; i < n && !failed && !convert_got_signal; i++) {
+		struct mm_msg *x = &m[i];
+		report_progress(i, done_bytes, total);
+		done_bytes += x->size;
+		int si = strcmp(x->sub, "cur") == 0, di = strcmp(x->dsub, "cur") == 0;
+		if (dpath == NULL) {
+			/* in place: only a message gaining letters moves */
+			if (strcmp(x->name, x->dname) == 0 && si == di)
+				continue;
+			if (!opt_common.dry_run && rename_noreplace(srcsub[si], x->name, srcsub[di],
+			    x->dname) == -1) {
+				report_error_sys(EXIT_PROBLEMS, "unable to rename %s/%s/%s to %s/%s", spath,
+				    x->sub, x->name, x->dsub, x->dname);
+				status = worse(status, EXIT_PROBLEMS);
+				free(x->dname);
+				x->dname = xstrdup(x->name);
+				memcpy(x->dsub, x->sub, 4);
+				continue;
+			}
+			sum.delivered++;
+			testhook_message_done();
+			continue;
+		}
+		if (baseset_has(&have, x->name)) {
+			x->in_dest = true;
+			sum.skipped++;
+			continue;
+		}
+		if (opt_common.dry_run) {
+			if (opt_common.verbose)
+				report_info("would link %s/%s/%s to %s/%s/%s", spath, x->sub, x->name, dpath,
+				    x->dsub, x->dname);
+			continue;
+		}
+		if (linkat(srcsub[si], x->name, dstsub[di], x->dname, 0) == 0) {
+			if (o->chown && fchownat(dstsub[di], x->dname, o->uid, o->gid,
+			    AT_SYMLINK_NOFOLLOW) == -1) {
+				report_error_sys(EX_CANTCREAT, "unable to give %s/%s/%s to its owner", dpath,
+				    x->dsub, x->dname);
+				status = worse(status, EX_CANTCREAT);
+				failed = true;
+			}
+			x->done = true;
+			sum.delivered++;
+			sum.bytes += x->size;
+			if (opt_common.verbose)
+				report_info("linked %s/%s", x->dsub, x->dname);
+			testhook_message_done();
+		} else if (errno == EEXIST) {
+			x->in_dest = true;
+			sum.skipped++;
+		} else if (errno == EXDEV || errno == EMLINK || errno == EPERM) {
+			/* another file system (or no more links): a durable copy */
+			pend = xrealloc(pend, (npend + 1) * sizeof *pend);
+			pend[npend].i = i;
+			if (copy_to_tmp(o, sfd, spath, ddfd, dpath, x, pend[npend].tmp,
+			    sizeof pend[npend].tmp, ++seq) == -1) {
+				int e = report_exit_status();
+				status = worse(status, e ? e : EX_IOERR);
+				if (e != EXIT_PROBLEMS)
+					failed = true;
+			} else {
+				npend++;
+			}
+		} else if (errno == ENOENT) {
+			report_warn("%s/%s/%s: removed while it was converted (expunged by a client)",
+			    spath, x->sub, x->name);
+			sum.warnings++;
+			sum.messages--;
+		} else {
+			report_error_sys(report_status_for_write_errno(errno), "unable to link %s/%s/%s "
+			    "into %s/%s", spath, x->sub, x->name, dpath, x->dsub);
+			status = worse(status, report_exit_status());
+			failed = true;
+		}
+		/* a batch of copies: made durable, then published */
+		if (npend > 0 && (npend >= o->batch || i + 1 == n || failed)) {
+			if (o->sync == SYNC_BATCH && syncfs(ddfd) == -1) {
+				report_error_sys(EX_IOERR, "unable to sync %s", dpath);
+				status = worse(status, EX_IOERR);
+				failed = true;
+			}
+			for (size_t j = 0; j < npend; j++) {
+				struct mm_msg *y = &m[pend[j].i];
+				int dj = strcmp(y->dsub, "cur") == 0;
+				if (!failed && linkat(ddfd, pend[j].tmp, dstsub[dj], y->dname, 0) == 0) {
+					y->done = true;
+					sum.delivered++;
+					sum.bytes += y->size;
+					if (opt_common.verbose)
+						report_info("copied %s/%s", y->dsub, y->dname);
+					testhook_message_done();
+				} else if (!failed && errno == EEXIST) {
+					y->in_dest = true;
+					sum.skipped++;
+				} else if (!failed) {
+					report_error_sys(report_status_for_write_errno(errno), "unable to "
+					    "publish %s/%s/%s", dpath, y->dsub, y->dname);
+					status = worse(status, report_exit_status());
+					failed = true;
+				}
+				unlinkat(ddfd, pend[j].tmp, 0);
+			}
+			npend = 0;
+		}
+
+	}
+	for (size_t j = 0; j < npend; j++)
+		unlinkat(ddfd, pend[j].tmp, 0);
+	free(pend);
+	if (convert_got_signal)
+		failed = true;
+
+	/* DEST durable: its directories synced */
+	if (!opt_common.dry_run && !failed && o->sync != SYNC_NONE && dpath != NULL)
+		for (int k = 0; k < 2 && !failed; k++)
+			if (dstsub[k] != -1 && fsync(dstsub[k]) == -1) {
+				report_error_sys(EX_IOERR, "unable to sync %s/%s", dpath, subs[k]);
+				status = worse(status, EX_IOERR);
+				failed = true;
+			}
+	if (!opt_common.dry_run && !failed && o->sync != SYNC_NONE && dpath == NULL)
+		for (int k = 0; k < 2 && !failed; k++)
+			if (srcsub[k] != -1 && fsync(srcsub[k]) == -1)
+				failed = true, status = worse(status, EX_IOERR);
+
+	/* the state, after the messages */
+	const char *wpath = dpath ? dpath : spath;
+	if (!opt_common.dry_run && !failed && (how == S_MERGE || how == S_CARRY) && ddfd != -1) {
+		int lfd = uidlist_lock(ddfd, wpath, o->lock_timeout);
+		if (lfd == -1) {
+			status = worse(status, report_exit_status() ? report_exit_status() : EX_TEMPFAIL);
+			failed = true;
+		} else {
+			int rc = 0;
+			if (how == S_CARRY) {
+				rc = carry_file(o, sfd, spath, ddfd, wpath, DOVECOT_KEYWORDS_FILE);
+				if (rc == 0)
+					rc = carry_file(o, sfd, spath, ddfd, wpath, UIDLIST_FILE);
+			} else {
+				struct strbuf out = STRBUF_INIT;
+				for (size_t i = 0; i < n; i++)
+					p[i].name = m[i].dname;
+				serverstate_format_keywords(&st, &out);
+				if (out.len > 0)
+					rc = state_file_write(o, ddfd, wpath, DOVECOT_KEYWORDS_FILE, &out);
+				sb_reset(&out);
+				serverstate_format_uidlist(&st, p, &out);
+				if (rc == 0 && uidlist_replace(ddfd, &out, o->sync == SYNC_NONE) == -1) {
+					report_error_sys(report_status_for_write_errno(errno), "unable to write "
+					    "%s/%s", wpath, UIDLIST_FILE);
+					rc = -1;
+				}
+				if (rc == 0 && o->chown &&
+				    fchownat(ddfd, UIDLIST_FILE, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) == -1) {
+					report_error_sys(EX_CANTCREAT, "unable to give %s/%s to its owner", wpath,
+					    UIDLIST_FILE);
+					rc = -1;
+				}
+				sb_free(&out);
+			}
+			uidlist_unlock(ddfd, lfd);
+			if (rc == 0)
+				testhook_message_done();
+			if (rc == -1) {
+				status = worse(status, report_exit_status() ? report_exit_status() : EX_IOERR);
+				failed = true;
+			} else if (o->sync != SYNC_NONE && sync_dir(ddfd, NULL, wpath) == -1) {
+				status = worse(status, EX_IOERR);
+				failed = true;
+			}
+		}
+	}
+
+	/* --remove-source: what DEST now holds */
+	if (o->remove_source && dpath != NULL && !opt_common.dry_run && !failed) {
+		for (size_t i = 0; i < n; i++) {
+			struct mm_msg *x = &m[i];
+			int si = strcmp(x->sub, "cur") == 0;
+			if (!x->done && !x->in_dest)
+				continue;
+			if (!x->done && !dest_holds(srcsub[si], x->name, dstsub,
+			    baseset_get(&have, x->name) ? baseset_get(&have, x->name) : x->dname)) {
+				report_warn("%s/%s/%s: not removed: %s has another file of that name", spath,
+				    x->sub, x->name, dpath);
+				sum.warnings++;
+				status = worse(status, EXIT_PROBLEMS);
+				continue;
+			}
+			if (unlinkat(srcsub[si], x->name, 0) == -1 && errno != ENOENT) {
+				report_error_sys(EXIT_PROBLEMS, "unable to remove %s/%s/%s", spath, x->sub,
+				    x->name);
+				status = worse(status, EXIT_PROBLEMS);
+				continue;
+			}
+			sum.removed++;
+			testhook_message_done();
+		}
+		for (int k = 0; k < 2; k++)
+			if (srcsub[k] != -1 && o->sync != SYNC_NONE)
+				(void)fsync(srcsub[k]);
+	}
+	if (how == S_MERGE && dpath == NULL)
+		state = "written in place";
+	if (failed && how != S_KEEP && how != S_NONE)
+		state = "not written";
+	for (int k = 0; k < 2; k++) {
+		if (srcsub[k] != -1)
+			close(srcsub[k]);
+		if (dstsub[k] != -1)
+			close(dstsub[k]);
+	}
+	if (status == 0 && failed)
+		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+	sum.status = status;
+	report_status(status);
+	summary_print(&sum, merged ? &st : NULL, state);
+out:
+	if (merged)
+		serverstate_free(&st);
+	if (have_dkw)
+		maildir_keywords_free(dkw);
+	baseset_free(&have);
+	courier_state_free(&cs);
+	state_findings_free(&f);
+	for (size_t i = 0; i < n; i++) {
+		free(m[i].name);
+		free(m[i].dname);
+	}
+	free(m);
+	free(p);
+	if (ddfd != -1 && ddfd != sfd)
+		close(ddfd);
+	close(sfd);
+	return status;
+}
+
+/* DEST/subscriptions: SOURCE's folded into what DEST lists. */
+static int
+write_subscriptions(struct mm_run *run, const char *dpath)
+{
+	const struct convert_opts *o = run->o;
+	struct state_findings f = STATE_FINDINGS_INIT;
+	struct subscriptions have = { 0 };
+	struct strbuf data = STRBUF_INIT;
+	int rc = 0;
+
+	if (!run->have_subs || opt_common.dry_run)
+		return 0;
+	int dfd = open(dpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd == -1)
+		return 0;
+	bool v2 = false;
+	if (state_file_read(dfd, DOVECOT_SUBSCRIPTIONS_FILE, &data) == 1) {
+		v2 = data.len >= 2 && data.buf[0] == 'V' && data.buf[1] == '\t';
+		subscriptions_parse_dovecot(data.buf, data.len, DOVECOT_SUBSCRIPTIONS_FILE, &have, &f);
+	}
+	size_t before = have.n;
+	for (size_t i = 0; i < run->subs.n; i++)
+		subscriptions_add(&have, run->subs.names[i], strlen(run->subs.names[i]));
+	if (have.n != before) {
+		sb_reset(&data);
+		subscriptions_format_dovecot(&have, v2, &data);
+		rc = state_file_write(o, dfd, dpath, DOVECOT_SUBSCRIPTIONS_FILE, &data);
+		if (rc == 0 && o->sync != SYNC_NONE)
+			rc = sync_dir(dfd, NULL, dpath);
+		if (rc == 0 && opt_common.verbose)
+			report_info("%s/%s: %zu folder%s subscribed", dpath, DOVECOT_SUBSCRIPTIONS_FILE,
+			    have.n, PLURAL(have.n));
+	}
+	sb_free(&data);
+	subscriptions_free(&have);
+	state_findings_free(&f);
+	close(dfd);
+	return rc == -1 ? (report_exit_status() ? report_exit_status() : EX_IOERR) : 0;
+}
+
+int
+convert_maildir_to_maildir(const struct convert_opts *o, const char *source, const char *dest)
+{
+	struct mm_run run = { .o = o };
+	int status = 0;
+
+	if (!source_is_maildir(source)) {
+		report_error(EX_DATAERR, "%s: not a Maildir (no cur/ directory)", source);
+		return EX_DATAERR;
+	}
+	if (dest != NULL && strcmp(dest, "-") == 0) {
+		report_error(EX_USAGE, "a Maildir converts into a Maildir directory, not '-'");
+		return EX_USAGE;
+	}
+	if (dest != NULL && strcmp(o->layout, "maildir++") != 0) {
+		report_error(EX_USAGE, "a Maildir converts into a Maildir of its own layout: "
+		    "--layout does not apply");
+		return EX_USAGE;
+	}
+	if (dest != NULL) {
+		char *rs = realpath(source, NULL), *rd = realpath(dest, NULL);
+		bool same = rs && rd && strcmp(rs, rd) == 0;
+		free(rs);
+		free(rd);
+		if (same) {
+			report_error(EX_USAGE, "%s: SOURCE and DEST are the same Maildir (write the state "
+			    "beside the old server's with --in-place)", dest);
+			return EX_USAGE;
+		}
+	}
+	struct maildir_walk *w = o->recursive ?
+	    maildir_walk_open(source, MAILDIR_LAYOUT_MAILDIRPP, NULL, NULL) : NULL;
+	if (o->recursive && w == NULL)
+		return EX_NOINPUT;
+	/* the folders first: --in-place refuses before it writes anything */
+	struct { char *src, *dst; bool top; } *fs = NULL;
+	size_t nf = 0;
+	if (w) {
+		const struct maildir_folder *f;
+		size_t slen = strlen(source);
+		while (maildir_walk_next(w, &f) == 1) {
+			fs = xrealloc(fs, (nf + 1) * sizeof *fs);
+			bool top = *f->name == '\0';
+			const char *rel = top ? "" : f->path + slen + 1;
+			fs[nf].src = xstrdup(f->path);
+			fs[nf].dst = dest == NULL ? NULL :
+			    top ? xstrdup(dest) : xasprintf("%s/%s", dest, rel);
+			fs[nf].top = top;
+			nf++;
+		}
+		maildir_walk_close(w);
+	} else {
+		fs = xmalloc(sizeof *fs);
+		fs[0].src = xstrdup(source);
+		fs[0].dst = dest ? xstrdup(dest) : NULL;
+		fs[0].top = true;
+		nf = 1;
+	}
+	if (dest == NULL && !o->overwrite_state && o->uid_state) {
+		char *first = NULL;
+		size_t more = 0;
+		for (size_t i = 0; i < nf; i++) {
+			char *ul = xasprintf("%s/%s", fs[i].src, UIDLIST_FILE);
+			if (access(ul, F_OK) == 0 && first == NULL)
+				first = ul, ul = NULL;
+			else if (access(ul, F_OK) == 0)
+				more++;
+			free(ul);
+		}
+		if (first) {
+			char also[64] = "";
+			if (more)
+				snprintf(also, sizeof also, " (and in %zu more folder%s)", more, PLURAL(more));
+			report_error(EX_CANTCREAT, "%s exists%s: Dovecot's state is there already "
+			    "(replace it with --overwrite-state)", first, also);
+			status = EX_CANTCREAT;
+			free(first);
+		}
+	}
+	if (dest == NULL && !o->uid_state) {
+		report_error(EX_USAGE, "--in-place writes the state only: not with --uid-state=none");
+		status = EX_USAGE;
+	}
+	convert_signals_catch();
+	/* the top first, so that folders go below it */
+	for (size_t i = 0; i < nf && status != EX_CANTCREAT && status != EX_USAGE; i++) {
+		if (convert_got_signal)
+			break;
+		int st = convert_folder(&run, fs[i].src, fs[i].dst, fs[i].top);
+		status = worse(status, st);
+		if (st == EX_IOERR || st == EX_CANTCREAT || st == EX_TEMPFAIL)
+			break;
+	}
+	if (status != EX_IOERR && status != EX_CANTCREAT && status != EX_USAGE && o->recursive &&
+	    !convert_got_signal && o->uid_state)
+		status = worse(status, write_subscriptions(&run, dest ? dest : source));
+	for (size_t i = 0; i < nf; i++) {
+		free(fs[i].src);
+		free(fs[i].dst);
+	}
+	free(fs);
+	subscriptions_free(&run.subs);
+	convert_signals_reraise();
+	return worse(status, report_exit_status());
+}
