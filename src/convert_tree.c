@@ -150,21 +150,6 @@ make_parents(const struct convert_opts *o, const char *dest, const char *rel)
 	return 0;
 }
 
-static void
-touch_maildirfolder(const struct convert_opts *o, const char *folder)
-{
-	char *p = xasprintf("%s/maildirfolder", folder);
-	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd != -1) {
-		if (o->chown && fchown(fd, o->uid, o->gid) == -1)
-			report_warn_sys("unable to chown %s", p);
-		close(fd);
-	} else if (errno != EEXIST) {
-		report_warn_sys("unable to create %s", p);
-	}
-	free(p);
-}
-
 static int
 worse(int status, int s)
 {
@@ -219,7 +204,7 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 					status = worse(status, convert_to_maildir(o, (const char **)&src, 1, target));
 					if (layout == FOLDER_MAILDIRPP && !opt_common.dry_run &&
 					    source_is_maildir(target))
-						touch_maildirfolder(o, target);
+						convert_maildirfolder(o, target);
 				}
 			}
 		}
