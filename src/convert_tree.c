@@ -150,6 +150,77 @@ make_parents(const struct convert_opts *o, const char *dest, const char *rel)
 	return 0;
 }
 
+/*
+ * Mail clients' own files beside their mboxes (mailshift-convert(1) "Mail
+ * clients"): what one is, or NULL. Named when skipped.
+ */
+static const char *
+client_side_file(const char *rel)
+{
+	static const struct { const char *suffix, *what; } side[] = {
+		{ ".msf", "Thunderbird's summary of the mbox beside it" },
+		{ ".cmeta", "Evolution's folder metadata" },
+		{ ".ev-summary", "Evolution's summary of the mbox beside it" },
+		{ ".ev-summary-meta", "Evolution's summary metadata" },
+		{ ".ibex.index", "Evolution's search index" },
+	};
+	const char *base = strrchr(rel, '/');
+	size_t n;
+
+	base = base ? base + 1 : rel;
+	n = strlen(base);
+	for (size_t i = 0; i < ARRAY_SIZE(side); i++) {
+		size_t k = strlen(side[i].suffix);
+		if (n > k && strcmp(base + n - k, side[i].suffix) == 0)
+			return side[i].what;
+	}
+	/* inside an Apple Mail bundle, everything but its mbox */
+	if (base != rel && base - rel > 6 && memcmp(base - 6, ".mbox/", 6) == 0 &&
+	    strcmp(base, "mbox") != 0)
+		return "Apple Mail's bundle data (Info.plist, table_of_contents...)";
+	return NULL;
+}
+
+/*
+ * The folder path of an mbox in a client's tree, into out:
+ *   - Thunderbird (and Evolution's mbox store) keeps the subfolders of
+ *     mbox "Archives" in the directory "Archives.sbd": "Archives.sbd/2019"
+ *     is the folder "Archives/2019";
+ *   - Apple Mail exports each mailbox as a bundle "Work.mbox" holding the
+ *     file "mbox" and the bundles of its subfolders:
+ *     "Work.mbox/Projects.mbox/mbox" is the folder "Work/Projects".
+ * Other paths are kept as they are.
+ */
+static void
+client_folder_path(const char *rel, struct strbuf *out)
+{
+	const char *p = rel;
+
+	sb_reset(out);
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		if (slash == NULL) {
+			/* the mbox of an Apple Mail bundle is the bundle's folder */
+			if (strcmp(p, "mbox") == 0 && out->len > 0)
+				out->len--;
+			else
+				sb_appends(out, p);
+			break;
+		}
+		size_t n = (size_t)(slash - p);
+		if (n > 4 && memcmp(slash - 4, ".sbd", 4) == 0)
+			n -= 4;
+		else if (n > 5 && memcmp(slash - 5, ".mbox", 5) == 0)
+			n -= 5;
+		sb_append(out, p, n);
+		sb_appendc(out, '/');
+		p = slash + 1;
+	}
+	if (out->buf == NULL)
+		sb_appends(out, "");
+	out->buf[out->len] = '\0';
+}
+
 static int
 worse(int status, int s)
 {
@@ -162,9 +233,11 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 {
 	enum folder_layout layout = strcmp(o->layout, "fs") == 0 ? FOLDER_FS : FOLDER_MAILDIRPP;
 	struct names files = { 0 };
-	struct strbuf name = STRBUF_INIT;
+	struct strbuf name = STRBUF_INIT, fpath = STRBUF_INIT;
+	struct convert_opts co = *o;
 	int status = 0;
 
+	co.label_root = dest;       /* Gmail's label folders: at the top of the tree */
 	walk_files(source, "", &files, 0);
 	if (files.n > 1)
 		qsort(files.v, files.n, sizeof *files.v, name_cmp);
@@ -181,12 +254,16 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 		const char *rel = files.v[i];
 		char *src = xasprintf("%s/%s", source, rel);
 		char *target = NULL;
-		if (!looks_like_mbox(src)) {
+		const char *side = client_side_file(rel);
+		client_folder_path(rel, &fpath);
+		if (side != NULL) {
+			report_warn("%s: %s, not a mailbox: skipped", src, side);
+		} else if (!looks_like_mbox(src)) {
 			report_warn("%s: not an mbox, skipped", src);
-		} else if (strcasecmp(rel, "INBOX") == 0) {
-			status = worse(status, convert_to_maildir(o, (const char **)&src, 1, dest));
+		} else if (strcasecmp(fpath.buf, "INBOX") == 0) {
+			status = worse(status, convert_to_maildir(&co, (const char **)&src, 1, dest));
 		} else {
-			int rc = folder_encode(rel, strlen(rel), layout, (enum folder_charset)o->folder_charset,
+			int rc = folder_encode(fpath.buf, fpath.len, layout, (enum folder_charset)o->folder_charset,
 			    &name);
 			if (rc == -1) {
 				report_error(EX_DATAERR, "%s: no folder name for this path (empty, \".\" or "
@@ -201,7 +278,7 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 				    make_parents(o, dest, name.buf) == -1) {
 					status = worse(status, EX_CANTCREAT);
 				} else {
-					status = worse(status, convert_to_maildir(o, (const char **)&src, 1, target));
+					status = worse(status, convert_to_maildir(&co, (const char **)&src, 1, target));
 					if (layout == FOLDER_MAILDIRPP && !opt_common.dry_run &&
 					    source_is_maildir(target))
 						convert_maildirfolder(o, target);
@@ -215,6 +292,7 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 		free(files.v[i]);
 	free(files.v);
 	sb_free(&name);
+	sb_free(&fpath);
 	return status;
 }
 
