@@ -17,8 +17,8 @@ _mailshift_options()
 {
 	case $1 in
 	check) opts='--recursive -r --deep --tmp-age' ;;
-	convert) opts="--to -t --mbox-format --strip-status --sync --batch --local-time --owner --lock-timeout --from-format --sort --compress --recursive -r --layout --folder-names --remove-source --uid-state $_mailshift_dry_run" ;;
-	dedup) opts="--key -k --keep --delete -d --move-to --recursive -r --lock-timeout $_mailshift_dry_run" ;;
+	convert) opts="--to -t --mbox-format --strip-status --sync --batch --local-time --owner --lock-timeout --from-format --sort --compress --recursive -r --layout --folder-names --remove-source --uid-state --labels --keep-expunged $_mailshift_dry_run" ;;
+	dedup) opts="--key -k --keep --delete -d --move-to --recursive -r --scope --lock-timeout $_mailshift_dry_run" ;;
 	repair) opts="--recursive -r --deep --tmp-age --quarantine $_mailshift_dry_run" ;;
 	stats) opts='--recursive -r --top --by --attachments --duplicates --deep --counts --csv --color' ;;
 	*) opts='' ;;
@@ -40,6 +40,8 @@ _mailshift_value()
 	--layout) words_for='maildir++ fs' ;;
 	--folder-names) words_for='utf8 mutf7' ;;
 	--uid-state) words_for='dovecot none' ;;
+	--labels) words_for='folders keywords none' ;;
+	--scope) words_for='folder tree' ;;
 	--key|-k) words_for='message-id body full headers' ;;
 	--keep) words_for='first oldest newest smallest largest' ;;
 	--by) words_for='year month' ;;

@@ -1043,8 +1043,8 @@ parse_options(int argc, const char **argv, struct run *run, const char ***args_r
 		{ "recursive", 'r', POPT_ARG_NONE, &recursive, 0,
 		  "every folder of a Maildir++ tree", NULL },
 		{ "scope", '\0', POPT_ARG_STRING, &scope, 0,
-		  "duplicates within each folder, or across the whole tree (default: folder with -r, "
-		  "else tree)", "folder|tree" },
+		  "folder: duplicates within each folder; tree: across all (default: folder with -r, "
+		  "else tree)", "SCOPE" },
 		{ "lock-timeout", '\0', POPT_ARG_INT, &run->lock_timeout, 0,
 		  "seconds to wait for an mbox lock (default 300)", "SECS" },
 		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, dry_run_options, 0, NULL, NULL },
