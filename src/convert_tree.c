@@ -70,6 +70,20 @@ is_side_file(const char *name)
 	return false;
 }
 
+/* KMail's directory of the subfolders of folder NAME: ".NAME.directory"
+ * (the ".%1.directory" of KDE PIM's libmaildir). */
+static bool
+is_kmail_subdir(const char *name, size_t *base_len)
+{
+	size_t n = strlen(name);
+
+	if (n <= 11 || name[0] != '.' || strcmp(name + n - 10, ".directory") != 0)
+		return false;
+	if (base_len)
+		*base_len = n - 11;
+	return true;
+}
+
 /* Relative paths of the regular files below root/rel; symlinks are never
  * followed. */
 static void
@@ -86,7 +100,7 @@ walk_files(const char *root, const char *rel, struct names *out, int depth)
 	}
 	while ((de = readdir(d)) != NULL) {
 		struct stat st;
-		if (is_side_file(de->d_name))
+		if (is_side_file(de->d_name) && !is_kmail_subdir(de->d_name, NULL))
 			continue;
 		char *sub = *rel ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
 		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
@@ -163,6 +177,7 @@ client_side_file(const char *rel)
 		{ ".ev-summary", "Evolution's summary of the mbox beside it" },
 		{ ".ev-summary-meta", "Evolution's summary metadata" },
 		{ ".ibex.index", "Evolution's search index" },
+		{ ".ibex.index.data", "Evolution's search index" },
 	};
 	const char *base = strrchr(rel, '/');
 	size_t n;
@@ -188,7 +203,9 @@ client_side_file(const char *rel)
  *     is the folder "Archives/2019";
  *   - Apple Mail exports each mailbox as a bundle "Work.mbox" holding the
  *     file "mbox" and the bundles of its subfolders:
- *     "Work.mbox/Projects.mbox/mbox" is the folder "Work/Projects".
+ *     "Work.mbox/Projects.mbox/mbox" is the folder "Work/Projects";
+ *   - KMail keeps the subfolders of "inbox" in ".inbox.directory":
+ *     ".inbox.directory/lists" is the folder "inbox/lists".
  * Other paths are kept as they are.
  */
 static void
@@ -207,8 +224,14 @@ client_folder_path(const char *rel, struct strbuf *out)
 				sb_appends(out, p);
 			break;
 		}
-		size_t n = (size_t)(slash - p);
-		if (n > 4 && memcmp(slash - 4, ".sbd", 4) == 0)
+		size_t n = (size_t)(slash - p), kl;
+		char *comp = xstrndup(p, n);
+		bool kmail = is_kmail_subdir(comp, &kl);
+		free(comp);
+		if (kmail) {
+			p++;                    /* the leading dot */
+			n = kl;
+		} else if (n > 4 && memcmp(slash - 4, ".sbd", 4) == 0)
 			n -= 4;
 		else if (n > 5 && memcmp(slash - 5, ".mbox", 5) == 0)
 			n -= 5;

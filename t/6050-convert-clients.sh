@@ -75,6 +75,17 @@ python3 "$CHK" "$E" apple "$TMP/ap" >"$TMP/diff" 2>/dev/null
 expect_eq "apple: every message" "$(head -20 "$TMP/diff")" ""
 expect_eq "apple: bundle files named" "$(grep -c "Apple Mail's bundle data .*skipped" "$TMP/ap.err")" 6
 
+# ---- KMail's local mbox folders: subfolders of F in .F.directory -------------
+mkdir -p "$TMP/km/.inbox.directory/.lists.directory"
+cp "$TMP/c/applemail/Personal.mbox/mbox" "$TMP/km/inbox"
+cp "$TMP/c/applemail/Work.mbox/mbox" "$TMP/km/.inbox.directory/lists"
+cp "$TMP/c/applemail/Work.mbox/Projects.mbox/mbox" "$TMP/km/.inbox.directory/.lists.directory/debian"
+"$MAILSHIFT" convert -q -r "$TMP/km" "$TMP/kmo"
+expect_eq "kmail: exit" $? 0
+expect_eq "kmail: .directory understood" "$(folders "$TMP/kmo")" ".inbox.lists .inbox.lists.debian "
+expect_eq "kmail: messages" "$(ls "$TMP/kmo/new" "$TMP/kmo/.inbox.lists/new" "$TMP/kmo/.inbox.lists.debian/new" | grep -c ,)" \
+    "$(cat "$TMP/km/inbox" "$TMP/km/.inbox.directory/lists" "$TMP/km/.inbox.directory/.lists.directory/debian" | grep -c '^From ')"
+
 # ---- Gmail Takeout: labels --------------------------------------------------------
 GM="$TMP/c/takeout/Takeout/Mail/All mail Including Spam and Trash.mbox"
 "$MAILSHIFT" convert --json "$GM" "$TMP/gm" >"$TMP/gm.json" 2>"$TMP/gm.err"
