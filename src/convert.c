@@ -518,7 +518,7 @@ lf_parents(const struct convert_opts *o, const char *root, const char *name)
  * messages' keys added to what DEST holds; NULL when it has no folder name
  * or cannot be opened (reported). */
 static struct lfolder *
-lfolder_get(struct run *run, const char *label)
+lfolder_get(struct run *run, const char *label, const struct message *m)
 {
 	const struct convert_opts *o = run->o;
 	bool fs = strcmp(o->layout, "fs") == 0;
@@ -539,8 +539,9 @@ lfolder_get(struct run *run, const char *label)
 		int rc = folder_encode(label, strlen(label), fs ? FOLDER_FS : FOLDER_MAILDIRPP,
 		    (enum folder_charset)o->folder_charset, &name);
 		if (rc == -1) {
-			report_warn("%s: Gmail label \"%s\" has no folder name (an empty, \".\" or "
-			    "\"..\" level): its messages are not put into it", run->sum->source, label);
+			report_warn("%s:%lld: Gmail label \"%s\" has no folder name (an empty, \".\" or "
+			    "\"..\" level): its messages are not put into it", m->mailbox,
+			    (long long)m->offset, label);
 			run->sum->warnings++;
 			sb_free(&name);
 			return NULL;
@@ -641,16 +642,21 @@ struct route {
 };
 
 static void
-route_message(struct run *run, const struct client_state *cs, struct route *rt)
+route_message(struct run *run, const struct message *m, const struct client_state *cs,
+    struct route *rt)
 {
 	rt->n = 0;
 	if (cs->client != CLIENT_GMAIL)
 		return;
 	for (size_t i = 0; i < cs->folders.n && rt->n < ARRAY_SIZE(rt->to); i++) {
-		struct lfolder *f = lfolder_get(run, cs->folders.v[i]);
+		struct lfolder *f = lfolder_get(run, cs->folders.v[i], m);
 		if (f != NULL)
 			rt->to[rt->n++] = f;
 	}
+	/* only labels without a folder name: where a message without labels
+	 * goes, not INBOX */
+	if (rt->n == 0 && cs->folders.n > 0 && (rt->to[0] = lfolder_get(run, "Archive", m)) != NULL)
+		rt->n = 1;
 }
 
 /* The keyword letters of cs in writer w; -1 (reported) when the keywords
@@ -988,7 +994,7 @@ pass_messages(struct run *run, struct mbox_reader *r, struct source *src, struct
 		struct route rt;
 		clientstate_from_header(m.header, m.header_len, &run->cso, &cs);
 		client_notes(run, &m, &cs);
-		route_message(run, &cs, &rt);
+		route_message(run, &m, &cs, &rt);
 		bool have = message_known(run, p->identity, &m, &p->occ, &p->legacy_occ, keystr,
 		    &hi, &lo, &n, &this_run);
 		bool expunged = cs.expunged && !run->o->keep_expunged;

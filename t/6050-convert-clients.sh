@@ -125,6 +125,26 @@ expect_eq "--labels=tags: usage" $? 64
 expect_eq "--labels=tags: said" "$(cat "$TMP/err")" \
     "mailshift convert: error: --labels must be folders, keywords or none, not 'tags'"
 
+# ---- bad input: each named with file and offset, the rest still carries -------
+{
+	printf 'From a@example.org Sat Jan  3 01:05:34 1996\nX-Gmail-Labels: a/../b,Opened\n'
+	printf 'Subject: label without a folder name\n\nbody\n\n'
+	printf 'From a@example.org Sat Jan  3 01:05:34 1996\nX-Mozilla-Status: zz\nStatus: RO\n'
+	printf 'X-Keywords: ok bad(name\nSubject: malformed Thunderbird\n\nbody\n\n'
+} >"$TMP/bad.mbox"
+"$MAILSHIFT" convert "$TMP/bad.mbox" "$TMP/bad" 2>"$TMP/err"
+st=$?
+off=$(grep -b '^From ' "$TMP/bad.mbox" | sed -n '2s/:.*//p')
+expect_eq "bad: exit" $st 0
+expect_eq "bad: said" "$(grep ": warning: " "$TMP/err")" \
+"mailshift convert: warning: $TMP/bad.mbox:0: Gmail label \"a/../b\" has no folder name (an empty, \".\" or \"..\" level): its messages are not put into it
+mailshift convert: warning: $TMP/bad.mbox:$off: X-Mozilla-Status header not in its client's format: ignored
+mailshift convert: warning: $TMP/bad.mbox:$off: keyword \"bad(name\" is no IMAP atom: not carried"
+expect_eq "bad label: to Archive, not INBOX" "$(grep -l 'label without' "$TMP"/bad/.Archive/cur/* | wc -l)" 1
+f=$(grep -l 'malformed Thunderbird' "$TMP"/bad/cur/*)
+expect_eq "malformed X-Mozilla-Status: Status decides" "${f##*:2,}" Sa
+expect_eq "the atom keyword carried" "$(cat "$TMP/bad/dovecot-keywords")" "0 ok"
+
 # ---- Dovecot's view: flags and keywords, $Forwarded shown as a keyword -----------
 dv() {  # dv DIR CLIENT FOLDER IMAPNAME [ARGS]: Dovecot's FETCH checked
 	d=$(served_copy "$1" dv)
