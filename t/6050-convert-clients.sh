@@ -51,6 +51,14 @@ expect_eq "thunderbird: each .msf named as skipped" \
     "$(find "$TB" -name '*.msf' | wc -l)"
 "$MAILSHIFT" convert -q -r --json "$TB" "$TMP/tb" >"$TMP/tb2.json" 2>/dev/null
 expect_eq "thunderbird: rerun delivers nothing" "$(jsum delivered <"$TMP/tb2.json")" 0
+# Thunderbird goes on being used: unread messages marked read and flagged in
+# place (X-Mozilla-Status rewritten, same length); a rerun knows them all
+cp -R "$TB" "$TMP/tb-used"
+sed -i 's/^\(X-Mozilla-Status: ...\)0$/\15/' "$TMP/tb-used/Inbox"
+check "thunderbird: the Inbox changed" test -n "$(cmp "$TB/Inbox" "$TMP/tb-used/Inbox" 2>&1)"
+"$MAILSHIFT" convert -q -r --json "$TMP/tb-used" "$TMP/tb" >"$TMP/tb3.json" 2>/dev/null
+expect_eq "thunderbird: rerun after Thunderbird's changes delivers nothing" \
+    "$(jsum delivered <"$TMP/tb3.json")" 0
 "$MAILSHIFT" convert -q -r --keep-expunged --json "$TB" "$TMP/tbk" >"$TMP/tbk.json" 2>/dev/null
 python3 "$CHK" "$E" thunderbird "$TMP/tbk" --keep-expunged >"$TMP/diff" 2>"$TMP/fig"
 expect_eq "thunderbird --keep-expunged: every message, expunged ones with T" "$(head -20 "$TMP/diff")" ""
