@@ -239,9 +239,8 @@ client_folder_path(const char *rel, struct strbuf *out)
 		sb_appendc(out, '/');
 		p = slash + 1;
 	}
-	if (out->buf == NULL)
-		sb_appends(out, "");
-	out->buf[out->len] = '\0';
+	sb_appendc(out, '\0');        /* a C string, also when empty */
+	out->len--;
 }
 
 static int
