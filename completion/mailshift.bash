@@ -17,8 +17,8 @@ _mailshift_options()
 {
 	case $1 in
 	check) opts='--recursive -r --deep --tmp-age' ;;
-	convert) opts="--to -t --mbox-format --keep-mbox-headers --strip-status --sync --batch --local-time --owner --lock-timeout --from-format --sort --compress --recursive -r --layout --folder-names --remove-source --uid-state --in-place --overwrite-state --pop3 $_mailshift_dry_run" ;;
-	dedup) opts="--key -k --keep --delete -d --move-to --recursive -r --lock-timeout $_mailshift_dry_run" ;;
+	convert) opts="--to -t --mbox-format --keep-mbox-headers --strip-status --sync --batch --local-time --owner --lock-timeout --from-format --sort --compress --recursive -r --layout --folder-names --remove-source --uid-state --in-place --overwrite-state --pop3 --labels --keep-expunged $_mailshift_dry_run" ;;
+	dedup) opts="--key -k --keep --delete -d --move-to --recursive -r --scope --lock-timeout $_mailshift_dry_run" ;;
 	repair) opts="--recursive -r --deep --tmp-age --quarantine $_mailshift_dry_run" ;;
 	stats) opts='--recursive -r --top --by --attachments --duplicates --deep --counts --csv --color' ;;
 	*) opts='' ;;
@@ -41,6 +41,8 @@ _mailshift_value()
 	--folder-names) words_for='utf8 mutf7' ;;
 	--uid-state) words_for='dovecot none' ;;
 	--pop3) words_for='courier qmail none' ;;
+	--labels) words_for='folders keywords none' ;;
+	--scope) words_for='folder tree' ;;
 	--key|-k) words_for='message-id body full headers' ;;
 	--keep) words_for='first oldest newest smallest largest' ;;
 	--by) words_for='year month' ;;

@@ -42,6 +42,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "clientstate.h"
 #include "commands.h"
 #include "convert.h"
 #include "date.h"
@@ -253,6 +254,21 @@ convert_consume_header(const char *h, size_t len, bool keep_keywords, struct str
 	return changed;
 }
 
+void
+convert_maildirfolder(const struct convert_opts *o, const char *folder)
+{
+	char *p = xasprintf("%s/maildirfolder", folder);
+	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd != -1) {
+		if (o->chown && fchown(fd, o->uid, o->gid) == -1)
+			report_warn_sys("unable to chown %s", p);
+		close(fd);
+	} else if (errno != EEXIST) {
+		report_warn_sys("unable to create %s", p);
+	}
+	free(p);
+}
+
 /* Arrival date when the From_ line has none (SPEC §5 W4). */
 time_t
 convert_fallback_time(const struct message *m, const char **how)
@@ -279,6 +295,84 @@ convert_fallback_time(const struct message *m, const char **how)
 	return time(NULL);
 }
 
+/* ---- Gmail's labels as folders (mailshift-convert(1) "Mail clients") ------------ */
+
+/*
+ * A Takeout message with several folder labels is written once, into the
+ * first of its folders, and hard-linked into the others once it is
+ * published there (so nothing is copied): each folder keeps its own
+ * dovecot-keywords letters, so each link has its own info. The links are
+ * synced with the batch, before the batch's keys go to the record.
+ */
+struct lfolder;
+struct linkjob {
+	struct lfolder **to;        /* the other folders */
+	char **info;                /* the info for each, in that folder's letters */
+	size_t n;
+};
+struct linkq {
+	struct linkjob *v;
+	size_t head, len, cap;
+};
+
+struct lfolder {
+	struct run *run;
+	char *label;                /* the label path ('/' between levels), "" the top */
+	char *path;
+	struct maildir_writer *w;   /* run->w when the folder is DEST itself */
+	bool own;                   /* w is this folder's, opened here */
+	struct linkq *q;            /* the links waiting for w's messages */
+	struct linkq ownq;
+	bool linked;                /* links made since new/ and cur/ were synced */
+};
+
+static void
+linkq_push(struct linkq *q, struct linkjob *j)
+{
+	if (q->head + q->len == q->cap) {
+		if (q->head > 0) {
+			memmove(q->v, q->v + q->head, q->len * sizeof *q->v);
+			q->head = 0;
+		}
+		if (q->len == q->cap) {
+			q->cap = q->cap ? q->cap * 2 : 64;
+			q->v = xrealloc(q->v, q->cap * sizeof *q->v);
+		}
+	}
+	q->v[q->head + q->len++] = *j;
+}
+
+static bool
+linkq_pop(struct linkq *q, struct linkjob *j)
+{
+	if (q->len == 0)
+		return false;
+	*j = q->v[q->head++];
+	if (--q->len == 0)
+		q->head = 0;
+	return true;
+}
+
+static void
+linkjob_free(struct linkjob *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		free(j->info[i]);
+	free(j->info);
+	free(j->to);
+	memset(j, 0, sizeof *j);
+}
+
+static void
+linkq_free(struct linkq *q)
+{
+	struct linkjob j;
+	while (linkq_pop(q, &j))
+		linkjob_free(&j);
+	free(q->v);
+	memset(q, 0, sizeof *q);
+}
+
 struct run {
 	const struct convert_opts *o;
 	const char *dest;
@@ -296,36 +390,257 @@ struct run {
 	uint64_t cookie;            /* of the message being delivered */
 	uint64_t quota_bytes;       /* S= of what was published, for maildirsize */
 	uint64_t quota_count;
+	struct clientstate_opts cso;
+	const char *label_root;     /* where Gmail's folders go: DEST, or the tree's top */
+	struct lfolder **lf;        /* Gmail's folders opened so far */
+	size_t nlf;
+	struct linkq rootq;         /* links waiting for DEST's messages to be published */
 };
+
+/* A message file more in the tree, for its maildirsize (the S= it was
+ * written with). */
+static void
+run_quota_add(struct run *run, const char *name)
+{
+	const char *s = strstr(name, ",S=");
+
+	if (s)
+		run->quota_bytes += strtoull(s + 3, NULL, 10);
+	run->quota_count++;
+}
+
+/* The published message subdir/name of `from` into folder `to`: a hard
+ * link, under the same unique name with to's info. */
+static void
+link_into(struct run *run, const char *from, const char *subdir, const char *name,
+    struct lfolder *to, const char *info)
+{
+	size_t base = strcspn(name, ":");
+	char *src = xasprintf("%s/%s/%s", from, subdir, name);
+	char *dst = strcmp(subdir, "new") == 0 ? xasprintf("%s/new/%.*s", to->path, (int)base, name)
+	    : xasprintf("%s/cur/%.*s%s", to->path, (int)base, name, info);
+
+	if (link(src, dst) == 0) {
+		to->linked = true;
+		run_quota_add(run, name);
+		run->sum->linked++;
+		if (opt_common.verbose)
+			report_info("linked %s", dst);
+	} else if (errno != EEXIST) {
+		report_error_sys(EX_IOERR, "unable to link %s to %s", src, dst);
+		run->write_failed = true;
+	}
+	free(src);
+	free(dst);
+}
+
+/* A message is published in folder `from`: noted, and linked into the
+ * other folders it belongs to. */
+static void
+published_in(struct run *run, const char *from, struct linkq *q, const char *subdir,
+    const char *name)
+{
+	uint64_t hi, lo;
+	uint32_t n;
+	struct linkjob j;
+
+	if (name_key(name, &hi, &lo, &n))
+		record_note(&run->rec, hi, lo, n);
+	run_quota_add(run, name);
+	run->sum->delivered++;
+	if (opt_common.verbose)
+		report_info("delivered %s/%s/%s", from, subdir, name);
+	if (!linkq_pop(q, &j))
+		return;
+	for (size_t i = 0; i < j.n && !run->write_failed; i++)
+		link_into(run, from, subdir, name, j.to[i], j.info[i]);
+	linkjob_free(&j);
+}
 
 static void
 on_published(void *ctx, uint64_t cookie, const char *subdir, const char *name)
 {
 	struct run *run = ctx;
-	uint64_t hi, lo;
-	uint32_t n;
 
 	if (run->us)
 		uidstate_published(run->us, cookie, name);
-	if (name_key(name, &hi, &lo, &n))
-		record_note(&run->rec, hi, lo, n);
-	const char *s = strstr(name, ",S=");
-	if (s)
-		run->quota_bytes += strtoull(s + 3, NULL, 10);
-	run->quota_count++;
-	run->sum->delivered++;
-	if (opt_common.verbose)
-		report_info("delivered %s/%s", subdir, name);
+	published_in(run, run->dest, &run->rootq, subdir, name);
 }
 
-/* A batch is published: its keys go to the record, synced with it. */
+static void
+lf_published(void *ctx, uint64_t cookie, const char *subdir, const char *name)
+{
+	struct lfolder *f = ctx;
+
+	(void)cookie;
+	published_in(f->run, f->path, f->q, subdir, name);
+}
+
+/* Links made since the last batch: their directories synced (a link is
+ * durable only then), before the batch's keys are recorded. */
+static int
+links_sync(struct run *run)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < run->nlf; i++) {
+		struct lfolder *f = run->lf[i];
+		if (!f->linked)
+			continue;
+		f->linked = false;
+		if (run->o->sync == SYNC_NONE)
+			continue;
+		static const char *const sub[] = { "new", "cur" };
+		for (size_t k = 0; k < ARRAY_SIZE(sub); k++) {
+			char *p = xasprintf("%s/%s", f->path, sub[k]);
+			int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (fd == -1 || fsync(fd) == -1) {
+				report_error_sys(EX_IOERR, "unable to sync %s", p);
+				run->write_failed = true;
+				rc = -1;
+			}
+			if (fd != -1)
+				close(fd);
+			free(p);
+		}
+	}
+	return rc;
+}
+
+/* A batch is published: its links and keys made durable. */
 static void
 on_flushed(void *ctx)
 {
 	struct run *run = ctx;
 
-	if (!run->write_failed)
+	if (links_sync(run) == 0 && !run->write_failed)
 		(void)record_sync(&run->rec);
+}
+
+static void
+lf_flushed(void *ctx)
+{
+	on_flushed(((struct lfolder *)ctx)->run);
+}
+
+/* Create the directories leading to a --layout=fs folder. */
+static int
+lf_parents(const struct convert_opts *o, const char *root, const char *name)
+{
+	for (const char *s = strchr(name, '/'); s; s = strchr(s + 1, '/')) {
+		char *p = xasprintf("%s/%.*s", root, (int)(s - name), name);
+		int rc = mkdir(p, 0700);
+		if (rc == 0 && o->chown && chown(p, o->uid, o->gid) == -1)
+			report_warn_sys("unable to give %s to its owner", p);
+		if (rc == -1 && errno != EEXIST) {
+			report_error_sys(EX_CANTCREAT, "unable to create %s", p);
+			free(p);
+			return -1;
+		}
+		free(p);
+	}
+	return 0;
+}
+
+/* The folder of a Gmail label path ("" the top), opened on first use, its
+ * messages' keys added to what DEST holds; NULL when it has no folder name
+ * or cannot be opened (reported). */
+static struct lfolder *
+lfolder_get(struct run *run, const char *label, const struct message *m)
+{
+	const struct convert_opts *o = run->o;
+	bool fs = strcmp(o->layout, "fs") == 0;
+
+	for (size_t i = 0; i < run->nlf; i++)
+		if (strcmp(run->lf[i]->label, label) == 0)
+			return run->lf[i]->path ? run->lf[i] : NULL;
+	struct lfolder *f = xcalloc(1, sizeof *f);
+	f->run = run;
+	f->label = xstrdup(label);
+	run->lf = xrealloc(run->lf, (run->nlf + 1) * sizeof *run->lf);
+	run->lf[run->nlf++] = f;     /* a failed one stays, path NULL: reported once */
+
+	struct strbuf name = STRBUF_INIT;
+	if (*label == '\0') {
+		f->path = xstrdup(run->label_root);
+	} else {
+		int rc = folder_encode(label, strlen(label), fs ? FOLDER_FS : FOLDER_MAILDIRPP,
+		    (enum folder_charset)o->folder_charset, &name);
+		if (rc == -1) {
+			report_warn("%s:%lld: Gmail label \"%s\" has no folder name (an empty, \".\" or "
+			    "\"..\" level): its messages are not put into it", m->mailbox,
+			    (long long)m->offset, label);
+			run->sum->warnings++;
+			sb_free(&name);
+			return NULL;
+		}
+		f->path = fs ? xasprintf("%s/%s", run->label_root, name.buf)
+		    : xasprintf("%s/.%s", run->label_root, name.buf);
+	}
+	if (strcmp(f->path, run->dest) == 0) {
+		f->w = run->w;
+		f->q = &run->rootq;
+	} else if (!opt_common.dry_run) {
+		struct maildir_writer_opts wo = {
+			.sync = o->sync, .batch_messages = o->batch, .create = true, .chown = o->chown,
+			.uid = o->uid, .gid = o->gid, .lock_timeout = o->lock_timeout,
+			.published = lf_published, .flushed = lf_flushed, .ctx = f,
+		};
+		if (fs && *label && lf_parents(o, run->label_root, name.buf) == -1)
+			f->w = NULL;
+		else
+			f->w = maildir_writer_open(f->path, &wo);
+		if (f->w == NULL) {
+			run->write_failed = true;
+			free(f->path);
+			f->path = NULL;
+			sb_free(&name);
+			return NULL;
+		}
+		f->own = true;
+		f->q = &f->ownq;
+		if (!fs && *label)
+			convert_maildirfolder(o, f->path);
+	}
+	sb_free(&name);
+	scan_existing(f->path, &run->existing);
+	return f;
+}
+
+/* Flush the folders' writers; -1 when one failed (reported). */
+static int
+lfolders_flush(struct run *run)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < run->nlf; i++)
+		if (run->lf[i]->own && maildir_writer_flush(run->lf[i]->w) == -1)
+			rc = -1;
+	return rc;
+}
+
+static int
+lfolders_close(struct run *run)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < run->nlf; i++)
+		if (run->lf[i]->own && maildir_writer_close(run->lf[i]->w) == -1)
+			rc = -1;
+	if (links_sync(run) == -1)
+		rc = -1;
+	for (size_t i = 0; i < run->nlf; i++) {
+		struct lfolder *f = run->lf[i];
+		linkq_free(&f->ownq);
+		free(f->label);
+		free(f->path);
+		free(f);
+	}
+	free(run->lf);
+	run->lf = NULL;
+	run->nlf = 0;
+	linkq_free(&run->rootq);
+	return rc;
 }
 
 /*
@@ -348,42 +663,90 @@ record_envelope(struct run *run, const struct message *m, const char *h, size_t 
 	return rc;
 }
 
+/* Where a message goes: DEST, or the folders of its Gmail labels. */
+struct route {
+	struct lfolder *to[64];
+	size_t n;
+};
+
+static void
+route_message(struct run *run, const struct message *m, const struct client_state *cs,
+    struct route *rt)
+{
+	rt->n = 0;
+	if (cs->client != CLIENT_GMAIL)
+		return;
+	for (size_t i = 0; i < cs->folders.n && rt->n < ARRAY_SIZE(rt->to); i++) {
+		struct lfolder *f = lfolder_get(run, cs->folders.v[i], m);
+		if (f != NULL)
+			rt->to[rt->n++] = f;
+	}
+	/* only labels without a folder name: where a message without labels
+	 * goes, not INBOX */
+	if (rt->n == 0 && cs->folders.n > 0 && (rt->to[0] = lfolder_get(run, "Archive", m)) != NULL)
+		rt->n = 1;
+}
+
+/* The keyword letters of cs in writer w; -1 (reported) when the keywords
+ * file could not be had. *overflow when some got none (more than 26). */
+static int
+keyword_bits(struct maildir_writer *w, const struct client_state *cs, uint32_t *bits,
+    bool *overflow)
+{
+	*bits = 0;
+	for (const char *p = cs->keywords.buf, *e = p ? p + cs->keywords.len : NULL; p && p < e;) {
+		const char *s = memchr(p, ' ', (size_t)(e - p));
+		size_t n = s ? (size_t)(s - p) : (size_t)(e - p);
+		int idx = n ? maildir_writer_keyword(w, p, n) : -2;
+		if (idx >= 0)
+			*bits |= 1u << idx;
+		else if (idx == -1)
+			*overflow = true;
+		else if (idx == -3)
+			return -1;   /* dovecot-uidlist.lock held too long (reported) */
+		p += n + 1;
+	}
+	return 0;
+}
+
 /* Deliver one message; -1 when writing failed (reported). */
 static int
-deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *keystr)
+deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *keystr,
+    const struct client_state *cs, const struct route *rt)
 {
-	struct mbox_state st;
 	struct maildir_msginfo mi;
 	const char *how = NULL;
 	bool overflow = false;
+	struct maildir_writer *w = rt->n ? rt->to[0]->w : run->w;
+	struct linkq *q = rt->n ? rt->to[0]->q : &run->rootq;
+	struct linkjob job = { 0 };
 
-	flags_from_mbox_header(m->header, m->header_len, &st);
 	memset(&mi, 0, sizeof mi);
-	mi.flags = st.flags;
-	mi.cur = st.old;
+	mi.flags = cs->flags;
+	mi.cur = cs->old;
 	/* keywords -> dovecot-keywords letters; past 26 they stay in X-Keywords */
-	for (const char *p = st.keywords.buf, *e = p ? p + st.keywords.len : NULL; p && p < e;) {
-		const char *s = memchr(p, ' ', (size_t)(e - p));
-		size_t n = s ? (size_t)(s - p) : (size_t)(e - p);
-		int idx = n ? maildir_writer_keyword(run->w, p, n) : -2;
-		if (idx >= 0)
-			mi.keywords |= 1u << idx;
-		else if (idx == -1)
-			overflow = true;
-		else if (idx == -3) {
-			/* dovecot-uidlist.lock held too long (reported): the
-			 * keyword would have no letter, so stop here */
-			mbox_state_free(&st);
-			return -1;
+	if (keyword_bits(w, cs, &mi.keywords, &overflow) == -1)
+		return -1;
+	if (rt->n > 1) {
+		job.to = xcalloc(rt->n - 1, sizeof *job.to);
+		job.info = xcalloc(rt->n - 1, sizeof *job.info);
+		for (size_t i = 1; i < rt->n; i++) {
+			uint32_t bits;
+			char info[64];
+			if (keyword_bits(rt->to[i]->w, cs, &bits, &overflow) == -1) {
+				linkjob_free(&job);
+				return -1;
+			}
+			flags_make_info(cs->flags, bits, NULL, info);
+			job.to[job.n] = rt->to[i];
+			job.info[job.n++] = xasprintf(":%s", info);
 		}
-		p += n + 1;
 	}
 	if (overflow) {
 		report_warn("%s:%lld: more than 26 keywords in %s: the rest stay in X-Keywords",
 		    m->mailbox, (long long)m->offset, run->sum->dest);
 		run->sum->warnings++;
 	}
-	mbox_state_free(&st);
 
 	if (m->env_time_ok) {
 		mi.mtime = m->env_time;
@@ -411,8 +774,10 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 	mi.key = keystr;
 	mi.cookie = run->cookie;
 
-	if (maildir_writer_begin(run->w) == -1)
+	if (maildir_writer_begin(w) == -1) {
+		linkjob_free(&job);
 		return -1;
+	}
 	const char *h = m->header;
 	size_t hlen = m->header_len;
 	if (!run->o->keep_mbox_headers &&
@@ -420,31 +785,40 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 		h = run->hdr.buf ? run->hdr.buf : "";
 		hlen = run->hdr.len;
 	}
-	if (maildir_writer_write(run->w, h, hlen) == -1)
+	if (maildir_writer_write(w, h, hlen) == -1) {
+		linkjob_free(&job);
 		return -1;
+	}
 	for (;;) {
 		struct iovec iov[256];
 		int n = ARRAY_SIZE(iov);
 		int rc = mbox_reader_body(r, iov, &n);
 		if (rc == -1) {
-			maildir_writer_abort(run->w);
+			maildir_writer_abort(w);
+			linkjob_free(&job);
 			return -2;     /* read error: reported; the message is not delivered */
 		}
-		if (n > 0 && maildir_writer_writev(run->w, iov, n) == -1)
+		if (n > 0 && maildir_writer_writev(w, iov, n) == -1) {
+			linkjob_free(&job);
 			return -1;
+		}
 		if (rc == 0)
 			break;
 		if (convert_got_signal) {
-			maildir_writer_abort(run->w);
+			maildir_writer_abort(w);
+			linkjob_free(&job);
 			return -3;
 		}
 	}
 	run->sum->bytes += (uint64_t)mbox_reader_message_size(r);
-	if (m->from_line != NULL && record_envelope(run, m, h, hlen, &mi) == -1) {
-		maildir_writer_abort(run->w);
+	/* the original From_ line is kept beside DEST's own messages */
+	if (w == run->w && m->from_line != NULL && record_envelope(run, m, h, hlen, &mi) == -1) {
+		maildir_writer_abort(w);
+		linkjob_free(&job);
 		return -1;
 	}
-	return maildir_writer_end(run->w, &mi);
+	linkq_push(q, &job);
+	return maildir_writer_end(w, &mi);
 }
 
 /*
@@ -469,7 +843,7 @@ uid_note(struct run *run, struct mbox_reader *r, const struct message *m, bool d
 	for (const char *e = h + n; h < e;) {
 		const char *sp = memchr(h, ' ', (size_t)(e - h));
 		size_t k = sp ? (size_t)(sp - h) : (size_t)(e - h);
-		if (k > 0 && !(k == 10 && mem_ieq(h, "$Forwarded", 10)))
+		if (k > 0)
 			maildir_writer_keyword(run->w, h, k);
 		h += k + 1;
 	}
@@ -609,6 +983,28 @@ struct pass {
 	int result;
 };
 
+/* What the clients' headers said: counted, and what could not be used
+ * named. */
+static void
+client_notes(struct run *run, const struct message *m, const struct client_state *cs)
+{
+	static const char *const hname[] = { "X-Mozilla-Status", "X-Evolution", "X-Gmail-Labels" };
+
+	run->sum->client[cs->client]++;
+	for (unsigned i = 0; i < ARRAY_SIZE(hname); i++) {
+		if (!(cs->bad & 1u << i))
+			continue;
+		report_warn("%s:%lld: %s header not in its client's format: ignored", m->mailbox,
+		    (long long)m->offset, hname[i]);
+		run->sum->warnings++;
+	}
+	for (size_t i = 0; i < cs->rejected.n; i++) {
+		report_warn("%s:%lld: keyword \"%s\" is no IMAP atom: not carried", m->mailbox,
+		    (long long)m->offset, cs->rejected.v[i]);
+		run->sum->warnings++;
+	}
+}
+
 static void
 pass_messages(struct run *run, struct mbox_reader *r, struct source *src, struct pass *p)
 {
@@ -622,20 +1018,34 @@ pass_messages(struct run *run, struct mbox_reader *r, struct source *src, struct
 		bool this_run;
 		sum->variant = mbox_variant_name(mbox_reader_variant(r));
 		sum->messages++;
+		struct client_state cs;
+		struct route rt;
+		clientstate_from_header(m.header, m.header_len, &run->cso, &cs);
+		client_notes(run, &m, &cs);
+		route_message(run, &m, &cs, &rt);
 		bool have = message_known(run, p->identity, &m, &p->occ, &p->legacy_occ, keystr,
 		    &hi, &lo, &n, &this_run);
-		uid_note(run, r, &m, !have && !opt_common.dry_run);
+		bool expunged = cs.expunged && !run->o->keep_expunged;
+		uid_note(run, r, &m, !have && !expunged && !opt_common.dry_run &&
+		    (rt.n == 0 || rt.to[0]->w == run->w));
+		int d = 0;
 		if (have) {
 			if (!this_run)
 				sum->skipped++;
-			continue;
-		}
-		if (opt_common.dry_run) {
+		} else if (expunged) {
+			sum->expunged++;
+			if (opt_common.verbose)
+				report_info("%s:%lld: deleted in Thunderbird (expunged, folder not "
+				    "compacted): left out", src->name, (long long)m.offset);
+		} else if (opt_common.dry_run) {
 			if (opt_common.verbose)
 				report_info("would deliver %s:%lld", src->name, (long long)m.offset);
-			continue;
+		} else {
+			d = deliver(run, r, &m, keystr, &cs, &rt);
 		}
-		int d = deliver(run, r, &m, keystr);
+		client_state_free(&cs);
+		if (have || expunged || opt_common.dry_run)
+			continue;
 		if (d == -1) {
 			/* writing failed (ENOSPC, EIO...): going on would fail the same way */
 			p->result = report_exit_status() ? report_exit_status() : EX_IOERR;
@@ -663,7 +1073,7 @@ convert_settle(struct run *run, int result)
 		result = EX_IOERR;
 		run->write_failed = true;
 	}
-	if (run->w && maildir_writer_flush(run->w) == -1) {
+	if ((run->w && maildir_writer_flush(run->w) == -1) || lfolders_flush(run) == -1) {
 		run->write_failed = true;
 		if (result == 0)
 			result = report_exit_status() ? report_exit_status() : EX_IOERR;
@@ -803,11 +1213,17 @@ convert_summary_print(const struct convert_summary *s)
 		fputs(",\"variant\":", f);
 		json_cstring(f, s->variant);
 		fprintf(f, ",\"messages\":%llu,\"delivered\":%llu,\"skipped\":%llu,\"pseudo\":%llu,"
-		    "\"bytes\":%llu,\"warnings\":%llu,\"removed\":%llu,\"dry_run\":%s,\"status\":%d}\n",
+		    "\"bytes\":%llu,\"warnings\":%llu,\"removed\":%llu,\"expunged\":%llu,\"linked\":%llu,"
+		    "\"clients\":{\"thunderbird\":%llu,\"evolution\":%llu,\"gmail\":%llu},"
+		    "\"dry_run\":%s,\"status\":%d}\n",
 		    (unsigned long long)s->messages, (unsigned long long)s->delivered,
 		    (unsigned long long)s->skipped, (unsigned long long)s->pseudo,
 		    (unsigned long long)s->bytes, (unsigned long long)s->warnings,
-		    (unsigned long long)s->removed, opt_common.dry_run ? "true" : "false", s->status);
+		    (unsigned long long)s->removed, (unsigned long long)s->expunged,
+		    (unsigned long long)s->linked, (unsigned long long)s->client[CLIENT_THUNDERBIRD],
+		    (unsigned long long)s->client[CLIENT_EVOLUTION],
+		    (unsigned long long)s->client[CLIENT_GMAIL],
+		    opt_common.dry_run ? "true" : "false", s->status);
 		fflush(f);
 		return;
 	}
@@ -822,6 +1238,11 @@ convert_summary_print(const struct convert_summary *s)
 	if (s->pseudo)
 		fprintf(stderr, ", %llu folder-internal pseudo message%s skipped", (unsigned long long)s->pseudo,
 		    PLURAL(s->pseudo));
+	if (s->expunged)
+		fprintf(stderr, ", %llu deleted in Thunderbird left out", (unsigned long long)s->expunged);
+	if (s->linked)
+		fprintf(stderr, ", %llu link%s into further label folders", (unsigned long long)s->linked,
+		    PLURAL(s->linked));
 	if (s->removed)
 		fprintf(stderr, ", %llu removed from the source", (unsigned long long)s->removed);
 	if (s->warnings)
@@ -890,6 +1311,8 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 
 	convert_signals_catch();
 	run.rec.fd = -1;
+	run.cso.labels = (enum label_mode)o->labels;
+	run.label_root = o->label_root ? o->label_root : dest;
 	if (!opt_common.dry_run) {
 		run.w = maildir_writer_open(dest, &wo);
 		if (run.w == NULL)
@@ -931,6 +1354,8 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 			break;
 	}
 	if (run.w && maildir_writer_close(run.w) == -1 && status == 0)
+		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+	if (lfolders_close(&run) == -1 && status == 0)
 		status = report_exit_status() ? report_exit_status() : EX_IOERR;
 	if (!run.write_failed && record_sync(&run.rec) == -1 && status == 0)
 		status = report_exit_status() ? report_exit_status() : EX_IOERR;
@@ -1188,6 +1613,8 @@ cmd_convert(int argc, const char **argv)
 	int strip = 0, keep = 0, local_time = 0, batch = 1000, recursive = 0, remove_source = 0;
 	int in_place = 0, overwrite_state = 0;
 	char *pop3 = NULL;
+	char *labels = NULL;
+	int keep_expunged = 0;
 	struct poptOption options[] = {
 		{ "to", 't', POPT_ARG_STRING, &to, 0,
 		  "output format: maildir or mbox (default: by DEST)", "FORMAT" },
@@ -1232,6 +1659,10 @@ cmd_convert(int argc, const char **argv)
 		{ "pop3", '\0', POPT_ARG_STRING, &pop3, 0,
 		  "Maildir to Maildir: POP3 UIDLs of courier, qmail (qmail-pop3d) or none (default courier)",
 		  "SERVER" },
+		{ "labels", '\0', POPT_ARG_STRING, &labels, 0,
+		  "Gmail's labels: folders, keywords or none (default folders)", "MODE" },
+		{ "keep-expunged", '\0', POPT_ARG_NONE, &keep_expunged, 0,
+		  "deliver messages deleted in Thunderbird but not yet compacted away (flag T)", NULL },
 		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, dry_run_options, 0, NULL, NULL },
 		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_options, 0, NULL, NULL },
 		POPT_TABLEEND
@@ -1307,6 +1738,18 @@ cmd_convert(int argc, const char **argv)
 	}
 	o.in_place = in_place;
 	o.overwrite_state = overwrite_state;
+	if (labels == NULL || strcmp(labels, "folders") == 0)
+		o.labels = LABELS_FOLDERS;
+	else if (strcmp(labels, "keywords") == 0)
+		o.labels = LABELS_KEYWORDS;
+	else if (strcmp(labels, "none") == 0)
+		o.labels = LABELS_NONE;
+	else {
+		report_error(EX_USAGE, "--labels must be folders, keywords or none, not '%s'", labels);
+		status = EX_USAGE;
+		goto out;
+	}
+	o.keep_expunged = keep_expunged;
 	o.recursive = recursive;
 	o.remove_source = remove_source;
 	if (strip) {
@@ -1408,5 +1851,6 @@ out:
 	free(owner);
 	free(uid_state);
 	free(pop3);
+	free(labels);
 	return status;
 }

@@ -37,6 +37,9 @@ struct convert_opts {
 	const char *sort;           /* "delivery", "date", "name", "none" */
 	int folder_charset;         /* enum folder_charset for trees */
 	bool uid_state;             /* --uid-state=dovecot (mailshift-formats(5)) */
+	int labels;                 /* enum label_mode: Gmail's labels (--labels) */
+	bool keep_expunged;         /* Thunderbird's expunged messages delivered (with T) */
+	const char *label_root;     /* -r: the tree's top, where Gmail's folders go */
 	bool in_place;              /* Maildir -> Maildir: the state only, into SOURCE */
 	bool overwrite_state;       /* replace a dovecot-uidlist that exists */
 	int pop3;                   /* enum convert_pop3: whose POP3 UIDLs to carry */
@@ -61,6 +64,10 @@ struct convert_summary {
 	uint64_t bytes;             /* bytes of the messages delivered */
 	uint64_t warnings;
 	uint64_t removed;           /* removed from the source (--remove-source) */
+	uint64_t expunged;          /* deleted in Thunderbird, not delivered */
+	uint64_t linked;            /* links into further Gmail label folders */
+	uint64_t client[4];         /* messages whose state a client's header gave
+	                             * (enum client_kind; [0]: the server's headers) */
 	int status;
 };
 
@@ -156,6 +163,8 @@ bool convert_is_meta_header(const char *name, size_t len);
 /* The header without them (X-Keywords stays when keep_keywords); out is
  * reset. True when one was left out. */
 bool convert_consume_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out);
+/* The maildirfolder file of a Maildir++ folder (created when missing). */
+void convert_maildirfolder(const struct convert_opts *o, const char *folder);
 
 /* Arrival date from Received: or Date: (SPEC §5 W4, §3.11); *how names it. */
 time_t convert_fallback_time(const struct message *m, const char **how);

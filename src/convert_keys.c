@@ -9,7 +9,10 @@
  * mutt writes together with Content-Length), plus n, the number of earlier
  * messages of the same source with the same hash. The metadata are what
  * Dovecot, UW and mutt add or rewrite in a spool they serve or read, so a
- * spool touched between two runs still gives the same keys; the source's
+ * spool touched between two runs still gives the same keys. The state mail
+ * clients rewrite in place (X-Mozilla-Status, X-Mozilla-Status2,
+ * X-Mozilla-Keys, X-Evolution, X-Gmail-Labels) is left out as well, so a
+ * folder a client went on using between two runs gives the same keys. The source's
  * name is not part of it, so the same message from several sources is
  * delivered once (as many times as one source holds it).
  *
@@ -50,11 +53,53 @@
 	"remove this file to let a rerun deliver again what is no longer here " \
 	"(mailshift-formats(5))\n"
 
+/* The mail clients' state headers, rewritten in place as the user works. */
+static bool
+is_client_header(const struct header_field *f)
+{
+	static const char *const names[] = {
+		"X-Mozilla-Status", "X-Mozilla-Status2", "X-Mozilla-Keys", "X-Evolution",
+		"X-Gmail-Labels",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (f->name_len == strlen(names[i]) && mem_ieq(f->name, names[i], f->name_len))
+			return true;
+	return false;
+}
+
+/* Leave the client headers out of a header held in b, in place: what is
+ * kept moves down, behind what the iterator has read. */
+static void
+drop_client_headers(struct strbuf *b)
+{
+	struct header_iter it;
+	struct header_field f;
+	char *w, *copied;
+
+	if (b->buf == NULL)
+		return;
+	w = copied = b->buf;
+	header_iter_init(&it, b->buf, b->len);
+	while (header_iter_next(&it, &f)) {
+		if (!is_client_header(&f))
+			continue;
+		size_t n = (size_t)(f.line - copied);
+		memmove(w, copied, n);
+		w += n;
+		copied = (char *)f.line + f.line_len;
+	}
+	size_t n = (size_t)(b->buf + b->len - copied);
+	memmove(w, copied, n);
+	w += n;
+	b->len = (size_t)(w - b->buf);
+}
+
 void
 convert_message_key(const char *from, size_t flen, const char *h, size_t hlen,
     struct strbuf *scratch, uint64_t *hi, uint64_t *lo)
 {
 	convert_strip_header(h, hlen, false, scratch);
+	drop_client_headers(scratch);
 	XXH3_state_t *s = XXH3_createState();
 	XXH3_128bits_reset(s);
 	XXH3_128bits_update(s, from, flen);

@@ -42,6 +42,7 @@
 #include "mbox_writer.h"
 #include "reader.h"
 #include "report.h"
+#include "serverstate.h"
 #include "source.h"
 #include "testhook.h"
 #include "uidstate.h"
@@ -331,6 +332,9 @@ struct mrun {
 	size_t npending, cappending;
 	size_t unflushed;
 	struct convert_summary *sum;
+	char *ck_dir;               /* the folder whose Courier keywords are loaded */
+	struct courier_state ck;
+	bool ck_loaded;
 };
 
 static void
@@ -508,8 +512,77 @@ scan_dest(struct mrun *run)
 	return rc == -1 ? (report_exit_status() ? report_exit_status() : EX_DATAERR) : 0;
 }
 
-/* Keyword names for X-Keywords: the message's letters, plus names the
- * header holds that this maildir has no letter for (SPEC §5 W2). */
+static bool words_in(const char *a, size_t alen, const char *b, size_t blen);
+
+static void
+courier_drop(struct mrun *run)
+{
+	if (run->ck_loaded)
+		courier_state_free(&run->ck);
+	run->ck_loaded = false;
+	free(run->ck_dir);
+	run->ck_dir = NULL;
+}
+
+/*
+ * The Courier keywords (courierimapkeywords/, SPEC §1.11) of the folder of
+ * a maildir message, loaded when the folder changes; NULL when it has
+ * none. Lines that cannot be used are named.
+ */
+static const struct courier_keywords *
+courier_keywords_of(struct mrun *run, const struct message *m)
+{
+	const char *sl = strrchr(m->path, '/');
+	size_t dl = sl ? (size_t)(sl - m->path) : 0;
+
+	while (dl > 0 && m->path[dl - 1] != '/')
+		dl--;                       /* back over "cur" or "new" */
+	if (dl > 0)
+		dl--;
+	if (run->ck_dir == NULL || strlen(run->ck_dir) != dl || memcmp(run->ck_dir, m->path, dl) != 0) {
+		courier_drop(run);
+		run->ck_dir = xstrndup(m->path, dl ? dl : 1);
+		if (dl == 0)
+			strcpy(run->ck_dir, ".");
+		int fd = open(run->ck_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		struct state_findings f = STATE_FINDINGS_INIT;
+		memset(&run->ck, 0, sizeof run->ck);
+		if (fd != -1 && courier_state_load(fd, run->ck_dir, &run->ck, &f) == 0) {
+			run->ck_loaded = true;
+			struct strbuf line = STRBUF_INIT;
+			for (size_t i = 0; i < f.n; i++) {
+				if (f.v[i].what != STATE_BAD_INDEX && f.v[i].what != STATE_BAD_KEYWORD &&
+				    f.v[i].what != STATE_BAD_LINE && f.v[i].what != STATE_TRUNCATED &&
+				    f.v[i].what != STATE_UNREADABLE)
+					continue;           /* the other files are not read here */
+				sb_reset(&line);
+				state_finding_format(&f.v[i], &line);
+				report_warn("%s", line.buf);
+				run->sum->warnings++;
+			}
+			sb_free(&line);
+		}
+		state_findings_free(&f);
+		if (fd != -1)
+			close(fd);
+	}
+	return run->ck_loaded && run->ck.kw.present ? &run->ck.kw : NULL;
+}
+
+/* Add a name to run->kw unless it is there. */
+static void
+kw_add_name(struct mrun *run, const char *p, size_t n)
+{
+	if (n == 0 || words_in(p, n, run->kw.buf ? run->kw.buf : "", run->kw.len))
+		return;
+	if (run->kw.len)
+		sb_appendc(&run->kw, ' ');
+	sb_append(&run->kw, p, n);
+}
+
+/* Keyword names for X-Keywords: the message's letters, the names Courier
+ * keeps for it in courierimapkeywords/, plus names the header holds that
+ * this maildir has no letter for (SPEC §5 W2). */
 static void
 keywords_of(struct mrun *run, struct maildir_reader *mr, const struct message *m)
 {
@@ -525,6 +598,12 @@ keywords_of(struct mrun *run, struct maildir_reader *mr, const struct message *m
 			sb_appends(&run->kw, names[i]);
 		}
 	}
+	const struct courier_keywords *ck = courier_keywords_of(run, m);
+	const char *fn = m->filename ? m->filename : "";
+	const struct courier_kw_msg *km = ck ? courier_kw_lookup(ck, fn, strcspn(fn, ":")) : NULL;
+	for (size_t i = 0; km && i < km->n; i++)
+		if (km->idx[i] < ck->nnames && ck->valid[km->idx[i]])
+			kw_add_name(run, ck->names[km->idx[i]], strlen(ck->names[km->idx[i]]));
 	flags_from_mbox_header(m->header, m->header_len, &st);
 	for (const char *p = st.keywords.buf, *e = p ? p + st.keywords.len : NULL; p && p < e;) {
 		const char *s = memchr(p, ' ', (size_t)(e - p));
@@ -1074,6 +1153,7 @@ convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources
 	sb_free(&run.hdr);
 	sb_free(&run.strip);
 	sb_free(&run.kw);
+	courier_drop(&run);
 	sb_free(&run.uidh);
 	sb_free(&run.uidkw);
 	sb_free(&run.blk);

@@ -92,6 +92,50 @@ side_file(const char *name)
 	return NULL;
 }
 
+/*
+ * Mail clients' own files beside their mboxes (mailshift-convert(1) "Mail
+ * clients"): what one is, or NULL. Named when left out.
+ */
+static const char *
+client_side_file(const char *rel)
+{
+	static const struct { const char *suffix, *what; } side[] = {
+		{ ".msf", "Thunderbird's summary of the mbox beside it, not a mailbox" },
+		{ ".cmeta", "Evolution's folder metadata, not a mailbox" },
+		{ ".ev-summary", "Evolution's summary of the mbox beside it, not a mailbox" },
+		{ ".ev-summary-meta", "Evolution's summary metadata, not a mailbox" },
+		{ ".ibex.index", "Evolution's search index, not a mailbox" },
+		{ ".ibex.index.data", "Evolution's search index, not a mailbox" },
+	};
+	const char *base = strrchr(rel, '/');
+	size_t n;
+
+	base = base ? base + 1 : rel;
+	n = strlen(base);
+	for (size_t i = 0; i < ARRAY_SIZE(side); i++) {
+		size_t k = strlen(side[i].suffix);
+		if (n > k && strcmp(base + n - k, side[i].suffix) == 0)
+			return side[i].what;
+	}
+	/* inside an Apple Mail bundle, everything but its mbox */
+	if (base != rel && base - rel > 6 && memcmp(base - 6, ".mbox/", 6) == 0 &&
+	    strcmp(base, "mbox") != 0)
+		return "Apple Mail's bundle data (Info.plist, table_of_contents...), not a mailbox";
+	return NULL;
+}
+
+/* KMail's directory of the subfolders of folder NAME: ".NAME.directory"
+ * (the ".%1.directory" of KDE PIM's libmaildir); *base_len is NAME's. */
+static bool
+is_kmail_subdir(const char *name, size_t len, size_t *base_len)
+{
+	if (len <= 11 || name[0] != '.' || memcmp(name + len - 10, ".directory", 10) != 0)
+		return false;
+	if (base_len)
+		*base_len = len - 11;
+	return true;
+}
+
 /* The subscriptions files at the top of a tree (read, not converted). */
 static bool
 is_subscriptions_file(const char *rel)
@@ -130,7 +174,7 @@ walk_tree(const char *root, const char *rel, struct names *files, struct names *
 			why = "cannot be examined (stat failed)";
 		else if (S_ISLNK(st.st_mode))
 			why = "a symbolic link (never followed)";
-		else if (S_ISDIR(st.st_mode) && n[0] == '.')
+		else if (S_ISDIR(st.st_mode) && n[0] == '.' && !is_kmail_subdir(n, strlen(n), NULL))
 			why = "a directory whose name starts with '.' (rename it to convert it)";
 		else if (S_ISDIR(st.st_mode) && depth >= 64)
 			why = "a directory nested more than 64 levels deep";
@@ -147,7 +191,7 @@ walk_tree(const char *root, const char *rel, struct names *files, struct names *
 			;       /* read by subscriptions_from_mbox_tree() */
 		else if (n[0] == '.')
 			why = "a file whose name starts with '.' (rename it to convert it)";
-		else if ((why = side_file(n)) == NULL)
+		else if ((why = side_file(n)) == NULL && (why = client_side_file(sub)) == NULL)
 			names_add(files, sub);
 		if (why)
 			left_out(full, why);
@@ -205,21 +249,6 @@ make_parents(const struct convert_opts *o, const char *dest, const char *rel)
 	return 0;
 }
 
-static void
-touch_maildirfolder(const struct convert_opts *o, const char *folder)
-{
-	char *p = xasprintf("%s/maildirfolder", folder);
-	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd != -1) {
-		if (o->chown && fchown(fd, o->uid, o->gid) == -1)
-			report_warn_sys("unable to chown %s", p);
-		close(fd);
-	} else if (errno != EEXIST) {
-		report_warn_sys("unable to create %s", p);
-	}
-	free(p);
-}
-
 static int
 worse(int status, int s)
 {
@@ -227,32 +256,63 @@ worse(int status, int s)
 }
 
 /*
- * The folder path of a path in an mbox tree: a directory "X.sbd" beside an
- * mbox "X" holds X's subfolders (Thunderbird's convention, which
- * Maildir -> mbox writes for a folder with messages and subfolders, SPEC
- * §1.8). Returns a new string.
+ * The folder path of a path in an mbox tree (SPEC §1.8), a new string. The
+ * clients' directories of subfolders are their folders' names:
+ *   - "X.sbd" beside an mbox "X" holds X's subfolders (Thunderbird and
+ *     Evolution; what Maildir -> mbox writes for a folder with messages and
+ *     subfolders): "Archives.sbd/2019" is the folder "Archives/2019";
+ *   - Apple Mail exports each mailbox as a bundle "X.mbox" holding the
+ *     file "mbox" and its subfolders' bundles: "Work.mbox/Projects.mbox/mbox"
+ *     is the folder "Work/Projects";
+ *   - KMail keeps the subfolders of "inbox" in ".inbox.directory":
+ *     ".inbox.directory/lists" is the folder "inbox/lists".
+ * The last component is a directory's when is_dir.
  */
 static char *
-tree_folder_path(const char *source, const char *rel)
+tree_folder_path(const char *source, const char *rel, bool is_dir)
 {
 	struct strbuf out = STRBUF_INIT;
 	const char *p = rel;
+	bool bundle = false;            /* the last directory was an Apple bundle */
 
-	for (const char *s; (s = strchr(p, '/')) != NULL; p = s + 1) {
-		size_t n = (size_t)(s - p);
-		size_t keep = n;
-		if (n > 4 && memcmp(s - 4, ".sbd", 4) == 0) {
+	for (;;) {
+		const char *s = strchr(p, '/');
+		size_t n = s ? (size_t)(s - p) : strlen(p), keep = n, kl;
+		if (s == NULL && !is_dir) {
+			if (bundle && strcmp(p, "mbox") == 0 && out.len > 0)
+				out.len--;      /* the bundle's mbox is the bundle's folder */
+			else
+				sb_appends(&out, p);
+			break;
+		}
+		bundle = false;
+		if (is_kmail_subdir(p, n, &kl)) {
+			p++;
+			keep = kl;
+		} else if (n > 4 && memcmp(p + n - 4, ".sbd", 4) == 0) {
 			struct stat st;
-			char *sib = xasprintf("%s/%.*s", source, (int)(s - rel - 4), rel);
+			char *sib = xasprintf("%s/%.*s", source, (int)(p + n - rel - 4), rel);
 			if (lstat(sib, &st) == 0 && S_ISREG(st.st_mode))
 				keep = n - 4;
 			free(sib);
+		} else if (n > 5 && memcmp(p + n - 5, ".mbox", 5) == 0) {
+			struct stat st;
+			char *inner = xasprintf("%s/%.*s/mbox", source, (int)(p + n - rel), rel);
+			if (lstat(inner, &st) == 0 && S_ISREG(st.st_mode)) {
+				keep = n - 5;
+				bundle = true;
+			}
+			free(inner);
 		}
 		sb_append(&out, p, keep);
+		if (s == NULL)
+			break;
 		sb_appendc(&out, '/');
+		p = s + 1;
 	}
-	sb_appends(&out, p);
-	return out.buf ? out.buf : xstrdup("");
+	sb_appendc(&out, '\0');         /* a C string, also when empty */
+	out.len--;
+	return out.buf;
 }
 
 /* Is this directory of an mbox tree the subfolders of an mbox beside it? */
@@ -307,7 +367,7 @@ empty_folder(const struct convert_opts *o, const char *target)
 	if (w == NULL || maildir_writer_close(w) == -1)
 		return report_exit_status() ? report_exit_status() : EX_CANTCREAT;
 	if (strcmp(o->layout, "fs") != 0)
-		touch_maildirfolder(o, target);
+		convert_maildirfolder(o, target);
 	return 0;
 }
 
@@ -409,7 +469,7 @@ subscriptions_to_maildir(const struct convert_opts *o, const char *source, const
 			left_out(where, "a subscription to a mailbox that is not in the tree");
 			free(where);
 		} else {
-			char *fp = tree_folder_path(source, rel);
+			char *fp = tree_folder_path(source, rel, false);
 			enum folder_layout layout = strcmp(o->layout, "fs") == 0 ? FOLDER_FS : FOLDER_MAILDIRPP;
 			if (folder_encode(fp, strlen(fp), layout, (enum folder_charset)o->folder_charset,
 			    &name) >= 0) {
@@ -455,8 +515,10 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 {
 	struct names files = { 0 }, dirs = { 0 };
 	struct strbuf name = STRBUF_INIT;
+	struct convert_opts co = *o;
 	int status = 0;
 
+	co.label_root = dest;       /* Gmail's label folders: at the top of the tree */
 	walk_tree(source, "", &files, &dirs, 0);
 	if (files.n > 1)
 		qsort(files.v, files.n, sizeof *files.v, name_cmp);
@@ -476,8 +538,10 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 		if (is_sbd_of_mbox(source, dirs.v[i]))
 			continue;
 		char *src = xasprintf("%s/%s", source, dirs.v[i]);
-		char *fp = tree_folder_path(source, dirs.v[i]);
-		char *target = folder_target(o, dest, src, fp, &name, &status);
+		char *fp = tree_folder_path(source, dirs.v[i], true);
+		/* KMail's ".inbox.directory": INBOX's subfolders, INBOX is DEST */
+		char *target = strcasecmp(fp, "INBOX") == 0 ? NULL
+		    : folder_target(o, dest, src, fp, &name, &status);
 		if (target)
 			status = worse(status, empty_folder(o, target));
 		free(target);
@@ -488,21 +552,21 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 		const char *rel = files.v[i];
 		char *src = xasprintf("%s/%s", source, rel);
 		char *target = NULL;
+		char *fp = tree_folder_path(source, rel, false);
 		if (!looks_like_mbox(src)) {
 			left_out(src, "not an mbox (it does not start with a From_ line)");
-		} else if (strcasecmp(rel, "INBOX") == 0) {
-			status = worse(status, convert_to_maildir(o, (const char **)&src, 1, dest));
+		} else if (strcasecmp(fp, "INBOX") == 0) {
+			status = worse(status, convert_to_maildir(&co, (const char **)&src, 1, dest));
 		} else {
-			char *fp = tree_folder_path(source, rel);
 			target = folder_target(o, dest, src, fp, &name, &status);
-			free(fp);
 			if (target) {
-				status = worse(status, convert_to_maildir(o, (const char **)&src, 1, target));
+				status = worse(status, convert_to_maildir(&co, (const char **)&src, 1, target));
 				if (strcmp(o->layout, "fs") != 0 && !opt_common.dry_run &&
 				    source_is_maildir(target))
-					touch_maildirfolder(o, target);
+					convert_maildirfolder(o, target);
 			}
 		}
+		free(fp);
 		free(target);
 		free(src);
 	}

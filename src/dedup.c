@@ -93,6 +93,7 @@ struct run {
 	enum action action;
 	char *move_to;          /* popt's string, freed at the end */
 	bool recursive;
+	bool per_folder;        /* --scope=folder: each mailbox on its own */
 	int lock_timeout;
 	struct mbx *mb;
 	size_t nmb;
@@ -992,10 +993,11 @@ static void
 summary_print(const struct run *run)
 {
 	if (opt_common.json) {
-		printf("{\"summary\":{\"key\":\"%s\",\"keep\":\"%s\",\"mailboxes\":%zu,\"messages\":%zu,"
+		printf("{\"summary\":{\"key\":\"%s\",\"keep\":\"%s\",\"scope\":\"%s\",\"mailboxes\":%zu,\"messages\":%zu,"
 		    "\"sets\":%llu,\"duplicates\":%llu,\"bytes\":%llu,\"collisions\":%llu,"
 		    "\"deleted\":%llu,\"moved\":%llu,\"flags_merged\":%llu,\"dry_run\":%s}}\n",
-		    dedupkey_name(run->key), keep_names[run->keep], run->nmb, run->nd,
+		    dedupkey_name(run->key), keep_names[run->keep],
+		    run->per_folder ? "folder" : "tree", run->nmb, run->nd,
 		    (unsigned long long)run->sets, (unsigned long long)run->dups,
 		    (unsigned long long)run->bytes, (unsigned long long)run->collisions,
 		    (unsigned long long)run->deleted, (unsigned long long)run->moved,
@@ -1027,7 +1029,7 @@ static int
 parse_options(int argc, const char **argv, struct run *run, const char ***args_r,
     poptContext *pc_r)
 {
-	char *key = NULL, *keep = NULL, *move_to = NULL;
+	char *key = NULL, *keep = NULL, *move_to = NULL, *scope = NULL;
 	int del = 0, recursive = 0, rc = 0;
 	struct poptOption options[] = {
 		{ "key", 'k', POPT_ARG_STRING, &key, 0,
@@ -1040,6 +1042,9 @@ parse_options(int argc, const char **argv, struct run *run, const char ***args_r
 		  "move the duplicates into this Maildir", "MAILDIR" },
 		{ "recursive", 'r', POPT_ARG_NONE, &recursive, 0,
 		  "every folder of a Maildir++ tree", NULL },
+		{ "scope", '\0', POPT_ARG_STRING, &scope, 0,
+		  "folder: duplicates within each folder; tree: across all (default: folder with -r, "
+		  "else tree)", "SCOPE" },
 		{ "lock-timeout", '\0', POPT_ARG_INT, &run->lock_timeout, 0,
 		  "seconds to wait for an mbox lock (default 300)", "SECS" },
 		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, dry_run_options, 0, NULL, NULL },
@@ -1052,10 +1057,32 @@ parse_options(int argc, const char **argv, struct run *run, const char ***args_r
 	if (report_parse_options(pc, options, "[OPTIONS] MAILBOX...") != 0) {
 		free(key);
 		free(keep);
+		free(scope);
 		free(move_to);
 		return EX_USAGE;
 	}
 	run->recursive = recursive != 0;
+	/* -r: a tree's folders often hold copies on purpose (Gmail's labels
+	 * over IMAP, a folder per filter), so by default each is deduplicated
+	 * on its own, as doveadm deduplicate does; mailboxes named one by one
+	 * are compared with each other */
+	run->per_folder = run->recursive;
+	if (scope != NULL) {
+		if (strcmp(scope, "folder") == 0)
+			run->per_folder = true;
+		else if (strcmp(scope, "tree") == 0)
+			run->per_folder = false;
+		else {
+			report_error(EX_USAGE, "--scope must be folder or tree, not '%s'", scope);
+			free(scope);
+			free(key);
+			free(keep);
+			free(move_to);
+			run->move_to = NULL;
+			return EX_USAGE;
+		}
+		free(scope);
+	}
 	run->action = move_to ? ACT_MOVE : del ? ACT_DELETE : ACT_REPORT;
 	run->move_to = move_to;
 	if (del && move_to) {
@@ -1110,6 +1137,11 @@ dedup_run(struct run *run)
 			scan_mbox(run, (uint32_t)m, &k);
 		for (size_t i = first; i < run->nd; i++)
 			set_add(run, (uint32_t)i);
+		if (run->per_folder && run->tab != NULL) {
+			/* the next mailbox's sets start empty */
+			memset(run->tab, 0, run->tabcap * sizeof *run->tab);
+			run->heads = 0;
+		}
 	}
 	dedupkey_free(&k);
 	free(run->tab);

@@ -36,6 +36,7 @@
 #include "commands.h"
 #include "date.h"
 #include "dedupkey.h"
+#include "clientstate.h"
 #include "flags.h"
 #include "header.h"
 #include "maildir_reader.h"
@@ -479,14 +480,16 @@ facts_flags(struct reader *r, const struct message *m, struct msgfacts *mf)
 {
 	sb_reset(&mf->kw);
 	if (m->origin == ORIGIN_MBOX) {
-		struct mbox_state st;
-		flags_from_mbox_header(m->header, m->header_len, &st);
-		mf->flags = st.flags;
+		/* the state a conversion gives it: a mail client's header before
+		 * the server's, $Forwarded a flag and a keyword (clientstate.h) */
+		struct client_state cs;
+		clientstate_from_header(m->header, m->header_len, NULL, &cs);
+		mf->flags = cs.flags;
 		/* where a conversion puts it: new/ without Status O/R, flags or keywords */
-		mf->is_new = !st.old && st.flags == 0 && st.keywords.len == 0;
-		if (st.keywords.len)
-			sb_append(&mf->kw, st.keywords.buf, st.keywords.len);
-		mbox_state_free(&st);
+		mf->is_new = !cs.old && cs.flags == 0 && cs.keywords.len == 0;
+		if (cs.keywords.len)
+			sb_append(&mf->kw, cs.keywords.buf, cs.keywords.len);
+		client_state_free(&cs);
 		return;
 	}
 	mf->flags = m->flags;

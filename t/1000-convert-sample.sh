@@ -13,7 +13,8 @@ expect_eq "new/ count" "$(count_files "$D/new")" 15
 expect_eq "cur/ count" "$(count_files "$D/cur")" 25
 expect_eq "tmp/ empty" "$(count_files "$D/tmp")" 0
 expect_eq "dovecot-keywords" "$(cat "$D/dovecot-keywords")" "0 work
-1 todo"
+1 todo
+2 \$Forwarded"
 
 # the table of t/data/README, message by message, in delivery order
 grep -E '^ +[0-9]+ +[0-9]+ (cur|new) ' "$DATA/README" >"$TMP/table"

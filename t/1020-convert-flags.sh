@@ -1,7 +1,8 @@
 #!/bin/sh
 # Flags and arrival dates, table-driven (SPEC §2.10, §5 W1, W4, X20):
 # every Status / X-Status / X-Keywords / X-Mozilla-Status combination ->
-# subdirectory and info; From_ dates with and without zones -> mtime;
+# subdirectory and info ($Forwarded is both P and a keyword, Thunderbird's
+# X-Mozilla-Status outranks a server's stale Status); From_ dates with and without zones -> mtime;
 # a first From_ line without a date -> Received:, then Date:.
 . "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
 
@@ -20,11 +21,11 @@ deleted|X-Status: D|cur|:2,T
 all-xstatus|X-Status: DFAT|cur|:2,DFRT
 everything|Status: RO\nX-Status: DFAT|cur|:2,DFRST
 empty-values|Status: \nX-Status: |new|-
-forwarded|X-Keywords: $Forwarded|cur|:2,P
-keyword|X-Keywords: work|cur|:2,a
-keywords-2|Status: O\nX-Keywords: work, todo $Forwarded|cur|:2,Pab
+forwarded|X-Keywords: $Forwarded|cur|:2,Pa
+keyword|X-Keywords: work|cur|:2,b
+keywords-2|Status: O\nX-Keywords: work, todo $Forwarded|cur|:2,Pabc
 mozilla|X-Mozilla-Status: 0003|cur|:2,RS
-mozilla-ignored|Status: O\nX-Mozilla-Status: 0005|cur|:2,
+mozilla-over-status|Status: O\nX-Mozilla-Status: 0005|cur|:2,FS
 duplicate-status|Status: RO\nStatus: R\nX-Status: F|cur|:2,FS
 folded|X-Status: A\n F|cur|:2,FR
 T
@@ -62,8 +63,9 @@ while IFS='|' read -r name hdr sub info; do
 	# the file is the message, headers untouched
 	check "$name: content kept" grep -q "^body of $name\$" "$f"
 done <"$TMP/table"
-expect_eq "keywords file" "$(cat "$D/dovecot-keywords")" "0 work
-1 todo"
+expect_eq "keywords file" "$(cat "$D/dovecot-keywords")" "0 \$Forwarded
+1 work
+2 todo"
 
 expect_eq "numeric zone applied" "$(stat -c %Y "$(find_case zone)")" 1547134812
 expect_eq "no zone: UTC" "$(stat -c %Y "$(find_case utc)")" 1547138412

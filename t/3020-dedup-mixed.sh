@@ -60,7 +60,8 @@ expect_eq "move dry-run: lines" "$(grep -c '^would move ' "$TMP/out")" 40
 check "move dry-run: no quarantine" test ! -e "$TMP/q2"
 expect_eq "move dry-run: source kept" "$(count_files "$TMP/md3/cur" "$TMP/md3/new")" 40
 
-# Maildir++ tree: INBOX and .Archive hold the same messages; -r finds them
+# Maildir++ tree: INBOX and .Archive hold the same messages; -r compares
+# each folder on its own, --scope=tree across them
 rm -rf "$TMP/tree"
 $MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/tree" 2>/dev/null
 cp -R "$TMP/tree" "$TMP/arch"
@@ -68,6 +69,8 @@ mv "$TMP/arch" "$TMP/tree/.Archive"
 $MAILSHIFT dedup "$TMP/tree" >"$TMP/out" 2>/dev/null
 expect_eq "without -r: INBOX only" "$(tail -n 1 "$TMP/out")" "40 messages in 1 mailbox: 0 duplicates in 0 sets, 0 bytes"
 $MAILSHIFT dedup -q --delete -r "$TMP/tree"
+expect_eq "-r: .Archive's copies are its own" "$(count_files "$TMP/tree/.Archive/cur" "$TMP/tree/.Archive/new")" 40
+$MAILSHIFT dedup -q --delete -r --scope=tree "$TMP/tree"
 expect_eq "-r: INBOX kept" "$(count_files "$TMP/tree/cur" "$TMP/tree/new")" 40
 expect_eq "-r: .Archive copies removed" "$(count_files "$TMP/tree/.Archive/cur" "$TMP/tree/.Archive/new")" 0
 

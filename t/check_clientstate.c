@@ -221,6 +221,40 @@ START_TEST(test_mozilla_over_status)
 }
 END_TEST
 
+/* A message with a UID: an IMAP server kept Status, X-Status, X-Keywords
+ * current; they win over every client's header. */
+START_TEST(test_uid_server_live)
+{
+	static const char *const uid[] = { "X-UID: 7\n", "X-IMAPbase: 1 9\n", "X-IMAP: 1 9\n" };
+	static const char *const client[] = {
+		"X-Mozilla-Status: 0001\nX-Mozilla-Status2: 00000000\n",
+		"X-Evolution: 00000001-0010\n",
+		"X-Gmail-Labels: Inbox,Opened,Starred\n",
+	};
+	struct client_state cs;
+
+	for (size_t i = 0; i < ARRAY_SIZE(uid); i++) {
+		for (size_t j = 0; j < ARRAY_SIZE(client); j++) {
+			char *h = xasprintf("From: a@b\n%sStatus: O\nX-Status: F\nX-Keywords: work\n%s\n",
+			    client[j], uid[i]);
+			read_header(h, LABELS_FOLDERS, &cs);
+			ck_assert_int_eq(cs.client, CLIENT_NONE);
+			ck_assert_str_eq(letters(cs.flags), "F");
+			ck_assert_str_eq(cs.keywords.buf, "work");
+			ck_assert_uint_eq(cs.ignored, j == 0 ? CS_MOZILLA : j == 1 ? CS_EVOLUTION : CS_GMAIL);
+			ck_assert_uint_eq(cs.duplicates, 0);
+			client_state_free(&cs);
+			free(h);
+		}
+	}
+	/* a UID without Status/X-Status/X-Keywords leaves the client's word */
+	read_header("X-Mozilla-Status: 0001\nX-UID: 7\n\n", LABELS_FOLDERS, &cs);
+	ck_assert_int_eq(cs.client, CLIENT_THUNDERBIRD);
+	ck_assert_str_eq(letters(cs.flags), "S");
+	client_state_free(&cs);
+}
+END_TEST
+
 /* ---- Evolution ------------------------------------------------------------------ */
 
 START_TEST(test_evolution_values)
@@ -483,6 +517,7 @@ clientstate_suite(void)
 	tcase_add_loop_test(tc, test_mozilla_status2, 0, ARRAY_SIZE(moz2_cases));
 	tcase_add_test(tc, test_mozilla_keys);
 	tcase_add_test(tc, test_mozilla_over_status);
+	tcase_add_test(tc, test_uid_server_live);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("evolution");

@@ -482,7 +482,7 @@ struct found {
 
 static void
 find_first(const char *hdr, size_t len, const char *const *names, struct found *out, size_t k,
-    unsigned *dups)
+    size_t kdups, unsigned *dups)
 {
 	struct header_iter it;
 	struct header_field f;
@@ -492,8 +492,10 @@ find_first(const char *hdr, size_t len, const char *const *names, struct found *
 		for (size_t i = 0; i < k; i++) {
 			if (f.name_len != strlen(names[i]) || !mem_ieq(f.name, names[i], f.name_len))
 				continue;
-			if (out[i].have)
-				(*dups)++;
+			if (out[i].have) {
+				if (i < kdups)
+					(*dups)++;
+			}
 			else {
 				out[i].f = f;
 				out[i].have = true;
@@ -502,7 +504,7 @@ find_first(const char *hdr, size_t len, const char *const *names, struct found *
 	}
 }
 
-enum { H_GMAIL, H_EVO, H_MOZ, H_MOZ2, H_MOZKEYS, H_COUNT };
+enum { H_GMAIL, H_EVO, H_MOZ, H_MOZ2, H_MOZKEYS, H_XUID, H_XIMAPBASE, H_XIMAP, H_COUNT };
 
 void
 clientstate_from_header(const char *hdr, size_t len, const struct clientstate_opts *opts,
@@ -511,7 +513,8 @@ clientstate_from_header(const char *hdr, size_t len, const struct clientstate_op
 	static const char *const names[H_COUNT] = {
 		[H_GMAIL] = "X-Gmail-Labels", [H_EVO] = "X-Evolution",
 		[H_MOZ] = "X-Mozilla-Status", [H_MOZ2] = "X-Mozilla-Status2",
-		[H_MOZKEYS] = "X-Mozilla-Keys",
+		[H_MOZKEYS] = "X-Mozilla-Keys", [H_XUID] = "X-UID", [H_XIMAPBASE] = "X-IMAPbase",
+		[H_XIMAP] = "X-IMAP",
 	};
 	enum label_mode mode = opts ? opts->labels : LABELS_FOLDERS;
 	struct found h[H_COUNT] = { 0 };
@@ -521,7 +524,7 @@ clientstate_from_header(const char *hdr, size_t len, const struct clientstate_op
 	uint32_t moz = 0, moz2 = 0, evo = 0;
 
 	memset(cs, 0, sizeof *cs);
-	find_first(hdr, len, names, h, H_COUNT, &cs->duplicates);
+	find_first(hdr, len, names, h, H_COUNT, H_XUID, &cs->duplicates);
 
 	bool gmail_ok = false, evo_ok = false, moz_ok = false, moz2_ok = false;
 	if (h[H_GMAIL].have) {
@@ -543,14 +546,22 @@ clientstate_from_header(const char *hdr, size_t len, const struct clientstate_op
 
 	flags_from_server_header(hdr, len, &st);
 	bool server = st.has_status || st.keywords.len > 0 || st.flags != 0;
+	/*
+	 * An IMAP server (UW, Dovecot, mailshift's way back from a Maildir)
+	 * that gave the message a UID keeps its Status, X-Status and
+	 * X-Keywords current, and never touches a client's header beside
+	 * them: then the server's are the live ones. Without a UID the
+	 * client's header is newer than a Status the server left.
+	 */
+	bool server_live = server && (h[H_XUID].have || h[H_XIMAPBASE].have || h[H_XIMAP].have);
 
-	if (gmail_ok) {
+	if (gmail_ok && !server_live) {
 		cs->client = CLIENT_GMAIL;
 		apply_gmail(cs, &labels, mode);
-	} else if (evo_ok) {
+	} else if (evo_ok && !server_live) {
 		cs->client = CLIENT_EVOLUTION;
 		apply_evolution(cs, evo, &uf);
-	} else if (moz_ok) {
+	} else if (moz_ok && !server_live) {
 		cs->client = CLIENT_THUNDERBIRD;
 		const char *keys = NULL;
 		size_t kl = 0;
@@ -566,6 +577,9 @@ clientstate_from_header(const char *hdr, size_t len, const struct clientstate_op
 		add_keywords_ws(cs, st.keywords.buf, st.keywords.len);
 		cs->duplicates += st.duplicates;
 	}
+	if (server_live)
+		cs->ignored |= (gmail_ok ? CS_GMAIL : 0) | (evo_ok ? CS_EVOLUTION : 0) |
+		    (moz_ok ? CS_MOZILLA : 0);
 	if (cs->client != CLIENT_NONE) {
 		cs->ignored |= (server ? CS_SERVER : 0) |
 		    (cs->client == CLIENT_GMAIL && evo_ok ? CS_EVOLUTION : 0) |

@@ -317,13 +317,15 @@ def style_thunderbird(g, count):
         g.common(m, t, zone_min=-300, eight_bit=True)
         st, old, _ = g.state(m, letters="SRFTP")
         bits = (st["S"] and 0x1) | (st["R"] and 0x2) | (st["F"] and 0x4) | (st["T"] and 0x8) | (st["P"] and 0x1000)
-        m.old = False
+        # without Thunderbird's New bit (X-Mozilla-Status2 0x00010000) a
+        # message is old: it goes to cur/ like Status: O
+        m.old = True
         m.headers.append((b"X-Mozilla-Status", b"%04x" % bits))
         m.headers.append((b"X-Mozilla-Status2", b"00000000"))
         m.headers.append((b"X-Mozilla-Keys", b" " * 20))
         m.body = g.body_text(g.r.choice(["none", "from"]))
         m.from_line = asctime(t, zero_pad=True, sender="-")
-        m.python_flags = not m.flags
+        m.python_flags = False      # Python's mailbox does not read X-Mozilla-Status
         out.append(m)
     return out
 
@@ -334,7 +336,13 @@ def style_takeout(g, count):
         m = Message()
         t = g.next_time()
         m.headers.append((b"X-GM-THRID", b"%d" % g.r.randrange(10 ** 18)))
-        m.headers.append((b"X-Gmail-Labels", g.r.choice([b"Inbox,Opened", b"Archived,Important", b"Sent"])))
+        # labels that keep the message in INBOX (where else labels put a
+        # message is t/6050's): Opened is seen, Important a keyword
+        labels = g.r.choice([b"Inbox,Opened", b"Inbox,Unread,Important", b"Unread,Inbox"])
+        m.headers.append((b"X-Gmail-Labels", labels))
+        m.old = True
+        m.flags = "" if b"Unread" in labels else "S"
+        m.keywords = ["$Important"] if b"Important" in labels else []
         g.common(m, t)
         m.body = g.body_text(g.r.choice(["none", "from", "gtfrom"]))
         m.nl = b"\r\n"
@@ -490,7 +498,10 @@ def write_style(outdir, name, seed, count):
             "kept": base64.b64encode(kept).decode(),
             "stripped": base64.b64encode(strip_meta(header) + m.body_bytes()).decode(),
             "subdir": "cur" if (m.old or m.flags or m.keywords) else "new",
-            "flags": m.flags, "keywords": sorted(m.keywords), "uid": m.uid,
+            # $Forwarded is the flag P and the keyword
+            "flags": m.flags,
+            "keywords": sorted(set(m.keywords) | ({"$Forwarded"} if "P" in m.flags else set())),
+            "uid": m.uid,
             "mtime": m.mtime, "python_flags": m.python_flags,
         })
     data = b"".join(parts)
