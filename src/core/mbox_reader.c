@@ -1005,6 +1005,23 @@ end_message(struct mbox_reader *r, bool sep_seen)
 	}
 }
 
+/*
+ * The held-back empty line, handed out just before the line at p: from the
+ * buffer where the bytes before p are that line ending (always, unless the
+ * buffer moved), so that add_iov() joins it to its neighbours and a body
+ * of paragraphs is one iovec rather than two per paragraph.
+ */
+static const char *
+pending_nl(const struct mbox_reader *r, const char *p)
+{
+	const char *nl = r->pending == 1 ? nl_lf : nl_crlf;
+	size_t n = (size_t)r->pending;
+
+	if ((size_t)(p - r->buf) >= n && memcmp(p - n, nl, n) == 0)
+		return p - n;
+	return nl;
+}
+
 static void
 add_iov(struct iovec *iov, int *k, const char *p, size_t n)
 {
@@ -1142,7 +1159,7 @@ mbox_reader_body(struct mbox_reader *r, struct iovec *iov, int *iovcnt)
 			int e = empty_line(p, avail);
 			if (e) {
 				if (r->pending) {
-					add_iov(iov, &k, r->pending == 1 ? nl_lf : nl_crlf, (size_t)r->pending);
+					add_iov(iov, &k, pending_nl(r, p), (size_t)r->pending);
 					r->msg_size += r->pending;
 				}
 				r->pending = e;
@@ -1162,7 +1179,7 @@ mbox_reader_body(struct mbox_reader *r, struct iovec *iov, int *iovcnt)
 				warn_at(r, pos_off(r, r->pos), "unquoted From_ line inside message (not a valid From_ line: kept as body text)");
 			}
 			if (r->pending) {
-				add_iov(iov, &k, r->pending == 1 ? nl_lf : nl_crlf, (size_t)r->pending);
+				add_iov(iov, &k, pending_nl(r, p), (size_t)r->pending);
 				r->msg_size += r->pending;
 				r->pending = 0;
 			}
