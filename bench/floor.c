@@ -6,8 +6,10 @@
  * express every tool's time as a ratio to the least the kernel must do:
  *
  *   floor split MBOX MAILDIR         open/write/close/rename per message
- *   floor split-syncfs MBOX MAILDIR  the same, one syncfs(2) per batch of
- *                                    1000 before the renames, fsync of new/
+ *   floor split-syncfs MBOX MAILDIR  the same, one syncfs(2) per batch before
+ *                                    the renames, fsync of new/; a batch
+ *                                    ends at 1000 messages or 64 MiB, as
+ *                                    mailshift convert's default --batch
  *   floor split-fsync MBOX MAILDIR   the same, fsync(2) of every file
  *   floor export MAILDIR MBOX        read each file of new/ and cur/, append
  *                                    it with a From_ line to one file
@@ -35,7 +37,8 @@
 #include <unistd.h>
 
 #define BUFSZ (1024 * 1024)
-#define BATCH 1000
+#define BATCH 1000                      /* mailshift's default batch */
+#define BATCH_BYTES (64UL << 20)
 
 enum sync_kind { SYNC_NONE, SYNC_FS, SYNC_FILE };
 
@@ -45,6 +48,7 @@ struct splitter {
 	enum sync_kind sync;
 	unsigned long n;        /* messages started */
 	unsigned long pending;  /* written to tmp/, not yet renamed */
+	unsigned long pending_bytes;
 };
 
 static void die(const char *what, const char *arg)
@@ -92,6 +96,7 @@ static void split_flush(struct splitter *s)
 	if (fsync(s->newfd) < 0)
 		die("fsync", "new");
 	s->pending = 0;
+	s->pending_bytes = 0;
 }
 
 static void split_finish(struct splitter *s)
@@ -104,7 +109,7 @@ static void split_finish(struct splitter *s)
 		die("close", "message");
 	s->fd = -1;
 	if (s->sync == SYNC_FS) {
-		if (++s->pending == BATCH)
+		if (++s->pending == BATCH || s->pending_bytes >= BATCH_BYTES)
 			split_flush(s);
 	} else {
 		split_rename(s, s->n - 1);
@@ -150,16 +155,20 @@ static size_t split_scan(struct splitter *s, char *buf, size_t len, int eof, int
 		char *p = memmem(buf + i, len - i, "\nFrom ", 6);
 		if (p) {
 			size_t end = (size_t)(p - buf) + 1;
-			if (s->fd >= 0)
+			if (s->fd >= 0) {
 				write_all(s->fd, buf + i, end - i);
+				s->pending_bytes += end - i;
+			}
 			split_finish(s);
 			i = end;
 			*skip = 1;
 			continue;
 		}
 		size_t keep = eof ? 0 : (len - i < 5 ? len - i : 5);
-		if (s->fd >= 0)
+		if (s->fd >= 0) {
 			write_all(s->fd, buf + i, len - i - keep);
+			s->pending_bytes += len - i - keep;
+		}
 		memmove(buf, buf + len - keep, keep);
 		return keep;
 	}

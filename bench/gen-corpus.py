@@ -12,7 +12,11 @@
 # duplicates (same Message-ID, body and line ends; half with one more
 # Received line).
 #
-#   gen-corpus.py --count=N [--seed=S] [--out=FILE] [--manifest=FILE]
+# --shape=small is the spool of ordinary mail instead: no attachments, every
+# message (From_ line included) between 4 and 30 KiB, spread evenly.
+#
+#   gen-corpus.py --count=N [--shape=mixed|small] [--seed=S] [--out=FILE]
+#                 [--manifest=FILE]
 #
 # The manifest is "key value" lines: messages, bytes, crlf, from_lines,
 # duplicates, largest, median.
@@ -137,8 +141,10 @@ def headers(rng, i, t, sender, rcpt, subject, msgid, multipart, boundary):
 	return ("\n".join(out) + "\n").encode()
 
 
-def body(rng, pool, multipart, boundary):
-	target = int(rng.lognormvariate(8.85, 0.8))  # median ~7 KiB of text
+def body(rng, pool, multipart, boundary, target=None):
+	exact = target is not None
+	if not exact:
+		target = int(rng.lognormvariate(8.85, 0.8))  # median ~7 KiB of text
 	parts, size = [], 0
 	while size < target:
 		p = rng.choice(pool)
@@ -149,6 +155,9 @@ def body(rng, pool, multipart, boundary):
 		parts.append(p)
 		size += len(p) + 1
 	text = b"\n".join(parts)
+	if exact and len(text) > target:
+		text = text[:target]
+		text = text[:text.rfind(b"\n") + 1] if b"\n" in text else text
 	if not multipart:
 		return text
 	n = min(int(rng.lognormvariate(10.8, 1.3)), MAX_ATTACHMENT)
@@ -176,6 +185,7 @@ def mboxrd_quote(msg):
 def main():
 	ap = argparse.ArgumentParser(description="deterministic benchmark mbox")
 	ap.add_argument("--count", type=int, required=True)
+	ap.add_argument("--shape", choices=("mixed", "small"), default="mixed")
 	ap.add_argument("--seed", type=int, default=1)
 	ap.add_argument("--out", default="-")
 	ap.add_argument("--manifest")
@@ -197,12 +207,16 @@ def main():
 			stats["duplicates"] += 1
 		else:
 			sender, rcpt = address(rng), address(rng)
-			multipart = rng.random() < 0.10
+			multipart = rng.random() < 0.10 and a.shape == "mixed"
 			boundary = "=_bench_%016x" % rng.getrandbits(64)
 			subject = " ".join(rng.choices(WORDS, k=rng.randint(2, 9))).capitalize()
 			msgid = "<%d.%08x@%s>" % (i, rng.getrandbits(32), sender[1].split("@")[1])
-			msg = headers(rng, i, t, sender, rcpt, subject, msgid, multipart, boundary) + \
-				b"\n" + body(rng, pool, multipart, boundary)
+			head = headers(rng, i, t, sender, rcpt, subject, msgid, multipart, boundary)
+			target = None
+			if a.shape == "small":
+				# the whole mbox entry 4-30 KiB: From_ line, header, body, separator
+				target = max(rng.randint(4096, 30720) - len(head) - 80, 200)
+			msg = head + b"\n" + body(rng, pool, multipart, boundary, target)
 			if not msg.endswith(b"\n"):
 				msg += b"\n"
 			dow, d, mon, y, h, mi, s = stamp(t)

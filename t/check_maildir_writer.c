@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <sys/uio.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -149,14 +150,21 @@ START_TEST(test_write_failure_cleans_up)
 	char *md = new_maildir("c");
 	struct maildir_writer_opts o = { .create = true };
 	/* each test runs in its own process: the hook reads this on the first
-	 * write, and fails the second one */
+	 * write, and fails the second write(2) or writev(2) */
 	setenv("MAILSHIFT_FAIL_WRITE", "2:ENOSPC", 1);
 	opt_common.quiet = 1;
 	struct maildir_writer *w = maildir_writer_open(md, &o);
 	ck_assert_int_eq(maildir_writer_begin(w), 0);
+	/* small pieces are gathered: no system call yet */
 	ck_assert_int_eq(maildir_writer_write(w, "ok\n", 3), 0);
 	ck_assert_uint_eq(count_dir(md, "tmp", NULL, 0), 1);
-	ck_assert_int_eq(maildir_writer_write(w, "more\n", 5), -1);
+	struct iovec iov = { .iov_base = (void *)"body\n", .iov_len = 5 };
+	/* the header and the body go out in one writev(2), the first */
+	ck_assert_int_eq(maildir_writer_writev(w, &iov, 1), 0);
+	ck_assert_int_eq(maildir_writer_write(w, "more\n", 5), 0);
+	struct maildir_msginfo mi = { .mtime = 1 };
+	/* the second one, at the end of the message, fails */
+	ck_assert_int_eq(maildir_writer_end(w, &mi), -1);
 	ck_assert_int_eq(errno, ENOSPC);
 	ck_assert_int_eq(report_exit_status(), 74);
 	/* the tmp file is gone, nothing was published */

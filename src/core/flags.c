@@ -20,6 +20,9 @@
 
 #include <limits.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "flags.h"
 #include "header.h"
@@ -402,16 +405,29 @@ uint64_t
 flags_vsize_add(const char *p, size_t n, bool *prev_cr)
 {
 	uint64_t add = n;
-	const char *e = p + n, *lf;
+	const char *e = p + n, *q, *lf;
 
 	if (n == 0)
 		return 0;
-	/* jump from LF to LF: this runs over every byte a conversion writes */
-	for (const char *q = p; (lf = memchr(q, '\n', (size_t)(e - q))) != NULL; q = lf + 1) {
-		bool cr = lf > p ? lf[-1] == '\r' : *prev_cr;
-		if (!cr)
+	/* this runs over every byte a conversion writes: a LF whose byte
+	 * before is no CR counts one more, 16 bytes at a time */
+	if (p[0] == '\n' && !*prev_cr)
+		add++;
+	q = p + 1;
+#ifdef __SSE2__
+	const __m128i vlf = _mm_set1_epi8('\n'), vcr = _mm_set1_epi8('\r');
+	for (; e - q >= 16; q += 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)q);
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(q - 1));
+		unsigned m = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(_mm_cmpeq_epi8(b, vcr),
+		    _mm_cmpeq_epi8(a, vlf)));
+		for (; m != 0; m &= m - 1)      /* a LF or two in 16 bytes of text */
 			add++;
 	}
+#endif
+	for (; q < e && (lf = memchr(q, '\n', (size_t)(e - q))) != NULL; q = lf + 1)
+		if (lf[-1] != '\r')
+			add++;
 	*prev_cr = e[-1] == '\r';
 	return add;
 }

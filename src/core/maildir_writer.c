@@ -6,7 +6,8 @@
  * The protocol, per message:
  *   1. name: SECS.M<usec>P<pid>Q<seq>.<host>.mailshift in tmp/, created with
  *      O_CREAT|O_EXCL|O_NOFOLLOW relative to the tmp/ directory fd;
- *   2. write_all() the bytes, set the mtime (the arrival date) with the atime
+ *   2. write the bytes (small pieces such as the header are gathered and go
+ *      out with the body in one writev(2)), set the mtime (the arrival date) with the atime
  *      left at "now" (qmail's tmp cleaner looks at atime), close; with
  *      --sync=message fsync first;
  *   3. at the end of a batch: one syncfs(2) makes every file of the batch
@@ -46,6 +47,10 @@
 #include "util.h"
 
 #define TMP_SUFFIX ".mailshift"
+/* small writes (a header) wait here for the body's writev() */
+#define PEND_CAP (16u << 10)
+/* entries per writev(): IOV_MAX on Linux and the BSDs */
+#define WRITEV_MAX 1024
 
 struct queued {
 	char *tmpname;
@@ -69,6 +74,8 @@ struct maildir_writer {
 	char base[96];         /* SECS.M<usec>P<pid>Q<seq> */
 	uint64_t size, vsize;
 	bool prev_cr;
+	char *pend;             /* PEND_CAP bytes not yet written */
+	size_t npend;
 
 	char *kw[26];           /* dovecot-keywords: index -> name (as on disk) */
 
@@ -424,6 +431,7 @@ maildir_writer_begin(struct maildir_writer *w)
 	}
 	w->size = w->vsize = 0;
 	w->prev_cr = false;
+	w->npend = 0;
 	return 0;
 }
 
@@ -436,36 +444,65 @@ write_failed(struct maildir_writer *w)
 	errno = e;
 }
 
-int
-maildir_writer_write(struct maildir_writer *w, const void *p, size_t n)
+/* Write out what maildir_writer_write() gathered; 0 or -1 (reported). */
+static int
+flush_pending(struct maildir_writer *w)
 {
-	if (write_all(w->fd, p, n) == -1) {
+	if (w->npend == 0)
+		return 0;
+	if (write_all(w->fd, w->pend, w->npend) == -1) {
 		write_failed(w);
 		return -1;
 	}
+	w->npend = 0;
+	return 0;
+}
+
+int
+maildir_writer_write(struct maildir_writer *w, const void *p, size_t n)
+{
 	w->size += n;
 	w->vsize += flags_vsize_add(p, n, &w->prev_cr);
+	if (w->npend + n > PEND_CAP && flush_pending(w) == -1)
+		return -1;
+	if (n > PEND_CAP) {
+		if (write_all(w->fd, p, n) == -1) {
+			write_failed(w);
+			return -1;
+		}
+		return 0;
+	}
+	if (w->pend == NULL)
+		w->pend = xmalloc(PEND_CAP);
+	memcpy(w->pend + w->npend, p, n);
+	w->npend += n;
 	return 0;
 }
 
 int
 maildir_writer_writev(struct maildir_writer *w, const struct iovec *iov, int iovcnt)
 {
-	struct iovec tmp[64];
+	struct iovec tmp[WRITEV_MAX];
 
 	while (iovcnt > 0) {
-		int k = iovcnt > 64 ? 64 : iovcnt;
-		memcpy(tmp, iov, (size_t)k * sizeof *iov);
-		for (int i = 0; i < k; i++) {
+		int k = 0;
+		if (w->npend > 0) {
+			tmp[k].iov_base = w->pend;
+			tmp[k++].iov_len = w->npend;
+		}
+		int take = iovcnt < WRITEV_MAX - k ? iovcnt : WRITEV_MAX - k;
+		memcpy(tmp + k, iov, (size_t)take * sizeof *iov);
+		for (int i = 0; i < take; i++) {
 			w->size += iov[i].iov_len;
 			w->vsize += flags_vsize_add(iov[i].iov_base, iov[i].iov_len, &w->prev_cr);
 		}
-		if (writev_all(w->fd, tmp, k) == -1) {
+		if (writev_all(w->fd, tmp, k + take) == -1) {
 			write_failed(w);
 			return -1;
 		}
-		iov += k;
-		iovcnt -= k;
+		w->npend = 0;
+		iov += take;
+		iovcnt -= take;
 	}
 	return 0;
 }
@@ -473,6 +510,7 @@ maildir_writer_writev(struct maildir_writer *w, const struct iovec *iov, int iov
 void
 maildir_writer_abort(struct maildir_writer *w)
 {
+	w->npend = 0;
 	if (w->fd != -1) {
 		close(w->fd);
 		w->fd = -1;
@@ -596,6 +634,8 @@ maildir_writer_end(struct maildir_writer *w, const struct maildir_msginfo *mi)
 	struct timespec ts[2];
 	char info[128];
 
+	if (flush_pending(w) == -1)
+		return -1;
 	if (mi->mtime > 0) {
 		ts[0].tv_nsec = UTIME_NOW;
 		ts[0].tv_sec = 0;
@@ -662,6 +702,7 @@ writer_free(struct maildir_writer *w)
 	for (int i = 0; i < 26; i++)
 		free(w->kw[i]);
 	free(w->q);
+	free(w->pend);
 	free(w->path);
 	free(w);
 }
