@@ -2,7 +2,7 @@
  * check.c: `mailshift check [OPTIONS] MAILBOX...` (DESIGN §3 check,
  * mailshift-check(1)): one line per finding, `PATH: CODE: message` or a
  * JSON object per line, then a summary on stderr unless -q. The checks
- * themselves are in core/inspect.c (SPEC §1, §2.3-2.7, §5 M1-M13, X1-X21).
+ * themselves are in core/inspect*.c (SPEC §1, §2.3-2.7, §5 M1-M13, X1-X21).
  * Exit 0 clean or notes only, 1 errors or warnings, DESIGN §4 otherwise;
  * -q leaves the notes out.
  */

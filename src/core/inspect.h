@@ -10,6 +10,8 @@
  * `deep` asks for the content (W= sizes, "is this a message"): without it
  * no message file is opened. An mbox is read once, line by line, with
  * pread() on a descriptor the caller may hold locked (repair does).
+ * The codes are in inspect.c, the checks in inspect_maildir.c,
+ * inspect_uidlist.c (dovecot-uidlist, courierimapuiddb) and inspect_mbox.c.
  */
 #ifndef MAILSHIFT_INSPECT_H
 #define MAILSHIFT_INSPECT_H

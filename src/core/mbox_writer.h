@@ -2,6 +2,9 @@
  * mbox_writer.h: everything that writes or rewrites an mbox (SPEC §2.3,
  * §2.4, §2.6, §2.10, §3.11, §5 O1-O8; DESIGN §3; STYLE.md "Writing an mbox").
  * Together with lock.c these are the only modules that change an mbox file.
+ * One API, four files: mbox_quote.c (quoting, the From_ line), mbox_header.c
+ * (header editing), mbox_writer.c (appending), mbox_rewrite.c (rewriting
+ * in place); what they share privately is in mbox_writer_int.h.
  *
  * (a) Appending. mbox_writer_open() locks the mailbox (lock.h), finishes a
  *     journal left by a crashed rewrite, remembers the size and looks at the

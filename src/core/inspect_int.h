@@ -1,0 +1,65 @@
+/*
+ * inspect_int.h: what the parts of inspect share and no caller of
+ * inspect.h may use: how a check reports a finding (inspect.c), the state
+ * of one maildir being checked (inspect_maildir.c) and the UID list checks
+ * run on it (inspect_uidlist.c). Only src/core/inspect*.c include it. The
+ * parts call in one direction: inspect_mbox.c -> inspect_maildir.c ->
+ * inspect_uidlist.c, each of them -> inspect.c.
+ */
+#ifndef MAILSHIFT_INSPECT_INT_H
+#define MAILSHIFT_INSPECT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "inspect.h"
+
+/* ---- emitting findings (inspect.c) ----------------------------------------- */
+
+struct emit {
+	const struct inspect_opts *o;
+	struct inspect_stats *st;
+	const char *maildir;
+};
+
+/* Fill in f's path (from e->maildir and f's subdir and name unless f->path
+ * is set) and message, count it and pass it to the caller's callback. */
+void emit_finding(struct emit *e, struct inspect_finding *f, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A finding of `code` with no offset, values or span (-1). */
+void finding_init(struct inspect_finding *f, enum inspect_code code);
+
+/* ---- one maildir being checked (inspect_maildir.c) -------------------------- */
+
+/* hash table of unique parts and inodes */
+struct uniq_ent {
+	uint64_t h;
+	char *name;          /* "subdir/name" (malloc) */
+	size_t uniq_len;     /* unique part length inside name after "subdir/" */
+	dev_t dev;
+	ino_t ino;
+};
+struct uniq_tab {
+	struct uniq_ent *t;
+	size_t cap, len;
+};
+
+struct md {
+	struct emit e;
+	int dfd;
+	time_t now;
+	struct uniq_tab uniq;
+	bool top;            /* the argument itself, not a folder */
+};
+
+/* ---- its UID lists (inspect_uidlist.c) --------------------------------------- */
+
+/* dovecot-uidlist against the maildir c (SPEC §1.10) */
+void check_uidlist(struct md *c);
+/* courierimapuiddb against the maildir c (SPEC §1.11) */
+void check_courieruid(struct md *c);
+
+#endif
