@@ -77,9 +77,13 @@ n=$(count "$TMP/home/$u2/Maildir")
 expect_eq "rerun: all skipped" "$(row "$u2" "$TMP/out2")" "$n 0 $n ok"
 
 # --- without USER arguments: the users whose Maildir exists --------------------------
+# (another run of this test at the same time has users of its own: only
+# this run's are counted, and the exit status says something only alone)
 migrate -n --maildirs '%h/Maildir' --dest '%h/Dovecot' >"$TMP/out3" 2>&1
-expect_eq "all users: exit" "$?" 0
-expect_eq "all users: the three" "$(grep -c '^msd' "$TMP/out3")" 3
+st=$?
+others=$(grep '^msd' "$TMP/out3" | grep -vc "^msd$$")
+[ "$others" -gt 0 ] || expect_eq "all users: exit" "$st" 0
+expect_eq "all users: the three" "$(grep -c "^msd$$[abc] " "$TMP/out3")" 3
 
 # --- --in-place ------------------------------------------------------------------------
 migrate --maildirs '%h/Maildir' --in-place $u1 >"$TMP/out4" 2>&1
