@@ -635,19 +635,6 @@ summary_print(const struct convert_summary *s, const struct serverstate *st, con
 	fputc('\n', stderr);
 }
 
-/* rename() that never replaces a name: renameat2, else link + unlink. */
-static int
-rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
-{
-	if (renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -1;
-	if (linkat(fromfd, from, tofd, to, 0) == -1)
-		return -1;
-	return unlinkat(fromfd, from, 0);
-}
-
 static int
 msg_cmp(const void *a, const void *b)
 {

@@ -91,18 +91,6 @@ env_escape(const char *p, size_t n, struct strbuf *out)
 	}
 }
 
-static int
-hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static bool
 env_unescape(const char *p, size_t n, struct strbuf *out)
 {
@@ -113,10 +101,10 @@ env_unescape(const char *p, size_t n, struct strbuf *out)
 		}
 		if (i + 2 >= n)
 			return false;
-		int a = hexv(p[i + 1]), b = hexv(p[i + 2]);
-		if (a < 0 || b < 0)
+		uint64_t c;
+		if (hex_decode(p + i + 1, 2, &c) != 2)
 			return false;
-		sb_appendc(out, (char)(a << 4 | b));
+		sb_appendc(out, (char)c);
 		i += 2;
 	}
 	return true;
