@@ -709,8 +709,16 @@ keyword_bits(struct maildir_writer *w, const struct client_state *cs, uint32_t *
 	return 0;
 }
 
-/* Deliver one message; -1 when writing failed (reported). */
-static int
+/* What became of one message handed to deliver(). */
+enum deliver_result {
+	DELIVER_OK,
+	DELIVER_WRITE_FAILED,   /* writing failed (reported): the rest would too */
+	DELIVER_READ_FAILED,    /* the reader stopped (reported): not delivered */
+	DELIVER_INTERRUPTED,    /* a signal came: nothing half-written stays */
+};
+
+/* Deliver one message. */
+static enum deliver_result
 deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *keystr,
     const struct client_state *cs, const struct route *rt)
 {
@@ -726,7 +734,7 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 	mi.cur = cs->old;
 	/* keywords -> dovecot-keywords letters; past 26 they stay in X-Keywords */
 	if (keyword_bits(w, cs, &mi.keywords, &overflow) == -1)
-		return -1;
+		return DELIVER_WRITE_FAILED;
 	if (rt->n > 1) {
 		job.to = xcalloc(rt->n - 1, sizeof *job.to);
 		job.info = xcalloc(rt->n - 1, sizeof *job.info);
@@ -735,7 +743,7 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 			char info[64];
 			if (keyword_bits(rt->to[i]->w, cs, &bits, &overflow) == -1) {
 				linkjob_free(&job);
-				return -1;
+				return DELIVER_WRITE_FAILED;
 			}
 			flags_make_info(cs->flags, bits, NULL, info);
 			job.to[job.n] = rt->to[i];
@@ -776,7 +784,7 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 
 	if (maildir_writer_begin(w) == -1) {
 		linkjob_free(&job);
-		return -1;
+		return DELIVER_WRITE_FAILED;
 	}
 	const char *h = m->header;
 	size_t hlen = m->header_len;
@@ -787,7 +795,7 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 	}
 	if (maildir_writer_write(w, h, hlen) == -1) {
 		linkjob_free(&job);
-		return -1;
+		return DELIVER_WRITE_FAILED;
 	}
 	for (;;) {
 		struct iovec iov[256];
@@ -796,18 +804,18 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 		if (rc == -1) {
 			maildir_writer_abort(w);
 			linkjob_free(&job);
-			return -2;     /* read error: reported; the message is not delivered */
+			return DELIVER_READ_FAILED;
 		}
 		if (n > 0 && maildir_writer_writev(w, iov, n) == -1) {
 			linkjob_free(&job);
-			return -1;
+			return DELIVER_WRITE_FAILED;
 		}
 		if (rc == 0)
 			break;
 		if (convert_got_signal) {
 			maildir_writer_abort(w);
 			linkjob_free(&job);
-			return -3;
+			return DELIVER_INTERRUPTED;
 		}
 	}
 	run->sum->bytes += (uint64_t)mbox_reader_message_size(r);
@@ -815,10 +823,10 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 	if (w == run->w && m->from_line != NULL && record_envelope(run, m, h, hlen, &mi) == -1) {
 		maildir_writer_abort(w);
 		linkjob_free(&job);
-		return -1;
+		return DELIVER_WRITE_FAILED;
 	}
 	linkq_push(q, &job);
-	return maildir_writer_end(w, &mi);
+	return maildir_writer_end(w, &mi) == -1 ? DELIVER_WRITE_FAILED : DELIVER_OK;
 }
 
 /*
@@ -1028,7 +1036,7 @@ pass_messages(struct run *run, struct mbox_reader *r, struct source *src, struct
 		bool expunged = cs.expunged && !run->o->keep_expunged;
 		uid_note(run, r, &m, !have && !expunged && !opt_common.dry_run &&
 		    (rt.n == 0 || rt.to[0]->w == run->w));
-		int d = 0;
+		enum deliver_result d = DELIVER_OK;
 		if (have) {
 			if (!this_run)
 				sum->skipped++;
@@ -1046,17 +1054,17 @@ pass_messages(struct run *run, struct mbox_reader *r, struct source *src, struct
 		client_state_free(&cs);
 		if (have || expunged || opt_common.dry_run)
 			continue;
-		if (d == -1) {
+		if (d == DELIVER_WRITE_FAILED) {
 			/* writing failed (ENOSPC, EIO...): going on would fail the same way */
 			p->result = report_exit_status() ? report_exit_status() : EX_IOERR;
 			run->write_failed = true;
 			break;
 		}
-		if (d == -2) {
+		if (d == DELIVER_READ_FAILED) {
 			p->rc = -1;     /* the reader stopped: reported, or see below */
 			break;
 		}
-		if (d == -3)
+		if (d == DELIVER_INTERRUPTED)
 			break;
 		uint64_t bytes_read = (uint64_t)(m.offset > 0 ? m.offset : 0);
 		report_progress(sum->messages, bytes_read, src->size > 0 ? (uint64_t)src->size : 0);
@@ -1346,8 +1354,7 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 		}
 		sum.status = convert_one(&run, sources[i]);
 		report_status(sum.status);
-		if (sum.status != 0 && status == 0)
-			status = sum.status;
+		status = exit_worse(status, sum.status);
 		convert_summary_print(&sum);
 		/* a destination that cannot be written stops everything */
 		if (sum.status == EX_IOERR || sum.status == EX_CANTCREAT)
@@ -1368,8 +1375,7 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 	if (run.envfd != -1)
 		close(run.envfd);
 	convert_signals_reraise();
-	int worst = report_exit_status();
-	return worst ? worst : status;
+	return exit_worse(report_exit_status(), status);
 }
 
 /* ---- the command ---------------------------------------------------------------- */

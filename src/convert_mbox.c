@@ -1109,8 +1109,7 @@ convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources
 		run.sum = sum;
 		sum->status = convert_source(&run, sources[i]);
 		report_status(sum->status);
-		if (sum->status != 0 && status == 0)
-			status = sum->status;
+		status = exit_worse(status, sum->status);
 		if (!run.defer_remove)
 			convert_summary_print(sum);
 		if (sum->status == EX_IOERR || sum->status == EX_CANTCREAT)
@@ -1120,8 +1119,7 @@ convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources
 		if (status == 0 && !convert_got_signal)
 			marker_remove(&run);        /* all durable, all sources removed */
 		s = mbox_writer_close(run.w);
-		if (s != 0 && status == 0)
-			status = s;
+		status = exit_worse(status, s);
 		marker_remove(&run);
 	}
 	if (run.defer_remove) {
@@ -1147,6 +1145,5 @@ convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources
 	sb_free(&run.blk);
 	free(run.marker);
 	convert_signals_reraise();
-	int worst = report_exit_status();
-	return worst ? worst : status;
+	return exit_worse(report_exit_status(), status);
 }

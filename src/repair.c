@@ -1406,8 +1406,7 @@ cmd_repair(int argc, const char **argv)
 			p[n - 1] = '\0';
 		int st = repair_path(&rp, p);
 		free(p);
-		if (st > status)
-			status = st;
+		status = exit_worse(status, st);
 	}
 	if (status != EX_USAGE) {
 		fflush(stdout);
@@ -1418,9 +1417,7 @@ cmd_repair(int argc, const char **argv)
 		else if (!opt_common.quiet)
 			report_info("%zu action%s%s, %zu left as is", rp.actions, rp.actions == 1 ? "" : "s",
 			    opt_common.dry_run ? " (dry run)" : "", rp.left);
-		int rs = report_exit_status();
-		if (rs > status)
-			status = rs;
+		status = exit_worse(status, report_exit_status());
 		if (!status && rp.left)
 			status = EXIT_PROBLEMS;
 	}
