@@ -56,54 +56,6 @@
 #include "uidstate.h"
 #include "util.h"
 
-/* ---- a set of (128-bit hash, occurrence) keys ---------------------------- */
-
-static size_t
-key_slot(const struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n)
-{
-	uint64_t h = hi ^ (lo * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)n * 0xc2b2ae3d27d4eb4fULL);
-	return (size_t)(h ^ (h >> 29)) & (ks->cap - 1);
-}
-
-struct key *
-keyset_find(struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n, bool add)
-{
-	if (ks->cap == 0 || (add && (ks->len + 1) * 4 > ks->cap * 3)) {
-		struct keyset nk = { xcalloc(ks->cap ? ks->cap * 2 : 1024, sizeof(struct key)),
-		    ks->cap ? ks->cap * 2 : 1024, 0 };
-		for (size_t i = 0; i < ks->cap; i++) {
-			if (!ks->t[i].used)
-				continue;
-			size_t j = key_slot(&nk, ks->t[i].hi, ks->t[i].lo, ks->t[i].n);
-			while (nk.t[j].used)
-				j = (j + 1) & (nk.cap - 1);
-			nk.t[j] = ks->t[i];
-			nk.len++;
-		}
-		free(ks->t);
-		*ks = nk;
-	}
-	size_t j = key_slot(ks, hi, lo, n);
-	while (ks->t[j].used) {
-		if (ks->t[j].hi == hi && ks->t[j].lo == lo && ks->t[j].n == n)
-			return &ks->t[j];
-		j = (j + 1) & (ks->cap - 1);
-	}
-	if (!add)
-		return NULL;
-	ks->t[j] = (struct key){ hi, lo, n, 1 };
-	ks->len++;
-	return &ks->t[j];
-}
-
-void
-keyset_free(struct keyset *ks)
-{
-	free(ks->t);
-	ks->t = NULL;
-	ks->cap = ks->len = 0;
-}
-
 /* The key in a file name SECS.M..P..Q..X<32 hex>_<n>.host...; false if none. */
 static bool
 name_key(const char *name, uint64_t *hi, uint64_t *lo, uint32_t *n)
@@ -885,39 +837,9 @@ uid_finish(struct run *run, int *result)
  * 128-bit keys still differ, so nothing is skipped or merged.
  */
 struct occset {
-	uint64_t *t;        /* 0 = empty slot */
-	size_t cap, len;
-	struct keyset rep;  /* hash -> count of repeats */
+	struct hashset64 seen;  /* every hash once */
+	struct keyset rep;      /* hash -> count of repeats */
 };
-
-static bool
-occset_add(struct occset *o, uint64_t h)
-{
-	if (o->cap == 0 || (o->len + 1) * 4 > o->cap * 3) {
-		size_t cap = o->cap ? o->cap * 2 : 4096;
-		uint64_t *t = xcalloc(cap, sizeof *t);
-		for (size_t i = 0; i < o->cap; i++) {
-			if (o->t[i] == 0)
-				continue;
-			size_t j = (size_t)(o->t[i] * 0x9e3779b97f4a7c15ULL >> 20) & (cap - 1);
-			while (t[j])
-				j = (j + 1) & (cap - 1);
-			t[j] = o->t[i];
-		}
-		free(o->t);
-		o->t = t;
-		o->cap = cap;
-	}
-	size_t j = (size_t)(h * 0x9e3779b97f4a7c15ULL >> 20) & (o->cap - 1);
-	while (o->t[j]) {
-		if (o->t[j] == h)
-			return false;
-		j = (j + 1) & (o->cap - 1);
-	}
-	o->t[j] = h;
-	o->len++;
-	return true;
-}
 
 /* The occurrence number of this hash: 0 the first time, then 1, 2... */
 static uint32_t
@@ -925,7 +847,7 @@ occset_next(struct occset *o, uint64_t h)
 {
 	if (h == 0)
 		h = 1;
-	if (occset_add(o, h))
+	if (hashset64_add(&o->seen, h))
 		return 0;
 	struct key *k = keyset_find(&o->rep, h, 0, 0, true);
 	return k->used++;
@@ -934,7 +856,7 @@ occset_next(struct occset *o, uint64_t h)
 static void
 occset_free(struct occset *o)
 {
-	free(o->t);
+	hashset64_free(&o->seen);
 	keyset_free(&o->rep);
 	memset(o, 0, sizeof *o);
 }

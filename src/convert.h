@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "hashset.h"
 #include "header.h"
 #include "lock.h"
 #include "maildir_writer.h"
@@ -88,21 +89,6 @@ int convert_maildir_to_maildir(const struct convert_opts *o, const char *source,
 
 /* -r: a directory of mboxes <-> one Maildir++ / fs tree (convert_tree.c). */
 int convert_tree(const struct convert_opts *o, const char *source, const char *dest);
-
-/* ---- shared helpers (convert.c) ---------------------------------------- */
-
-/* A multiset of 128-bit keys: `used` is 0 for an empty slot, else count + 1. */
-struct key {
-	uint64_t hi, lo;
-	uint32_t n;
-	uint32_t used;
-};
-struct keyset {
-	struct key *t;
-	size_t cap, len;
-};
-struct key *keyset_find(struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n, bool add);
-void keyset_free(struct keyset *ks);
 
 /* ---- keys and the delivery record (convert_keys.c) ----------------------- */
 
