@@ -38,7 +38,6 @@
 #include "dedupkey.h"
 #include "clientstate.h"
 #include "flags.h"
-#include "hashset.h"
 #include "header.h"
 #include "maildir_reader.h"
 #include "mime.h"
@@ -145,6 +144,44 @@ cmap_sorted(const struct cmap *m, bool by_key)
 	return v;
 }
 
+/* ---- a set of 128-bit keys (duplicates) ------------------------------------- */
+
+struct kset {
+	XXH128_hash_t *t;
+	size_t cap, len;
+};
+
+/* Insert; true when the key was already there. Key 0:0 is never used. */
+static bool
+kset_seen(struct kset *s, XXH128_hash_t k)
+{
+	if (k.high64 == 0 && k.low64 == 0)
+		k.low64 = 1;
+	if (s->cap == 0 || (s->len + 1) * 4 > s->cap * 3) {
+		struct kset ns = { xcalloc(s->cap ? s->cap * 2 : 256, sizeof(XXH128_hash_t)),
+		    s->cap ? s->cap * 2 : 256, s->len };
+		for (size_t i = 0; i < s->cap; i++) {
+			if (s->t[i].high64 == 0 && s->t[i].low64 == 0)
+				continue;
+			size_t j = (size_t)s->t[i].low64 & (ns.cap - 1);
+			while (ns.t[j].high64 || ns.t[j].low64)
+				j = (j + 1) & (ns.cap - 1);
+			ns.t[j] = s->t[i];
+		}
+		free(s->t);
+		*s = ns;
+	}
+	size_t j = (size_t)k.low64 & (s->cap - 1);
+	while (s->t[j].high64 || s->t[j].low64) {
+		if (s->t[j].high64 == k.high64 && s->t[j].low64 == k.low64)
+			return true;
+		j = (j + 1) & (s->cap - 1);
+	}
+	s->t[j] = k;
+	s->len++;
+	return false;
+}
+
 /* ---- figures of one mailbox/folder, or of all --------------------------------- */
 
 enum date_src { DS_HEADER, DS_ENVELOPE, DS_MTIME, DS_NONE };
@@ -170,7 +207,7 @@ struct figures {
 	size_t nlg;
 	uint64_t no_from, bad_from, bad_2047, eight_bit;
 	uint64_t attachments, duplicates;
-	struct keyset dupkeys;
+	struct kset dupkeys;
 };
 
 /* What one message contributes. */
@@ -214,7 +251,7 @@ fig_free(struct figures *f)
 	for (size_t i = 0; i < f->nlg; i++)
 		free(f->lg[i].where);
 	free(f->lg);
-	keyset_free(&f->dupkeys);
+	free(f->dupkeys.t);
 }
 
 /* Keep the N largest, largest first; ties keep the earlier message. */
@@ -265,11 +302,8 @@ fig_add(struct run *run, struct figures *f, const struct msgfacts *mf)
 	fig_largest(f, run->top, mf->size, mf->where);
 	if (run->attachments)
 		f->attachments += mf->attach;
-	if (run->duplicates) {
-		struct key *k = keyset_find(&f->dupkeys, mf->key.high64, mf->key.low64, 0, true);
-		if (k->used++ > 1)
-			f->duplicates++;    /* seen before: a new key has used 1 */
-	}
+	if (run->duplicates && kset_seen(&f->dupkeys, mf->key))
+		f->duplicates++;
 	if (run->counts)
 		return;
 	f->d_src[mf->dsrc]++;
