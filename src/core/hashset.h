@@ -5,8 +5,8 @@
  * multiplications away; nothing is ever removed.
  *
  * keyset: 128-bit keys with an occurrence number, each with a 32-bit
- * count or set of flags (`used`), 24 bytes a key: the delivery keys of
- * convert, the duplicate keys of stats.
+ * count or set of flags (`used`), 24 bytes a key: the delivery keys and
+ * occurrence counts of convert.
  * hashset64: bare 64-bit hashes, 8 bytes a key, for sets as large as a
  * mailbox where a rare collision costs only a second look.
  */
