@@ -113,6 +113,9 @@ void convert_legacy_key(const char *identity, const char *from, size_t flen, con
 /* "<32 hex>_<n>" into out; the reverse (len bytes, nothing else). */
 void convert_key_string(uint64_t hi, uint64_t lo, uint32_t n, char out[64]);
 bool convert_key_parse(const char *p, size_t len, uint64_t *hi, uint64_t *lo, uint32_t *n);
+/* Whether p begins with the 32 lower-case hex digits of a key (a string
+ * may end sooner); their value in *hi, *lo. */
+bool convert_key_hex(const char *p, uint64_t *hi, uint64_t *lo);
 
 #define RECORD_FILE "mailshift-delivered"
 

@@ -61,10 +61,8 @@ convert_name_key(const char *name, char *out, size_t outlen)
 	if (x == NULL)
 		return false;
 	x++;
-	size_t i = 0;
-	while (i < 32 && ((x[i] >= '0' && x[i] <= '9') || (x[i] >= 'a' && x[i] <= 'f')))
-		i++;
-	if (i != 32 || x[32] != '_')
+	uint64_t hi, lo;
+	if (!convert_key_hex(x, &hi, &lo) || x[32] != '_')
 		return false;
 	size_t j = 33;
 	while (x[j] >= '0' && x[j] <= '9')
