@@ -818,7 +818,7 @@ uid_finish(struct run *run, int *result)
 	if (run->us && run->w && !opt_common.dry_run && uidstate_present(run->us)) {
 		if (uidstate_write(run->us, maildir_writer_dirfd(run->w), run->dest,
 		    run->o->lock_timeout, run->o->sync == SYNC_NONE, &ur) == -1 && *result == 0)
-			*result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			*result = report_exit_status_or(EX_IOERR);
 		run->sum->warnings += ur.warnings;
 		if (opt_common.verbose && ur.validity)
 			report_info("%s/dovecot-uidlist: UIDVALIDITY %u, next UID %u, %zu kept, "
@@ -978,7 +978,7 @@ pass_messages(struct run *run, struct mbox_reader *r, struct source *src, struct
 			continue;
 		if (d == DELIVER_WRITE_FAILED) {
 			/* writing failed (ENOSPC, EIO...): going on would fail the same way */
-			p->result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			p->result = report_exit_status_or(EX_IOERR);
 			run->write_failed = true;
 			break;
 		}
@@ -1006,12 +1006,12 @@ convert_settle(struct run *run, int result)
 	if ((run->w && maildir_writer_flush(run->w) == -1) || lfolders_flush(run) == -1) {
 		run->write_failed = true;
 		if (result == 0)
-			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			result = report_exit_status_or(EX_IOERR);
 	}
 	/* after a write failure the messages are found by name (and recorded)
 	 * by the rerun: one error line, not a second about the record */
 	if (!run->write_failed && record_sync(&run->rec) == -1 && result == 0)
-		result = report_exit_status() ? report_exit_status() : EX_IOERR;
+		result = report_exit_status_or(EX_IOERR);
 	uid_finish(run, &result);
 	return result;
 }
@@ -1100,7 +1100,7 @@ convert_one(struct run *run, const char *path)
 		sum->warnings++;
 		p.result = EXIT_PROBLEMS;
 	} else if (p.rc == -1 && p.result == 0) {
-		p.result = report_exit_status() ? report_exit_status() : EX_DATAERR;
+		p.result = report_exit_status_or(EX_DATAERR);
 	}
 	if (r) {
 		const struct mbox_counters *c = mbox_reader_counters(r);
@@ -1123,7 +1123,7 @@ done:
 	if (run->o->remove_source && lk.fd != -1 && p.result == 0 && rc == 0 &&
 	    !convert_got_signal && !opt_common.dry_run) {
 		if (convert_source_remove(&lk, end) == -1)
-			p.result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			p.result = report_exit_status_or(EX_IOERR);
 		else
 			sum->removed = sum->messages;
 	}
@@ -1246,7 +1246,7 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 	if (!opt_common.dry_run) {
 		run.w = maildir_writer_open(dest, &wo);
 		if (run.w == NULL)
-			return report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+			return report_exit_status_or(EX_CANTCREAT);
 	}
 	/* the record's lock first: a second run waits here, then sees all
 	 * that the first delivered */
@@ -1283,11 +1283,11 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 			break;
 	}
 	if (run.w && maildir_writer_close(run.w) == -1 && status == 0)
-		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+		status = report_exit_status_or(EX_IOERR);
 	if (lfolders_close(&run) == -1 && status == 0)
-		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+		status = report_exit_status_or(EX_IOERR);
 	if (!run.write_failed && record_sync(&run.rec) == -1 && status == 0)
-		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+		status = report_exit_status_or(EX_IOERR);
 	if (!opt_common.dry_run)
 		quota_update(dest, run.quota_bytes, run.quota_count);
 	record_close(&run.rec);
@@ -1755,7 +1755,7 @@ cmd_convert(int argc, const char **argv)
 	}
 	int dest_mbox = nsrcs ? dest_is_mbox(&o, srcs[0], dest) : -1;
 	if (dest_mbox == -1 || dest_parents(&o, dest) == -1) {
-		status = report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+		status = report_exit_status_or(EX_CANTCREAT);
 	} else if (dest_mbox) {
 		if (fmt && !from_fmt)
 			o.in_variant = MBOX_AUTO;   /* --mbox-format names the output here */

@@ -685,7 +685,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 	} else if (opt_common.dry_run) {
 		ddfd = open(dpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	} else if ((ddfd = dest_open(o, dpath, !top)) == -1) {
-		status = report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+		status = report_exit_status_or(EX_CANTCREAT);
 		goto out;
 	}
 	if (ddfd != -1 && dpath != NULL)
@@ -892,7 +892,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 	if (!opt_common.dry_run && !failed && (how == S_MERGE || how == S_CARRY) && ddfd != -1) {
 		int lfd = uidlist_lock(ddfd, wpath, o->lock_timeout);
 		if (lfd == -1) {
-			status = exit_worse(status, report_exit_status() ? report_exit_status() : EX_TEMPFAIL);
+			status = exit_worse(status, report_exit_status_or(EX_TEMPFAIL));
 			failed = true;
 		} else {
 			int rc = 0;
@@ -926,7 +926,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 			if (rc == 0)
 				testhook_message_done();
 			if (rc == -1) {
-				status = exit_worse(status, report_exit_status() ? report_exit_status() : EX_IOERR);
+				status = exit_worse(status, report_exit_status_or(EX_IOERR));
 				failed = true;
 			} else if (o->sync != SYNC_NONE && sync_dir(ddfd, NULL, wpath) == -1) {
 				status = exit_worse(status, EX_IOERR);
@@ -974,7 +974,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 			close(dstsub[k]);
 	}
 	if (status == 0 && failed)
-		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+		status = report_exit_status_or(EX_IOERR);
 	sum.status = status;
 	report_status(status);
 	summary_print(&sum, merged ? &st : NULL, state);
@@ -1035,7 +1035,7 @@ write_subscriptions(struct mm_run *run, const char *dpath)
 	subscriptions_free(&have);
 	state_findings_free(&f);
 	close(dfd);
-	return rc == -1 ? (report_exit_status() ? report_exit_status() : EX_IOERR) : 0;
+	return rc == -1 ? report_exit_status_or(EX_IOERR) : 0;
 }
 
 int

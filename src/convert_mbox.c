@@ -495,7 +495,7 @@ scan_dest(struct mrun *run)
 		keyset_find(&run->have, hi, lo, 0, true)->used++;
 	}
 	reader_close(r);
-	return rc == -1 ? (report_exit_status() ? report_exit_status() : EX_DATAERR) : 0;
+	return rc == -1 ? report_exit_status_or(EX_DATAERR) : 0;
 }
 
 static bool words_in(const char *a, size_t alen, const char *b, size_t blen);
@@ -913,7 +913,7 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r, bool *rewritte
 		}
 		int a = append_message(run, r, h, hlen);
 		if (a == -1) {
-			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			result = report_exit_status_or(EX_IOERR);
 			break;
 		}
 		if (a == -2) {
@@ -929,7 +929,7 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r, bool *rewritte
 				rc = -1;
 				break;
 			}
-			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			result = report_exit_status_or(EX_IOERR);
 			break;
 		}
 		keyset_find(&run->appended, hi, lo, 0, true)->used++;
@@ -939,7 +939,7 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r, bool *rewritte
 			pending_add(run, m.path);
 		testhook_message_done();
 		if (++run->unflushed >= every && run_batch_end(run) == -1) {
-			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			result = report_exit_status_or(EX_IOERR);
 			break;
 		}
 		report_progress(sum->messages, sum->bytes, 0);
@@ -954,9 +954,9 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r, bool *rewritte
 		result = EXIT_PROBLEMS;
 	}
 	if (rc == -1 && result == 0 && !*rewritten_r)
-		result = report_exit_status() ? report_exit_status() : EX_DATAERR;
+		result = report_exit_status_or(EX_DATAERR);
 	if (result == 0 && run_flush(run) == -1)
-		result = report_exit_status() ? report_exit_status() : EX_IOERR;
+		result = report_exit_status_or(EX_IOERR);
 	if (reader_mbox(r)) {
 		const struct mbox_counters *c = mbox_reader_counters(reader_mbox(r));
 		sum->pseudo = c->pseudo;
@@ -1038,7 +1038,7 @@ convert_source(struct mrun *run, const char *path)
 	reader_close(r);
 	if (lk.fd != -1 && run->o->remove_source && complete && !opt_common.dry_run) {
 		if (convert_source_remove(&lk, end) == -1)
-			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			result = report_exit_status_or(EX_IOERR);
 		else
 			run->sum->removed = run->sum->messages;
 	}

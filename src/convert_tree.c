@@ -359,7 +359,7 @@ empty_folder(const struct convert_opts *o, const char *target)
 		.gid = o->gid, .sync = o->sync, .lock_timeout = o->lock_timeout };
 	struct maildir_writer *w = maildir_writer_open(target, &wo);
 	if (w == NULL || maildir_writer_close(w) == -1)
-		return report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+		return report_exit_status_or(EX_CANTCREAT);
 	if (strcmp(o->layout, "fs") != 0)
 		convert_maildirfolder(o, target);
 	return 0;
@@ -525,7 +525,7 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 			.gid = o->gid, .sync = o->sync, .lock_timeout = o->lock_timeout };
 		struct maildir_writer *w = maildir_writer_open(dest, &wo);
 		if (w == NULL || maildir_writer_close(w) == -1)
-			return report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+			return report_exit_status_or(EX_CANTCREAT);
 	}
 	/* a directory is a folder too, empty unless its mbox says otherwise */
 	for (size_t i = 0; i < dirs.n && !convert_got_signal; i++) {

@@ -905,7 +905,7 @@ delete_all(struct run *run)
 	}
 	for (size_t m = 0; m < run->nmb; m++)
 		if (!run->mb[m].maildir && !run->mb[m].bad && mbox_delete(run, &run->mb[m]) == -1)
-			report_status(report_exit_status() ? report_exit_status() : EX_IOERR);
+			report_status(report_exit_status_or(EX_IOERR));
 }
 
 /* ---- mailboxes ------------------------------------------------------------- */

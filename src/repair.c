@@ -1235,7 +1235,7 @@ mbox_apply(struct repair *rp, struct mbox_lock *lk, const char *path, const stru
 			for (size_t i = 0; i < ne; i++)
 				say_edit(rp, path, &ev[i]);
 		else
-			status = report_exit_status() ? report_exit_status() : EX_IOERR;
+			status = report_exit_status_or(EX_IOERR);
 	}
 	for (size_t i = 0; i < ne; i++)
 		free(ev[i].bytes);

@@ -2,7 +2,8 @@
  * check_util.c: unit tests for the shared helpers of util.c, report.c and
  * hashset.c: hex_decode (prefixes, both cases, the 16-digit bound),
  * rename_noreplace (moves, never replaces: EEXIST and both names kept),
- * exit_worse (the higher status wins whatever the order), and the keyset
+ * exit_worse (the higher status wins whatever the order) and the worst
+ * status report_status remembers, and the keyset
  * and hashset64 sets over enough keys to grow several times.
  */
 #include "config.h"
@@ -142,6 +143,22 @@ START_TEST(test_exit_worse)
 }
 END_TEST
 
+/* report_status keeps the worst in any order; the fallback only without one */
+START_TEST(test_report_status)
+{
+	ck_assert_int_eq(report_exit_status(), 0);
+	ck_assert_int_eq(report_exit_status_or(EX_IOERR), EX_IOERR);
+	report_status(0);
+	report_status(EXIT_PROBLEMS);
+	ck_assert_int_eq(report_exit_status_or(EX_IOERR), EXIT_PROBLEMS);
+	report_status(EX_TEMPFAIL);
+	report_status(EX_DATAERR);
+	report_status(EXIT_PROBLEMS);
+	ck_assert_int_eq(report_exit_status(), EX_TEMPFAIL);
+	ck_assert_int_eq(report_exit_status_or(EX_IOERR), EX_TEMPFAIL);
+}
+END_TEST
+
 /* ---- keyset and hashset64 ---------------------------------------------- */
 
 START_TEST(test_keyset)
@@ -203,6 +220,7 @@ util_suite(void)
 	tcase_add_loop_test(tc, test_hex_decode, 0, (int)ARRAY_SIZE(hex_cases));
 	tcase_add_test(tc, test_rename_noreplace);
 	tcase_add_test(tc, test_exit_worse);
+	tcase_add_test(tc, test_report_status);
 	tcase_add_test(tc, test_keyset);
 	tcase_add_test(tc, test_hashset64);
 	suite_add_tcase(s, tc);

@@ -191,6 +191,12 @@ report_exit_status(void)
 }
 
 int
+report_exit_status_or(int fallback)
+{
+	return worst_status ? worst_status : fallback;
+}
+
+int
 report_status_for_write_errno(int err)
 {
 	switch (err) {

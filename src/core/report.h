@@ -62,6 +62,9 @@ int exit_worse(int a, int b);
 /* Remember an exit status: the worst so far is exit_worse() of them all. */
 void report_status(int status);
 int report_exit_status(void);
+/* The worst status remembered, or `fallback` when none was (a failure the
+ * callee reported without a status of its own). */
+int report_exit_status_or(int fallback);
 /* Map an errno from writing to the DESIGN §4 status (ENOSPC, EIO... -> 74). */
 int report_status_for_write_errno(int err);
 
