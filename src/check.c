@@ -83,15 +83,12 @@ check_run(const char **args, int nargs, const struct inspect_opts *o)
 			p[n - 1] = '\0';           /* "Maildir/" names files as "Maildir/cur/x" */
 		int rc = inspect_path(p, o, &st);
 		free(p);
-		if (rc > worst)
-			worst = rc;
+		worst = exit_worse(worst, rc);
 	}
 	fflush(stdout);
 	if (!opt_common.quiet)
 		print_summary(&st);
-	int rs = report_exit_status();
-	if (rs > worst)
-		worst = rs;
+	worst = exit_worse(worst, report_exit_status());
 	if (worst)
 		return worst;
 	/* notes alone are no problem */

@@ -56,54 +56,6 @@
 #include "uidstate.h"
 #include "util.h"
 
-/* ---- a set of (128-bit hash, occurrence) keys ---------------------------- */
-
-static size_t
-key_slot(const struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n)
-{
-	uint64_t h = hi ^ (lo * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)n * 0xc2b2ae3d27d4eb4fULL);
-	return (size_t)(h ^ (h >> 29)) & (ks->cap - 1);
-}
-
-struct key *
-keyset_find(struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n, bool add)
-{
-	if (ks->cap == 0 || (add && (ks->len + 1) * 4 > ks->cap * 3)) {
-		struct keyset nk = { xcalloc(ks->cap ? ks->cap * 2 : 1024, sizeof(struct key)),
-		    ks->cap ? ks->cap * 2 : 1024, 0 };
-		for (size_t i = 0; i < ks->cap; i++) {
-			if (!ks->t[i].used)
-				continue;
-			size_t j = key_slot(&nk, ks->t[i].hi, ks->t[i].lo, ks->t[i].n);
-			while (nk.t[j].used)
-				j = (j + 1) & (nk.cap - 1);
-			nk.t[j] = ks->t[i];
-			nk.len++;
-		}
-		free(ks->t);
-		*ks = nk;
-	}
-	size_t j = key_slot(ks, hi, lo, n);
-	while (ks->t[j].used) {
-		if (ks->t[j].hi == hi && ks->t[j].lo == lo && ks->t[j].n == n)
-			return &ks->t[j];
-		j = (j + 1) & (ks->cap - 1);
-	}
-	if (!add)
-		return NULL;
-	ks->t[j] = (struct key){ hi, lo, n, 1 };
-	ks->len++;
-	return &ks->t[j];
-}
-
-void
-keyset_free(struct keyset *ks)
-{
-	free(ks->t);
-	ks->t = NULL;
-	ks->cap = ks->len = 0;
-}
-
 /* The key in a file name SECS.M..P..Q..X<32 hex>_<n>.host...; false if none. */
 static bool
 name_key(const char *name, uint64_t *hi, uint64_t *lo, uint32_t *n)
@@ -709,8 +661,16 @@ keyword_bits(struct maildir_writer *w, const struct client_state *cs, uint32_t *
 	return 0;
 }
 
-/* Deliver one message; -1 when writing failed (reported). */
-static int
+/* What became of one message handed to deliver(). */
+enum deliver_result {
+	DELIVER_OK,
+	DELIVER_WRITE_FAILED,   /* writing failed (reported): the rest would too */
+	DELIVER_READ_FAILED,    /* the reader stopped (reported): not delivered */
+	DELIVER_INTERRUPTED,    /* a signal came: nothing half-written stays */
+};
+
+/* Deliver one message. */
+static enum deliver_result
 deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *keystr,
     const struct client_state *cs, const struct route *rt)
 {
@@ -726,7 +686,7 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 	mi.cur = cs->old;
 	/* keywords -> dovecot-keywords letters; past 26 they stay in X-Keywords */
 	if (keyword_bits(w, cs, &mi.keywords, &overflow) == -1)
-		return -1;
+		return DELIVER_WRITE_FAILED;
 	if (rt->n > 1) {
 		job.to = xcalloc(rt->n - 1, sizeof *job.to);
 		job.info = xcalloc(rt->n - 1, sizeof *job.info);
@@ -735,7 +695,7 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 			char info[64];
 			if (keyword_bits(rt->to[i]->w, cs, &bits, &overflow) == -1) {
 				linkjob_free(&job);
-				return -1;
+				return DELIVER_WRITE_FAILED;
 			}
 			flags_make_info(cs->flags, bits, NULL, info);
 			job.to[job.n] = rt->to[i];
@@ -776,7 +736,7 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 
 	if (maildir_writer_begin(w) == -1) {
 		linkjob_free(&job);
-		return -1;
+		return DELIVER_WRITE_FAILED;
 	}
 	const char *h = m->header;
 	size_t hlen = m->header_len;
@@ -787,7 +747,7 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 	}
 	if (maildir_writer_write(w, h, hlen) == -1) {
 		linkjob_free(&job);
-		return -1;
+		return DELIVER_WRITE_FAILED;
 	}
 	for (;;) {
 		struct iovec iov[256];
@@ -796,18 +756,18 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 		if (rc == -1) {
 			maildir_writer_abort(w);
 			linkjob_free(&job);
-			return -2;     /* read error: reported; the message is not delivered */
+			return DELIVER_READ_FAILED;
 		}
 		if (n > 0 && maildir_writer_writev(w, iov, n) == -1) {
 			linkjob_free(&job);
-			return -1;
+			return DELIVER_WRITE_FAILED;
 		}
 		if (rc == 0)
 			break;
 		if (convert_got_signal) {
 			maildir_writer_abort(w);
 			linkjob_free(&job);
-			return -3;
+			return DELIVER_INTERRUPTED;
 		}
 	}
 	run->sum->bytes += (uint64_t)mbox_reader_message_size(r);
@@ -815,10 +775,10 @@ deliver(struct run *run, struct mbox_reader *r, struct message *m, const char *k
 	if (w == run->w && m->from_line != NULL && record_envelope(run, m, h, hlen, &mi) == -1) {
 		maildir_writer_abort(w);
 		linkjob_free(&job);
-		return -1;
+		return DELIVER_WRITE_FAILED;
 	}
 	linkq_push(q, &job);
-	return maildir_writer_end(w, &mi);
+	return maildir_writer_end(w, &mi) == -1 ? DELIVER_WRITE_FAILED : DELIVER_OK;
 }
 
 /*
@@ -858,7 +818,7 @@ uid_finish(struct run *run, int *result)
 	if (run->us && run->w && !opt_common.dry_run && uidstate_present(run->us)) {
 		if (uidstate_write(run->us, maildir_writer_dirfd(run->w), run->dest,
 		    run->o->lock_timeout, run->o->sync == SYNC_NONE, &ur) == -1 && *result == 0)
-			*result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			*result = report_exit_status_or(EX_IOERR);
 		run->sum->warnings += ur.warnings;
 		if (opt_common.verbose && ur.validity)
 			report_info("%s/dovecot-uidlist: UIDVALIDITY %u, next UID %u, %zu kept, "
@@ -877,39 +837,9 @@ uid_finish(struct run *run, int *result)
  * 128-bit keys still differ, so nothing is skipped or merged.
  */
 struct occset {
-	uint64_t *t;        /* 0 = empty slot */
-	size_t cap, len;
-	struct keyset rep;  /* hash -> count of repeats */
+	struct hashset64 seen;  /* every hash once */
+	struct keyset rep;      /* hash -> count of repeats */
 };
-
-static bool
-occset_add(struct occset *o, uint64_t h)
-{
-	if (o->cap == 0 || (o->len + 1) * 4 > o->cap * 3) {
-		size_t cap = o->cap ? o->cap * 2 : 4096;
-		uint64_t *t = xcalloc(cap, sizeof *t);
-		for (size_t i = 0; i < o->cap; i++) {
-			if (o->t[i] == 0)
-				continue;
-			size_t j = (size_t)(o->t[i] * 0x9e3779b97f4a7c15ULL >> 20) & (cap - 1);
-			while (t[j])
-				j = (j + 1) & (cap - 1);
-			t[j] = o->t[i];
-		}
-		free(o->t);
-		o->t = t;
-		o->cap = cap;
-	}
-	size_t j = (size_t)(h * 0x9e3779b97f4a7c15ULL >> 20) & (o->cap - 1);
-	while (o->t[j]) {
-		if (o->t[j] == h)
-			return false;
-		j = (j + 1) & (o->cap - 1);
-	}
-	o->t[j] = h;
-	o->len++;
-	return true;
-}
 
 /* The occurrence number of this hash: 0 the first time, then 1, 2... */
 static uint32_t
@@ -917,7 +847,7 @@ occset_next(struct occset *o, uint64_t h)
 {
 	if (h == 0)
 		h = 1;
-	if (occset_add(o, h))
+	if (hashset64_add(&o->seen, h))
 		return 0;
 	struct key *k = keyset_find(&o->rep, h, 0, 0, true);
 	return k->used++;
@@ -926,7 +856,7 @@ occset_next(struct occset *o, uint64_t h)
 static void
 occset_free(struct occset *o)
 {
-	free(o->t);
+	hashset64_free(&o->seen);
 	keyset_free(&o->rep);
 	memset(o, 0, sizeof *o);
 }
@@ -1028,7 +958,7 @@ pass_messages(struct run *run, struct mbox_reader *r, struct source *src, struct
 		bool expunged = cs.expunged && !run->o->keep_expunged;
 		uid_note(run, r, &m, !have && !expunged && !opt_common.dry_run &&
 		    (rt.n == 0 || rt.to[0]->w == run->w));
-		int d = 0;
+		enum deliver_result d = DELIVER_OK;
 		if (have) {
 			if (!this_run)
 				sum->skipped++;
@@ -1046,17 +976,17 @@ pass_messages(struct run *run, struct mbox_reader *r, struct source *src, struct
 		client_state_free(&cs);
 		if (have || expunged || opt_common.dry_run)
 			continue;
-		if (d == -1) {
+		if (d == DELIVER_WRITE_FAILED) {
 			/* writing failed (ENOSPC, EIO...): going on would fail the same way */
-			p->result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			p->result = report_exit_status_or(EX_IOERR);
 			run->write_failed = true;
 			break;
 		}
-		if (d == -2) {
+		if (d == DELIVER_READ_FAILED) {
 			p->rc = -1;     /* the reader stopped: reported, or see below */
 			break;
 		}
-		if (d == -3)
+		if (d == DELIVER_INTERRUPTED)
 			break;
 		uint64_t bytes_read = (uint64_t)(m.offset > 0 ? m.offset : 0);
 		report_progress(sum->messages, bytes_read, src->size > 0 ? (uint64_t)src->size : 0);
@@ -1076,12 +1006,12 @@ convert_settle(struct run *run, int result)
 	if ((run->w && maildir_writer_flush(run->w) == -1) || lfolders_flush(run) == -1) {
 		run->write_failed = true;
 		if (result == 0)
-			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			result = report_exit_status_or(EX_IOERR);
 	}
 	/* after a write failure the messages are found by name (and recorded)
 	 * by the rerun: one error line, not a second about the record */
 	if (!run->write_failed && record_sync(&run->rec) == -1 && result == 0)
-		result = report_exit_status() ? report_exit_status() : EX_IOERR;
+		result = report_exit_status_or(EX_IOERR);
 	uid_finish(run, &result);
 	return result;
 }
@@ -1170,7 +1100,7 @@ convert_one(struct run *run, const char *path)
 		sum->warnings++;
 		p.result = EXIT_PROBLEMS;
 	} else if (p.rc == -1 && p.result == 0) {
-		p.result = report_exit_status() ? report_exit_status() : EX_DATAERR;
+		p.result = report_exit_status_or(EX_DATAERR);
 	}
 	if (r) {
 		const struct mbox_counters *c = mbox_reader_counters(r);
@@ -1193,7 +1123,7 @@ done:
 	if (run->o->remove_source && lk.fd != -1 && p.result == 0 && rc == 0 &&
 	    !convert_got_signal && !opt_common.dry_run) {
 		if (convert_source_remove(&lk, end) == -1)
-			p.result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			p.result = report_exit_status_or(EX_IOERR);
 		else
 			sum->removed = sum->messages;
 	}
@@ -1316,7 +1246,7 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 	if (!opt_common.dry_run) {
 		run.w = maildir_writer_open(dest, &wo);
 		if (run.w == NULL)
-			return report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+			return report_exit_status_or(EX_CANTCREAT);
 	}
 	/* the record's lock first: a second run waits here, then sees all
 	 * that the first delivered */
@@ -1346,19 +1276,18 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 		}
 		sum.status = convert_one(&run, sources[i]);
 		report_status(sum.status);
-		if (sum.status != 0 && status == 0)
-			status = sum.status;
+		status = exit_worse(status, sum.status);
 		convert_summary_print(&sum);
 		/* a destination that cannot be written stops everything */
 		if (sum.status == EX_IOERR || sum.status == EX_CANTCREAT)
 			break;
 	}
 	if (run.w && maildir_writer_close(run.w) == -1 && status == 0)
-		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+		status = report_exit_status_or(EX_IOERR);
 	if (lfolders_close(&run) == -1 && status == 0)
-		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+		status = report_exit_status_or(EX_IOERR);
 	if (!run.write_failed && record_sync(&run.rec) == -1 && status == 0)
-		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+		status = report_exit_status_or(EX_IOERR);
 	if (!opt_common.dry_run)
 		quota_update(dest, run.quota_bytes, run.quota_count);
 	record_close(&run.rec);
@@ -1368,8 +1297,7 @@ convert_to_maildir(const struct convert_opts *o, const char **sources, int nsour
 	if (run.envfd != -1)
 		close(run.envfd);
 	convert_signals_reraise();
-	int worst = report_exit_status();
-	return worst ? worst : status;
+	return exit_worse(report_exit_status(), status);
 }
 
 /* ---- the command ---------------------------------------------------------------- */
@@ -1827,7 +1755,7 @@ cmd_convert(int argc, const char **argv)
 	}
 	int dest_mbox = nsrcs ? dest_is_mbox(&o, srcs[0], dest) : -1;
 	if (dest_mbox == -1 || dest_parents(&o, dest) == -1) {
-		status = report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+		status = report_exit_status_or(EX_CANTCREAT);
 	} else if (dest_mbox) {
 		if (fmt && !from_fmt)
 			o.in_variant = MBOX_AUTO;   /* --mbox-format names the output here */

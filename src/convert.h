@@ -11,6 +11,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "hashset.h"
 #include "header.h"
 #include "lock.h"
 #include "maildir_writer.h"
@@ -89,21 +90,6 @@ int convert_maildir_to_maildir(const struct convert_opts *o, const char *source,
 /* -r: a directory of mboxes <-> one Maildir++ / fs tree (convert_tree.c). */
 int convert_tree(const struct convert_opts *o, const char *source, const char *dest);
 
-/* ---- shared helpers (convert.c) ---------------------------------------- */
-
-/* A multiset of 128-bit keys: `used` is 0 for an empty slot, else count + 1. */
-struct key {
-	uint64_t hi, lo;
-	uint32_t n;
-	uint32_t used;
-};
-struct keyset {
-	struct key *t;
-	size_t cap, len;
-};
-struct key *keyset_find(struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n, bool add);
-void keyset_free(struct keyset *ks);
-
 /* ---- keys and the delivery record (convert_keys.c) ----------------------- */
 
 /* Flags in struct key.used for the keys of a Maildir DEST (1 = present);
@@ -127,6 +113,9 @@ void convert_legacy_key(const char *identity, const char *from, size_t flen, con
 /* "<32 hex>_<n>" into out; the reverse (len bytes, nothing else). */
 void convert_key_string(uint64_t hi, uint64_t lo, uint32_t n, char out[64]);
 bool convert_key_parse(const char *p, size_t len, uint64_t *hi, uint64_t *lo, uint32_t *n);
+/* Whether p begins with the 32 lower-case hex digits of a key (a string
+ * may end sooner); their value in *hi, *lo. */
+bool convert_key_hex(const char *p, uint64_t *hi, uint64_t *lo);
 
 #define RECORD_FILE "mailshift-delivered"
 

@@ -132,33 +132,26 @@ convert_key_string(uint64_t hi, uint64_t lo, uint32_t n, char out[64])
 	    (unsigned long long)lo, n);
 }
 
-static int
-hexdigit(char c)
+bool
+convert_key_hex(const char *p, uint64_t *hi, uint64_t *lo)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	/* hex_decode stops at a NUL, so p[16..31] are read only when there */
+	if (hex_decode(p, 16, hi) != 16 || hex_decode(p + 16, 16, lo) != 16)
+		return false;
+	for (int i = 0; i < 32; i++)
+		if (p[i] >= 'A' && p[i] <= 'F')
+			return false;   /* convert_key_string writes lower case only */
+	return true;
 }
 
 bool
 convert_key_parse(const char *p, size_t len, uint64_t *hi, uint64_t *lo, uint32_t *n)
 {
-	uint64_t h = 0, l = 0;
+	uint64_t h, l;
 	unsigned long long k = 0;
 
-	if (len < 34 || len > 44 || p[32] != '_')
+	if (len < 34 || len > 44 || p[32] != '_' || !convert_key_hex(p, &h, &l))
 		return false;
-	for (int i = 0; i < 32; i++) {
-		int v = hexdigit(p[i]);
-		if (v < 0)
-			return false;
-		if (i < 16)
-			h = h << 4 | (uint64_t)v;
-		else
-			l = l << 4 | (uint64_t)v;
-	}
 	for (size_t i = 33; i < len; i++) {
 		if (p[i] < '0' || p[i] > '9')
 			return false;

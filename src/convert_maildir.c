@@ -150,12 +150,6 @@ struct mm_run {
 	int status;
 };
 
-static int
-worse(int a, int b)
-{
-	return a > b ? a : b;
-}
-
 /* The vsize of a file (its bytes with CR LF line ends), or -1. */
 static int64_t
 file_vsize(int dirfd, const char *name)
@@ -635,19 +629,6 @@ summary_print(const struct convert_summary *s, const struct serverstate *st, con
 	fputc('\n', stderr);
 }
 
-/* rename() that never replaces a name: renameat2, else link + unlink. */
-static int
-rename_noreplace(int fromfd, const char *from, int tofd, const char *to)
-{
-	if (renameat2(fromfd, from, tofd, to, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -1;
-	if (linkat(fromfd, from, tofd, to, 0) == -1)
-		return -1;
-	return unlinkat(fromfd, from, 0);
-}
-
 static int
 msg_cmp(const void *a, const void *b)
 {
@@ -704,7 +685,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 	} else if (opt_common.dry_run) {
 		ddfd = open(dpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	} else if ((ddfd = dest_open(o, dpath, !top)) == -1) {
-		status = report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+		status = report_exit_status_or(EX_CANTCREAT);
 		goto out;
 	}
 	if (ddfd != -1 && dpath != NULL)
@@ -755,7 +736,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 		serverstate_merge(&in, &st, &f);
 		merged = true;
 	}
-	status = worse(status, findings_report(&f, &sum.warnings));
+	status = exit_worse(status, findings_report(&f, &sum.warnings));
 	for (size_t i = 0; i < n; i++)
 		dest_name(&m[i], merged ? &st.m[i] : NULL);
 	if (top && (cs.has_courier_subs || cs.has_dovecot_subs)) {
@@ -793,7 +774,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 			    x->dname) == -1) {
 				report_error_sys(EXIT_PROBLEMS, "unable to rename %s/%s/%s to %s/%s", spath,
 				    x->sub, x->name, x->dsub, x->dname);
-				status = worse(status, EXIT_PROBLEMS);
+				status = exit_worse(status, EXIT_PROBLEMS);
 				free(x->dname);
 				x->dname = xstrdup(x->name);
 				memcpy(x->dsub, x->sub, 4);
@@ -819,7 +800,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 			    AT_SYMLINK_NOFOLLOW) == -1) {
 				report_error_sys(EX_CANTCREAT, "unable to give %s/%s/%s to its owner", dpath,
 				    x->dsub, x->dname);
-				status = worse(status, EX_CANTCREAT);
+				status = exit_worse(status, EX_CANTCREAT);
 				failed = true;
 			}
 			x->done = true;
@@ -838,7 +819,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 			if (copy_to_tmp(o, sfd, spath, ddfd, dpath, x, pend[npend].tmp,
 			    sizeof pend[npend].tmp, ++seq) == -1) {
 				int e = report_exit_status();
-				status = worse(status, e ? e : EX_IOERR);
+				status = exit_worse(status, e ? e : EX_IOERR);
 				if (e != EXIT_PROBLEMS)
 					failed = true;
 			} else {
@@ -852,14 +833,14 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 		} else {
 			report_error_sys(report_status_for_write_errno(errno), "unable to link %s/%s/%s "
 			    "into %s/%s", spath, x->sub, x->name, dpath, x->dsub);
-			status = worse(status, report_exit_status());
+			status = exit_worse(status, report_exit_status());
 			failed = true;
 		}
 		/* a batch of copies: made durable, then published */
 		if (npend > 0 && (npend >= o->batch || i + 1 == n || failed)) {
 			if (o->sync == SYNC_BATCH && syncfs(ddfd) == -1) {
 				report_error_sys(EX_IOERR, "unable to sync %s", dpath);
-				status = worse(status, EX_IOERR);
+				status = exit_worse(status, EX_IOERR);
 				failed = true;
 			}
 			for (size_t j = 0; j < npend; j++) {
@@ -878,7 +859,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 				} else if (!failed) {
 					report_error_sys(report_status_for_write_errno(errno), "unable to "
 					    "publish %s/%s/%s", dpath, y->dsub, y->dname);
-					status = worse(status, report_exit_status());
+					status = exit_worse(status, report_exit_status());
 					failed = true;
 				}
 				unlinkat(ddfd, pend[j].tmp, 0);
@@ -898,20 +879,20 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 		for (int k = 0; k < 2 && !failed; k++)
 			if (dstsub[k] != -1 && fsync(dstsub[k]) == -1) {
 				report_error_sys(EX_IOERR, "unable to sync %s/%s", dpath, subs[k]);
-				status = worse(status, EX_IOERR);
+				status = exit_worse(status, EX_IOERR);
 				failed = true;
 			}
 	if (!opt_common.dry_run && !failed && o->sync != SYNC_NONE && dpath == NULL)
 		for (int k = 0; k < 2 && !failed; k++)
 			if (srcsub[k] != -1 && fsync(srcsub[k]) == -1)
-				failed = true, status = worse(status, EX_IOERR);
+				failed = true, status = exit_worse(status, EX_IOERR);
 
 	/* the state, after the messages */
 	const char *wpath = dpath ? dpath : spath;
 	if (!opt_common.dry_run && !failed && (how == S_MERGE || how == S_CARRY) && ddfd != -1) {
 		int lfd = uidlist_lock(ddfd, wpath, o->lock_timeout);
 		if (lfd == -1) {
-			status = worse(status, report_exit_status() ? report_exit_status() : EX_TEMPFAIL);
+			status = exit_worse(status, report_exit_status_or(EX_TEMPFAIL));
 			failed = true;
 		} else {
 			int rc = 0;
@@ -945,10 +926,10 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 			if (rc == 0)
 				testhook_message_done();
 			if (rc == -1) {
-				status = worse(status, report_exit_status() ? report_exit_status() : EX_IOERR);
+				status = exit_worse(status, report_exit_status_or(EX_IOERR));
 				failed = true;
 			} else if (o->sync != SYNC_NONE && sync_dir(ddfd, NULL, wpath) == -1) {
-				status = worse(status, EX_IOERR);
+				status = exit_worse(status, EX_IOERR);
 				failed = true;
 			}
 		}
@@ -966,13 +947,13 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 				report_warn("%s/%s/%s: not removed: %s has another file of that name", spath,
 				    x->sub, x->name, dpath);
 				sum.warnings++;
-				status = worse(status, EXIT_PROBLEMS);
+				status = exit_worse(status, EXIT_PROBLEMS);
 				continue;
 			}
 			if (unlinkat(srcsub[si], x->name, 0) == -1 && errno != ENOENT) {
 				report_error_sys(EXIT_PROBLEMS, "unable to remove %s/%s/%s", spath, x->sub,
 				    x->name);
-				status = worse(status, EXIT_PROBLEMS);
+				status = exit_worse(status, EXIT_PROBLEMS);
 				continue;
 			}
 			sum.removed++;
@@ -993,7 +974,7 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 			close(dstsub[k]);
 	}
 	if (status == 0 && failed)
-		status = report_exit_status() ? report_exit_status() : EX_IOERR;
+		status = report_exit_status_or(EX_IOERR);
 	sum.status = status;
 	report_status(status);
 	summary_print(&sum, merged ? &st : NULL, state);
@@ -1054,7 +1035,7 @@ write_subscriptions(struct mm_run *run, const char *dpath)
 	subscriptions_free(&have);
 	state_findings_free(&f);
 	close(dfd);
-	return rc == -1 ? (report_exit_status() ? report_exit_status() : EX_IOERR) : 0;
+	return rc == -1 ? report_exit_status_or(EX_IOERR) : 0;
 }
 
 int
@@ -1146,13 +1127,13 @@ convert_maildir_to_maildir(const struct convert_opts *o, const char *source, con
 		if (convert_got_signal)
 			break;
 		int st = convert_folder(&run, fs[i].src, fs[i].dst, fs[i].top);
-		status = worse(status, st);
+		status = exit_worse(status, st);
 		if (st == EX_IOERR || st == EX_CANTCREAT || st == EX_TEMPFAIL)
 			break;
 	}
 	if (status != EX_IOERR && status != EX_CANTCREAT && status != EX_USAGE && o->recursive &&
 	    !convert_got_signal && o->uid_state)
-		status = worse(status, write_subscriptions(&run, dest ? dest : source));
+		status = exit_worse(status, write_subscriptions(&run, dest ? dest : source));
 	for (size_t i = 0; i < nf; i++) {
 		free(fs[i].src);
 		free(fs[i].dst);
@@ -1160,5 +1141,5 @@ convert_maildir_to_maildir(const struct convert_opts *o, const char *source, con
 	free(fs);
 	subscriptions_free(&run.subs);
 	convert_signals_reraise();
-	return worse(status, report_exit_status());
+	return exit_worse(status, report_exit_status());
 }

@@ -61,10 +61,8 @@ convert_name_key(const char *name, char *out, size_t outlen)
 	if (x == NULL)
 		return false;
 	x++;
-	size_t i = 0;
-	while (i < 32 && ((x[i] >= '0' && x[i] <= '9') || (x[i] >= 'a' && x[i] <= 'f')))
-		i++;
-	if (i != 32 || x[32] != '_')
+	uint64_t hi, lo;
+	if (!convert_key_hex(x, &hi, &lo) || x[32] != '_')
 		return false;
 	size_t j = 33;
 	while (x[j] >= '0' && x[j] <= '9')
@@ -91,18 +89,6 @@ env_escape(const char *p, size_t n, struct strbuf *out)
 	}
 }
 
-static int
-hexv(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 static bool
 env_unescape(const char *p, size_t n, struct strbuf *out)
 {
@@ -113,10 +99,10 @@ env_unescape(const char *p, size_t n, struct strbuf *out)
 		}
 		if (i + 2 >= n)
 			return false;
-		int a = hexv(p[i + 1]), b = hexv(p[i + 2]);
-		if (a < 0 || b < 0)
+		uint64_t c;
+		if (hex_decode(p + i + 1, 2, &c) != 2)
 			return false;
-		sb_appendc(out, (char)(a << 4 | b));
+		sb_appendc(out, (char)c);
 		i += 2;
 	}
 	return true;
@@ -509,7 +495,7 @@ scan_dest(struct mrun *run)
 		keyset_find(&run->have, hi, lo, 0, true)->used++;
 	}
 	reader_close(r);
-	return rc == -1 ? (report_exit_status() ? report_exit_status() : EX_DATAERR) : 0;
+	return rc == -1 ? report_exit_status_or(EX_DATAERR) : 0;
 }
 
 static bool words_in(const char *a, size_t alen, const char *b, size_t blen);
@@ -927,7 +913,7 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r, bool *rewritte
 		}
 		int a = append_message(run, r, h, hlen);
 		if (a == -1) {
-			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			result = report_exit_status_or(EX_IOERR);
 			break;
 		}
 		if (a == -2) {
@@ -943,7 +929,7 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r, bool *rewritte
 				rc = -1;
 				break;
 			}
-			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			result = report_exit_status_or(EX_IOERR);
 			break;
 		}
 		keyset_find(&run->appended, hi, lo, 0, true)->used++;
@@ -953,7 +939,7 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r, bool *rewritte
 			pending_add(run, m.path);
 		testhook_message_done();
 		if (++run->unflushed >= every && run_batch_end(run) == -1) {
-			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			result = report_exit_status_or(EX_IOERR);
 			break;
 		}
 		report_progress(sum->messages, sum->bytes, 0);
@@ -968,9 +954,9 @@ source_loop(struct mrun *run, struct reader *r, bool *complete_r, bool *rewritte
 		result = EXIT_PROBLEMS;
 	}
 	if (rc == -1 && result == 0 && !*rewritten_r)
-		result = report_exit_status() ? report_exit_status() : EX_DATAERR;
+		result = report_exit_status_or(EX_DATAERR);
 	if (result == 0 && run_flush(run) == -1)
-		result = report_exit_status() ? report_exit_status() : EX_IOERR;
+		result = report_exit_status_or(EX_IOERR);
 	if (reader_mbox(r)) {
 		const struct mbox_counters *c = mbox_reader_counters(reader_mbox(r));
 		sum->pseudo = c->pseudo;
@@ -1052,7 +1038,7 @@ convert_source(struct mrun *run, const char *path)
 	reader_close(r);
 	if (lk.fd != -1 && run->o->remove_source && complete && !opt_common.dry_run) {
 		if (convert_source_remove(&lk, end) == -1)
-			result = report_exit_status() ? report_exit_status() : EX_IOERR;
+			result = report_exit_status_or(EX_IOERR);
 		else
 			run->sum->removed = run->sum->messages;
 	}
@@ -1121,8 +1107,7 @@ convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources
 		run.sum = sum;
 		sum->status = convert_source(&run, sources[i]);
 		report_status(sum->status);
-		if (sum->status != 0 && status == 0)
-			status = sum->status;
+		status = exit_worse(status, sum->status);
 		if (!run.defer_remove)
 			convert_summary_print(sum);
 		if (sum->status == EX_IOERR || sum->status == EX_CANTCREAT)
@@ -1132,8 +1117,7 @@ convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources
 		if (status == 0 && !convert_got_signal)
 			marker_remove(&run);        /* all durable, all sources removed */
 		s = mbox_writer_close(run.w);
-		if (s != 0 && status == 0)
-			status = s;
+		status = exit_worse(status, s);
 		marker_remove(&run);
 	}
 	if (run.defer_remove) {
@@ -1159,6 +1143,5 @@ convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources
 	sb_free(&run.blk);
 	free(run.marker);
 	convert_signals_reraise();
-	int worst = report_exit_status();
-	return worst ? worst : status;
+	return exit_worse(report_exit_status(), status);
 }

@@ -249,12 +249,6 @@ make_parents(const struct convert_opts *o, const char *dest, const char *rel)
 	return 0;
 }
 
-static int
-worse(int status, int s)
-{
-	return status ? status : s;
-}
-
 /*
  * The folder path of a path in an mbox tree (SPEC §1.8), a new string. The
  * clients' directories of subfolders are their folders' names:
@@ -342,13 +336,13 @@ folder_target(const struct convert_opts *o, const char *dest, const char *src, c
 	if (rc == -1) {
 		report_error(EX_DATAERR, "%s: no folder name for this path (empty, \".\" or \"..\" "
 		    "component)", src);
-		*status = worse(*status, EX_DATAERR);
+		*status = exit_worse(*status, EX_DATAERR);
 		return NULL;
 	}
 	if (rc == 1)
 		report_warn("%s: folder name too long, shortened to %s", src, name->buf);
 	if (layout == FOLDER_FS && !opt_common.dry_run && make_parents(o, dest, name->buf) == -1) {
-		*status = worse(*status, EX_CANTCREAT);
+		*status = exit_worse(*status, EX_CANTCREAT);
 		return NULL;
 	}
 	return layout == FOLDER_FS ? xasprintf("%s/%s", dest, name->buf)
@@ -365,7 +359,7 @@ empty_folder(const struct convert_opts *o, const char *target)
 		.gid = o->gid, .sync = o->sync, .lock_timeout = o->lock_timeout };
 	struct maildir_writer *w = maildir_writer_open(target, &wo);
 	if (w == NULL || maildir_writer_close(w) == -1)
-		return report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+		return report_exit_status_or(EX_CANTCREAT);
 	if (strcmp(o->layout, "fs") != 0)
 		convert_maildirfolder(o, target);
 	return 0;
@@ -531,7 +525,7 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 			.gid = o->gid, .sync = o->sync, .lock_timeout = o->lock_timeout };
 		struct maildir_writer *w = maildir_writer_open(dest, &wo);
 		if (w == NULL || maildir_writer_close(w) == -1)
-			return report_exit_status() ? report_exit_status() : EX_CANTCREAT;
+			return report_exit_status_or(EX_CANTCREAT);
 	}
 	/* a directory is a folder too, empty unless its mbox says otherwise */
 	for (size_t i = 0; i < dirs.n && !convert_got_signal; i++) {
@@ -543,7 +537,7 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 		char *target = strcasecmp(fp, "INBOX") == 0 ? NULL
 		    : folder_target(o, dest, src, fp, &name, &status);
 		if (target)
-			status = worse(status, empty_folder(o, target));
+			status = exit_worse(status, empty_folder(o, target));
 		free(target);
 		free(fp);
 		free(src);
@@ -556,11 +550,11 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 		if (!looks_like_mbox(src)) {
 			left_out(src, "not an mbox (it does not start with a From_ line)");
 		} else if (strcasecmp(fp, "INBOX") == 0) {
-			status = worse(status, convert_to_maildir(&co, (const char **)&src, 1, dest));
+			status = exit_worse(status, convert_to_maildir(&co, (const char **)&src, 1, dest));
 		} else {
 			target = folder_target(o, dest, src, fp, &name, &status);
 			if (target) {
-				status = worse(status, convert_to_maildir(&co, (const char **)&src, 1, target));
+				status = exit_worse(status, convert_to_maildir(&co, (const char **)&src, 1, target));
 				if (strcmp(o->layout, "fs") != 0 && !opt_common.dry_run &&
 				    source_is_maildir(target))
 					convert_maildirfolder(o, target);
@@ -570,7 +564,7 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 		free(target);
 		free(src);
 	}
-	status = worse(status, subscriptions_to_maildir(o, source, dest));
+	status = exit_worse(status, subscriptions_to_maildir(o, source, dest));
 	for (size_t i = 0; i < files.n; i++)
 		free(files.v[i]);
 	free(files.v);
@@ -736,7 +730,7 @@ tree_to_mboxes(const struct convert_opts *o, const char *source, const char *des
 		    (enum folder_charset)o->folder_charset, &rel, &odd) == -1) {
 			report_error(EX_DATAERR, "%s: folder name does not map to a path inside %s",
 			    f->path, dest);
-			status = worse(status, EX_DATAERR);
+			status = exit_worse(status, EX_DATAERR);
 		} else {
 			m->rel = xstrdup(rel.buf);
 			if (odd)
@@ -758,19 +752,19 @@ tree_to_mboxes(const struct convert_opts *o, const char *source, const char *des
 		char *p = *m->rel ? mbox_tree_path(fs, n, m->rel) : xstrdup("INBOX");
 		char *target = xasprintf("%s/%s", dest, p);
 		if (!opt_common.dry_run && make_parents(o, dest, p) == -1) {
-			status = worse(status, EX_CANTCREAT);
+			status = exit_worse(status, EX_CANTCREAT);
 		} else if (*m->rel && m->children && !m->messages) {
 			/* an empty parent folder is a directory */
 			if (!opt_common.dry_run && make_dir(o, target) == -1)
-				status = worse(status, EX_CANTCREAT);
+				status = exit_worse(status, EX_CANTCREAT);
 		} else {
 			const char *sp = m->path;
-			status = worse(status, convert_to_mbox(o, &sp, 1, target));
+			status = exit_worse(status, convert_to_mbox(o, &sp, 1, target));
 		}
 		free(target);
 		free(p);
 	}
-	status = worse(status, subscriptions_to_mboxes(o, source, dest, fs, n));
+	status = exit_worse(status, subscriptions_to_mboxes(o, source, dest, fs, n));
 	for (size_t i = 0; i < n; i++) {
 		free(fs[i].path);
 		free(fs[i].rel);

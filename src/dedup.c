@@ -608,12 +608,7 @@ maildir_set_flags(struct run *run, struct dent *k)
 	char *rel = xasprintf("cur/%s:%s", base, info);
 	char *from = dent_path(run, k);
 	char *to = xasprintf("%s/%s", run->mb[k->mbox].path, rel);
-	int rc = renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE);
-	if (rc == -1 && (errno == EINVAL || errno == ENOSYS)) {
-		rc = link(from, to);
-		if (rc == 0 && unlink(from) == -1)
-			rc = -1;
-	}
+	int rc = rename_noreplace(AT_FDCWD, from, AT_FDCWD, to);
 	if (rc == -1) {
 		report_error_sys(EXIT_PROBLEMS, "unable to rename %s to %s", from, to);
 	} else {
@@ -910,7 +905,7 @@ delete_all(struct run *run)
 	}
 	for (size_t m = 0; m < run->nmb; m++)
 		if (!run->mb[m].maildir && !run->mb[m].bad && mbox_delete(run, &run->mb[m]) == -1)
-			report_status(report_exit_status() ? report_exit_status() : EX_IOERR);
+			report_status(report_exit_status_or(EX_IOERR));
 }
 
 /* ---- mailboxes ------------------------------------------------------------- */

@@ -188,20 +188,6 @@ fresh_uniq(time_t t)
 	    (int)getpid(), ++seq, (unsigned long long)r, host);
 }
 
-/* rename without replacing; link()+unlink() of the same inode where the
- * file system lacks RENAME_NOREPLACE (SPEC §5 F2). 0 or -1 (errno). */
-static int
-move_noreplace(int ofd, const char *oname, int nfd, const char *nname)
-{
-	if (renameat2(ofd, oname, nfd, nname, RENAME_NOREPLACE) == 0)
-		return 0;
-	if (errno != EINVAL && errno != ENOSYS)
-		return -1;
-	if (linkat(ofd, oname, nfd, nname, 0) == -1)
-		return -1;
-	return unlinkat(ofd, oname, 0);     /* the inode lives on under nname */
-}
-
 /*
  * Directory fd of path[/sub]. Only the MAILBOX argument itself may be a
  * symbolic link; a folder or new/ cur/ tmp/ that became one since the
@@ -290,7 +276,7 @@ quarantine_move(struct repair *rp, int dfd, const char *name, bool regular, char
 	int rc = -1;
 	for (int i = 0; qfd != -1 && i < 100; i++) {
 		char *n = i ? xasprintf("%s.%d", name, i) : xstrdup(name);
-		rc = move_noreplace(dfd, name, qfd, n);
+		rc = rename_noreplace(dfd, name, qfd, n);
 		if (rc == 0) {
 			*dest_r = xasprintf("%s/%s", qd, n);
 			free(n);
@@ -528,7 +514,7 @@ fix_names(struct repair *rp, const struct fix *g, size_t n)
 		int tfd = open_dir(rp, f->maildir, tsub);
 		int rc = 0, e = 0;
 		if (!opt_common.dry_run)
-			rc = tfd == -1 ? -1 : move_noreplace(dfd, f->name, tfd, nb.buf);
+			rc = tfd == -1 ? -1 : rename_noreplace(dfd, f->name, tfd, nb.buf);
 		e = errno;
 		if (rc == 0) {
 			say(rp, f->path, codes.buf, -1, true, "rename%s to %s/%s/%s",
@@ -593,7 +579,7 @@ fix_tmp(struct repair *rp, const struct fix *f)
 	for (int attempt = 0; nfd != -1 && attempt < 5; attempt++) {
 		char *u = keep ? xstrdup(f->name) : fresh_uniq(st.st_mtime);
 		char *target = keep ? u : xasprintf("%s,S=%lld", u, (long long)st.st_size);
-		int rc = opt_common.dry_run ? 0 : move_noreplace(dfd, f->name, nfd, target);
+		int rc = opt_common.dry_run ? 0 : rename_noreplace(dfd, f->name, nfd, target);
 		if (rc == 0)
 			say(rp, f->path, "MAILDIR-TMP-STALE", -1, true, "deliver%s into %s/new/%s "
 			    "(plausible: %s)", opt_common.dry_run ? "" : "ed", f->maildir, target, why);
@@ -1249,7 +1235,7 @@ mbox_apply(struct repair *rp, struct mbox_lock *lk, const char *path, const stru
 			for (size_t i = 0; i < ne; i++)
 				say_edit(rp, path, &ev[i]);
 		else
-			status = report_exit_status() ? report_exit_status() : EX_IOERR;
+			status = report_exit_status_or(EX_IOERR);
 	}
 	for (size_t i = 0; i < ne; i++)
 		free(ev[i].bytes);
@@ -1420,8 +1406,7 @@ cmd_repair(int argc, const char **argv)
 			p[n - 1] = '\0';
 		int st = repair_path(&rp, p);
 		free(p);
-		if (st > status)
-			status = st;
+		status = exit_worse(status, st);
 	}
 	if (status != EX_USAGE) {
 		fflush(stdout);
@@ -1432,9 +1417,7 @@ cmd_repair(int argc, const char **argv)
 		else if (!opt_common.quiet)
 			report_info("%zu action%s%s, %zu left as is", rp.actions, rp.actions == 1 ? "" : "s",
 			    opt_common.dry_run ? " (dry run)" : "", rp.left);
-		int rs = report_exit_status();
-		if (rs > status)
-			status = rs;
+		status = exit_worse(status, report_exit_status());
 		if (!status && rp.left)
 			status = EXIT_PROBLEMS;
 	}

@@ -663,8 +663,7 @@ stats_tree(struct run *run, const char *root)
 	}
 	while (maildir_walk_next(w, &f) == 1) {
 		int st = stats_one(run, f->path, root, f->name);
-		if (st > status)
-			status = st;
+		status = exit_worse(status, st);
 	}
 	maildir_walk_close(w);
 	return status;
@@ -1132,8 +1131,7 @@ stats_run(struct run *run, const char **args, bool csv)
 	for (size_t i = 0; args[i]; i++) {
 		int st = run->recursive && source_is_maildir(args[i]) ? stats_tree(run, args[i]) :
 		    stats_one(run, args[i], args[i], source_is_maildir(args[i]) ? "" : NULL);
-		if (st > status)
-			status = st;
+		status = exit_worse(status, st);
 	}
 	report_progress_clear();
 	/* the report is the output: -q silences warnings only; when no
@@ -1235,6 +1233,5 @@ cmd_stats(int argc, const char **argv)
 	poptFreeContext(pc);
 	free(by);
 	free(color);
-	int worst = report_exit_status();
-	return worst > status ? worst : status;
+	return exit_worse(report_exit_status(), status);
 }

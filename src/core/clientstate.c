@@ -137,32 +137,15 @@ add_keywords_ws(struct client_state *cs, const char *v, size_t n)
 	}
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
+/* Exactly n hex digits, 1 to 8. */
 static bool
 hex_exact(const char *p, size_t n, uint32_t *v_r)
 {
-	uint32_t v = 0;
+	uint64_t v;
 
-	if (n == 0 || n > 8)
+	if (n == 0 || n > 8 || hex_decode(p, n, &v) != n)
 		return false;
-	for (size_t i = 0; i < n; i++) {
-		int d = hexval(p[i]);
-		if (d < 0)
-			return false;
-		v = v << 4 | (uint32_t)d;
-	}
-	*v_r = v;
+	*v_r = (uint32_t)v;
 	return true;
 }
 

@@ -159,17 +159,10 @@ keywords_parse(const char *v, size_t n, struct mbox_state *st)
 static uint32_t
 mozilla_flags(const char *v, size_t n)
 {
-	uint32_t bits = 0, f = 0;
-	size_t digits = 0;
+	uint64_t bits;
+	uint32_t f = 0;
 
-	for (size_t i = 0; i < n && digits < 8; i++, digits++) {
-		char c = v[i];
-		int d = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 :
-		    (c >= 'A' && c <= 'F') ? c - 'A' + 10 : -1;
-		if (d < 0)
-			break;
-		bits = bits << 4 | (uint32_t)d;
-	}
+	hex_decode(v, n < 8 ? n : 8, &bits);     /* the leading digits, at most 8 */
 	if (bits & 0x0001)
 		f |= MF_SEEN;
 	if (bits & 0x0002)

@@ -297,18 +297,6 @@ folder_encode_component(const char *s, size_t len, enum folder_charset cs, struc
 	return 0;
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 int
 folder_decode_component(const char *s, size_t len, enum folder_charset cs,
                         struct strbuf *out, unsigned *odd_r)
@@ -343,11 +331,9 @@ folder_decode_component(const char *s, size_t len, enum folder_charset cs,
 	}
 	/* undo the escape */
 	for (size_t i = 0; i < t.len;) {
-		int h, l;
-		if (t.buf[i] == '%' && i + 2 < t.len &&
-		    (h = hexval((unsigned char)t.buf[i + 1])) >= 0 &&
-		    (l = hexval((unsigned char)t.buf[i + 2])) >= 0) {
-			sb_appendc(out, (char)(h << 4 | l));
+		uint64_t c;
+		if (t.buf[i] == '%' && i + 2 < t.len && hex_decode(t.buf + i + 1, 2, &c) == 2) {
+			sb_appendc(out, (char)c);
 			i += 3;
 			continue;
 		}

@@ -499,18 +499,6 @@ append_raw(struct strbuf *out, const char *p, size_t n)
 	}
 }
 
-static int
-hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool
 decode_q(const char *p, size_t n, struct strbuf *out)
 {
@@ -518,11 +506,10 @@ decode_q(const char *p, size_t n, struct strbuf *out)
 		if (p[i] == '_') {
 			sb_appendc(out, ' ');
 		} else if (p[i] == '=') {
-			int hi = i + 2 < n ? hex_value(p[i + 1]) : -1;
-			int lo = hi >= 0 ? hex_value(p[i + 2]) : -1;
-			if (lo < 0)
+			uint64_t c;
+			if (i + 2 >= n || hex_decode(p + i + 1, 2, &c) != 2)
 				return false;
-			sb_appendc(out, (char)(hi << 4 | lo));
+			sb_appendc(out, (char)c);
 			i += 2;
 		} else {
 			sb_appendc(out, p[i]);

@@ -51,6 +51,7 @@
 
 #include <xxhash.h>
 
+#include "hashset.h"
 #include "header.h"
 #include "maildir_reader.h"
 #include "report.h"
@@ -944,34 +945,6 @@ md_stat(struct maildir_reader *r, int sub)
 
 /* ---- files renamed or missed while we read ------------------------------- */
 
-/* A set of 64-bit hashes (0 is stored as 1). */
-struct md_hashset {
-	uint64_t *t;
-	size_t cap, n;
-};
-
-static bool
-md_hashset_add(struct md_hashset *hs, uint64_t h)
-{
-	h = h ? h : 1;
-	if ((hs->n + 1) * 2 > hs->cap) {
-		struct md_hashset nh = { xcalloc(hs->cap ? hs->cap * 2 : 256, sizeof(uint64_t)),
-		    hs->cap ? hs->cap * 2 : 256, 0 };
-		for (size_t i = 0; i < hs->cap; i++)
-			if (hs->t[i])
-				md_hashset_add(&nh, hs->t[i]);
-		free(hs->t);
-		*hs = nh;
-	}
-	size_t j = (size_t)h & (hs->cap - 1);
-	for (; hs->t[j]; j = (j + 1) & (hs->cap - 1))
-		if (hs->t[j] == h)
-			return false;
-	hs->t[j] = h;
-	hs->n++;
-	return true;
-}
-
 /* A listing begins: remember the directories' mtimes. */
 static void
 md_list_began(struct maildir_reader *r)
@@ -1169,7 +1142,7 @@ static size_t
 md_relist(struct maildir_reader *r)
 {
 	size_t first = r->nents, cap = r->nents;
-	struct md_hashset found = { 0 };
+	struct hashset64 found = { 0 };
 
 	md_list_began(r);
 	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++) {
@@ -1188,7 +1161,7 @@ md_relist(struct maildir_reader *r)
 			for (size_t j = r->seen_cap ? (size_t)h & (r->seen_cap - 1) : 0;
 			     r->seen_cap && r->seen[j].used && !seen; j = (j + 1) & (r->seen_cap - 1))
 				seen = r->seen[j].hash == h;
-			if (seen || !md_hashset_add(&found, h))
+			if (seen || !hashset64_add(&found, h))
 				continue;
 			if (r->nents == cap) {
 				cap = cap ? cap * 2 : 64;
@@ -1207,7 +1180,7 @@ md_relist(struct maildir_reader *r)
 		}
 		closedir(d);
 	}
-	free(found.t);
+	hashset64_free(&found);
 	if (r->nents - first > 1) {
 		md_sort_reader = r;
 		qsort(r->ents + first, r->nents - first, sizeof(*r->ents), ent_cmp_tail);

@@ -172,22 +172,28 @@ report_info(const char *fmt, ...)
 	errno = e;
 }
 
+int
+exit_worse(int a, int b)
+{
+	return a > b ? a : b;
+}
+
 void
 report_status(int status)
 {
-	/* 1 ranks below every sysexits value; among those the highest wins. */
-	if (status == 0)
-		return;
-	if (worst_status == 0 || (status != EXIT_PROBLEMS && status > worst_status) ||
-	    worst_status == EXIT_PROBLEMS)
-		if (!(worst_status > EXIT_PROBLEMS && status == EXIT_PROBLEMS))
-			worst_status = status;
+	worst_status = exit_worse(worst_status, status);
 }
 
 int
 report_exit_status(void)
 {
 	return worst_status;
+}
+
+int
+report_exit_status_or(int fallback)
+{
+	return worst_status ? worst_status : fallback;
 }
 
 int

@@ -53,9 +53,18 @@ void report_warn_sys(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 /* Plain informational line on stderr unless -q. */
 void report_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Remember an exit status; the worst (highest, 1 lowest of the failures) wins. */
+/*
+ * The worse of two exit statuses, the one rule of every command: the
+ * higher wins (0 success, then 1 problems, then the sysexits values, the
+ * highest of which is the worst), so the order of failures does not matter.
+ */
+int exit_worse(int a, int b);
+/* Remember an exit status: the worst so far is exit_worse() of them all. */
 void report_status(int status);
 int report_exit_status(void);
+/* The worst status remembered, or `fallback` when none was (a failure the
+ * callee reported without a status of its own). */
+int report_exit_status_or(int fallback);
 /* Map an errno from writing to the DESIGN §4 status (ENOSPC, EIO... -> 74). */
 int report_status_for_write_errno(int err);
 

@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,4 +365,36 @@ now_monotonic(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int
+rename_noreplace(int fromdirfd, const char *from, int todirfd, const char *to)
+{
+#ifdef HAVE_RENAMEAT2
+	if (renameat2(fromdirfd, from, todirfd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+#endif
+	if (linkat(fromdirfd, from, todirfd, to, 0) == -1)
+		return -1;
+	return unlinkat(fromdirfd, from, 0);     /* the inode lives on under `to` */
+}
+
+size_t
+hex_decode(const char *p, size_t n, uint64_t *v_r)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; i < n && i < 16; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+		    c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+		if (d < 0)
+			break;
+		v = v << 4 | (uint64_t)d;
+	}
+	*v_r = v;
+	return i;
 }

@@ -75,4 +75,19 @@ long long parse_duration(const char *s);
 /* Monotonic seconds as a double (for progress and rates). */
 double now_monotonic(void);
 
+/*
+ * rename(2) that never replaces a name: renameat2(RENAME_NOREPLACE), or
+ * where the file system or kernel lacks it (EINVAL, ENOSYS) link() then
+ * unlink() of the same inode, as qmail does. 0, or -1 with errno of the
+ * call that failed (EEXIST when `to` is taken).
+ */
+int rename_noreplace(int fromdirfd, const char *from, int todirfd, const char *to);
+
+/*
+ * The hex digits (0-9, a-f, A-F) that p[0..n) begins with, at most 16:
+ * their number is returned and their value stored in *v_r (0 for none).
+ * A whole field of n digits is hex_decode(p, n, &v) == n (with n <= 16).
+ */
+size_t hex_decode(const char *p, size_t n, uint64_t *v_r);
+
 #endif
