@@ -109,8 +109,9 @@ exec sh -c "\$*"
 SSH
 	chmod +x "$TMP/ssh"
 	printf '%s mx1\n%s mx2\n' "$TMP/ssh" "$TMP/ssh" >"$TMP/hosts"
-	migrate --maildirs '%h/Maildir' --dest '%h/Fleet' --hosts "$TMP/hosts" -j 1 $u1 $u2 $u3 \
-	    >"$TMP/out6" 2>"$TMP/err6"
+	# Without SHELL in the environment, as a systemd unit runs it.
+	(unset SHELL; migrate --maildirs '%h/Maildir' --dest '%h/Fleet' --hosts "$TMP/hosts" -j 1 \
+	    $u1 $u2 $u3 >"$TMP/out6" 2>"$TMP/err6")
 	expect_eq "--hosts: exit" "$?" 0
 	for u in $u1 $u2 $u3; do
 		n=$(count "$TMP/home/$u/Maildir")
