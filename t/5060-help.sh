@@ -120,7 +120,7 @@ expect_status "check one finding" 1 "$MAILSHIFT" check "$TMP/One"
 expect_eq "check: 1 finding, 1 warning" "$(sed 's/.*messages, //' "$TMP/.err")" "1 finding (1 warning)"
 
 # the manual pages within 80 columns (tabs expanded, UTF-8 counted as one)
-widest() { col -bx | LC_ALL=C.UTF-8 wc -L | tr -d ' '; }
+widest() { LC_ALL=C.UTF-8 col -bx | LC_ALL=C.UTF-8 wc -L | tr -d ' '; }
 for p in "$MAN"/*.[1-9]; do
 	if command -v mandoc >/dev/null 2>&1; then
 		w=$(mandoc -Tutf8 "$p" | widest)
