@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <signal.h>
 #include <sys/types.h>
 #include <time.h>
@@ -15,7 +16,6 @@
 #include "header.h"
 #include "lock.h"
 #include "maildir_writer.h"
-#include "mbox_reader.h"
 #include "message.h"
 #include "util.h"
 
@@ -70,15 +70,22 @@ struct convert_summary {
 	uint64_t client[4];         /* messages whose state a client's header gave
 	                             * (enum client_kind; [0]: the server's headers) */
 	int status;
+	/* more of the line: the state a Maildir -> Maildir run carried
+	 * (convert_maildir.c), as JSON members or as text */
+	void (*more)(FILE *f, bool json, const void *arg);
+	const void *more_arg;
 };
 
+/* The summary line: JSON on stdout, or text on stderr ("SOURCE: N
+ * messages (variant): ..."; DEST NULL: written in place). */
 void convert_summary_print(const struct convert_summary *s);
 
-/* mbox (or stdin) -> Maildir, for each source. Returns the exit status. */
+/* mbox (or stdin) -> Maildir, for each source (convert_run.c: the one
+ * loop into sink_maildir.c or sink_mbox.c). Returns the exit status. */
 int convert_to_maildir(const struct convert_opts *o, const char **sources, int nsources,
     const char *dest);
 
-/* Maildir or mbox -> mbox (convert_mbox.c). Returns the exit status. */
+/* Maildir or mbox -> mbox. Returns the exit status. */
 int convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources,
     const char *dest);
 
@@ -177,13 +184,14 @@ int convert_source_lock(const struct convert_opts *o, const char *path, struct m
  * `end` to the front (journaled rewrite). 0 or -1 (reported). */
 int convert_source_remove(struct mbox_lock *lk, off_t end);
 
-/* ---- original From_ lines (convert_mbox.c; mailshift-formats(5)) --------- */
+/* The key in a Maildir file name SECS.M..P..Q..X<32 hex>_<n>.host...:
+ * false when the name has none. As "<32 hex>_<n>" into out (>= 48 bytes). */
+bool convert_name_key_parse(const char *name, uint64_t *hi, uint64_t *lo, uint32_t *n);
+bool convert_name_key(const char *name, char *out, size_t outlen);
+
+/* ---- original From_ lines (convert_common.c; mailshift-formats(5)) ------- */
 
 #define ENVELOPE_FILE "mailshift-envelopes"
-
-/* The idempotency key "<32 hex>_<n>" inside a file name into out (>= 48
- * bytes); false when the name has none. */
-bool convert_name_key(const char *name, char *out, size_t outlen);
 
 /* Append "<key> <mtime> <escaped From_ line>" to DEST/mailshift-envelopes
  * (opened on first use into *fd_io). 0 or -1 (reported). */

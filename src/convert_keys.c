@@ -46,6 +46,7 @@
 #include <xxhash.h>
 
 #include "convert.h"
+#include "header.h"
 #include "lock.h"
 #include "report.h"
 
@@ -310,4 +311,116 @@ record_close(struct delivery_record *rec)
 	sb_free(&rec->pending);
 	free(rec->path);
 	rec->path = NULL;
+}
+
+/* ---- the header filters ------------------------------------------------------ */
+
+/* Headers left out of the delivery key (convert_keys.c). */
+static const char *const status_headers[] = {
+	"Status", "X-Status", "X-Keywords", "X-UID", "X-IMAP", "X-IMAPbase",
+	"Content-Length", "Lines",
+};
+
+static bool
+is_status_header(const struct header_field *f, bool keep_keywords)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(status_headers); i++) {
+		size_t n = strlen(status_headers[i]);
+		if (f->name_len == n && mem_ieq(f->name, status_headers[i], n))
+			return !(keep_keywords && n == 10 && mem_ieq(f->name, "X-Keywords", 10));
+	}
+	return false;
+}
+
+/* The header without the mbox-only fields; malformed lines are kept. */
+void
+convert_strip_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out)
+{
+	struct header_iter it;
+	struct header_field f;
+	const char *copied = h;
+
+	sb_reset(out);
+	header_iter_init(&it, h, len);
+	while (header_iter_next(&it, &f)) {
+		if (!is_status_header(&f, keep_keywords))
+			continue;
+		sb_append(out, copied, (size_t)(f.line - copied));
+		copied = f.line + f.line_len;
+	}
+	sb_append(out, copied, (size_t)(h + len - copied));
+}
+
+/*
+ * The seven mbox metadata headers (SPEC §2.8, §2.10 ▶): Dovecot and UW
+ * never show them to a client, so they become flags, keywords and UIDs and
+ * are not written into the Maildir file. Lines, X-UIDL, X-Mozilla-* stay.
+ */
+static const char *const meta_headers[] = {
+	"Status", "X-Status", "X-Keywords", "X-UID", "X-IMAP", "X-IMAPbase", "Content-Length",
+};
+
+bool
+convert_is_meta_header(const char *name, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(meta_headers); i++)
+		if (len == strlen(meta_headers[i]) && mem_ieq(name, meta_headers[i], len))
+			return true;
+	return false;
+}
+
+bool
+convert_consume_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out)
+{
+	struct header_iter it;
+	struct header_field f;
+	const char *copied = h;
+	bool changed = false;
+
+	sb_reset(out);
+	header_iter_init(&it, h, len);
+	while (header_iter_next(&it, &f)) {
+		if (!convert_is_meta_header(f.name, f.name_len) ||
+		    (keep_keywords && f.name_len == 10 && mem_ieq(f.name, "X-Keywords", 10)))
+			continue;
+		sb_append(out, copied, (size_t)(f.line - copied));
+		copied = f.line + f.line_len;
+		changed = true;
+	}
+	sb_append(out, copied, (size_t)(h + len - copied));
+	return changed;
+}
+
+/* ---- keys in names ------------------------------------------------------ */
+
+/* The key in a file name SECS.M..P..Q..X<32 hex>_<n>.host...: the X field
+ * of the name's second part, ending at '.', ',' or ':'. */
+bool
+convert_name_key_parse(const char *name, uint64_t *hi, uint64_t *lo, uint32_t *n)
+{
+	const char *dot = strchr(name, '.');
+	if (dot == NULL)
+		return false;
+	const char *end = strchr(dot + 1, '.');
+	const char *x = memchr(dot + 1, 'X', end ? (size_t)(end - dot - 1) : strlen(dot + 1));
+	if (x == NULL)
+		return false;
+	x++;
+	return convert_key_parse(x, strcspn(x, ".,:"), hi, lo, n);
+}
+
+bool
+convert_name_key(const char *name, char *out, size_t outlen)
+{
+	uint64_t hi, lo;
+	uint32_t n;
+	char key[64];
+
+	if (!convert_name_key_parse(name, &hi, &lo, &n))
+		return false;
+	convert_key_string(hi, lo, n, key);
+	if (strlen(key) + 1 > outlen)
+		return false;
+	memcpy(out, key, strlen(key) + 1);
+	return true;
 }

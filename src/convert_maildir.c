@@ -45,11 +45,10 @@
 
 #include "convert.h"
 #include "flags.h"
-#include "maildir_reader.h"
 #include "maildir_writer.h"
+#include "reader.h"
 #include "report.h"
 #include "serverstate.h"
-#include "source.h"
 #include "testhook.h"
 #include "uidstate.h"
 #include "util.h"
@@ -580,53 +579,33 @@ findings_report(const struct state_findings *f, uint64_t *warnings)
 	return st;
 }
 
+/* What a summary line adds: the state carried. */
+struct state_said {
+	const char *state;
+	const struct serverstate *st;   /* NULL: none merged */
+};
+
 static void
-summary_print(const struct convert_summary *s, const struct serverstate *st, const char *state)
+state_print(FILE *f, bool json, const void *arg)
 {
-	if (opt_common.json) {
-		FILE *f = stdout;
-		fputs("{\"source\":", f);
-		json_cstring(f, s->source);
-		fputs(",\"dest\":", f);
-		json_cstring(f, s->dest);
-		fprintf(f, ",\"variant\":\"maildir\",\"messages\":%llu,\"delivered\":%llu,"
-		    "\"skipped\":%llu,\"bytes\":%llu,\"warnings\":%llu,\"removed\":%llu,\"state\":",
-		    (unsigned long long)s->messages, (unsigned long long)s->delivered,
-		    (unsigned long long)s->skipped, (unsigned long long)s->bytes,
-		    (unsigned long long)s->warnings, (unsigned long long)s->removed);
-		json_cstring(f, state);
+	const struct state_said *ss = arg;
+	const struct serverstate *st = ss->st;
+
+	if (json) {
+		fputs(",\"state\":", f);
+		json_cstring(f, ss->state);
 		if (st)
 			fprintf(f, ",\"uidvalidity\":%u,\"uidnext\":%u,\"uids_kept\":%zu,\"uids_fresh\":%zu,"
 			    "\"pop3_uidls\":%zu,\"with_keywords\":%zu,\"keywords_dropped\":%zu",
 			    st->validity, st->next, st->kept, st->fresh, st->uidls, st->with_keywords,
 			    st->ndropped);
-		fprintf(f, ",\"dry_run\":%s,\"status\":%d}\n", opt_common.dry_run ? "true" : "false",
-		    s->status);
-		fflush(f);
 		return;
 	}
-	if (opt_common.quiet || (s->status != 0 && s->messages == 0))
-		return;
-	report_progress_clear();
-	if (s->dest)
-		fprintf(stderr, "%s: %s: %llu message%s (maildir): %llu %s, %llu already in %s",
-		    report_prefix(), s->source, (unsigned long long)s->messages, PLURAL(s->messages),
-		    (unsigned long long)(opt_common.dry_run ? s->messages - s->skipped : s->delivered),
-		    opt_common.dry_run ? "would be delivered" : "delivered",
-		    (unsigned long long)s->skipped, s->dest);
-	else
-		fprintf(stderr, "%s: %s: %llu message%s (maildir)", report_prefix(), s->source,
-		    (unsigned long long)s->messages, PLURAL(s->messages));
-	if (s->removed)
-		fprintf(stderr, ", %llu removed from the source", (unsigned long long)s->removed);
-	if (s->warnings)
-		fprintf(stderr, ", %llu warning%s", (unsigned long long)s->warnings, PLURAL(s->warnings));
-	fprintf(stderr, "; state %s", state);
+	fprintf(f, "; state %s", ss->state);
 	if (st)
-		fprintf(stderr, ": UIDVALIDITY %u, next UID %u, %zu UID%s kept, %zu new, %zu POP3 UIDL%s, "
+		fprintf(f, ": UIDVALIDITY %u, next UID %u, %zu UID%s kept, %zu new, %zu POP3 UIDL%s, "
 		    "%zu with keywords", st->validity, st->next, st->kept, PLURAL(st->kept), st->fresh,
 		    st->uidls, PLURAL(st->uidls), st->with_keywords);
-	fputc('\n', stderr);
 }
 
 static int
@@ -977,7 +956,11 @@ convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool to
 		status = report_exit_status_or(EX_IOERR);
 	sum.status = status;
 	report_status(status);
-	summary_print(&sum, merged ? &st : NULL, state);
+	struct state_said said = { .state = state, .st = merged ? &st : NULL };
+	sum.variant = "maildir";
+	sum.more = state_print;
+	sum.more_arg = &said;
+	convert_summary_print(&sum);
 out:
 	if (merged)
 		serverstate_free(&st);
@@ -1044,7 +1027,7 @@ convert_maildir_to_maildir(const struct convert_opts *o, const char *source, con
 	struct mm_run run = { .o = o };
 	int status = 0;
 
-	if (!source_is_maildir(source)) {
+	if (!reader_is_maildir(source)) {
 		report_error(EX_DATAERR, "%s: not a Maildir (no cur/ directory)", source);
 		return EX_DATAERR;
 	}

@@ -28,10 +28,9 @@
 
 #include "convert.h"
 #include "folder.h"
-#include "maildir_reader.h"
+#include "reader.h"
 #include "report.h"
 #include "serverstate.h"
-#include "source.h"
 
 /* UW-IMAP's list of subscribed mailboxes, one name a line. */
 #define MAILBOXLIST_FILE ".mailboxlist"
@@ -556,7 +555,7 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 			if (target) {
 				status = exit_worse(status, convert_to_maildir(&co, (const char **)&src, 1, target));
 				if (strcmp(o->layout, "fs") != 0 && !opt_common.dry_run &&
-				    source_is_maildir(target))
+				    reader_is_maildir(target))
 					convert_maildirfolder(o, target);
 			}
 		}
@@ -779,7 +778,7 @@ convert_tree(const struct convert_opts *o, const char *source, const char *dest)
 {
 	struct stat st;
 
-	if (source_is_maildir(source)) {
+	if (reader_is_maildir(source)) {
 		if (o->to && strcmp(o->to, "maildir") == 0) {
 			report_error(EX_USAGE, "-r: %s is a Maildir tree; --to=maildir needs a directory "
 			    "of mboxes", source);

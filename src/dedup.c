@@ -38,13 +38,10 @@
 #include "flags.h"
 #include "header.h"
 #include "lock.h"
-#include "maildir_reader.h"
 #include "maildir_writer.h"
-#include "mbox_reader.h"
 #include "mbox_writer.h"
 #include "reader.h"
 #include "report.h"
-#include "source.h"
 #include "testhook.h"
 #include "util.h"
 
@@ -235,49 +232,39 @@ dent_end(const struct run *run, size_t i)
 
 /* ---- reading ------------------------------------------------------------- */
 
-/* A source over the locked mailbox's descriptor (lock.h: the path is never
- * opened twice). The descriptor is duplicated so source_close() is safe. */
+/* A reader of an mbox: over the locked mailbox's descriptor when it is
+ * locked (lock.h: the path is never opened twice). */
 static int
-source_from_lock(struct source *src, struct mbx *mb, bool seekable)
+mbox_open(struct mbx *mb, struct reader **r_r, struct reader_opts *ro)
 {
-	struct stat st;
-
-	memset(src, 0, sizeof *src);
-	src->path = src->name = mb->path;
-	src->type = SOURCE_MBOX;
-	src->fd = dup(mbox_lock_fd(&mb->lk));
-	if (src->fd == -1 || fstat(src->fd, &st) == -1) {
-		report_error_sys(EX_IOERR, "unable to read %s", mb->path);
-		if (src->fd != -1)
-			close(src->fd);
-		src->fd = -1;
-		return -1;
-	}
-	src->st = st;
-	src->seekable = seekable;
-	src->size = seekable ? st.st_size : -1;
-	return 0;
+	ro->allow = 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY;
+	int rc = mb->locked ? reader_open_fd(r_r, mbox_lock_fd(&mb->lk), mb->path, ro) :
+	    reader_open(r_r, mb->path, ro);
+	if (rc != 0)
+		report_status(rc);
+	return rc == 0 ? 0 : -1;
 }
 
-/* Hash one message (header view given, body through the reader). */
+/* Hash one message (header view given, body through the reader: an mbox's
+ * to its end, a maildir file's as far as the key needs it). */
 static int
-scan_message(struct dedupkey *k, const struct message *m, struct reader *r,
-    struct mbox_reader *mr, struct dent *e)
+scan_message(struct dedupkey *k, const struct message *m, struct reader *r, struct dent *e)
 {
+	bool stream = reader_type(r) != SOURCE_MAILDIR;
 	struct iovec iov[16];
-	int n = ARRAY_SIZE(iov), rc = 0;
+	int n, rc = 0;
 
 	dedupkey_feed(k, m->header, m->header_len);
-	while (dedupkey_wants_more(k) || mr != NULL) {
+	while (dedupkey_wants_more(k) || stream) {
 		n = ARRAY_SIZE(iov);
-		rc = mr ? mbox_reader_body(mr, iov, &n) : reader_body(r, iov, &n);
+		rc = reader_body(r, iov, &n);
 		if (rc != 1)
 			break;
 		for (int i = 0; i < n; i++)
 			dedupkey_feed(k, iov[i].iov_base, iov[i].iov_len);
 	}
 	if (e->size < 0)
-		e->size = mr ? mbox_reader_message_size(mr) : (int64_t)k->bytes;
+		e->size = stream ? reader_message_size(r, m) : (int64_t)k->bytes;
 	struct dedup_hash h;
 	dedupkey_finish(k, &h);
 	e->hi = h.hi;
@@ -289,22 +276,15 @@ static int
 scan_mbox(struct run *run, uint32_t mi, struct dedupkey *k)
 {
 	struct mbx *mb = &run->mb[mi];
-	struct source src;
+	struct reader_opts ro = { .mbox = { .quiet = opt_common.quiet != 0 } };
+	struct reader *r;
 	struct message m;
 	int rc;
 
-	if (mb->locked) {
-		if (source_from_lock(&src, mb, true) == -1)
-			return -1;
-	} else if ((rc = source_open(&src, mb->path,
-	    (1u << SOURCE_MBOX) | (1u << SOURCE_EMPTY))) != 0) {
-		report_status(rc);
+	if (mbox_open(mb, &r, &ro) == -1)
 		return -1;
-	}
-	struct mbox_reader_opts ro = { .quiet = opt_common.quiet != 0 };
-	struct mbox_reader *mr = mbox_reader_new(&src, &ro);
 	mb->first = run->nd;
-	while ((rc = mbox_reader_next(mr, &m)) == 1) {
+	while ((rc = reader_next(r, &m, READER_WANT_FULL)) == 1) {
 		struct dent *e = dent_new(run, mi);
 		struct mbox_state st;
 		e->loc = (uint64_t)m.offset;
@@ -314,18 +294,17 @@ scan_mbox(struct run *run, uint32_t mi, struct dedupkey *k)
 		e->flags = (uint8_t)st.flags;
 		e->state = st.old || st.flags ? ST_CUR : 0;
 		mbox_state_free(&st);
-		if ((rc = scan_message(k, &m, NULL, mr, e)) == -1)
+		if ((rc = scan_message(k, &m, r, e)) == -1)
 			break;
-		e->size = mbox_reader_message_size(mr);
+		e->size = reader_message_size(r, &m);
 		run->nd++;
-		mb->end = mbox_reader_message_end(mr);
+		mb->end = reader_message_end(r);
 		if (mb->locked)
 			mbox_lock_touch(&mb->lk);
 	}
 	mb->count = run->nd - mb->first;
-	mb->variant = mbox_reader_variant(mr);
-	mbox_reader_free(mr);
-	source_close(&src);
+	mb->variant = reader_mbox_variant(r);
+	reader_close(r);
 	if (rc == -1) {
 		mb->bad = true;
 		report_status(EX_DATAERR);
@@ -357,7 +336,7 @@ scan_maildir(struct run *run, uint32_t mi, struct dedupkey *k)
 		e->flags = (uint8_t)m.flags;
 		e->keywords = m.keywords;
 		e->state = m.in_cur ? ST_CUR : 0;
-		if (scan_message(k, &m, r, NULL, e) == -1)
+		if (scan_message(k, &m, r, e) == -1)
 			continue;   /* unreadable: reported, not in any set */
 		run->nd++;
 	}
@@ -404,48 +383,29 @@ static int
 stream_mbox(struct run *run, const struct dent *e, bytes_fn fn, void *arg)
 {
 	struct mbx *mb = &run->mb[e->mbox];
-	struct source src;
+	struct reader_opts ro = {
+		.mbox = { .variant = mb->variant, .bufsize = 65536, .quiet = true },
+		.start = (off_t)e->loc,
+	};
+	struct reader *r;
 	struct message m;
 	struct iovec iov[16];
 	int rc, n;
 
-	if (mb->locked) {
-		if (source_from_lock(&src, mb, false) == -1)
-			return -1;
-	} else if ((rc = source_open(&src, mb->path,
-	    (1u << SOURCE_MBOX) | (1u << SOURCE_EMPTY))) != 0) {
-		report_status(rc);
+	if (mbox_open(mb, &r, &ro) == -1)
 		return -1;
-	}
-	if (mb->locked || (src.seekable && src.archive == NULL)) {
-		src.pre_off = src.pre_len;
-		src.seekable = false;
-		src.size = -1;
-		rc = lseek(src.fd, (off_t)e->loc, SEEK_SET) == -1 ? -1 : 0;
-	} else {
-		char buf[65536];
-		uint64_t left = e->loc;
-		ssize_t k = 1;
-		while (left > 0 && (k = source_read(&src, buf,
-		    left < sizeof buf ? (size_t)left : sizeof buf)) > 0)
-			left -= (uint64_t)k;
-		rc = left == 0 ? 0 : -1;
-	}
-	struct mbox_reader_opts ro = { .variant = mb->variant, .bufsize = 65536, .quiet = true };
-	struct mbox_reader *mr = mbox_reader_new(&src, &ro);
-	if (rc == 0 && (rc = mbox_reader_next(mr, &m)) == 1) {
+	if ((rc = reader_next(r, &m, READER_WANT_FULL)) == 1) {
 		fn(arg, m.header, m.header_len);
 		n = ARRAY_SIZE(iov);
-		while ((rc = mbox_reader_body(mr, iov, &n)) == 1) {
+		while ((rc = reader_body(r, iov, &n)) == 1) {
 			for (int i = 0; i < n; i++)
 				fn(arg, iov[i].iov_base, iov[i].iov_len);
 			n = ARRAY_SIZE(iov);
 		}
-	} else if (rc == 0) {
+	} else {
 		rc = -1;
 	}
-	mbox_reader_free(mr);
-	source_close(&src);
+	reader_close(r);
 	if (rc == -1)
 		report_error(EX_IOERR, "%s:%llu: unable to read the message again", mb->path,
 		    (unsigned long long)e->loc);
@@ -943,7 +903,7 @@ mbx_add_arg(struct run *run, const char *path)
 		report_error(EX_USAGE, "standard input cannot be read twice: give a file");
 		return EX_USAGE;
 	}
-	if (!source_is_maildir(path))
+	if (!reader_is_maildir(path))
 		return mbx_add(run, path, false);
 	if (!run->recursive)
 		return mbx_add(run, path, true);
@@ -965,13 +925,15 @@ static int
 mbx_lock(struct run *run, struct mbx *mb)
 {
 	struct mbox_lock_opts lo = { .timeout = run->lock_timeout };
-	struct source src;
+	struct reader_opts ro = { .allow = 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY, .quiet = true,
+		.mbox = { .quiet = true } };
+	struct reader *r;
 	int rc;
 
-	if ((rc = source_open(&src, mb->path, (1u << SOURCE_MBOX) | (1u << SOURCE_EMPTY))) != 0)
+	if ((rc = reader_open(&r, mb->path, &ro)) != 0)
 		return rc;
-	bool compressed = src.compression != NULL;
-	source_close(&src);
+	bool compressed = reader_compression(r) != NULL;
+	reader_close(r);
 	if (compressed) {
 		report_error(EX_USAGE, "%s: a compressed mailbox cannot be changed in place", mb->path);
 		return EX_USAGE;

@@ -39,7 +39,6 @@
 #include "clientstate.h"
 #include "flags.h"
 #include "header.h"
-#include "maildir_reader.h"
 #include "mime.h"
 #include "reader.h"
 #include "report.h"
@@ -389,8 +388,8 @@ facts_date(struct run *run, struct reader *r, const struct message *m,
 	 * message needs it */
 	time_t env = m->env_time;
 	bool have_env = m->env_time_ok;
-	if (!have_env && m->origin == ORIGIN_MAILDIR && reader_maildir(r) != NULL) {
-		const struct stat *st = maildir_reader_stat(reader_maildir(r));
+	if (!have_env && m->origin == ORIGIN_MAILDIR) {
+		const struct stat *st = reader_stat(r);
 		if (st != NULL) {
 			env = st->st_mtime;
 			have_env = true;
@@ -497,7 +496,7 @@ facts_flags(struct reader *r, const struct message *m, struct msgfacts *mf)
 	for (int i = 0; i < 26; i++) {
 		if (!(m->keywords & (1u << i)))
 			continue;
-		const char *kn = maildir_reader_keyword(reader_maildir(r), (char)('a' + i));
+		const char *kn = reader_keyword_name(r, (char)('a' + i));
 		if (mf->kw.len)
 			sb_appendc(&mf->kw, ' ');
 		if (kn)
@@ -561,12 +560,12 @@ stats_message(struct run *run, struct reader *r, const struct message *m, time_t
 		return -1;
 	mf->size = m->size;
 	if (m->origin == ORIGIN_MBOX) {
-		mf->size = mbox_reader_message_size(reader_mbox(r));
+		mf->size = reader_message_size(r, m);
 		snprintf(mf->where, sizeof mf->where, "%s:%lld", m->mailbox, (long long)m->offset);
 	} else {
 		/* no ,S= in the name: fstat of the open file, or lstat (--counts) */
 		struct stat st;
-		const struct stat *sp = mf->size < 0 ? maildir_reader_stat(reader_maildir(r)) : NULL;
+		const struct stat *sp = mf->size < 0 ? reader_stat(r) : NULL;
 		if (sp != NULL)
 			mf->size = (int64_t)sp->st_size;
 		else if (mf->size < 0 && lstat(m->path, &st) == 0)
@@ -636,11 +635,8 @@ stats_one(struct run *run, const char *path, const char *label, const char *fold
 		status = EX_DATAERR;
 		report_status(EX_DATAERR);
 	}
-	if (type == SOURCE_MAILDIR) {
-		const struct maildir_counters *c = maildir_reader_counters(reader_maildir(r));
-		if (c->unreadable > 0)
-			report_status(EXIT_PROBLEMS);
-	}
+	if (reader_unreadable(r) > 0)
+		report_status(EXIT_PROBLEMS);
 	sb_free(&mf.kw);
 	sb_free(&mf.addr);
 	sb_free(&mf.name);
@@ -1129,8 +1125,8 @@ stats_run(struct run *run, const char **args, bool csv)
 	int status = 0;
 
 	for (size_t i = 0; args[i]; i++) {
-		int st = run->recursive && source_is_maildir(args[i]) ? stats_tree(run, args[i]) :
-		    stats_one(run, args[i], args[i], source_is_maildir(args[i]) ? "" : NULL);
+		int st = run->recursive && reader_is_maildir(args[i]) ? stats_tree(run, args[i]) :
+		    stats_one(run, args[i], args[i], reader_is_maildir(args[i]) ? "" : NULL);
 		status = exit_worse(status, st);
 	}
 	report_progress_clear();

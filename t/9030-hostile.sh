@@ -116,7 +116,18 @@ cat "$TMP/utf8.mbox" >"$TMP/fifo" &
 conv "FIFO with a writer" 0 60 "$TMP/fifo" "$TMP/fifo-md"
 wait
 expect_eq "FIFO: 20 messages" "$(msgs "$TMP/fifo-md")" 20
-conv "FIFO without a writer (empty)" 0 30 "$TMP/fifo" "$TMP/fifo-empty"
+# a FIFO is read from its writer, as cat reads it: a conversion started
+# before the writer opened it waits for it (a read before would end at once,
+# and the writer would then wait forever for a reader)
+"$MAILSHIFT" convert -q --sync=none "$TMP/fifo" "$TMP/fifo-late" 2>"$TMP/late.err" &
+late=$!
+sleep 1
+check "FIFO: waits for its writer" kill -0 "$late"
+timeout 30 sh -c 'cat "$1" >"$2"' sh "$TMP/utf8.mbox" "$TMP/fifo"
+expect_eq "FIFO: the writer was read" "$?" 0
+wait "$late"
+expect_eq "FIFO with a late writer: exit" "$?" 0
+expect_eq "FIFO with a late writer: 20 messages" "$(msgs "$TMP/fifo-late")" 20
 
 # --- /dev/zero --------------------------------------------------------------
 conv "/dev/zero" 65 30 /dev/zero "$TMP/zero"

@@ -14,7 +14,6 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "maildir_reader.h"
 #include "reader.h"
 #include "util.h"
 
@@ -99,10 +98,12 @@ START_TEST(test_mbox_file)
 	ck_assert_int_eq(reader_open(&r, p, &o), 0);
 	ck_assert_int_eq(reader_type(r), SOURCE_MBOX);
 	ck_assert_str_eq(reader_name(r), p);
-	ck_assert_ptr_nonnull(reader_mbox(r));
-	ck_assert_ptr_null(reader_maildir(r));
-	ck_assert_ptr_nonnull(reader_source(r));
+	ck_assert_int_eq(reader_dirfd(r), -1);
+	ck_assert_ptr_null(reader_compression(r));
 	ck_assert_uint_eq(read_all(r, READER_WANT_NAME, &out), 2);
+	ck_assert_str_eq(reader_variant_name(r), "mboxrd");
+	ck_assert_ptr_nonnull(reader_counters(r));
+	ck_assert_uint_eq(reader_unreadable(r), 0);
 	ck_assert_str_eq(out.buf, expect);
 	reader_close(r);
 	sb_free(&out);
@@ -165,7 +166,7 @@ START_TEST(test_gzip)
 		goto done;      /* no gzip(1) here */
 	ck_assert_int_eq(reader_open(&r, gz, &o), 0);
 	ck_assert_int_eq(reader_type(r), SOURCE_MBOX);
-	ck_assert_str_eq(reader_source(r)->compression, "gzip");
+	ck_assert_str_eq(reader_compression(r), "gzip");
 	ck_assert_uint_eq(read_all(r, READER_WANT_FULL, &out), 2);
 	ck_assert_str_eq(out.buf, expect);
 	reader_close(r);
@@ -187,7 +188,9 @@ START_TEST(test_empty_file)
 
 	ck_assert_int_eq(reader_open(&r, p, NULL), 0);
 	ck_assert_int_eq(reader_type(r), SOURCE_EMPTY);
-	ck_assert_ptr_null(reader_mbox(r));
+	ck_assert_str_eq(reader_variant_name(r), "empty");
+	ck_assert_ptr_null(reader_counters(r));
+	ck_assert(!reader_only_blank_lines(r));
 	ck_assert_uint_eq(read_all(r, READER_WANT_FULL, &out), 0);
 	ck_assert_int_eq(reader_body(r, iov, &cnt), 0);
 	ck_assert_int_eq(cnt, 0);
@@ -217,9 +220,10 @@ START_TEST(test_maildir)
 	ck_assert_int_eq(reader_open(&r, md, &o), 0);
 	ck_assert_int_eq(reader_type(r), SOURCE_MAILDIR);
 	ck_assert_str_eq(reader_name(r), md);
-	ck_assert_ptr_null(reader_source(r));
-	ck_assert_ptr_null(reader_mbox(r));
-	ck_assert_ptr_nonnull(reader_maildir(r));
+	ck_assert_ptr_null(reader_compression(r));
+	ck_assert_ptr_null(reader_counters(r));
+	ck_assert_int_ge(reader_dirfd(r), 0);
+	ck_assert_str_eq(reader_variant_name(r), "maildir");
 	/* the same bytes as from the mbox */
 	ck_assert_uint_eq(read_all(r, READER_WANT_FULL, &out), 2);
 	ck_assert_str_eq(out.buf, expect);
@@ -237,10 +241,59 @@ START_TEST(test_maildir)
 	ck_assert_int_eq(cnt, 1);
 	ck_assert_uint_eq(iov[0].iov_len, 23);
 	ck_assert_mem_eq(iov[0].iov_base, "Subject: one\n\nbody one\n", 23);
-	ck_assert_uint_eq(maildir_reader_counters(reader_maildir(r))->messages, 1);
+	ck_assert_ptr_nonnull(reader_stat(r));
+	ck_assert_int_eq(reader_stat(r)->st_size, 23);
+	ck_assert_uint_eq(reader_unreadable(r), 0);
 	reader_close(r);
 	sb_free(&out);
 	free(md);
+}
+END_TEST
+
+/* An mbox over a descriptor the caller holds, from a message's offset, and
+ * the offsets the reader reports: the second message read on its own. */
+START_TEST(test_open_fd_start)
+{
+	char *p = put("fd.mbox", mbox_text, sizeof(mbox_text) - 1);
+	struct reader_opts o = { .mbox.quiet = true };
+	struct reader *r;
+	struct message m;
+	struct strbuf out = STRBUF_INIT;
+	int fd = open(p, O_RDONLY);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(reader_open_fd(&r, fd, p, &o), 0);
+	ck_assert_str_eq(reader_name(r), p);
+	ck_assert_int_eq(reader_next(r, &m, READER_WANT_FULL), 1);
+	ck_assert_int_eq(reader_message_offset(r), 0);
+	struct iovec iov[8];
+	int cnt = 8;
+	while (reader_body(r, iov, &cnt) == 1)
+		cnt = 8;
+	off_t second = reader_message_end(r);
+	ck_assert_int_eq(reader_message_size(r, &m), (int64_t)strlen("Subject: one\n\nbody one\n"));
+	ck_assert_int_eq(reader_next(r, &m, READER_WANT_FULL), 1);
+	ck_assert_int_eq(m.offset, second);
+	ck_assert_mem_eq(mbox_text + second, "From ", 5);
+	reader_close(r);
+
+	/* the descriptor was duplicated: still open; a start reads from there */
+	o.start = second;
+	ck_assert_int_eq(reader_open_fd(&r, fd, p, &o), 0);
+	ck_assert_uint_eq(read_all(r, READER_WANT_FULL, &out), 1);
+	ck_assert_str_eq(out.buf, "Subject: two\n\n|body two\n;");
+	reader_close(r);
+	ck_assert_int_eq(close(fd), 0);
+
+	/* by path too */
+	ck_assert_int_eq(reader_open(&r, p, &o), 0);
+	ck_assert_uint_eq(read_all(r, READER_WANT_FULL, &out), 1);
+	ck_assert_str_eq(out.buf, "Subject: two\n\n|body two\n;");
+	ck_assert(!reader_rewritten(r));
+	ck_assert(!reader_held_back(r));
+	reader_close(r);
+	sb_free(&out);
+	free(p);
 }
 END_TEST
 
@@ -289,6 +342,7 @@ reader_suite(void)
 	tcase_add_test(tc, test_gzip);
 	tcase_add_test(tc, test_empty_file);
 	tcase_add_test(tc, test_maildir);
+	tcase_add_test(tc, test_open_fd_start);
 	tcase_add_test(tc, test_refusals);
 	suite_add_tcase(s, tc);
 	return s;

@@ -79,46 +79,13 @@ int maildir_reader_dirfd(const struct maildir_reader *r);
  * (SPEC §1.10: index 0 is 'a'), or NULL when the letter has no name.
  */
 const char *maildir_reader_keyword(const struct maildir_reader *r, char letter);
-/* Read a dovecot-keywords file below dirfd into names[26] (malloc'd, NULL
- * where unset). 0, or -1 with errno (ENOENT when there is no file). */
-int maildir_keywords_read(int dirfd, char *names[26]);
-void maildir_keywords_free(char *names[26]);
 
 void maildir_reader_close(struct maildir_reader *r);
 
 /* Delivery order of two file names (READER_SORT_DELIVERY); <0, 0, >0. */
 int maildir_name_cmp_delivery(const char *a, const char *b);
 
-/*
- * Folder tree walk (SPEC §1.8): yields INBOX ("" at the root) first, then
- * every folder in name order.
- *   Maildir++: top-level entries ".X" (not "." or "..", not starting
- *     with "..") that are real directories with cur/; name "X" (".Sent.2002"
- *     gives "Sent.2002"). Other '.' directories are MDE_BROKEN_FOLDER.
- *   fs layout (Dovecot LAYOUT=fs): real subdirectories (not cur, new, tmp,
- *     not starting with '.', not Courier's courierimap* directories), at any
- *     depth, that have cur/; name "foo/baz". Directories without cur/ are
- *     walked through but not yielded.
- * Symlinks are never followed; extra files (maildirsize, dovecot-*, ...)
- * are never folders.
- */
-enum maildir_layout {
-	MAILDIR_LAYOUT_MAILDIRPP = 1u << 0,
-	MAILDIR_LAYOUT_FS        = 1u << 1,
-};
-struct maildir_folder {
-	const char *name;               /* "" = INBOX */
-	const char *path;               /* root path + "/" + directory */
-	enum maildir_layout layout;     /* how it was found (INBOX: MAILDIRPP) */
-};
-struct maildir_walk;
-
-/* layouts: mask of MAILDIR_LAYOUT_*. Returns NULL after reporting (66). */
-struct maildir_walk *maildir_walk_open(const char *root, unsigned layouts,
-                                       maildir_event_fn on_event, void *event_arg);
-/* 1 and *f_r (valid until close), 0 at the end. */
-int maildir_walk_next(struct maildir_walk *w, const struct maildir_folder **f_r);
-void maildir_walk_close(struct maildir_walk *w);
+/* The folder walk (maildir_walk_*) is declared in reader.h. */
 
 /* True for the names SPEC §1.1/§1.11 reserves (maildirsize, maildirfolder,
  * dovecot-uidlist, dovecot-keywords, dovecot.index*, dovecot.list.index*,

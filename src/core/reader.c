@@ -32,23 +32,12 @@ struct reader {
 #define READER_ALLOW_DEFAULT \
 	((1u << SOURCE_MBOX) | (1u << SOURCE_EMPTY) | (1u << SOURCE_MAILDIR))
 
-int
-reader_open(struct reader **r_r, const char *path, const struct reader_opts *opts)
+/* The readers over an open source. */
+static int
+reader_start(struct reader *r, const struct reader_opts *opts)
 {
-	static const struct reader_opts defaults;
-	struct reader *r = xcalloc(1, sizeof(*r));
-	int st;
+	int st = 0;
 
-	*r_r = NULL;
-	if (opts == NULL)
-		opts = &defaults;
-	r->path = xstrdup(path);
-	st = source_open(&r->src, r->path, opts->allow ? opts->allow : READER_ALLOW_DEFAULT);
-	if (st != 0) {
-		free(r->path);
-		free(r);
-		return st;
-	}
 	r->src_open = true;
 	r->type = r->src.type;
 	switch (r->type) {
@@ -58,20 +47,71 @@ reader_open(struct reader **r_r, const char *path, const struct reader_opts *opt
 		st = maildir_reader_open(&r->maildir, r->path, opts);
 		break;
 	case SOURCE_MBOX:
-	case SOURCE_MMDF:
-		r->mbox = mbox_reader_new(&r->src, &opts->mbox);
+	case SOURCE_MMDF: {
+		/* a live mailbox is read in turns only when it can be read
+		 * again from where a turn ended (not compressed, not a pipe) */
+		struct mbox_reader_opts mo = opts->mbox;
+		if (opts->start > 0 && source_skip(&r->src, opts->start) == -1) {
+			report_error_sys(EX_IOERR, "%s:%lld: unable to read up to here", r->src.name,
+			    (long long)opts->start);
+			st = EX_IOERR;
+			break;
+		}
+		if (!r->src.seekable)
+			mo.live = NULL;
+		r->mbox = mbox_reader_new(&r->src, &mo);
 		if (r->mbox == NULL)
 			st = EX_DATAERR;
 		break;
+	}
 	case SOURCE_EMPTY:
 		break;
 	}
+	return st;
+}
+
+/* The end of both opens: the source opened with status st, or not. */
+static int
+reader_opened(struct reader *r, int st, const struct reader_opts *opts, struct reader **r_r)
+{
 	if (st != 0) {
+		free(r->path);
+		free(r);
+		return st;
+	}
+	if ((st = reader_start(r, opts)) != 0) {
 		reader_close(r);
 		return st;
 	}
 	*r_r = r;
 	return 0;
+}
+
+int
+reader_open(struct reader **r_r, const char *path, const struct reader_opts *opts)
+{
+	static const struct reader_opts defaults;
+	struct reader *r = xcalloc(1, sizeof(*r));
+
+	*r_r = NULL;
+	if (opts == NULL)
+		opts = &defaults;
+	r->path = xstrdup(path);
+	return reader_opened(r, source_open(&r->src, r->path, opts->allow ? opts->allow :
+	    READER_ALLOW_DEFAULT), opts, r_r);
+}
+
+int
+reader_open_fd(struct reader **r_r, int fd, const char *name, const struct reader_opts *opts)
+{
+	static const struct reader_opts defaults;
+	struct reader *r = xcalloc(1, sizeof(*r));
+
+	*r_r = NULL;
+	if (opts == NULL)
+		opts = &defaults;
+	r->path = xstrdup(name);
+	return reader_opened(r, source_open_fd(&r->src, fd, r->path), opts, r_r);
 }
 
 int
@@ -102,27 +142,121 @@ reader_type(const struct reader *r)
 }
 
 const char *
+reader_variant_name(const struct reader *r)
+{
+	if (r->maildir != NULL)
+		return "maildir";
+	if (r->mbox != NULL)
+		return mbox_variant_name(mbox_reader_variant(r->mbox));
+	return "empty";
+}
+
+const char *
+reader_compression(const struct reader *r)
+{
+	return r->src_open ? r->src.compression : NULL;
+}
+
+bool
+reader_only_blank_lines(const struct reader *r)
+{
+	return r->type == SOURCE_EMPTY && r->src_open && r->src.pre_len > 0;
+}
+
+void
+reader_progress(const struct reader *r, const struct message *m, uint64_t *done,
+    uint64_t *total)
+{
+	*done = 0;
+	*total = 0;
+	if (r->mbox == NULL)
+		return;
+	*done = m->offset > 0 ? (uint64_t)m->offset : 0;
+	*total = r->src.size > 0 ? (uint64_t)r->src.size : 0;
+}
+
+int64_t
+reader_message_size(const struct reader *r, const struct message *m)
+{
+	return r->mbox != NULL ? mbox_reader_message_size(r->mbox) : m->size;
+}
+
+enum mbox_variant
+reader_mbox_variant(const struct reader *r)
+{
+	return r->mbox != NULL ? mbox_reader_variant(r->mbox) : MBOX_AUTO;
+}
+
+off_t
+reader_message_end(const struct reader *r)
+{
+	return r->mbox != NULL ? mbox_reader_message_end(r->mbox) : 0;
+}
+
+off_t
+reader_message_offset(const struct reader *r)
+{
+	return r->mbox != NULL ? mbox_reader_message_offset(r->mbox) : 0;
+}
+
+bool
+reader_rewritten(const struct reader *r)
+{
+	return r->mbox != NULL && mbox_reader_rewritten(r->mbox);
+}
+
+bool
+reader_held_back(const struct reader *r)
+{
+	return r->mbox != NULL && mbox_reader_held_back(r->mbox);
+}
+
+bool
+reader_pseudo_header(const struct reader *r, const char **hdr_r, size_t *len_r)
+{
+	return r->mbox != NULL && mbox_reader_pseudo_header(r->mbox, hdr_r, len_r);
+}
+
+const struct mbox_counters *
+reader_counters(const struct reader *r)
+{
+	return r->mbox != NULL ? mbox_reader_counters(r->mbox) : NULL;
+}
+
+const char *
+reader_keyword_name(struct reader *r, char c)
+{
+	return r->maildir != NULL ? maildir_reader_keyword(r->maildir, c) : NULL;
+}
+
+const struct stat *
+reader_stat(struct reader *r)
+{
+	return r->maildir != NULL ? maildir_reader_stat(r->maildir) : NULL;
+}
+
+uint64_t
+reader_unreadable(const struct reader *r)
+{
+	return r->maildir != NULL ? (uint64_t)maildir_reader_counters(r->maildir)->unreadable : 0;
+}
+
+int
+reader_dirfd(const struct reader *r)
+{
+	return r->maildir != NULL ? maildir_reader_dirfd(r->maildir) : -1;
+}
+
+bool
+reader_is_maildir(const char *path)
+{
+	return source_is_maildir(path);
+}
+
+const char *
 reader_name(const struct reader *r)
 {
 	return r->maildir != NULL ? r->path : r->src.name;
-}
-
-struct source *
-reader_source(struct reader *r)
-{
-	return r->src_open ? &r->src : NULL;
-}
-
-struct mbox_reader *
-reader_mbox(struct reader *r)
-{
-	return r->mbox;
-}
-
-struct maildir_reader *
-reader_maildir(struct reader *r)
-{
-	return r->maildir;
 }
 
 void

@@ -301,6 +301,32 @@ sniff_classify(struct source *s, bool allow_decompress)
 	return EX_DATAERR;
 }
 
+/*
+ * A FIFO is read as cat(1) reads it: from its writer. A read before any
+ * writer opened it would end at once (no writer: end of file), and a
+ * writer coming a moment later would wait forever for a reader. So it is
+ * opened again, blocking until a writer comes (a signal ends the wait:
+ * EINTR, reported).
+ */
+static int
+fifo_wait_writer(struct source *s, const char *path)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd == -1)
+		return -1;
+	if (fstat(fd, &st) == -1 || st.st_dev != s->st.st_dev || st.st_ino != s->st.st_ino) {
+		close(fd);
+		errno = ESTALE;
+		return -1;
+	}
+	close(s->fd);
+	s->fd = fd;
+	return 0;
+}
+
 int
 source_open(struct source *s, const char *path, unsigned allow)
 {
@@ -358,6 +384,11 @@ source_open(struct source *s, const char *path, unsigned allow)
 			source_close(s);
 			return EX_NOINPUT;
 		}
+		if (S_ISFIFO(s->st.st_mode) && fifo_wait_writer(s, path) == -1) {
+			report_error_sys(EX_NOINPUT, "cannot open %s", path);
+			source_close(s);
+			return EX_NOINPUT;
+		}
 	}
 	if (S_ISREG(s->st.st_mode) && lseek(s->fd, 0, SEEK_CUR) != (off_t)-1) {
 		s->seekable = true;
@@ -374,6 +405,50 @@ source_open(struct source *s, const char *path, unsigned allow)
 	if (st != 0) {
 		source_close(s);
 		return st;
+	}
+	return 0;
+}
+
+int
+source_open_fd(struct source *s, int fd, const char *name)
+{
+	memset(s, 0, sizeof *s);
+	s->path = s->name = name;
+	s->type = SOURCE_MBOX;
+	s->fd = dup(fd);
+	if (s->fd == -1 || fstat(s->fd, &s->st) == -1) {
+		report_error_sys(EX_IOERR, "unable to read %s", name);
+		if (s->fd != -1)
+			close(s->fd);
+		s->fd = -1;
+		return EX_IOERR;
+	}
+	s->seekable = S_ISREG(s->st.st_mode);
+	s->size = s->seekable ? s->st.st_size : -1;
+	return 0;
+}
+
+int
+source_skip(struct source *s, off_t off)
+{
+	if (off <= 0)
+		return 0;
+	if (s->seekable && s->archive == NULL) {
+		/* read on from there, as a stream */
+		s->pre_off = s->pre_len;
+		s->seekable = false;
+		s->size = -1;
+		if (lseek(s->fd, off, SEEK_SET) == -1)
+			return -1;
+		s->pos = off;
+		return 0;
+	}
+	char buf[65536];
+	while (s->pos < off) {
+		off_t left = off - s->pos;
+		ssize_t k = source_read(s, buf, left < (off_t)sizeof buf ? (size_t)left : sizeof buf);
+		if (k <= 0)
+			return -1;
 	}
 	return 0;
 }

@@ -52,6 +52,17 @@ struct source {
  */
 int source_open(struct source *src, const char *path, unsigned allow);
 
+/*
+ * An mbox over a descriptor the caller holds open (and locked: lock.h, a
+ * locked mailbox is never opened twice). The descriptor is duplicated.
+ * 0 or the reported status.
+ */
+int source_open_fd(struct source *src, int fd, const char *name);
+/* Go on reading at byte off (of the decompressed bytes): a regular file
+ * seeks there and is read on as a stream; anything else is read up to
+ * there. 0, or -1 (errno). */
+int source_skip(struct source *src, off_t off);
+
 /* Sequential read of the (decompressed) bytes; 0 at end, -1 error (errno). */
 ssize_t source_read(struct source *src, void *buf, size_t len);
 /* Positional read, only when src->seekable. */

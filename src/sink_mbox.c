@@ -1,8 +1,8 @@
 /*
- * convert_mbox.c: `mailshift convert` into an mbox (DESIGN §3 convert,
+ * sink_mbox.c: the mbox sink of `mailshift convert` (sink.h): into an mbox (DESIGN §3 convert,
  * SPEC §2.3, §2.6, §2.10, §2.11, §3.11, §5 O1-O8, X17): Maildir -> mbox
- * and mbox -> mbox (re-quoting between variants), one loop over reader.h
- * feeding mbox_writer.h:
+ * and mbox -> mbox (re-quoting between variants), the messages of
+ * reader.h written through mbox_writer.h:
  *
  *     recover -> scan DEST keys -> lock+open -> next message -> skip or
  *     append -> every batch: flush (fsync), record the durable size,
@@ -20,9 +20,6 @@
  * mid-message leaves it behind; the next run takes the mbox's lock and cuts
  * the torn tail back to that size before anything else. Maildir files are
  * unlinked only after the size that holds their messages was recorded.
- *
- * Also here: the envelope records (original From_ lines, SPEC §3.11 ▶ 3,
- * mailshift-formats(5)) and the mbox source's lock and removal.
  */
 #include "config.h"
 
@@ -38,262 +35,14 @@
 #include <unistd.h>
 
 #include "convert.h"
-#include "maildir_reader.h"
+#include "flags.h"
 #include "mbox_writer.h"
 #include "reader.h"
 #include "report.h"
 #include "serverstate.h"
-#include "source.h"
+#include "sink.h"
 #include "testhook.h"
 #include "uidstate.h"
-
-/* ---- keys in names ------------------------------------------------------ */
-
-bool
-convert_name_key(const char *name, char *out, size_t outlen)
-{
-	const char *dot = strchr(name, '.');
-	if (dot == NULL)
-		return false;
-	const char *end = strchr(dot + 1, '.');
-	size_t span = end ? (size_t)(end - dot - 1) : strlen(dot + 1);
-	const char *x = memchr(dot + 1, 'X', span);
-	if (x == NULL)
-		return false;
-	x++;
-	uint64_t hi, lo;
-	if (!convert_key_hex(x, &hi, &lo) || x[32] != '_')
-		return false;
-	size_t j = 33;
-	while (x[j] >= '0' && x[j] <= '9')
-		j++;
-	if (j == 33 || j + 1 > outlen)
-		return false;
-	memcpy(out, x, j);
-	out[j] = '\0';
-	return true;
-}
-
-/* ---- envelope records ------------------------------------------------------ */
-
-/* '%XX' for control bytes, DEL, '%' and SP-free storage of the line. */
-static void
-env_escape(const char *p, size_t n, struct strbuf *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
-		if (c < 0x20 || c == 0x7f || c == '%')
-			sb_appendf(out, "%%%02X", c);
-		else
-			sb_appendc(out, (char)c);
-	}
-}
-
-static bool
-env_unescape(const char *p, size_t n, struct strbuf *out)
-{
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] != '%') {
-			sb_appendc(out, p[i]);
-			continue;
-		}
-		if (i + 2 >= n)
-			return false;
-		uint64_t c;
-		if (hex_decode(p + i + 1, 2, &c) != 2)
-			return false;
-		sb_appendc(out, (char)c);
-		i += 2;
-	}
-	return true;
-}
-
-int
-envelope_append(const char *maildir, int *fd_io, const struct convert_opts *o,
-    const char *key, time_t mtime, const char *line, size_t len)
-{
-	if (*fd_io == -1) {
-		char *p = xasprintf("%s/%s", maildir, ENVELOPE_FILE);
-		int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		bool created = fd != -1;
-		if (fd == -1 && errno == EEXIST)
-			fd = open(p, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
-		if (fd == -1) {
-			report_error_sys(EX_CANTCREAT, "unable to open %s", p);
-			free(p);
-			return -1;
-		}
-		if (created && o->chown && fchown(fd, o->uid, o->gid) == -1)
-			report_warn_sys("unable to chown %s", p);
-		free(p);
-		*fd_io = fd;
-	}
-	struct strbuf b = STRBUF_INIT;
-	sb_appendf(&b, "%s %lld ", key, (long long)mtime);
-	if (len > 0 && line[len - 1] == '\n')
-		len--;
-	env_escape(line, len, &b);
-	sb_appendc(&b, '\n');
-	int rc = write_all(*fd_io, b.buf, b.len);
-	if (rc == -1)
-		report_error_sys(report_status_for_write_errno(errno) ? report_status_for_write_errno(errno)
-		    : EX_IOERR, "unable to write %s/%s", maildir, ENVELOPE_FILE);
-	sb_free(&b);
-	return rc;
-}
-
-struct envrec {
-	char key[48];
-	time_t mtime;
-	char *line;            /* with its LF */
-	size_t len;
-};
-
-struct envstore {
-	struct envrec *v;
-	size_t n;
-};
-
-static int
-envrec_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct envrec *)a)->key, ((const struct envrec *)b)->key);
-}
-
-/* One record line; false when malformed (e.g. cut by a crash). */
-static bool
-envrec_parse(const char *p, size_t n, struct envrec *r)
-{
-	const char *sp = memchr(p, ' ', n);
-	if (sp == NULL || sp == p || (size_t)(sp - p) >= sizeof r->key)
-		return false;
-	memcpy(r->key, p, (size_t)(sp - p));
-	r->key[sp - p] = '\0';
-	const char *t = sp + 1, *e = p + n;
-	char *endp;
-	char num[24];
-	const char *sp2 = memchr(t, ' ', (size_t)(e - t));
-	if (sp2 == NULL || sp2 == t || (size_t)(sp2 - t) >= sizeof num)
-		return false;
-	memcpy(num, t, (size_t)(sp2 - t));
-	num[sp2 - t] = '\0';
-	long long v = strtoll(num, &endp, 10);
-	if (*endp != '\0')
-		return false;
-	struct strbuf l = STRBUF_INIT;
-	if (!env_unescape(sp2 + 1, (size_t)(e - sp2 - 1), &l) || l.len < 5 ||
-	    memcmp(l.buf, "From ", 5) != 0) {
-		sb_free(&l);
-		return false;
-	}
-	sb_appendc(&l, '\n');
-	r->mtime = (time_t)v;
-	r->line = l.buf;
-	r->len = l.len;
-	return true;
-}
-
-struct envstore *
-envstore_load(const char *maildir)
-{
-	char *p = xasprintf("%s/%s", maildir, ENVELOPE_FILE);
-	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	free(p);
-	if (fd == -1)
-		return NULL;
-	struct strbuf all = STRBUF_INIT;
-	char buf[65536];
-	ssize_t k;
-	while ((k = read_full(fd, buf, sizeof buf)) > 0)
-		sb_append(&all, buf, (size_t)k);
-	close(fd);
-	struct envstore *es = xcalloc(1, sizeof *es);
-	size_t cap = 0;
-	for (size_t i = 0; i < all.len;) {
-		const char *lf = memchr(all.buf + i, '\n', all.len - i);
-		if (lf == NULL)
-			break;          /* a record cut by a crash */
-		size_t n = (size_t)(lf - all.buf) - i;
-		struct envrec r;
-		if (envrec_parse(all.buf + i, n, &r)) {
-			if (es->n == cap) {
-				cap = cap ? cap * 2 : 64;
-				es->v = xrealloc(es->v, cap * sizeof *es->v);
-			}
-			es->v[es->n++] = r;
-		}
-		i += n + 1;
-	}
-	sb_free(&all);
-	if (es->n > 1)
-		qsort(es->v, es->n, sizeof *es->v, envrec_cmp);
-	return es;
-}
-
-bool
-envstore_lookup(const struct envstore *es, const char *key, time_t mtime,
-    const char **line_r, size_t *len_r)
-{
-	if (es == NULL || es->n == 0)
-		return false;
-	struct envrec k;
-	snprintf(k.key, sizeof k.key, "%s", key);
-	const struct envrec *r = bsearch(&k, es->v, es->n, sizeof *es->v, envrec_cmp);
-	if (r == NULL || r->mtime != mtime)
-		return false;
-	*line_r = r->line;
-	*len_r = r->len;
-	return true;
-}
-
-void
-envstore_free(struct envstore *es)
-{
-	if (es == NULL)
-		return;
-	for (size_t i = 0; i < es->n; i++)
-		free(es->v[i].line);
-	free(es->v);
-	free(es);
-}
-
-/* ---- the mbox source: lock and removal ---------------------------------------- */
-
-int
-convert_source_lock(const struct convert_opts *o, const char *path, struct mbox_lock *lk)
-{
-	struct stat st;
-
-	lk->fd = -1;
-	if (strcmp(path, "-") == 0 || stat(path, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    opt_common.dry_run)
-		return 0;       /* source_open reports what is wrong */
-	struct mbox_lock_opts lo = { .timeout = o->lock_timeout };
-	/*
-	 * The reader opens the path once more for reading. The locks are OFD
-	 * fcntl, flock and the dotlock: none is dropped when that second
-	 * descriptor is closed (SPEC §2.11 F1 concerns classic fcntl locks).
-	 */
-	int status = mbox_lock_open(lk, path, o->remove_source ? MBOX_LOCK_WRITE : MBOX_LOCK_SHARED, &lo);
-	if (status == 0 && !o->remove_source)
-		mbox_lock_yield(lk);    /* taken again around each read */
-	return status;
-}
-
-int
-convert_source_remove(struct mbox_lock *lk, off_t end)
-{
-	struct stat st;
-
-	if (fstat(lk->fd, &st) == -1) {
-		report_error_sys(EX_IOERR, "unable to stat %s", lk->path);
-		return -1;
-	}
-	if (end >= st.st_size)
-		return mbox_truncate_empty(lk);
-	/* what arrived after the part we read moves to the front (X17) */
-	return mbox_rewrite_remove_head(lk, end);
-}
 
 /* ---- Maildir / mbox -> mbox ------------------------------------------------------ */
 
@@ -303,6 +52,7 @@ struct pending {
 };
 
 struct mrun {
+	struct sink base;
 	const struct convert_opts *o;
 	const char *dest;
 	struct mbox_writer *w;
@@ -321,6 +71,19 @@ struct mrun {
 	char *ck_dir;               /* the folder whose Courier keywords are loaded */
 	struct courier_state ck;
 	bool ck_loaded;
+
+	/* the source being read */
+	bool from_maildir;
+	struct envstore *es;        /* its original From_ lines */
+	struct keyset occ;          /* its keys so far */
+	struct uidlist *ul;         /* its UID state */
+	struct uid_out uo;
+	size_t every;               /* messages a batch */
+
+	/* the message being written */
+	uint64_t hi, lo;
+	const char *h;
+	size_t hlen;
 };
 
 static void
@@ -570,14 +333,14 @@ kw_add_name(struct mrun *run, const char *p, size_t n)
  * keeps for it in courierimapkeywords/, plus names the header holds that
  * this maildir has no letter for (SPEC §5 W2). */
 static void
-keywords_of(struct mrun *run, struct maildir_reader *mr, const struct message *m)
+keywords_of(struct mrun *run, struct reader *mr, const struct message *m)
 {
 	struct mbox_state st;
 	const char *names[26];
 
 	sb_reset(&run->kw);
 	for (int i = 0; i < 26; i++) {
-		names[i] = maildir_reader_keyword(mr, (char)('a' + i));
+		names[i] = reader_keyword_name(mr, (char)('a' + i));
 		if ((m->keywords & 1u << i) && names[i] != NULL) {
 			if (run->kw.len)
 				sb_appendc(&run->kw, ' ');
@@ -650,7 +413,7 @@ state_unchanged(const struct message *m, const struct strbuf *kw)
 
 /* From_ line and header of a maildir message (SPEC §2.10 ▶, §3.11 ▶). */
 static void
-maildir_head(struct mrun *run, struct maildir_reader *mr, const struct envstore *es,
+maildir_head(struct mrun *run, struct reader *mr, const struct envstore *es,
     const struct message *m, const char **h_r, size_t *hlen_r)
 {
 	char key[48];
@@ -685,52 +448,19 @@ maildir_head(struct mrun *run, struct maildir_reader *mr, const struct envstore 
 	}
 }
 
-/* Append one message; -1 on a write error (reported). */
-static int
-append_message(struct mrun *run, struct reader *r, const char *h, size_t hlen)
-{
-	struct mbox_msg_out mo = {
-		.from_line = run->from.buf, .from_line_len = run->from.len,
-		.hdr = h, .hdr_len = hlen, .body_len = -1, .body_lines = -1,
-	};
-	if (mbox_writer_begin(run->w, &mo) == -1)
-		return -1;
-	for (;;) {
-		struct iovec iov[64];
-		int n = ARRAY_SIZE(iov);
-		int rc = reader_body(r, iov, &n);
-		if (rc == -1)
-			return -2;
-		if (n > 0 && mbox_writer_body(run->w, iov, n) == -1)
-			return -1;
-		if (rc == 0)
-			break;
-	}
-	return mbox_writer_end(run->w);
-}
-
-static bool
-same_file(const char *a, const char *b)
-{
-	struct stat sa, sb;
-
-	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-	    sa.st_ino == sb.st_ino;
-}
-
 /*
  * UID state of a Maildir source (mailshift-formats(5) "UID state"): its
  * dovecot-uidlist and keyword names, or NULL when it has none or it is
  * not wanted.
  */
 static struct uidlist *
-uid_begin(struct mrun *run, struct reader *r, struct maildir_reader *mr, struct uid_out *uo)
+uid_begin(struct mrun *run, struct reader *r, struct uid_out *uo)
 {
 	struct uidlist *ul = NULL;
 
-	if (mr == NULL || !run->o->uid_state)
+	if (reader_type(r) != SOURCE_MAILDIR || !run->o->uid_state)
 		return NULL;
-	if (uidlist_read(maildir_reader_dirfd(mr), reader_name(r), &ul) == -1) {
+	if (uidlist_read(reader_dirfd(r), reader_name(r), &ul) == -1) {
 		run->sum->warnings++;       /* reported: converted without UID state */
 		return NULL;
 	}
@@ -738,7 +468,7 @@ uid_begin(struct mrun *run, struct reader *r, struct maildir_reader *mr, struct 
 		return NULL;
 	sb_reset(&run->uidkw);
 	for (char c = 'a'; c <= 'z'; c++) {
-		const char *k = maildir_reader_keyword(mr, c);
+		const char *k = reader_keyword_name(r, c);
 		if (k == NULL)
 			continue;
 		if (run->uidkw.len)
@@ -860,192 +590,6 @@ meta_block(struct mrun *run, const struct message *m, const char **h_r, size_t *
 	*hlen_r = out->len;
 }
 
-/* The message loop of one source; returns its status. *rewritten_r: an
- * mbox source was rewritten in place between two reads (nothing reported:
- * read it again). */
-static int
-source_loop(struct mrun *run, struct reader *r, bool *complete_r, bool *rewritten_r)
-{
-	struct maildir_reader *mr = reader_maildir(r);
-	struct envstore *es = mr ? envstore_load(reader_name(r)) : NULL;
-	struct convert_summary *sum = run->sum;
-	struct keyset occ = { 0 };
-	struct message m;
-	size_t every = run->o->sync == SYNC_MESSAGE ? 1 : run->o->batch;
-	int rc = 0, result = 0;
-	struct uid_out uo;
-	struct uidlist *ul = uid_begin(run, r, mr, &uo);
-
-	while (!convert_got_signal && (rc = reader_next(r, &m, READER_WANT_FULL)) == 1) {
-		const char *h = m.header;
-		size_t hlen = m.header_len;
-		uint64_t hi, lo;
-		sum->messages++;
-		if (mr) {
-			maildir_head(run, mr, es, &m, &h, &hlen);
-			if (ul)
-				uid_head(run, &uo, &m, &h, &hlen);
-			meta_block(run, &m, &h, &hlen);
-		} else {
-			sum->variant = mbox_variant_name(mbox_reader_variant(reader_mbox(r)));
-			sb_reset(&run->from);
-			sb_append(&run->from, m.from_line, m.from_line_len);
-		}
-		msg_key(run, run->from.buf, run->from.len, h, hlen, &hi, &lo);
-		struct key *k = keyset_find(&occ, hi, lo, 0, true);
-		uint32_t nth = k->used++;           /* 1 for the first copy */
-		struct key *d = keyset_find(&run->have, hi, lo, 0, false);
-		/* a source read again after a rewrite meets what its first
-		 * reading appended, after the copies DEST held before */
-		struct key *ours = keyset_find(&run->appended, hi, lo, 0, false);
-		uint32_t held = d ? d->used - 1 : 0, again = ours ? ours->used - 1 : 0;
-		if (held + again >= nth) {
-			if (nth <= held)
-				sum->skipped++;
-			if (mr && run->o->remove_source && !opt_common.dry_run)
-				pending_add(run, m.path);
-			continue;
-		}
-		if (opt_common.dry_run) {
-			if (opt_common.verbose)
-				report_info("would append %s", mr ? m.path : reader_name(r));
-			continue;
-		}
-		int a = append_message(run, r, h, hlen);
-		if (a == -1) {
-			result = report_exit_status_or(EX_IOERR);
-			break;
-		}
-		if (a == -2) {
-			struct mbox_reader *mb = reader_mbox(r);
-			if (mb && (mbox_reader_rewritten(mb) || mbox_reader_held_back(mb))) {
-				/* not a message yet: take back what was appended */
-				if (mbox_writer_cancel(run->w) == -1) {
-					report_error(EX_TEMPFAIL, "%s: changed while it was read, and %s "
-					    "cannot take back a message: try again", reader_name(r),
-					    run->dest);
-					result = EX_TEMPFAIL;
-				}
-				rc = -1;
-				break;
-			}
-			result = report_exit_status_or(EX_IOERR);
-			break;
-		}
-		keyset_find(&run->appended, hi, lo, 0, true)->used++;
-		sum->delivered++;
-		sum->bytes += m.size > 0 ? (uint64_t)m.size : 0;
-		if (mr && run->o->remove_source)
-			pending_add(run, m.path);
-		testhook_message_done();
-		if (++run->unflushed >= every && run_batch_end(run) == -1) {
-			result = report_exit_status_or(EX_IOERR);
-			break;
-		}
-		report_progress(sum->messages, sum->bytes, 0);
-	}
-	struct mbox_reader *mb = reader_mbox(r);
-	*rewritten_r = rc == -1 && result == 0 && mb && mbox_reader_rewritten(mb);
-	if (rc == -1 && result == 0 && mb && mbox_reader_held_back(mb)) {
-		report_warn("%s:%lld: the last message is not complete (no empty line after it) "
-		    "and a program locking only with the dotlock may still be writing it: left "
-		    "for the next run", reader_name(r), (long long)mbox_reader_message_offset(mb));
-		sum->warnings++;
-		result = EXIT_PROBLEMS;
-	}
-	if (rc == -1 && result == 0 && !*rewritten_r)
-		result = report_exit_status_or(EX_DATAERR);
-	if (result == 0 && run_flush(run) == -1)
-		result = report_exit_status_or(EX_IOERR);
-	if (reader_mbox(r)) {
-		const struct mbox_counters *c = mbox_reader_counters(reader_mbox(r));
-		sum->pseudo = c->pseudo;
-		sum->variant = mbox_variant_name(mbox_reader_variant(reader_mbox(r)));
-	}
-	*complete_r = result == 0 && rc == 0 && !convert_got_signal;
-	keyset_free(&occ);
-	envstore_free(es);
-	uidlist_free(ul);
-	return result;
-}
-
-/* Convert one source into the open writer. Returns its status. */
-static int
-convert_source(struct mrun *run, const char *path)
-{
-	struct mbox_lock lk = { .fd = -1 };
-	bool is_md = source_is_maildir(path);
-	int st;
-
-	if (strcmp(path, "-") != 0 && strcmp(run->dest, "-") != 0 && same_file(path, run->dest)) {
-		report_error(EX_USAGE, "%s is both SOURCE and DEST", path);
-		return EX_USAGE;
-	}
-	if (!is_md && run->defer_remove && run->o->remove_source) {
-		report_error(EX_USAGE, "%s: --remove-source into a compressed or piped DEST takes "
-		    "Maildir sources only", path);
-		return EX_USAGE;
-	}
-	if (!is_md && (st = convert_source_lock(run->o, path, &lk)) != 0)
-		return st;
-	struct reader *r;
-	struct reader_opts ro = {
-		.mbox = { .variant = run->o->in_variant },
-		.allow = 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY | 1u << SOURCE_MAILDIR,
-		.sort = (enum reader_sort)reader_sort_parse(run->o->sort),
-	};
-	/* a live spool is read in turns under its writers' locks (convert.h) */
-	if (lk.fd != -1 && !run->o->remove_source)
-		ro.mbox.live = &lk;
-	if ((st = reader_open(&r, path, &ro)) != 0) {
-		mbox_lock_release(&lk);
-		return st;
-	}
-	run->sum->variant = is_md ? "maildir" : "empty";
-	if (lk.fd != -1 && reader_source(r)->compression != NULL) {
-		if (run->o->remove_source) {
-			report_error(EX_USAGE, "%s: --remove-source cannot rewrite a compressed mailbox",
-			    path);
-			reader_close(r);
-			mbox_lock_release(&lk);
-			return EX_USAGE;
-		}
-		mbox_lock_release(&lk);     /* nobody appends to a compressed file */
-	}
-	bool complete, rewritten;
-	int result, restarts = 0;
-	keyset_free(&run->appended);
-	for (;;) {
-		result = source_loop(run, r, &complete, &rewritten);
-		if (!rewritten)
-			break;
-		if (++restarts > 10) {
-			report_error(EX_TEMPFAIL, "%s: rewritten by another program %d times while "
-			    "it was read: try again later", path, restarts);
-			result = EX_TEMPFAIL;
-			break;
-		}
-		report_info("%s: rewritten by another program while it was read (a mail reader "
-		    "or server): reading it again from the start", path);
-		reader_close(r);
-		run->sum->messages = run->sum->skipped = 0;
-		if ((st = reader_open(&r, path, &ro)) != 0) {
-			mbox_lock_release(&lk);
-			return st;
-		}
-	}
-	off_t end = lk.st.st_size;    /* what the write lock saw: all of it was read */
-	reader_close(r);
-	if (lk.fd != -1 && run->o->remove_source && complete && !opt_common.dry_run) {
-		if (convert_source_remove(&lk, end) == -1)
-			result = report_exit_status_or(EX_IOERR);
-		else
-			run->sum->removed = run->sum->messages;
-	}
-	mbox_lock_release(&lk);
-	return result;
-}
-
 static int
 mrun_open(struct mrun *run, const char *dest)
 {
@@ -1083,65 +627,230 @@ mrun_open(struct mrun *run, const char *dest)
 	return 0;
 }
 
-int
-convert_to_mbox(const struct convert_opts *o, const char **sources, int nsources,
-    const char *dest)
-{
-	struct mrun run = { .o = o, .dest = dest, .marker_fd = -1 };
-	struct convert_summary *sums = xcalloc((size_t)nsources, sizeof *sums);
-	int status = 0, s, done = 0;
+/* ---- the sink ------------------------------------------------------------------ */
 
-	run.marker = xasprintf("%s.mailshift-append", dest);
-	convert_signals_catch();
+static bool
+same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+	    sa.st_ino == sb.st_ino;
+}
+
+static int
+mb_accept(struct sink *s, const char *path)
+{
+	struct mrun *run = (struct mrun *)s;
+
+	if (strcmp(path, "-") != 0 && strcmp(run->dest, "-") != 0 && same_file(path, run->dest)) {
+		report_error(EX_USAGE, "%s is both SOURCE and DEST", path);
+		return EX_USAGE;
+	}
+	if (run->defer_remove && run->o->remove_source && !reader_is_maildir(path)) {
+		report_error(EX_USAGE, "%s: --remove-source into a compressed or piped DEST takes "
+		    "Maildir sources only", path);
+		return EX_USAGE;
+	}
+	return 0;
+}
+
+/* What one reading of a source kept. */
+static void
+mb_pass_free(struct mrun *run)
+{
+	keyset_free(&run->occ);
+	envstore_free(run->es);
+	run->es = NULL;
+	uidlist_free(run->ul);
+	run->ul = NULL;
+}
+
+static int
+mb_source(struct sink *s, struct reader *r, const char *path, bool again)
+{
+	struct mrun *run = (struct mrun *)s;
+
+	(void)path;
+	run->sum = s->sum;
+	if (!again)
+		keyset_free(&run->appended);
+	mb_pass_free(run);
+	run->from_maildir = reader_type(r) == SOURCE_MAILDIR;
+	run->es = run->from_maildir ? envstore_load(reader_name(r)) : NULL;
+	run->ul = uid_begin(run, r, &run->uo);
+	run->every = run->o->sync == SYNC_MESSAGE ? 1 : run->o->batch;
+	return 0;
+}
+
+static enum sink_take
+mb_begin(struct sink *s, struct reader *r, struct message *m, const char **h_r, size_t *hlen_r)
+{
+	struct mrun *run = (struct mrun *)s;
+	const char *h = m->header;
+	size_t hlen = m->header_len;
+
+	if (run->from_maildir) {
+		maildir_head(run, r, run->es, m, &h, &hlen);
+		if (run->ul)
+			uid_head(run, &run->uo, m, &h, &hlen);
+		meta_block(run, m, &h, &hlen);
+	} else {
+		sb_reset(&run->from);
+		sb_append(&run->from, m->from_line, m->from_line_len);
+	}
+	msg_key(run, run->from.buf, run->from.len, h, hlen, &run->hi, &run->lo);
+	struct key *k = keyset_find(&run->occ, run->hi, run->lo, 0, true);
+	uint32_t nth = k->used++;           /* 1 for the first copy */
+	struct key *d = keyset_find(&run->have, run->hi, run->lo, 0, false);
+	/* a source read again after a rewrite meets what its first reading
+	 * appended, after the copies DEST held before */
+	struct key *ours = keyset_find(&run->appended, run->hi, run->lo, 0, false);
+	uint32_t held = d ? d->used - 1 : 0, again = ours ? ours->used - 1 : 0;
+	if (held + again >= nth) {
+		if (nth <= held)
+			run->sum->skipped++;
+		if (run->from_maildir && run->o->remove_source && !opt_common.dry_run)
+			pending_add(run, m->path);
+		return SINK_HAVE;
+	}
+	if (opt_common.dry_run) {
+		if (opt_common.verbose)
+			report_info("would append %s", run->from_maildir ? m->path : reader_name(r));
+		return SINK_PASS;
+	}
+	*h_r = h;
+	*hlen_r = hlen;
+	return SINK_WRITE;
+}
+
+static int
+mb_header(struct sink *s, const char *h, size_t hlen)
+{
+	struct mrun *run = (struct mrun *)s;
+	struct mbox_msg_out mo = {
+		.from_line = run->from.buf, .from_line_len = run->from.len,
+		.hdr = h, .hdr_len = hlen, .body_len = -1, .body_lines = -1,
+	};
+
+	return mbox_writer_begin(run->w, &mo);
+}
+
+static int
+mb_body(struct sink *s, const struct iovec *iov, int iovcnt)
+{
+	return mbox_writer_body(((struct mrun *)s)->w, iov, iovcnt);
+}
+
+static int
+mb_end(struct sink *s, struct reader *r, struct message *m)
+{
+	struct mrun *run = (struct mrun *)s;
+
+	if (mbox_writer_end(run->w) == -1)
+		return -1;
+	keyset_find(&run->appended, run->hi, run->lo, 0, true)->used++;
+	run->sum->delivered++;
+	int64_t size = reader_message_size(r, m);
+	run->sum->bytes += size > 0 ? (uint64_t)size : 0;
+	if (run->from_maildir && run->o->remove_source)
+		pending_add(run, m->path);
+	testhook_message_done();
+	if (++run->unflushed >= run->every && run_batch_end(run) == -1)
+		return -1;
+	return 0;
+}
+
+/* The reader stopped inside a message (an mbox rewritten or cut short
+ * under us): what was appended of it is taken back. */
+static enum sink_result
+mb_abort(struct sink *s, struct reader *r)
+{
+	struct mrun *run = (struct mrun *)s;
+
+	if (mbox_writer_cancel(run->w) == -1) {
+		report_error(EX_TEMPFAIL, "%s: changed while it was read, and %s cannot take back "
+		    "a message: try again", reader_name(r), run->dest);
+		return SINK_STUCK;
+	}
+	return SINK_TAKEN_BACK;
+}
+
+static int
+mb_settle(struct sink *s, int result)
+{
+	struct mrun *run = (struct mrun *)s;
+
+	if (result == 0 && run_flush(run) == -1)
+		result = report_exit_status_or(EX_IOERR);
+	return result;
+}
+
+static int
+mb_close(struct sink *s, int status)
+{
+	struct mrun *run = (struct mrun *)s;
+
+	if (run->w != NULL) {
+		if (status == 0 && !convert_got_signal)
+			marker_remove(run);         /* all durable, all sources removed */
+		status = exit_worse(status, mbox_writer_close(run->w));
+		marker_remove(run);
+	}
+	/* compressed: the file exists only now */
+	if (run->defer_remove && status == 0)
+		pending_remove(run);
+	for (size_t i = 0; i < run->npending; i++)
+		free(run->pending[i].path);
+	free(run->pending);
+	mb_pass_free(run);
+	keyset_free(&run->have);
+	keyset_free(&run->appended);
+	sb_free(&run->from);
+	sb_free(&run->hdr);
+	sb_free(&run->strip);
+	sb_free(&run->kw);
+	courier_drop(run);
+	sb_free(&run->uidh);
+	sb_free(&run->uidkw);
+	sb_free(&run->blk);
+	free(run->marker);
+	free(run);
+	return status;
+}
+
+static const struct sink_ops mbox_sink = {
+	.name = "mbox",
+	.allow = 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY | 1u << SOURCE_MAILDIR,
+	.accept = mb_accept,
+	.source = mb_source,
+	.begin = mb_begin,
+	.header = mb_header,
+	.body = mb_body,
+	.end = mb_end,
+	.abort = mb_abort,
+	.settle = mb_settle,
+	.close = mb_close,
+};
+
+struct sink *
+sink_mbox_open(const struct convert_opts *o, const char *dest, int *status)
+{
+	struct mrun *run = xcalloc(1, sizeof *run);
+
+	run->base = (struct sink){ .ops = &mbox_sink, .o = o, .dest = dest };
+	run->o = o;
+	run->dest = dest;
+	run->marker_fd = -1;
+	run->marker = xasprintf("%s.mailshift-append", dest);
 	if (strcmp(dest, "-") == 0)
 		signal(SIGPIPE, SIG_DFL);   /* a closed pipe ends us quietly */
-	if ((s = mrun_open(&run, dest)) != 0) {
-		free(run.marker);
-		free(sums);
-		return s;
+	if ((*status = mrun_open(run, dest)) != 0) {
+		free(run->marker);
+		keyset_free(&run->have);
+		free(run);
+		return NULL;
 	}
-	for (int i = 0; i < nsources && !convert_got_signal; i++) {
-		struct convert_summary *sum = &sums[done++];
-		*sum = (struct convert_summary){ .source = strcmp(sources[i], "-") ? sources[i] : "<stdin>",
-			.dest = dest, .variant = "-" };
-		run.sum = sum;
-		sum->status = convert_source(&run, sources[i]);
-		report_status(sum->status);
-		status = exit_worse(status, sum->status);
-		if (!run.defer_remove)
-			convert_summary_print(sum);
-		if (sum->status == EX_IOERR || sum->status == EX_CANTCREAT)
-			break;
-	}
-	if (run.w != NULL) {
-		if (status == 0 && !convert_got_signal)
-			marker_remove(&run);        /* all durable, all sources removed */
-		s = mbox_writer_close(run.w);
-		status = exit_worse(status, s);
-		marker_remove(&run);
-	}
-	if (run.defer_remove) {
-		/* compressed: the file exists only now */
-		if (status == 0)
-			pending_remove(&run);
-		for (int i = 0; i < done; i++)
-			convert_summary_print(&sums[i]);
-	}
-	for (size_t i = 0; i < run.npending; i++)
-		free(run.pending[i].path);
-	free(run.pending);
-	free(sums);
-	keyset_free(&run.have);
-	keyset_free(&run.appended);
-	sb_free(&run.from);
-	sb_free(&run.hdr);
-	sb_free(&run.strip);
-	sb_free(&run.kw);
-	courier_drop(&run);
-	sb_free(&run.uidh);
-	sb_free(&run.uidkw);
-	sb_free(&run.blk);
-	free(run.marker);
-	convert_signals_reraise();
-	return exit_worse(report_exit_status(), status);
+	run->base.summaries_last = run->defer_remove;
+	return &run->base;
 }
