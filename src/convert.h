@@ -110,7 +110,8 @@ enum {
 };
 
 /* XXH3-128 of the From_ line and the header without the mbox metadata
- * fields (convert_strip_header); scratch is a reusable buffer. */
+ * fields, Lines, and the clients' state headers; scratch is a reusable
+ * buffer. */
 void convert_message_key(const char *from, size_t flen, const char *h, size_t hlen,
     struct strbuf *scratch, uint64_t *hi, uint64_t *lo);
 /* The key of earlier versions: the source's real path, NUL, the From_
@@ -150,9 +151,6 @@ int record_sync(struct delivery_record *rec);
 int record_catch_up(struct delivery_record *rec, struct keyset *ks, uint32_t mark);
 void record_close(struct delivery_record *rec);
 
-/* The header without Status, X-Status, X-Keywords (unless keep_keywords),
- * X-UID, X-IMAP, X-IMAPbase, Content-Length, Lines; out is reset. */
-void convert_strip_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out);
 
 /* Is this one of the seven mbox metadata headers (SPEC §2.10 ▶)? */
 bool convert_is_meta_header(const char *name, size_t len);

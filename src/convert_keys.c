@@ -68,39 +68,21 @@ is_client_header(const struct header_field *f)
 	return false;
 }
 
-/* Leave the client headers out of a header held in b, in place: what is
- * kept moves down, behind what the iterator has read. */
-static void
-drop_client_headers(struct strbuf *b)
-{
-	struct header_iter it;
-	struct header_field f;
-	char *w, *copied;
+static bool is_status_header(const struct header_field *f, bool keep_keywords);
 
-	if (b->buf == NULL)
-		return;
-	w = copied = b->buf;
-	header_iter_init(&it, b->buf, b->len);
-	while (header_iter_next(&it, &f)) {
-		if (!is_client_header(&f))
-			continue;
-		size_t n = (size_t)(f.line - copied);
-		memmove(w, copied, n);
-		w += n;
-		copied = (char *)f.line + f.line_len;
-	}
-	size_t n = (size_t)(b->buf + b->len - copied);
-	memmove(w, copied, n);
-	w += n;
-	b->len = (size_t)(w - b->buf);
+/* What a key leaves out: the mbox metadata fields and the clients' state. */
+static bool
+drop_for_key(const struct header_field *f, void *arg)
+{
+	(void)arg;
+	return is_status_header(f, false) || is_client_header(f);
 }
 
 void
 convert_message_key(const char *from, size_t flen, const char *h, size_t hlen,
     struct strbuf *scratch, uint64_t *hi, uint64_t *lo)
 {
-	convert_strip_header(h, hlen, false, scratch);
-	drop_client_headers(scratch);
+	header_filter_sb(h, hlen, drop_for_key, NULL, scratch);
 	XXH3_state_t *s = XXH3_createState();
 	XXH3_128bits_reset(s);
 	XXH3_128bits_update(s, from, flen);
@@ -332,25 +314,6 @@ is_status_header(const struct header_field *f, bool keep_keywords)
 	return false;
 }
 
-/* The header without the mbox-only fields; malformed lines are kept. */
-void
-convert_strip_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out)
-{
-	struct header_iter it;
-	struct header_field f;
-	const char *copied = h;
-
-	sb_reset(out);
-	header_iter_init(&it, h, len);
-	while (header_iter_next(&it, &f)) {
-		if (!is_status_header(&f, keep_keywords))
-			continue;
-		sb_append(out, copied, (size_t)(f.line - copied));
-		copied = f.line + f.line_len;
-	}
-	sb_append(out, copied, (size_t)(h + len - copied));
-}
-
 /*
  * The seven mbox metadata headers (SPEC §2.8, §2.10 ▶): Dovecot and UW
  * never show them to a client, so they become flags, keywords and UIDs and
@@ -369,26 +332,17 @@ convert_is_meta_header(const char *name, size_t len)
 	return false;
 }
 
+static bool
+drop_meta(const struct header_field *f, void *keep_keywords)
+{
+	return convert_is_meta_header(f->name, f->name_len) &&
+	    !(*(bool *)keep_keywords && f->name_len == 10 && mem_ieq(f->name, "X-Keywords", 10));
+}
+
 bool
 convert_consume_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out)
 {
-	struct header_iter it;
-	struct header_field f;
-	const char *copied = h;
-	bool changed = false;
-
-	sb_reset(out);
-	header_iter_init(&it, h, len);
-	while (header_iter_next(&it, &f)) {
-		if (!convert_is_meta_header(f.name, f.name_len) ||
-		    (keep_keywords && f.name_len == 10 && mem_ieq(f.name, "X-Keywords", 10)))
-			continue;
-		sb_append(out, copied, (size_t)(f.line - copied));
-		copied = f.line + f.line_len;
-		changed = true;
-	}
-	sb_append(out, copied, (size_t)(h + len - copied));
-	return changed;
+	return header_filter_sb(h, len, drop_meta, &keep_keywords, out) > 0;
 }
 
 /* ---- keys in names ------------------------------------------------------ */

@@ -367,6 +367,52 @@ static const struct d2047_case d2047_cases[] = {
 	{ "\xe9 =?UTF-8?Q?=C3=A9?=", "\xc3\xa9 \xc3\xa9", 0 },
 };
 
+static bool
+drop_x(const struct header_field *f, void *arg)
+{
+	(*(int *)arg)++;
+	return f->name_len >= 2 && (f->name[0] == 'X' || f->name[0] == 'x') && f->name[1] == '-';
+}
+
+static void
+count_runs(void *ctx, const char *p, size_t n)
+{
+	(void)p;
+	ck_assert_uint_gt(n, 0);
+	(*(int *)ctx)++;
+}
+
+/* header_filter: whole fields (with their continuation lines) left out,
+ * malformed lines and the empty line kept, one run per gap. */
+START_TEST(test_filter)
+{
+	static const char h[] =
+		"X-First: 1\n"
+		"Subject: a\n"
+		"x-folded: b\n"
+		"\tc\n"
+		"no colon here\n"
+		"To: d\r\n"
+		"X-Last: e\n"
+		"\n";
+	struct strbuf out = STRBUF_INIT;
+	int seen = 0, runs = 0;
+
+	ck_assert_uint_eq(header_filter_sb(h, sizeof h - 1, drop_x, &seen, &out), 3);
+	ck_assert_int_eq(seen, 5);
+	ck_assert_uint_eq(out.len, strlen("Subject: a\nno colon here\nTo: d\r\n\n"));
+	ck_assert_mem_eq(out.buf, "Subject: a\nno colon here\nTo: d\r\n\n", out.len);
+	seen = 0;
+	ck_assert_uint_eq(header_filter(h, sizeof h - 1, drop_x, &seen, count_runs, &runs), 3);
+	ck_assert_int_eq(runs, 3);
+	/* nothing to leave out: the block as it is, in one run */
+	runs = 0;
+	ck_assert_uint_eq(header_filter("A: 1\n\n", 6, drop_x, &seen, count_runs, &runs), 0);
+	ck_assert_int_eq(runs, 1);
+	sb_free(&out);
+}
+END_TEST
+
 START_TEST(test_decode_2047)
 {
 	const struct d2047_case *c = &d2047_cases[_i];
@@ -412,6 +458,7 @@ header_suite(void)
 	tcase_add_test(tc, test_iter_malformed);
 	tcase_add_test(tc, test_iter_edges);
 	tcase_add_test(tc, test_find_count);
+	tcase_add_test(tc, test_filter);
 	tcase_add_loop_test(tc, test_unfold, 0, (int)ARRAY_SIZE(unfold_cases));
 	suite_add_tcase(s, tc);
 

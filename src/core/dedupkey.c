@@ -125,21 +125,23 @@ is_meta_field(const struct header_field *f)
 }
 
 /* The header block without the mbox metadata fields, CRLF as LF. */
+static bool
+drop_meta(const struct header_field *f, void *arg)
+{
+	(void)arg;
+	return is_meta_field(f);
+}
+
+static void
+emit_lf_run(void *k, const char *p, size_t n)
+{
+	emit_lf(k, p, n);
+}
+
 static void
 emit_header_full(struct dedupkey *k, const char *h, size_t len)
 {
-	struct header_iter it;
-	struct header_field f;
-	const char *copied = h;
-
-	header_iter_init(&it, h, len);
-	while (header_iter_next(&it, &f)) {
-		if (!is_meta_field(&f))
-			continue;
-		emit_lf(k, copied, (size_t)(f.line - copied));
-		copied = f.line + f.line_len;
-	}
-	emit_lf(k, copied, (size_t)(h + len - copied));
+	header_filter(h, len, drop_meta, NULL, emit_lf_run, k);
 }
 
 /* NAME ":" unfolded value with white space runs as one SP, "\n"; or NAME "\n". */

@@ -149,6 +149,43 @@ header_count(const char *hdr, size_t len, const char *name)
 	return count;
 }
 
+size_t
+header_filter(const char *hdr, size_t len, header_drop_fn drop, void *arg,
+    void (*emit)(void *ctx, const char *p, size_t n), void *ctx)
+{
+	struct header_iter it;
+	struct header_field f;
+	const char *copied = hdr;
+	size_t dropped = 0;
+
+	header_iter_init(&it, hdr, len);
+	while (header_iter_next(&it, &f)) {
+		if (!drop(&f, arg))
+			continue;
+		if (f.line > copied)
+			emit(ctx, copied, (size_t)(f.line - copied));
+		copied = f.line + f.line_len;
+		dropped++;
+	}
+	if (hdr + len > copied)
+		emit(ctx, copied, (size_t)(hdr + len - copied));
+	return dropped;
+}
+
+static void
+emit_sb(void *ctx, const char *p, size_t n)
+{
+	sb_append(ctx, p, n);
+}
+
+size_t
+header_filter_sb(const char *hdr, size_t len, header_drop_fn drop, void *arg,
+    struct strbuf *out)
+{
+	sb_reset(out);
+	return header_filter(hdr, len, drop, arg, emit_sb, out);
+}
+
 void
 header_unfold(const char *value, size_t len, struct strbuf *out)
 {

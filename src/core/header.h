@@ -48,6 +48,18 @@ bool header_find(const char *hdr, size_t len, const char *name, struct header_fi
 size_t header_count(const char *hdr, size_t len, const char *name);
 
 /*
+ * The header without the fields drop(f, arg) is true for: the bytes kept
+ * handed to emit(ctx, p, n) in order, in as few runs as there are gaps;
+ * malformed lines are kept. Returns how many fields were left out.
+ * header_filter_sb() appends them to out (reset first).
+ */
+typedef bool (*header_drop_fn)(const struct header_field *f, void *arg);
+size_t header_filter(const char *hdr, size_t len, header_drop_fn drop, void *arg,
+    void (*emit)(void *ctx, const char *p, size_t n), void *ctx);
+size_t header_filter_sb(const char *hdr, size_t len, header_drop_fn drop, void *arg,
+    struct strbuf *out);
+
+/*
  * Unfold a value into out: remove every CR/LF (a LF, or CR LF) that is
  * followed by SP or HT; a NUL byte becomes SP. Leading and trailing white
  * space is trimmed. out is reset first and NUL-terminated.
