@@ -78,17 +78,22 @@ drop_for_key(const struct header_field *f, void *arg)
 	return is_status_header(f, false) || is_client_header(f);
 }
 
+static void
+append_run(void *sb, const char *p, size_t n)
+{
+	sb_append(sb, p, n);
+}
+
 void
 convert_message_key(const char *from, size_t flen, const char *h, size_t hlen,
     struct strbuf *scratch, uint64_t *hi, uint64_t *lo)
 {
-	header_filter_sb(h, hlen, drop_for_key, NULL, scratch);
-	XXH3_state_t *s = XXH3_createState();
-	XXH3_128bits_reset(s);
-	XXH3_128bits_update(s, from, flen);
-	XXH3_128bits_update(s, scratch->buf ? scratch->buf : "", scratch->len);
-	XXH128_hash_t d = XXH3_128bits_digest(s);
-	XXH3_freeState(s);
+	/* one buffer, hashed at once: XXH3 of the concatenation is what the
+	 * streaming form of earlier versions gave, without a state to allocate */
+	sb_reset(scratch);
+	sb_append(scratch, from, flen);
+	header_filter(h, hlen, drop_for_key, NULL, append_run, scratch);
+	XXH128_hash_t d = XXH3_128bits(scratch->buf ? scratch->buf : "", scratch->len);
 	*hi = d.high64;
 	*lo = d.low64;
 }
