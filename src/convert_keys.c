@@ -58,12 +58,16 @@
 static bool
 is_client_header(const struct header_field *f)
 {
-	static const char *const names[] = {
-		"X-Mozilla-Status", "X-Mozilla-Status2", "X-Mozilla-Keys", "X-Evolution",
-		"X-Gmail-Labels",
+	static const struct { const char *s; size_t n; } names[] = {
+#define N(x) { x, sizeof x - 1 }
+		N("X-Mozilla-Status"), N("X-Mozilla-Status2"), N("X-Mozilla-Keys"), N("X-Evolution"),
+		N("X-Gmail-Labels"),
+#undef N
 	};
+	if (f->name_len < 11 || (f->name[0] | 0x20) != 'x')
+		return false;   /* every one is "X-" and 11 bytes or more */
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
-		if (f->name_len == strlen(names[i]) && mem_ieq(f->name, names[i], f->name_len))
+		if (f->name_len == names[i].n && mem_ieq(f->name, names[i].s, f->name_len))
 			return true;
 	return false;
 }
@@ -303,17 +307,19 @@ record_close(struct delivery_record *rec)
 /* ---- the header filters ------------------------------------------------------ */
 
 /* Headers left out of the delivery key (convert_keys.c). */
-static const char *const status_headers[] = {
-	"Status", "X-Status", "X-Keywords", "X-UID", "X-IMAP", "X-IMAPbase",
-	"Content-Length", "Lines",
+static const struct { const char *s; size_t n; } status_headers[] = {
+#define N(x) { x, sizeof x - 1 }
+	N("Status"), N("X-Status"), N("X-Keywords"), N("X-UID"), N("X-IMAP"), N("X-IMAPbase"),
+	N("Content-Length"), N("Lines"),
+#undef N
 };
 
 static bool
 is_status_header(const struct header_field *f, bool keep_keywords)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(status_headers); i++) {
-		size_t n = strlen(status_headers[i]);
-		if (f->name_len == n && mem_ieq(f->name, status_headers[i], n))
+		size_t n = status_headers[i].n;
+		if (f->name_len == n && mem_ieq(f->name, status_headers[i].s, n))
 			return !(keep_keywords && n == 10 && mem_ieq(f->name, "X-Keywords", 10));
 	}
 	return false;
@@ -324,15 +330,12 @@ is_status_header(const struct header_field *f, bool keep_keywords)
  * never show them to a client, so they become flags, keywords and UIDs and
  * are not written into the Maildir file. Lines, X-UIDL, X-Mozilla-* stay.
  */
-static const char *const meta_headers[] = {
-	"Status", "X-Status", "X-Keywords", "X-UID", "X-IMAP", "X-IMAPbase", "Content-Length",
-};
-
 bool
 convert_is_meta_header(const char *name, size_t len)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(meta_headers); i++)
-		if (len == strlen(meta_headers[i]) && mem_ieq(name, meta_headers[i], len))
+	/* status_headers but Lines */
+	for (size_t i = 0; i < ARRAY_SIZE(status_headers) - 1; i++)
+		if (len == status_headers[i].n && mem_ieq(name, status_headers[i].s, len))
 			return true;
 	return false;
 }

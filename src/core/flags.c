@@ -414,8 +414,7 @@ flags_vsize_add(const char *p, size_t n, bool *prev_cr)
 		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(q - 1));
 		unsigned m = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(_mm_cmpeq_epi8(b, vcr),
 		    _mm_cmpeq_epi8(a, vlf)));
-		for (; m != 0; m &= m - 1)      /* a LF or two in 16 bytes of text */
-			add++;
+		add += (unsigned)__builtin_popcount(m);
 	}
 #endif
 	for (; q < e && (lf = memchr(q, '\n', (size_t)(e - q))) != NULL; q = lf + 1)
