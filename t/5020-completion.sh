@@ -37,11 +37,15 @@ zsh_words() {
 	grep -o -E -- "(^|[^a-z0-9-])--?[a-z0-9?][a-z0-9-]*" | sed 's/^[^-]*//' | sort -u
 }
 # in_words WORD LIST: WORD is one of the blank-separated words of LIST
-in_words() { case " $(echo $2) " in *" $1 "*) return 0 ;; esac; return 1; }
+# (split as the shell splits them: no process for each of a thousand calls)
+in_words() { for w in $2; do [ "$w" = "$1" ] && return 0; done; return 1; }
 # zsh spells an option as --opt[ --opt=[ {-x,--opt} --opt=} -x+ ...
+# (one grep reading a here-document; sed only for an option with a "?")
 in_zsh() {
-	pat=$(printf '%s' "$1" | sed 's/?/\\\\?/')
-	printf '%s\n' "$2" | grep -q -E -- "(^|[^a-z0-9-])$pat([^a-z0-9-]|\$)"
+	case $1 in *'?'*) pat=$(printf '%s' "$1" | sed 's/?/\\\\?/') ;; *) pat=$1 ;; esac
+	grep -q -E -- "(^|[^a-z0-9-])$pat([^a-z0-9-]|\$)" <<EOF
+$2
+EOF
 }
 
 commands=$("$MAILSHIFT" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z-]*\) .*/\1/p')

@@ -57,10 +57,12 @@ crash_need_hooks() { need_hooks; }
 
 # _crash_find DIR: "SHA256  ./PATH" for every message file of DIR's new/
 # and cur/ (one sha256sum), "tmp ./PATH" for every file of a tmp/; names
-# of mailshift's own making hold no white space or newline
+# of mailshift's own making hold no white space or newline. Only ever the
+# left side of a pipeline, which runs in a subshell of its own: the cd
+# (relative paths, so that a /tmp/ above DIR never matches) stays there.
 _crash_find() {
-	(cd "$1" 2>/dev/null && find . -type f \( \( -path '*/tmp/*' -printf 'tmp %p\n' \) -o \
-		\( \( -path '*/new/*' -o -path '*/cur/*' \) ! -name '.*' -exec sha256sum {} + \) \))
+	cd "$1" 2>/dev/null && find . -type f \( \( -path '*/tmp/*' -printf 'tmp %p\n' \) -o \
+		\( \( -path '*/new/*' -o -path '*/cur/*' \) ! -name '.*' -exec sha256sum {} + \) \)
 }
 # awk: fmt(SUM, PATH) is "FOLDER SUBDIR INFO SHA256"
 _crash_fmt='
@@ -125,15 +127,19 @@ for m in mailbox.mbox(sys.argv[1], create=False):
     print(hashlib.sha256(m.as_bytes()).hexdigest())' "$1"
 }
 
+# (each crash point has a directory of its own, removed with $TMP at the
+# end: one rm fewer per point)
+crash_sweeps=0
 crash_sweep() {
 	label=$1 kind=$2 c_setup=$3 c_run=$4 c_verify=$5 c_partial=${6:-}
 	n=0
+	crash_sweeps=$((crash_sweeps + 1))
 	while :; do
 		if [ "$n" -gt "$CRASH_MAX" ]; then
 			fail "$label: CRASH_AFTER_$kind: still crashing at N=$n (CRASH_MAX)"
 			return
 		fi
-		d=$TMP/crash-$kind-$n
+		d=$TMP/crash-$crash_sweeps-$kind-$n
 		mkdir "$d" || { fail "$label: $kind=$n: cannot make $d"; return; }
 		"$c_setup" "$d"
 		st=0
@@ -156,7 +162,6 @@ crash_sweep() {
 				pass
 			fi
 			check "$label: $kind=$n: after the rerun" "$c_verify" "$d"
-			rm -rf "$d" "$d".*
 			n=$((n + CRASH_STEP))
 			continue
 		fi
@@ -168,7 +173,6 @@ crash_sweep() {
 			pass
 		fi
 		check "$label: $kind=$n: uninterrupted run" "$c_verify" "$d"
-		rm -rf "$d" "$d".*
 		return
 	done
 }

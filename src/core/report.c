@@ -47,9 +47,17 @@ static int worst_status;
 static bool progress_shown;
 static double progress_start, progress_last;
 
+/* util.c's allocation failures, said in this module's grammar */
+static void
+report_oom(void)
+{
+	report_fatal(EX_TEMPFAIL, "out of memory");
+}
+
 void
 report_init(const char *command)
 {
+	set_oom_handler(report_oom);
 	if (command && *command)
 		snprintf(prefix, sizeof prefix, "mailshift %s", command);
 	else

@@ -17,7 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "report.h"
 #include "testhook.h"
 #include "util.h"
 
@@ -145,11 +144,22 @@ read_full(int fd, void *buf, size_t len)
 	return (ssize_t)got;
 }
 
+static void (*oom_handler)(void);
+
+void
+set_oom_handler(void (*handler)(void))
+{
+	oom_handler = handler;
+}
+
 static void
 oom(void)
 {
+	if (oom_handler != NULL)
+		oom_handler();
 	/* Out of memory is temporary: a rerun may succeed (qmail). */
-	report_fatal(EX_TEMPFAIL, "out of memory");
+	fputs("mailshift: fatal: out of memory\n", stderr);
+	exit(EX_TEMPFAIL);
 }
 
 void *

@@ -28,6 +28,14 @@ ssize_t pread_full(int fd, void *buf, size_t len, off_t off);
 /* read that loops until len bytes or end of file; returns bytes read or -1. */
 ssize_t read_full(int fd, void *buf, size_t len);
 
+/*
+ * Out of memory ends the program with exit 75 (EX_TEMPFAIL). What it says
+ * first is up to the handler set here: report_init() sets one that erases
+ * the progress line and names the command ("mailshift convert: fatal: out
+ * of memory"); until then, or without one, "mailshift: fatal: out of
+ * memory" goes to stderr. util.c stays below report.c: it never calls it.
+ */
+void set_oom_handler(void (*handler)(void));
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
