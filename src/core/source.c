@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <magic.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -304,27 +305,19 @@ sniff_classify(struct source *s, bool allow_decompress)
 /*
  * A FIFO is read as cat(1) reads it: from its writer. A read before any
  * writer opened it would end at once (no writer: end of file), and a
- * writer coming a moment later would wait forever for a reader. So it is
- * opened again, blocking until a writer comes (a signal ends the wait:
- * EINTR, reported).
+ * writer coming a moment later would wait forever for a reader. So the
+ * descriptor, open since before any writer could come, is polled: Linux
+ * reports neither data nor a hang-up until a writer opened the FIFO after
+ * it, then data, or a hang-up once that writer is gone (a writer that
+ * wrote and left before the poll still counts: its data waits in the
+ * pipe). A signal ends the wait (EINTR, reported).
  */
 static int
-fifo_wait_writer(struct source *s, const char *path)
+fifo_wait_writer(struct source *s)
 {
-	struct stat st;
-	int fd;
+	struct pollfd p = { .fd = s->fd, .events = POLLIN };
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd == -1)
-		return -1;
-	if (fstat(fd, &st) == -1 || st.st_dev != s->st.st_dev || st.st_ino != s->st.st_ino) {
-		close(fd);
-		errno = ESTALE;
-		return -1;
-	}
-	close(s->fd);
-	s->fd = fd;
-	return 0;
+	return poll(&p, 1, -1) == -1 ? -1 : 0;
 }
 
 int
@@ -384,7 +377,7 @@ source_open(struct source *s, const char *path, unsigned allow)
 			source_close(s);
 			return EX_NOINPUT;
 		}
-		if (S_ISFIFO(s->st.st_mode) && fifo_wait_writer(s, path) == -1) {
+		if (S_ISFIFO(s->st.st_mode) && fifo_wait_writer(s) == -1) {
 			report_error_sys(EX_NOINPUT, "cannot open %s", path);
 			source_close(s);
 			return EX_NOINPUT;
