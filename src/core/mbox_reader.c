@@ -32,6 +32,10 @@
  *
  * A message made of only the separator line becomes an empty message (so
  * that writing it back gives the same bytes); it is counted and reported.
+ *
+ * This is the one place that decides where a message ends: check reads
+ * through it too, and hears what it notices (opts.on_anomaly) at the
+ * offsets repair needs; the probe readers of the pre-scan tell nothing.
  */
 #include "config.h"
 
