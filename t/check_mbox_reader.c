@@ -128,17 +128,15 @@ read_path(const char *path, size_t bufsize, enum mbox_variant v, struct got *g)
 	source_close(&src);
 }
 
-/* A source over an open descriptor, as check builds it (source_open()
+/* A source over an open descriptor, as check has it (source_open()
  * refuses what check reports: bytes before the first From_ line). */
 static void
 fd_source(struct source *src, const char *path)
 {
-	struct stat st;
 	int fd = open(path, O_RDONLY);
 	ck_assert_int_ne(fd, -1);
-	ck_assert_int_eq(fstat(fd, &st), 0);
-	*src = (struct source){ .path = path, .name = path, .type = SOURCE_MBOX, .fd = fd,
-		.seekable = true, .size = st.st_size, .st = st };
+	ck_assert_int_eq(source_open_fd(src, fd, path), 0);
+	close(fd);
 }
 
 static void
@@ -147,7 +145,7 @@ read_fd(const char *path, size_t bufsize, enum mbox_variant v, struct got *g)
 	struct source src;
 	fd_source(&src, path);
 	read_all(&src, bufsize, v, g);
-	close(src.fd);
+	source_close(&src);
 }
 
 /* The same bytes through a pipe: a non-seekable stream. */
@@ -504,7 +502,7 @@ START_TEST(test_told_refused)
 		ck_assert_str_eq(told.buf, bad[i].told);
 		mbox_reader_free(r);
 		sb_free(&told);
-		close(src.fd);
+		source_close(&src);
 		free(path);
 	}
 }

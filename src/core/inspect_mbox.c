@@ -92,12 +92,14 @@ mb_anomaly(void *arg, const struct mbox_anomaly *a)
 }
 
 /* Every message through the mbox reader over fd (opened and locked by the
- * caller): 0, or the reader's status after it reported. */
+ * caller): 0, or the status reported. */
 static int
-mb_scan(struct mb *m, int fd, const struct stat *fs)
+mb_scan(struct mb *m, int fd)
 {
-	struct source src = { .path = m->e.maildir, .name = m->e.maildir, .type = SOURCE_MBOX,
-		.fd = fd, .seekable = true, .size = fs->st_size, .st = *fs };
+	struct source src;
+	int status = source_open_fd(&src, fd, m->e.maildir);
+	if (status != 0)
+		return status;
 	struct mbox_reader_opts ro = { .variant = MBOX_MBOXRD, .keep_pseudo = true, .quiet = true,
 		.on_anomaly = mb_anomaly, .anomaly_arg = m, .skip_leading = true };
 	struct mbox_reader *r = mbox_reader_new(&src, &ro);
@@ -116,8 +118,9 @@ mb_scan(struct mb *m, int fd, const struct stat *fs)
 	const struct mbox_counters *c = mbox_reader_counters(r);
 	m->e.st->mbox_cl_messages += c->cl_used + c->cl_ignored + c->cl_unverified;
 	m->e.st->mbox_protected_from += c->protected_from;
-	int status = rc == -1 ? mbox_reader_status(r) : 0;
+	status = rc == -1 ? mbox_reader_status(r) : 0;
 	mbox_reader_free(r);
+	source_close(&src);
 	if (status != 0)
 		return status;
 	if (m->truncated >= 0)
@@ -172,7 +175,7 @@ inspect_mbox(const char *path, const struct inspect_opts *o, struct inspect_stat
 	}
 	st->mailboxes++;
 	mb_files(&m, path, now);
-	status = mb_scan(&m, fd, &fs);
+	status = mb_scan(&m, fd);
 	if (o->mbox_fd < 0) {
 		/* give the "new mail" signal back (SPEC §5 O9) */
 		struct timespec ts[2] = { fs.st_atim, { .tv_nsec = UTIME_OMIT } };

@@ -250,8 +250,9 @@ live_begin(struct mbox_reader *r)
 {
 	struct stat st;
 
-	if (mbox_lock_retake(r->opts.live) != 0) {
-		r->status = EX_TEMPFAIL;
+	int rc = mbox_lock_retake(r->opts.live);
+	if (rc != 0) {
+		r->status = rc > 0 ? rc : report_exit_status_or(EX_TEMPFAIL);
 		r->failed = true;
 		return -1;
 	}
