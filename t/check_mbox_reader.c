@@ -32,20 +32,43 @@
 
 struct got {
 	size_t n;
-	struct strbuf msg[16];
-	struct strbuf from[16];
+	struct strbuf msg[32];
+	struct strbuf from[32];
 	struct mbox_counters c;
 	enum mbox_variant variant;
 	int rc;
+	struct strbuf told;         /* the anomalies, "KIND@offset[=value]..." */
 };
 
 static void
 got_free(struct got *g)
 {
-	for (size_t i = 0; i < 16; i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(g->msg); i++) {
 		sb_free(&g->msg[i]);
 		sb_free(&g->from[i]);
 	}
+	sb_free(&g->told);
+}
+
+/* opts.skip_leading for the next reads */
+static bool skip_leading_opt;
+
+static void
+tell_collect(void *arg, const struct mbox_anomaly *a)
+{
+	static const char *const kinds[] = { "LEADING", "UNQUOTED", "MISSING", "CUT", "CL",
+		"NOEOL", "MIXED", "DATE", "STAMP", "EMPTY" };
+	struct strbuf *sb = arg;
+
+	ck_assert_int_lt(a->kind, ARRAY_SIZE(kinds));
+	if (sb->len)
+		sb_appendc(sb, ' ');
+	sb_appendf(sb, "%s@%lld", kinds[a->kind], (long long)a->offset);
+	if (a->value >= 0)
+		sb_appendf(sb, "=%lld", a->value);
+	if (a->kind == MBOX_ANOMALY_CONTENT_LENGTH)
+		sb_appendf(sb, "/%lld:%lld[%lld,%lld)", a->value2, a->declared,
+		    (long long)a->span_start, (long long)a->span_end);
 }
 
 static char tmpdir[] = "/tmp/check_mbox_reader.XXXXXX";
@@ -66,13 +89,15 @@ write_file(const char *data, size_t len)
 static void
 read_all(struct source *src, size_t bufsize, enum mbox_variant v, struct got *g)
 {
-	struct mbox_reader_opts o = { .variant = v, .bufsize = bufsize, .quiet = true };
+	struct mbox_reader_opts o = { .variant = v, .bufsize = bufsize, .quiet = true,
+		.on_anomaly = tell_collect, .anomaly_arg = &g->told, .skip_leading = skip_leading_opt };
 	struct mbox_reader *r = mbox_reader_new(src, &o);
 	struct message m;
 
 	memset(g, 0, sizeof *g);
+	sb_appends(&g->told, "");
 	while ((g->rc = mbox_reader_next(r, &m)) == 1) {
-		ck_assert_uint_lt(g->n, 16);
+		ck_assert_uint_lt(g->n, ARRAY_SIZE(g->msg));
 		struct strbuf *sb = &g->msg[g->n];
 		sb_append(&g->from[g->n], m.from_line, m.from_line_len);
 		sb_append(sb, m.header, m.header_len);
@@ -99,6 +124,26 @@ read_path(const char *path, size_t bufsize, enum mbox_variant v, struct got *g)
 {
 	struct source src;
 	ck_assert_int_eq(source_open(&src, path, 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY), 0);
+	read_all(&src, bufsize, v, g);
+	source_close(&src);
+}
+
+/* A source over an open descriptor, as check has it (source_open()
+ * refuses what check reports: bytes before the first From_ line). */
+static void
+fd_source(struct source *src, const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(source_open_fd(src, fd, path), 0);
+	close(fd);
+}
+
+static void
+read_fd(const char *path, size_t bufsize, enum mbox_variant v, struct got *g)
+{
+	struct source src;
+	fd_source(&src, path);
 	read_all(&src, bufsize, v, g);
 	source_close(&src);
 }
@@ -310,6 +355,173 @@ START_TEST(test_every_split)
 	}
 	got_free(&ref);
 	sb_free(&in);
+	free(path);
+}
+END_TEST
+
+/* ---- what the reader tells (opts.on_anomaly) --------------------------------- */
+
+#define A1 "From a@b Mon Jan  1 00:00:00 2024\n"      /* 34 bytes */
+#define A2 "From b@c Mon Jan  1 00:00:01 2024\n"
+#define A2CRLF "From b@c Mon Jan  1 00:00:01 2024\r\n"
+#define L(s) s, sizeof(s) - 1
+
+struct told_case {
+	const char *in;
+	size_t len;
+	bool skip_leading;
+	const char *want;       /* KIND@offset[=value][/body:declared[span)] */
+	bool file_only;         /* a stream cannot tell a Content-Length past its
+	                         * end from one beyond its buffer: unverified */
+};
+
+static const struct told_case told_cases[] = {
+	{ L(A1 "S: x\n\nbody\n\n" A2 "S: y\n\nb\n"), false, "", false },
+	/* X1, X4: an unquoted From line, then a From_ line right after it */
+	{ L(A1 "S: x\n\nFrom here on\n" A2 "S: y\n\nb\n"), false, "UNQUOTED@40 MISSING@53=0", false },
+	{ L(A1 "S: x\n\nbody\n" A2CRLF "S: y\r\n\r\n"), false, "MISSING@45=1 MIXED@45", false },
+	/* X10: the length the body needs: its bytes, a quote byte per unquoted
+	 * From line, the missing final line end; where the value is */
+	{ L(A1 "Content-Length: 1\n\nFrom x\n" A2 "S: y\n\n"), false,
+	  "UNQUOTED@53 MISSING@60=0 CL@0=8/7:1[49,51)", false },
+	{ L(A1 "Content-Length: 1\n\nab"), false, "NOEOL@55 CL@0=3/2:1[49,51)", false },
+	{ L(A1 "Content-Length:  999 \r\n\nbody\n"), false, "CL@0=5/5:999[49,55)", true },
+	{ L(A1 "Content-Length: 3\n\n" A2 "S: y\n\nb\n"), false, "CL@0=0/0:3[49,51)", false },
+	{ L(A1 "Content-Length: x\n\nbody\n"), false, "CL@0=5/5:0[49,51)", false },
+	{ L(A1 "Content-Length: 5\nContent-Length: 6\n\nbody\n"), false, "CL@0=5/5:5[49,51)", false },
+	/* a Content-Length that lands is no anomaly, whatever its body holds */
+	{ L(A1 "Content-Length: 13\n\nFrom here on\n\n" A2 "S: y\n\n"), false, "", false },
+	/* X5, X8, X19, X21, a From_ line without a date */
+	{ L(A1 "S: x\n\nbody"), false, "NOEOL@44", false },
+	{ L(A1 "\n" A2 "S: y\n\nb\n"), false, "MISSING@35=0 EMPTY@0", false },
+	{ L(A1 A2 "S: y\n\nb\n"), false, "STAMP@34", false },
+	{ L(A1 "S: x\n" A2 "S: y\n\nb\n"), false, "CUT@39", false },
+	{ L("From x\nS: y\n\nb\n"), false, "DATE@0", false },
+	/* X12: NUL bytes are data */
+	{ L(A1 "S: x\n\na\0b\nFrom \0x\n"), false, "UNQUOTED@44", false },
+	/* X7: leading bytes, for check */
+	{ L("junk\n\n" A1 "S: x\n\nb\n"), true, "LEADING@0=6", false },
+	{ L("\njunk\nFrom here\n" A1 "S: x\n\nb\n"), true, "LEADING@1=16", false },
+	{ L("\n" A1 "S: x\n\nb\n"), true, "", false },
+};
+
+START_TEST(test_told)
+{
+	const struct told_case *c = &told_cases[_i];
+	char *path = write_file(c->in, c->len);
+	struct got g;
+
+	skip_leading_opt = c->skip_leading;
+	read_fd(path, 0, MBOX_MBOXRD, &g);
+	ck_assert_msg(g.rc == 0, "case %d: rc %d", _i, g.rc);
+	ck_assert_msg(strcmp(g.told.buf, c->want) == 0, "case %d: told '%s', want '%s'", _i,
+	    g.told.buf, c->want);
+	got_free(&g);
+	/* a stream is told the same (the Content-Length look-ahead reads
+	 * ahead into the buffer) */
+	if (!c->skip_leading && !c->file_only) {
+		read_pipe(c->in, c->len, &g);
+		ck_assert_msg(strcmp(g.told.buf, c->want) == 0, "case %d (pipe): told '%s', want '%s'",
+		    _i, g.told.buf, c->want);
+		got_free(&g);
+	}
+	skip_leading_opt = false;
+	free(path);
+}
+END_TEST
+
+/* What the reader is told does not depend on where its buffer ends, and a
+ * probe (the mboxcl2 pre-scan of MBOX_AUTO) tells nothing twice. */
+START_TEST(test_told_every_split)
+{
+	struct strbuf in = STRBUF_INIT;
+
+	sb_appends(&in, "junk before\n");
+	sb_appends(&in, A1 "Subject: filler\n\n");
+	while (in.len < 3600)
+		sb_appends(&in, "filler line of text, long enough to matter\n");
+	for (size_t i = 0; i < ARRAY_SIZE(told_cases); i++) {
+		const struct told_case *c = &told_cases[i];
+		if (c->skip_leading || c->len < 5 || memcmp(c->in, "From a@b", 8) != 0)
+			continue;
+		sb_appends(&in, "\n");
+		sb_append(&in, c->in, c->len);
+		if (in.buf[in.len - 1] != '\n')
+			sb_appends(&in, "\n");
+	}
+	sb_appends(&in, "\n" A1 "Content-Length: 2\n\nab");
+	char *path = write_file(in.buf, in.len);
+	struct got ref;
+	skip_leading_opt = true;
+	read_fd(path, 0, MBOX_MBOXRD, &ref);
+	ck_assert_int_eq(ref.rc, 0);
+	ck_assert_ptr_nonnull(strstr(ref.told.buf, "LEADING@0=12 "));
+	ck_assert_ptr_nonnull(strstr(ref.told.buf, " NOEOL@"));
+	ck_assert_ptr_nonnull(strstr(ref.told.buf, " CL@"));
+	ck_assert_ptr_nonnull(strstr(ref.told.buf, " CUT@"));
+	ck_assert_ptr_nonnull(strstr(ref.told.buf, " MIXED@"));
+	for (size_t bs = 4008; bs < 4008 + 1100; bs++) {
+		struct got g;
+		read_fd(path, bs, MBOX_MBOXRD, &g);
+		ck_assert_msg(strcmp(g.told.buf, ref.told.buf) == 0, "bufsize %zu: told '%s', want '%s'",
+		    bs, g.told.buf, ref.told.buf);
+		got_free(&g);
+	}
+	struct got g;
+	read_fd(path, 0, MBOX_AUTO, &g);
+	ck_assert_str_eq(g.told.buf, ref.told.buf);
+	got_free(&g);
+	skip_leading_opt = false;
+	got_free(&ref);
+	sb_free(&in);
+	free(path);
+}
+END_TEST
+
+/* check's refusals: no From_ line at all, CR-only line ends (status 65);
+ * without skip_leading leading bytes are refused as before. */
+START_TEST(test_told_refused)
+{
+	static const struct { const char *in; bool skip; const char *told; } bad[] = {
+		{ "junk\nmore\n", true, "" },
+		{ "From x\rS: y\r\rb\r", true, "NOEOL@15" },   /* true, if beside the point */
+		{ "junk\n" A1 "S: x\n\n", false, "" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		char *path = write_file(bad[i].in, strlen(bad[i].in));
+		struct source src;
+		fd_source(&src, path);
+		struct strbuf told = STRBUF_INIT;
+		sb_appends(&told, "");
+		struct mbox_reader_opts o = { .variant = MBOX_MBOXRD, .quiet = true,
+			.on_anomaly = tell_collect, .anomaly_arg = &told, .skip_leading = bad[i].skip };
+		struct mbox_reader *r = mbox_reader_new(&src, &o);
+		struct message m;
+		ck_assert_int_eq(mbox_reader_next(r, &m), -1);
+		ck_assert_int_eq(mbox_reader_status(r), 65);
+		ck_assert_str_eq(told.buf, bad[i].told);
+		mbox_reader_free(r);
+		sb_free(&told);
+		source_close(&src);
+		free(path);
+	}
+}
+END_TEST
+
+/* The counters check reports: Content-Length messages and the From lines
+ * a landing one protects. */
+START_TEST(test_protected_from)
+{
+	static const char in[] = A1 "Content-Length: 13\n\nFrom here on\n\n"
+	    A2 "Content-Length: 2\n\nx\n\n" A1 "S: none\n\nFrom x\n";
+	char *path = write_file(in, sizeof in - 1);
+	struct got g;
+	read_path(path, 0, MBOX_MBOXRD, &g);
+	ck_assert_uint_eq(g.n, 3);
+	ck_assert_uint_eq(g.c.cl_used, 2);
+	ck_assert_uint_eq(g.c.protected_from, 1);
+	ck_assert_str_eq(g.told.buf, "UNQUOTED@167");
+	got_free(&g);
 	free(path);
 }
 END_TEST
@@ -684,6 +896,10 @@ suite(void)
 	tcase_add_loop_test(tc, test_table_file, 0, ARRAY_SIZE(cases));
 	tcase_add_loop_test(tc, test_table_pipe, 0, ARRAY_SIZE(cases));
 	tcase_add_test(tc, test_every_split);
+	tcase_add_loop_test(tc, test_told, 0, ARRAY_SIZE(told_cases));
+	tcase_add_test(tc, test_told_every_split);
+	tcase_add_test(tc, test_told_refused);
+	tcase_add_test(tc, test_protected_from);
 	tcase_add_test(tc, test_50mb_message);
 	tcase_add_test(tc, test_not_an_mbox);
 	tcase_add_test(tc, test_gzip_input);

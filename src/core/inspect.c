@@ -4,8 +4,8 @@
  * and how one finding reaches the caller (emit_finding). The checks are in
  * inspect_maildir.c (Maildir, Maildir++ folders, maildirsize, tmp/),
  * inspect_uidlist.c (dovecot-uidlist, courierimapuiddb) and
- * inspect_mbox.c (mbox boundaries; inspect_path), which share
- * inspect_int.h. They call this file; it calls none of them.
+ * inspect_mbox.c (mbox findings, told by the mbox reader; inspect_path),
+ * which share inspect_int.h. They call this file; it calls none of them.
  */
 #include "config.h"
 

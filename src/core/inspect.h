@@ -8,8 +8,9 @@
  * folders) or a plain mbox file and calls the callback once per finding.
  * It changes nothing. A Maildir is read from names and lstat only, unless
  * `deep` asks for the content (W= sizes, "is this a message"): without it
- * no message file is opened. An mbox is read once, line by line, with
- * pread() on a descriptor the caller may hold locked (repair does).
+ * no message file is opened. An mbox is read once, by the mbox reader
+ * (the one boundary rule, mbox_reader.h), with pread() on a descriptor the
+ * caller may hold locked (repair does).
  * The codes are in inspect.c, the checks in inspect_maildir.c,
  * inspect_uidlist.c (dovecot-uidlist, courierimapuiddb) and inspect_mbox.c.
  */

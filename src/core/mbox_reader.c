@@ -32,6 +32,10 @@
  *
  * A message made of only the separator line becomes an empty message (so
  * that writing it back gives the same bytes); it is counted and reported.
+ *
+ * This is the one place that decides where a message ends: check reads
+ * through it too, and hears what it notices (opts.on_anomaly) at the
+ * offsets repair needs; the probe readers of the pre-scan tell nothing.
  */
 #include "config.h"
 
@@ -98,6 +102,18 @@ struct mbox_reader {
 	bool all_cl_valid;         /* probe: every message had a valid CL */
 
 	struct mbox_counters c;
+	int status;                /* of the error reported (mbox_reader_status) */
+
+	/* what on_anomaly is told (mbox_reader.h) */
+	off_t body_off;            /* file offset of the current body */
+	long long msg_quotes;      /* its unquoted From lines */
+	bool cl_bad;               /* its Content-Length does not land */
+	bool cl_field;             /* its first Content-Length field was seen: */
+	long long cl_declared;     /*   the digits of its value */
+	off_t cl_a, cl_b;          /*   and where that value is */
+	int eol_first;             /* line end of the first From_ line: 1 LF, 2 CR LF */
+	bool mixed_told;
+	bool last_lf;              /* the last byte read is LF */
 
 	/* live reading (opts.live, see mbox_reader.h) */
 	bool live_known;           /* live_st and the window describe the last read */
@@ -145,6 +161,66 @@ warn_at(struct mbox_reader *r, off_t off, const char *what)
 		report_warn("%s:%lld: %s", r->src->name, (long long)off, what);
 }
 
+/* Tell the caller of an anomaly (mbox_reader.h); a probe tells nothing. */
+static void
+tell(struct mbox_reader *r, enum mbox_anomaly_kind kind, off_t off, long long value)
+{
+	if (r->opts.on_anomaly == NULL || r->probe)
+		return;
+	struct mbox_anomaly a = { .kind = kind, .offset = off, .value = value, .value2 = -1,
+		.declared = -1, .span_start = -1, .span_end = -1 };
+	r->opts.on_anomaly(r->opts.anomaly_arg, &a);
+}
+
+/* A From_ line or a header's end line with this line end (X14). */
+static void
+eol_seen(struct mbox_reader *r, bool crlf, off_t off)
+{
+	int k = crlf ? 2 : 1;
+
+	if (r->eol_first == 0)
+		r->eol_first = k;
+	else if (k != r->eol_first && !r->mixed_told) {
+		r->mixed_told = true;
+		tell(r, MBOX_ANOMALY_MIXED_EOL, off, -1);
+	}
+}
+
+/* The end of the data: does the file end with a line end (X5)? */
+static void
+set_eof(struct mbox_reader *r)
+{
+	if (!r->eof && r->read_off > 0 && !r->last_lf)
+		tell(r, MBOX_ANOMALY_NO_FINAL_NEWLINE, r->read_off, -1);
+	r->eof = true;
+}
+
+/* The current message's Content-Length did not land: its body ends at
+ * file offset end (without the separator); noeol: its last line has no
+ * line end. */
+static void
+tell_cl(struct mbox_reader *r, off_t end, bool noeol)
+{
+	if (r->opts.on_anomaly == NULL || r->probe)
+		return;
+	long long body = (long long)(end - r->body_off);
+	struct mbox_anomaly a = { .kind = MBOX_ANOMALY_CONTENT_LENGTH, .offset = r->msg_off,
+		.value = body + r->msg_quotes + (noeol ? 1 : 0), .value2 = body,
+		.declared = r->cl_declared, .span_start = r->cl_a, .span_end = r->cl_b };
+	if (!r->cl_field)
+		a.declared = a.span_start = a.span_end = -1;
+	r->opts.on_anomaly(r->opts.anomaly_arg, &a);
+}
+
+/* 1 when the line at buf[pos] (a From_ line) ends in CR LF, else 0. */
+static int
+line_is_crlf(const struct mbox_reader *r, size_t pos)
+{
+	const char *p = r->buf + pos;
+	const char *e = memchr(p, '\n', r->end - pos);
+	return e != NULL && e > p && e[-1] == '\r';
+}
+
 /* ---- live reading (mbox_reader.h) ---------------------------------------- */
 
 static bool
@@ -174,12 +250,15 @@ live_begin(struct mbox_reader *r)
 {
 	struct stat st;
 
-	if (mbox_lock_retake(r->opts.live) != 0) {
+	int rc = mbox_lock_retake(r->opts.live);
+	if (rc != 0) {
+		r->status = rc > 0 ? rc : report_exit_status_or(EX_TEMPFAIL);
 		r->failed = true;
 		return -1;
 	}
 	if (fstat(r->src->fd, &st) == -1) {
 		report_error_sys(EX_IOERR, "unable to stat %s", r->src->name);
+		r->status = EX_IOERR;
 		goto fail;
 	}
 	if (r->live_known && !same_state(&st, &r->live_st)) {
@@ -296,7 +375,7 @@ fill(struct mbox_reader *r)
 		if (r->opts.live && live_begin(r) == -1)
 			return -1;
 		if (r->read_off >= r->limit) {
-			r->eof = true;
+			set_eof(r);
 			if (r->opts.live)
 				live_end(r);
 			return 0;
@@ -313,6 +392,7 @@ fill(struct mbox_reader *r)
 			report_error(EX_IOERR, "%s:%lld: mailbox shrank while being read "
 			    "(size was %lld at open)", r->src->name, (long long)r->read_off,
 			    (long long)r->limit);
+			r->status = EX_IOERR;
 			r->failed = true;
 			return -1;
 		}
@@ -322,14 +402,16 @@ fill(struct mbox_reader *r)
 	if (n == -1) {
 		report_error(r->src->errmsg ? EX_DATAERR : EX_IOERR, "%s:%lld: read error: %s", r->src->name,
 		    (long long)(r->buf_off + (off_t)r->end), source_error_string(r->src));
+		r->status = r->src->errmsg ? EX_DATAERR : EX_IOERR;
 		r->failed = true;
 		return -1;
 	}
 	if (n == 0) {
-		r->eof = true;
+		set_eof(r);
 		return 0;
 	}
 	r->end += (size_t)n;
+	r->last_lf = r->buf[r->end - 1] == '\n';
 	r->read_off += n;
 	return n;
 }
@@ -554,6 +636,26 @@ is_pseudo(const char *h, size_t len)
 	return true;
 }
 
+/* The first Content-Length field of a header, the line at p (at r->pos,
+ * n bytes): where its value is and its leading digits, for a repair. */
+static void
+cl_field(struct mbox_reader *r, const char *p, size_t n, bool lf)
+{
+	size_t end = n - (lf ? 1 : 0);
+	if (lf && end > 0 && p[end - 1] == '\r')
+		end--;
+	size_t i = 15;
+	while (i < end && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	long long v = 0;
+	for (size_t d = 0; i < end && p[i] >= '0' && p[i] <= '9' && d < 18; i++, d++)
+		v = v * 10 + (p[i] - '0');
+	r->cl_field = true;
+	r->cl_declared = v;
+	r->cl_a = pos_off(r, r->pos) + 15;
+	r->cl_b = pos_off(r, r->pos) + (off_t)end;
+}
+
 /*
  * Read the From_ line and the header of the message at r->pos into r->hdr.
  * Returns 1, or -1 on error.
@@ -571,11 +673,14 @@ read_header(struct mbox_reader *r, struct message *m)
 	if (!lf && !r->eof) {
 		report_error(EX_DATAERR, "%s:%lld: From_ line longer than %zu bytes",
 		    r->src->name, (long long)r->msg_off, r->cap);
+		r->status = EX_DATAERR;
 		r->failed = true;
 		return -1;
 	}
 	struct fromline fl;
 	bool date_ok = fromline_parse(r->buf + r->pos, lf ? n - 1 : n, &fl);
+	if (!date_ok)
+		tell(r, MBOX_ANOMALY_FROM_DATE, r->msg_off, -1);
 	hdr_reserve(r, n);
 	memcpy(r->hdr, r->buf + r->pos, n);
 	size_t from_len = n;
@@ -584,8 +689,12 @@ read_header(struct mbox_reader *r, struct message *m)
 		r->c.crlf_lines++;
 	else
 		r->c.lf_lines++;
-	if (!lf)
+	if (lf)
+		eol_seen(r, n >= 2 && r->hdr[n - 2] == '\r', r->msg_off);
+	else
 		r->c.no_final_newline = true;
+	r->msg_quotes = 0;
+	r->cl_bad = r->cl_field = false;
 
 	/* header lines */
 	bool seen_field = false, complete = false, cut = false;
@@ -598,6 +707,7 @@ read_header(struct mbox_reader *r, struct message *m)
 			break;      /* end of file: the whole message is header (X21) */
 		int e = empty_line(p, avail);
 		if (e) {
+			eol_seen(r, e == 2, pos_off(r, r->pos));
 			hdr_reserve(r, from_len + hlen + (size_t)e);
 			memcpy(r->hdr + from_len + hlen, p, (size_t)e);
 			hlen += (size_t)e;
@@ -613,12 +723,14 @@ read_header(struct mbox_reader *r, struct message *m)
 			if (!seen_field) {
 				r->c.stamps++;
 				warn_at(r, pos_off(r, r->pos), "From line at the top of a header (a forwarding stamp): kept as header text");
+				tell(r, MBOX_ANOMALY_STAMP, pos_off(r, r->pos), -1);
 			}
 		}
 		size_t q = r->unquote ? quoted_from(p, avail) : 0;
 		if (q && !seen_field) {
 			r->c.stamps++;
 			warn_at(r, pos_off(r, r->pos), ">From line at the top of a header (a forwarding stamp): kept as header text");
+			tell(r, MBOX_ANOMALY_STAMP, pos_off(r, r->pos), -1);
 		}
 		if (ensure_line(r, r->cap) == -1)
 			return -1;
@@ -633,6 +745,8 @@ read_header(struct mbox_reader *r, struct message *m)
 			n--;
 			r->pos++;
 		}
+		if (!r->cl_field && n >= 15 && mem_ieq(p, "Content-Length:", 15))
+			cl_field(r, p, n, lf);
 		hdr_reserve(r, from_len + hlen + n);
 		memcpy(r->hdr + from_len + hlen, p, n);
 		hlen += n;
@@ -647,6 +761,7 @@ read_header(struct mbox_reader *r, struct message *m)
 			if (r->c.first_missing_separator < 0)
 				r->c.first_missing_separator = pos_off(r, r->pos);
 			warn_at(r, pos_off(r, r->pos), "From_ line inside a header: message ends without an empty line");
+			tell(r, MBOX_ANOMALY_HEADER_CUT, pos_off(r, r->pos), -1);
 		}
 	}
 
@@ -684,6 +799,7 @@ read_header(struct mbox_reader *r, struct message *m)
 	r->in_message = true;
 	r->msg_size = (int64_t)hlen;
 	r->in_message = !cut;
+	r->body_off = pos_off(r, r->pos);
 	return 1;
 }
 
@@ -737,6 +853,7 @@ decide_cl(struct mbox_reader *r, struct message *m)
 		return 0;
 	}
 	r->c.cl_ignored++;
+	r->cl_bad = true;
 	if (r->c.first_cl_ignored < 0)
 		r->c.first_cl_ignored = r->msg_off;
 	warn_at(r, r->msg_off, "Content-Length does not end at a message boundary; ignored");
@@ -762,7 +879,13 @@ header_end_is_separator(struct mbox_reader *r, struct message *m)
 	if (m->header_len == e) {
 		r->c.empty_messages++;
 		warn_at(r, r->msg_off, "empty message");
+		/* that empty line was all the message had: no separator (§2.5 step 4) */
+		if (avail > 0)
+			tell(r, MBOX_ANOMALY_MISSING_SEPARATOR, pos_off(r, r->pos), line_is_crlf(r, r->pos));
+		tell(r, MBOX_ANOMALY_EMPTY_MESSAGE, r->msg_off, -1);
 	}
+	if (r->cl_bad)
+		tell_cl(r, pos_off(r, r->pos), false);
 	m->header_len -= e;
 	r->msg_size -= (int64_t)e;
 	r->in_message = false;
@@ -919,6 +1042,50 @@ mbox_reader_new(struct source *src, const struct mbox_reader_opts *opts)
 	return reader_alloc(src, opts);
 }
 
+/* Pass the line at r->pos, however long. 0, or -1 on error. */
+static int
+skip_line(struct mbox_reader *r)
+{
+	for (;;) {
+		const char *e = memchr(r->buf + r->pos, '\n', r->end - r->pos);
+		if (e != NULL) {
+			r->pos = (size_t)(e - r->buf) + 1;
+			return 0;
+		}
+		r->pos = r->end;
+		ssize_t n = fill(r);
+		if (n <= 0)
+			return (int)n;
+	}
+}
+
+/* opts.skip_leading: the first line is no From_ line; pass the lines up
+ * to the first valid one (X7). 1, or -1 (reported). */
+static int
+skip_leading(struct mbox_reader *r)
+{
+	off_t start = pos_off(r, r->pos);
+
+	for (;;) {
+		if (ensure_line(r, LOOKAHEAD) == -1)
+			return -1;
+		size_t avail = r->end - r->pos;
+		if (avail == 0) {
+			report_error(EX_DATAERR, "%s: not an mbox (no From_ line)", r->src->name);
+			r->status = EX_DATAERR;
+			r->failed = true;
+			return -1;
+		}
+		if (is_from_line(r->buf + r->pos, avail, NULL))
+			break;
+		if (skip_line(r) == -1)
+			return -1;
+	}
+	tell(r, MBOX_ANOMALY_LEADING, start, (long long)pos_off(r, r->pos));
+	r->started = true;
+	return 1;
+}
+
 /* Skip empty lines at the start of the file and check the first line. */
 static int
 start_file(struct mbox_reader *r)
@@ -935,9 +1102,21 @@ start_file(struct mbox_reader *r)
 		r->pos += (size_t)e;
 	}
 	size_t avail = r->end - r->pos;
-	if (avail < 5 || memcmp(r->buf + r->pos, "From ", 5) != 0) {
+	const char *p = r->buf + r->pos;
+	if (r->opts.skip_leading) {
+		if (memchr(p, '\n', avail) == NULL && memchr(p, '\r', avail) != NULL) {
+			report_error(EX_DATAERR, "%s: no LF line terminators (CR-only line ends)", r->src->name);
+			r->status = EX_DATAERR;
+			r->failed = true;
+			return -1;
+		}
+		if (avail < 5 || memcmp(p, "From ", 5) != 0)
+			return skip_leading(r);
+	}
+	if (avail < 5 || memcmp(p, "From ", 5) != 0) {
 		report_error(EX_DATAERR, "%s:%lld: not an mbox: the first line is not a From_ line",
 		    r->src->name, (long long)pos_off(r, r->pos));
+		r->status = EX_DATAERR;
 		r->failed = true;
 		return -1;
 	}
@@ -1025,21 +1204,26 @@ mbox_reader_next(struct mbox_reader *r, struct message *m)
 	return next_message(r, m);
 }
 
-/* Finish the current message at the boundary found at r->pos. */
+/* Finish the current message at the boundary found at r->pos (a From_
+ * line, or the end of file when eof); sep_len: the empty line before it. */
 static void
-end_message(struct mbox_reader *r, bool sep_seen)
+end_message(struct mbox_reader *r, int sep_len, bool eof)
 {
 	r->in_message = false;
 	r->msg_end = pos_off(r, r->pos);
-	if (!sep_seen && r->pos < r->end) {
+	if (!eof && sep_len == 0 && r->pos < r->end) {
 		r->c.missing_separator++;
 		if (r->c.first_missing_separator < 0)
 			r->c.first_missing_separator = pos_off(r, r->pos);
 		warn_at(r, pos_off(r, r->pos), "From_ line without an empty line before it");
+		tell(r, MBOX_ANOMALY_MISSING_SEPARATOR, pos_off(r, r->pos), line_is_crlf(r, r->pos));
 	}
+	if (r->cl_bad)
+		tell_cl(r, r->msg_end - sep_len, eof && !r->line_start);
 	if (r->msg_size == 0) {
 		r->c.empty_messages++;
 		warn_at(r, r->msg_off, "empty message");
+		tell(r, MBOX_ANOMALY_EMPTY_MESSAGE, r->msg_off, -1);
 	}
 }
 
@@ -1091,6 +1275,7 @@ body_cl(struct mbox_reader *r, struct iovec *iov, int *iovcnt)
 			if (n == 0 && r->pos == r->end) {
 				report_error(EX_IOERR, "%s:%lld: mailbox ended inside a message",
 				    r->src->name, (long long)pos_off(r, r->pos));
+				r->status = EX_IOERR;
 				r->failed = true;
 				return -1;
 			}
@@ -1101,8 +1286,10 @@ body_cl(struct mbox_reader *r, struct iovec *iov, int *iovcnt)
 		if ((int64_t)avail > r->cl_left)
 			avail = (size_t)r->cl_left;
 		if (r->line_start) {
-			if (avail >= 5 && memcmp(p, "From ", 5) == 0)
+			if (avail >= 5 && memcmp(p, "From ", 5) == 0) {
 				r->cl_body_from++;
+				r->c.protected_from++;
+			}
 			size_t q = r->unquote ? quoted_from(p, avail) : 0;
 			if (q) {
 				r->c.unquoted_lines++;
@@ -1138,6 +1325,7 @@ body_cl(struct mbox_reader *r, struct iovec *iov, int *iovcnt)
 	if (r->msg_size == 0) {
 		r->c.empty_messages++;
 		warn_at(r, r->msg_off, "empty message");
+		tell(r, MBOX_ANOMALY_EMPTY_MESSAGE, r->msg_off, -1);
 	}
 	*iovcnt = 0;
 	return 0;
@@ -1189,8 +1377,9 @@ mbox_reader_body(struct mbox_reader *r, struct iovec *iov, int *iovcnt)
 			}
 			if (!r->line_start)
 				r->c.no_final_newline = true;
+			int sep = r->pending;
 			r->pending = 0;
-			end_message(r, true);
+			end_message(r, sep, true);
 			break;
 		}
 		if (r->line_start) {
@@ -1206,15 +1395,17 @@ mbox_reader_body(struct mbox_reader *r, struct iovec *iov, int *iovcnt)
 			}
 			if (avail >= 5 && memcmp(p, "From ", 5) == 0) {
 				if (is_from_line(p, avail, NULL)) {
-					bool sep = r->pending != 0;
+					int sep = r->pending;
 					r->pending = 0;
-					end_message(r, sep);
+					end_message(r, sep, false);
 					break;
 				}
 				r->c.unquoted_from++;
+				r->msg_quotes++;
 				if (r->c.first_unquoted_from < 0)
 					r->c.first_unquoted_from = pos_off(r, r->pos);
 				warn_at(r, pos_off(r, r->pos), "unquoted From_ line inside message (not a valid From_ line: kept as body text)");
+				tell(r, MBOX_ANOMALY_UNQUOTED_FROM, pos_off(r, r->pos), -1);
 			}
 			if (r->pending) {
 				add_iov(iov, &k, pending_nl(r, p), (size_t)r->pending);
@@ -1263,6 +1454,14 @@ const struct mbox_counters *
 mbox_reader_counters(const struct mbox_reader *r)
 {
 	return &r->c;
+}
+
+int
+mbox_reader_status(const struct mbox_reader *r)
+{
+	if (r->status != 0 || r->rewritten || r->held_back)
+		return r->status;
+	return EX_IOERR;
 }
 
 enum mbox_variant

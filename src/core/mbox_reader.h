@@ -31,12 +31,55 @@ int mbox_variant_parse(const char *s);
 
 struct mbox_lock;
 
+/*
+ * What the reader notices on its way through a mailbox (SPEC §5 X1-X21),
+ * each at the byte offset that shows it, through opts.on_anomaly. The
+ * boundaries do not depend on the callback: it only tells, and check turns
+ * what it is told into findings. Probe readers (the mboxcl2 pre-scan) tell
+ * nothing; quiet does not silence the callback.
+ */
+enum mbox_anomaly_kind {
+	MBOX_ANOMALY_LEADING,       /* bytes before the first From_ line (opts.skip_leading):
+	                             * offset their start, value the From_ line's offset */
+	MBOX_ANOMALY_UNQUOTED_FROM, /* a body line "From " that is no From_ line: its offset */
+	MBOX_ANOMALY_MISSING_SEPARATOR, /* a From_ line without an empty line before it: its
+	                             * offset, value 1 when it ends in CR LF, else 0 */
+	MBOX_ANOMALY_HEADER_CUT,    /* a From_ line inside a header, which has no end (X21) */
+	MBOX_ANOMALY_CONTENT_LENGTH,/* Content-Length does not land on a boundary: offset the
+	                             * message's, value the length its body needs once its
+	                             * unquoted From lines are quoted and its last line ended,
+	                             * value2 the body's bytes, declared and span below */
+	MBOX_ANOMALY_NO_FINAL_NEWLINE, /* the file does not end with LF: offset its size */
+	MBOX_ANOMALY_MIXED_EOL,     /* the first From_ line or header end whose line end (CR LF
+	                             * or LF) differs from the first one's: its offset */
+	MBOX_ANOMALY_FROM_DATE,     /* a message starts at a From_ line whose date does not
+	                             * parse (only the first line of a file can) */
+	MBOX_ANOMALY_STAMP,         /* "From " or ">From " at the top of a header (X19) */
+	MBOX_ANOMALY_EMPTY_MESSAGE, /* a message of no bytes: offset the message's */
+};
+
+struct mbox_anomaly {
+	enum mbox_anomaly_kind kind;
+	off_t offset;
+	long long value, value2;    /* -1 unless the kind says */
+	long long declared;         /* CONTENT_LENGTH: the digits of the first field */
+	off_t span_start, span_end; /* CONTENT_LENGTH: the first field's value, after
+	                             * the colon up to the line end; else -1 */
+};
+typedef void (*mbox_anomaly_fn)(void *arg, const struct mbox_anomaly *a);
+
 struct mbox_reader_opts {
 	enum mbox_variant variant;  /* input quoting; AUTO detects */
 	bool keep_pseudo;           /* hand out the UW pseudo message too */
 	size_t bufsize;             /* 0 = default (4 MiB) */
 	bool quiet;                 /* do not print per-message warnings */
 	struct mbox_lock *live;     /* a live mailbox: see below */
+	mbox_anomaly_fn on_anomaly; /* told of every anomaly (above), or NULL */
+	void *anomaly_arg;
+	/* Bytes before the first From_ line are skipped up to the first valid
+	 * From_ line (an anomaly) instead of refused; a file without one, or
+	 * with CR-only line ends, is refused as "not an mbox" (check). */
+	bool skip_leading;
 };
 
 /*
@@ -71,6 +114,7 @@ struct mbox_counters {
 	size_t cl_used;           /* Content-Length honoured */
 	size_t cl_ignored;        /* Content-Length present but not landing on a boundary */
 	size_t cl_unverified;     /* non-seekable input, body beyond the buffer */
+	size_t protected_from;    /* lines starting "From " in bodies a Content-Length kept */
 	size_t empty_messages;
 	size_t stamps;            /* From / >From lines at the top of a header (X19) */
 	size_t no_header_end;     /* messages without an empty line after the header */
@@ -110,6 +154,10 @@ off_t mbox_reader_message_offset(const struct mbox_reader *r);
 off_t mbox_reader_message_end(const struct mbox_reader *r);
 
 const struct mbox_counters *mbox_reader_counters(const struct mbox_reader *r);
+/* After a call returned -1: the status of the error it reported (65 a
+ * corrupt mailbox, 74 I/O), 0 when it was not an error (rewritten, held
+ * back). */
+int mbox_reader_status(const struct mbox_reader *r);
 /* Live reading (see above): the file was rewritten under us; the last
  * message was held back (its offset is the message's). */
 bool mbox_reader_rewritten(const struct mbox_reader *r);
