@@ -64,14 +64,7 @@ while IFS="$tab" read -r path kind want py; do
 done <"$TMP/list"
 # 2. the oracle; our messages as "<sha256> <length>", as it prints them
 python3 "$ORACLE/pymbox.py" --batch "$TMP/jobs" || fail "pymbox.py --batch: exit $?"
-python3 -c '
-import hashlib, sys
-for line in open(sys.argv[1]):
-    files, out = line.rstrip("\n").split("\t")
-    with open(out, "w") as o:
-        for p in open(files).read().splitlines():
-            d = open(p, "rb").read()
-            print(hashlib.sha256(d).hexdigest(), len(d), file=o)' "$TMP/ours.jobs" ||
+python3 "$ORACLE/hash-lists.py" "$TMP/ours.jobs" ||
 	fail "hashing our messages: exit $?"
 # 3. the verdicts
 while read -r i path; do

@@ -119,14 +119,7 @@ for mb in "$C"/*.mbox; do
 	n=$((n + 1))
 done
 check "every mbox read both ways" test "$n" -ge 60
-python3 -c '
-import hashlib, sys
-for line in open(sys.argv[1]):
-    files, out = line.rstrip("\n").split("\t")
-    with open(out, "w") as o:
-        for p in open(files).read().splitlines():
-            d = open(p, "rb").read()
-            print(hashlib.sha256(d).hexdigest(), len(d), file=o)' "$TMP/ours.jobs" ||
+python3 "$ORACLE/hash-lists.py" "$TMP/ours.jobs" ||
 	fail "hashing our messages: exit $?"
 python3 "$ORACLE/pymbox.py" --batch "$TMP/py.jobs" || fail "pymbox.py --batch: exit $?"
 
