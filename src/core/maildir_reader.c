@@ -598,8 +598,11 @@ md_still_there(struct maildir_reader *r, ino_t ino)
 {
 	struct stat st;
 
+	/* nlink: a client toggling a flag back and forth (cur/X:2,S ->
+	 * cur/X:2,FS -> cur/X:2,S) can bring the earlier name back between
+	 * two looks; only a file with two links has two names at once */
 	return fstatat(r->dirfd, r->other.buf, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    st.st_ino == ino;
+	    st.st_ino == ino && st.st_nlink > 1;
 }
 
 /*
