@@ -68,11 +68,21 @@ for kind in flock lockfile dotlockfile; do
 	check "$kind: deliveries during the conversion" test "$n" -ge 3
 done
 # the bounds of mailshift-convert(1): a blocking agent waits for one read
-# (milliseconds; 2 s allows for a loaded machine), a polling one also for
-# its retry interval (lockfile -1: 1 s; dotlockfile: 5 s, then 10 s...)
-check "flock(1), which blocks: longest wait under 2 s" test "$(sort -n "$TMP/wait.flock" | tail -1)" -lt 2000
-check "lockfile(1), polling each second: longest wait under 3 s" test "$(sort -n "$TMP/wait.lockfile" | tail -1)" -lt 3000
-check "dotlockfile(1), polling after 5 s: longest wait under 7 s" test "$(sort -n "$TMP/wait.dotlockfile" | tail -1)" -lt 7000
+# (milliseconds), a polling one also for its retry interval (lockfile -1:
+# 1 s; dotlockfile: 5 s, then 10 s...). A shared machine under I/O load
+# can stall any one delivery (a file creation waiting on the journal), so
+# the longest wait may include one more retry; the mean is what shows
+# whether the locks are free between reads: a convert holding them
+# through its writing as well would keep pollers out most of the time
+# (mean waits of many seconds) and blocking agents for whole reads.
+mean() { awk '{ s += $1 } END { printf "%d", NR ? s / NR : 0 }' "$TMP/wait.$1"; }
+longest() { sort -n "$TMP/wait.$1" | tail -1; }
+check "flock(1), which blocks: mean wait under 300 ms" test "$(mean flock)" -lt 300
+check "flock(1): longest wait under 3 s" test "$(longest flock)" -lt 3000
+check "lockfile(1), polling each second: mean wait under 1 s" test "$(mean lockfile)" -lt 1000
+check "lockfile(1): longest wait under 5 s (two retries)" test "$(longest lockfile)" -lt 5000
+check "dotlockfile(1), polling after 5 s: mean wait under 2.5 s" test "$(mean dotlockfile)" -lt 2500
+check "dotlockfile(1): longest wait under 17 s (two retries: 5 s, 10 s)" test "$(longest dotlockfile)" -lt 17000
 # the rerun delivers what arrived during the run, once
 arrived=$(grep -c '@wait.example>' "$S")
 "$MAILSHIFT" convert --json "$S" "$D" >"$TMP/j" 2>/dev/null
