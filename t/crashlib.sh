@@ -16,7 +16,7 @@
 #
 # crash_sweep LABEL KIND SETUP RUN VERIFY [PARTIAL]
 #	KIND is MESSAGES or WRITES. For N = 0, 1, 2, ... (step $CRASH_STEP,
-#	default 1, 7 under valgrind): make an empty directory D, call SETUP D, call RUN D with
+#	default 1, 13 under valgrind): make an empty directory D, call SETUP D, call RUN D with
 #	MAILSHIFT_CRASH_AFTER_KIND=N in its environment. If it exits 99 (the
 #	hook fired) call PARTIAL D when given (state after the crash, before
 #	the rerun: e.g. crash_maildir_partial), then RUN D again without the
@@ -42,12 +42,12 @@
 #	crash_mbox_messages MBOX        "SHA256" per message of an mbox (Python's
 #	                                mailbox module, as an independent reader)
 
-# Under valgrind (scripts/test --full, tier 3) every 7th crash point: the
+# Under valgrind (scripts/test --full, tier 3) every 13th crash point: the
 # memory checks follow the same code paths, and the other tiers try every
 # point.
 if [ -z "${CRASH_STEP:-}" ]; then
 	CRASH_STEP=1
-	[ "${MAILSHIFT_VALGRIND:-0}" = 1 ] && CRASH_STEP=7
+	[ "${MAILSHIFT_VALGRIND:-0}" = 1 ] && CRASH_STEP=13
 fi
 CRASH_MAX=${CRASH_MAX:-5000}
 CRASH_RERUN_STATUS=${CRASH_RERUN_STATUS:-0}
