@@ -8,6 +8,7 @@
 . "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
 need strace
 cd "$TMP" || exit 99
+P=$(pwd -P)       # the paths strace -y prints
 
 # One line per successful fsync ("S PATH") and rename ("R FROM TO"), the
 # descriptors as strace -y names them; then each rename of a state file
@@ -49,36 +50,43 @@ md() {
 	done
 }
 
-# --- repair: maildirsize, courierimapuiddb, dovecot-uidlist ----------------------------
-md R
-printf '100S\n5 1\n' >R/maildirsize
+# --- repair: maildirsize, courierimapuiddb, dovecot-uidlist, one maildir each -------
+# (one file per run: a later file's directory sync must not hide an earlier
+# one's missing)
+md R1
+printf '100S\n5 1\n' >R1/maildirsize
+md R2
 printf '1 1234567 2\n1 1700000001.M1P1.host\n2 1700000002.M2P2.host:2,S\n3 1700000003.M3P3.host\n' \
-    >R/courierimapuiddb
+    >R2/courierimapuiddb
+md R3
 printf '3 V1234567 N2\n1 :1700000001.M1P1.host\n2 :1700000002.M2P2.host\n3 :1700000003.M3P3.host\n' \
-    >R/dovecot-uidlist
-traced r.trace "$MAILSHIFT" repair -q R
-expect_eq "repair: every state file durable" "$(durable r.trace)" "3 renamed"
-expect_eq "repair: the three rewritten" "$(sed -n 2p R/maildirsize; head -1 R/courierimapuiddb;
-    head -1 R/dovecot-uidlist)" "231 3
+    >R3/dovecot-uidlist
+for r in R1 R2 R3; do
+	traced $r.trace "$MAILSHIFT" repair -q "$P/$r"
+	expect_eq "repair $r: durable" "$(durable $r.trace)" "1 renamed"
+	expect_eq "repair $r: tmp/ empty" "$(only $r/tmp)" ""
+done
+expect_eq "repair: the three rewritten" "$(sed -n 2p R1/maildirsize; head -1 R2/courierimapuiddb;
+    head -1 R3/dovecot-uidlist)" "231 3
 1 1234567 4
 3 V1234567 N4"
-expect_eq "repair: tmp/ empty" "$(only R/tmp)" ""
 
 # --- convert Maildir -> Maildir: the Dovecot state carried, then merged ----------------
 md D
-printf '3 V1234 N40 G0123456789abcdef0123456789abcdef\n31 :1700000001.M1P1.host\n' >D/dovecot-uidlist
 printf '0 $Junk\n' >D/dovecot-keywords
-traced d.trace "$MAILSHIFT" convert -q --to=maildir D DOut
-expect_eq "Maildir -> Maildir: carried, durable" "$(durable d.trace)" "2 renamed"
+printf '3 V1234 N40 G0123456789abcdef0123456789abcdef\n31 :1700000001.M1P1.host\n' >D/dovecot-uidlist
+traced d.trace "$MAILSHIFT" convert -q --to=maildir "$P/D" "$P/DOut"
+expect_eq "Maildir -> Maildir: both carried, durable" "$(durable d.trace)" "2 renamed"
 check "Maildir -> Maildir: dovecot-keywords carried" cmp -s D/dovecot-keywords DOut/dovecot-keywords
-traced o.trace "$MAILSHIFT" convert -q --overwrite-state --to=maildir D DOut
+check "Maildir -> Maildir: dovecot-uidlist carried" cmp -s D/dovecot-uidlist DOut/dovecot-uidlist
+traced o.trace "$MAILSHIFT" convert -q --overwrite-state --to=maildir "$P/D" "$P/DOut"
 expect_eq "Maildir -> Maildir --overwrite-state: merged, durable" "$(durable o.trace)" "2 renamed"
 expect_eq "Maildir -> Maildir: DEST" "$(only DOut)" \
     "cur dovecot-keywords dovecot-uidlist new tmp "
 expect_eq "Maildir -> Maildir: tmp/ empty" "$(only DOut/tmp)" ""
 
 # --- convert mbox -> Maildir: dovecot-keywords, written again for each new keyword -----
-traced m.trace "$MAILSHIFT" convert -q "$DATA/sample.mbox" M
+traced m.trace "$MAILSHIFT" convert -q "$DATA/sample.mbox" "$P/M"
 expect_eq "mbox -> Maildir: three keywords" "$(cut -d' ' -f1 M/dovecot-keywords | tr '\n' ' ')" "0 1 2 "
 expect_eq "mbox -> Maildir: durable" "$(durable m.trace)" "3 renamed"
 expect_eq "mbox -> Maildir: tmp/ empty" "$(only M/tmp)" ""
@@ -90,11 +98,11 @@ From a@example.org Mon Jan  1 00:00:00 2024' >T/INBOX
 msg l1 | sed '1i\
 From a@example.org Mon Jan  1 00:00:00 2024' >T/Lists/dev
 printf 'INBOX\nLists/dev\n' >T/.mailboxlist
-traced t.trace "$MAILSHIFT" convert -q -r T TM
+traced t.trace "$MAILSHIFT" convert -q -r "$P/T" "$P/TM"
 expect_eq "mbox tree -> Maildir tree: subscriptions durable" "$(durable t.trace)" "1 renamed"
 expect_eq "mbox tree -> Maildir tree: subscriptions" "$(cat TM/subscriptions)" "INBOX
 Lists.dev"
-traced b.trace "$MAILSHIFT" convert -q -r --to=mbox TM TB
+traced b.trace "$MAILSHIFT" convert -q -r --to=mbox "$P/TM" "$P/TB"
 expect_eq "Maildir tree -> mbox tree: .mailboxlist durable" "$(durable b.trace)" "1 renamed"
 expect_eq "Maildir tree -> mbox tree: .mailboxlist" "$(cat TB/.mailboxlist)" "INBOX
 Lists/dev"
