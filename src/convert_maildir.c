@@ -49,6 +49,7 @@
 #include "reader.h"
 #include "report.h"
 #include "serverstate.h"
+#include "statefile.h"
 #include "testhook.h"
 #include "uidstate.h"
 #include "util.h"
@@ -286,51 +287,16 @@ dest_name(struct mm_msg *x, const struct merged_msg *mm)
 	snprintf(x->dsub, sizeof x->dsub, "cur");
 }
 
-/*
- * Remove from tmp/ what an interrupted mailshift of this host left: copies
- * and state files never published, named "...P<pid>...<host>.mailshift" (or
- * "<time>_<pid>.<host>.uidlist.mailshift", the dovecot-uidlist writer's),
- * when that pid no longer runs. Nothing else in tmp/ is touched.
- */
+/* Remove from tmp/ what an interrupted mailshift of this host left. */
 static void
 clean_leftovers(int dfd, const char *path)
 {
-	char host[256];
 	int fd = openat(dfd, "tmp", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	DIR *d = fd == -1 ? NULL : fdopendir(fd);
-	struct dirent *de;
 
-	if (d == NULL) {
-		if (fd != -1)
-			close(fd);
-		return;
+	if (fd != -1) {
+		state_file_clean_leftovers(fd, path);
+		close(fd);
 	}
-	maildir_hostname(host, sizeof host);
-	size_t hlen = strlen(host);
-	while ((de = readdir(d)) != NULL) {
-		const char *n = de->d_name, *e;
-		size_t len = strlen(n);
-		long pid = -1;
-		if (len > 10 && strcmp(n + len - 10, ".mailshift") == 0 && len > hlen + 11 &&
-		    memcmp(n + len - 10 - hlen, host, hlen) == 0 && n[len - 11 - hlen] == '.') {
-			const char *p = strstr(n, "P");
-			if (p && p[1] >= '0' && p[1] <= '9')
-				pid = strtol(p + 1, NULL, 10);
-		} else if ((e = strstr(n, ".uidlist.mailshift")) != NULL && e[18] == '\0') {
-			const char *u = strchr(n, '_');
-			if (u && u[1] >= '0' && u[1] <= '9')
-				pid = strtol(u + 1, NULL, 10);
-			if (!(e - n > (long)hlen && memcmp(e - hlen, host, hlen) == 0))
-				pid = -1;
-		}
-		if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno == EPERM)
-			continue;
-		struct stat st;
-		if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-		    unlinkat(dirfd(d), n, 0) == 0 && opt_common.verbose)
-			report_info("%s: removed tmp/%s left by an interrupted run", path, n);
-	}
-	closedir(d);
 }
 
 /* Create DEST's folder (0700) with tmp, new, cur; maildirfolder for a
@@ -473,27 +439,17 @@ fail:
 	return -1;
 }
 
-/* Write a small state file whole: tmp/, sync, rename over the name. */
+/* Write a small state file whole (statefile.h). */
 static int
 state_file_write(const struct convert_opts *o, int dfd, const char *path, const char *name,
     const struct strbuf *data)
 {
-	char tmp[512], host[256];
+	struct state_file_opts so = { .mode = 0600, .chown = o->chown, .uid = o->uid, .gid = o->gid,
+	    .no_sync = o->sync == SYNC_NONE };
 
-	maildir_hostname(host, sizeof host);
-	snprintf(tmp, sizeof tmp, "tmp/%s.P%d.%s.mailshift", name, (int)getpid(), host);
-	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1 || write_all(fd, data->buf ? data->buf : "", data->len) == -1 ||
-	    (o->chown && fchown(fd, o->uid, o->gid) == -1) ||
-	    (o->sync != SYNC_NONE && fsync(fd) == -1) || close(fd) == -1) {
-		int e = errno;
-		unlinkat(dfd, tmp, 0);
-		report_error_sys(report_status_for_write_errno(e), "unable to write %s/%s", path, name);
-		return -1;
-	}
-	if (renameat(dfd, tmp, dfd, name) == -1) {
-		report_error_sys(EX_IOERR, "unable to write %s/%s", path, name);
-		unlinkat(dfd, tmp, 0);
+	if (state_file_replace(dfd, name, data->buf, data->len, &so) == -1) {
+		report_error_sys(report_status_for_write_errno(errno), "unable to write %s/%s", path,
+		    name);
 		return -1;
 	}
 	return 0;
@@ -1008,8 +964,6 @@ write_subscriptions(struct mm_run *run, const char *dpath)
 		sb_reset(&data);
 		subscriptions_format_dovecot(&have, v2, &data);
 		rc = state_file_write(o, dfd, dpath, DOVECOT_SUBSCRIPTIONS_FILE, &data);
-		if (rc == 0 && o->sync != SYNC_NONE)
-			rc = sync_dir(dfd, NULL, dpath);
 		if (rc == 0 && opt_common.verbose)
 			report_info("%s/%s: %zu folder%s subscribed", dpath, DOVECOT_SUBSCRIPTIONS_FILE,
 			    have.n, PLURAL(have.n));

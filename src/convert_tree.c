@@ -31,6 +31,7 @@
 #include "reader.h"
 #include "report.h"
 #include "serverstate.h"
+#include "statefile.h"
 
 /* UW-IMAP's list of subscribed mailboxes, one name a line. */
 #define MAILBOXLIST_FILE ".mailboxlist"
@@ -385,32 +386,23 @@ read_small_file(const char *dir, const char *name, size_t *len_r)
 	return b.buf ? b.buf : xstrdup("");
 }
 
-/* Write DEST/name (tmp, sync, rename: a delivery) unless a dry run. */
+/* Write DEST/name whole (statefile.h) unless a dry run: through tmp/ of
+ * a Maildir, or beside it in an mbox tree (beside). */
 static int
 write_small_file(const struct convert_opts *o, const char *dir, const char *name,
-    const struct strbuf *data)
+    const struct strbuf *data, bool beside)
 {
 	if (opt_common.dry_run)
 		return 0;
-	char *tmp = xasprintf("%s/%s.mailshift-tmp", dir, name);
-	char *fin = xasprintf("%s/%s", dir, name);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int rc = -1;
+	struct state_file_opts so = { .mode = 0600, .chown = o->chown, .uid = o->uid, .gid = o->gid,
+	    .no_sync = o->sync == SYNC_NONE, .beside = beside };
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = dfd == -1 ? -1 : state_file_replace(dfd, name, data->buf, data->len, &so);
 
-	if (fd != -1 && write_all(fd, data->buf ? data->buf : "", data->len) == 0 &&
-	    (o->sync == SYNC_NONE || fsync(fd) == 0) &&
-	    (!o->chown || fchown(fd, o->uid, o->gid) == 0) && close(fd) == 0) {
-		fd = -1;
-		rc = rename(tmp, fin);
-	}
-	if (fd != -1)
-		close(fd);
-	if (rc == -1) {
-		report_error_sys(EX_CANTCREAT, "unable to write %s", fin);
-		unlink(tmp);
-	}
-	free(tmp);
-	free(fin);
+	if (rc == -1)
+		report_error_sys(EX_CANTCREAT, "unable to write %s/%s", dir, name);
+	if (dfd != -1)
+		close(dfd);
 	return rc;
 }
 
@@ -493,7 +485,7 @@ subscriptions_to_maildir(const struct convert_opts *o, const char *source, const
 	}
 	if (any) {
 		subscriptions_format_dovecot(&subs, false, &out);
-		if (write_small_file(o, dest, DOVECOT_SUBSCRIPTIONS_FILE, &out) == -1)
+		if (write_small_file(o, dest, DOVECOT_SUBSCRIPTIONS_FILE, &out, false) == -1)
 			status = EX_CANTCREAT;
 	}
 	subscriptions_free(&subs);
@@ -683,7 +675,7 @@ subscriptions_to_mboxes(const struct convert_opts *o, const char *source, const 
 		}
 		sb_free(&enc);
 	}
-	if (write_small_file(o, dest, MAILBOXLIST_FILE, &out) == -1)
+	if (write_small_file(o, dest, MAILBOXLIST_FILE, &out, true) == -1)
 		status = EX_CANTCREAT;
 	free(file);
 	free(data);

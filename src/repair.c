@@ -45,6 +45,7 @@
 #include "mbox_writer.h"
 #include "report.h"
 #include "serverstate.h"
+#include "statefile.h"
 #include "testhook.h"
 #include "uidstate.h"
 #include "util.h"
@@ -205,6 +206,19 @@ open_dir(const struct repair *rp, const char *path, const char *sub)
 	close(fd);
 	errno = e;
 	return sfd;
+}
+
+/* Before a state file of maildir is replaced: the temporary files an
+ * interrupted run of ours left in its tmp/ go (statefile.h). */
+static void
+clean_leftovers(const struct repair *rp, const char *maildir)
+{
+	int tfd = open_dir(rp, maildir, "tmp");
+
+	if (tfd != -1) {
+		state_file_clean_leftovers(tfd, maildir);
+		close(tfd);
+	}
 }
 
 /* The quarantine: <root>/.mailshift-quarantine (a Maildir++ folder of the
@@ -648,23 +662,14 @@ fix_maildirsize(struct repair *rp, const struct fix *f)
 	struct strbuf sb = STRBUF_INIT;
 	sb_append(&sb, buf, (size_t)(nl - buf) + 1);
 	sb_appendf(&sb, "%lld %lld\n", bytes, count);
-	char *u = fresh_uniq(time(NULL));
-	char *tmp = xasprintf("tmp/%s", u);
-	int tfd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	int rc = tfd == -1 || write_all(tfd, sb.buf, sb.len) == -1 || fsync(tfd) == -1 ? -1 : 0;
-	if (tfd != -1 && close(tfd) == -1)
-		rc = -1;
-	if (rc == 0 && renameat(dfd, tmp, dfd, "maildirsize") == -1)
-		rc = -1;
-	if (rc == -1) {
+	/* a new file as Courier's maildirsize, one replaced keeps its owner and mode */
+	struct state_file_opts so = { .mode = 0644 };
+	clean_leftovers(rp, f->maildir);
+	if (state_file_replace(dfd, "maildirsize", sb.buf, sb.len, &so) == -1)
 		report_error_sys(report_status_for_write_errno(errno), "%s: cannot rebuild", f->path);
-		unlinkat(dfd, tmp, 0);
-	} else {
+	else
 		say(rp, f->path, "MAILDIRSIZE-WRONG", -1, true, "rebuilt: %.*s, %lld bytes in %lld messages",
 		    (int)(nl - buf), buf, bytes, count);
-	}
-	free(u);
-	free(tmp);
 	sb_free(&sb);
 	close(dfd);
 }
@@ -893,6 +898,8 @@ fix_uidlist(struct repair *rp, const char *maildir)
 	ulplan_make(&p, rp, maildir, &u, &again);
 	if (p.changes)
 		ulplan_write(&p, rp->o.deep, &out);
+	if (p.changes && !opt_common.dry_run)
+		clean_leftovers(rp, maildir);
 	if (p.changes && !opt_common.dry_run && uidlist_replace(dfd, &out, false) == -1)
 		report_error_sys(report_status_for_write_errno(errno), "%s: cannot write", path);
 	else if (p.changes)
@@ -999,21 +1006,11 @@ fix_courieruid(struct repair *rp, const char *maildir)
 			continue;
 		sb_append(&out, p, len);
 	}
+	struct state_file_opts so = { .mode = 0644 };     /* one replaced keeps its own */
 	if (!opt_common.dry_run) {
-		char tmp[400], host[256];
-		maildir_hostname(host, sizeof host);
-		snprintf(tmp, sizeof tmp, "tmp/%s.P%d.%s.mailshift", COURIER_UIDDB_FILE, (int)getpid(),
-		    host);
-		struct stat st;
-		bool have = fstatat(dfd, COURIER_UIDDB_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0;
-		int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-		    have ? st.st_mode & 07777 : 0644);
-		if (fd == -1 || write_all(fd, out.buf, out.len) == -1 ||
-		    (have && fchown(fd, st.st_uid, st.st_gid) == -1 && geteuid() == 0) ||
-		    fsync(fd) == -1 || close(fd) == -1 ||
-		    renameat(dfd, tmp, dfd, COURIER_UIDDB_FILE) == -1 || fsync(dfd) == -1) {
+		clean_leftovers(rp, maildir);
+		if (state_file_replace(dfd, COURIER_UIDDB_FILE, out.buf, out.len, &so) == -1) {
 			report_error_sys(report_status_for_write_errno(errno), "%s: cannot write", path);
-			unlinkat(dfd, tmp, 0);
 			free(drop);
 			goto out;
 		}

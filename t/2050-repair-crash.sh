@@ -44,6 +44,51 @@ verify() { same "$1" && "$MAILSHIFT" check -q -r --tmp-age=0 "$1/M" >/dev/null; 
 crash_sweep "maildir repair" MESSAGES setup run verify same
 [ "$CRASH_STEP" -eq 1 ] && expect_eq "crash points (one per action)" "$crash_points" 12
 
+# --- the state files: crash at every write of one, then run again ----------
+# maildirsize, courierimapuiddb and dovecot-uidlist are replaced whole through
+# tmp/: after the rerun each is as a clean run writes it, with the mode it
+# had, and no temporary file of the crashed run is left in tmp/.
+state() {
+	M=$1/S
+	mkdir -p "$M/cur" "$M/new" "$M/tmp"
+	# (not n: crash_sweep counts with it)
+	for u in 1700000001.M1P1.host 1700000002.M2P2.host 1700000003.M3P3.host; do
+		msg "$u" >"$M/cur/$u:2,S"
+	done
+	printf '100S\n5 1\n' >"$M/maildirsize"
+	printf '1 1234567 2\n1 1700000001.M1P1.host\n2 1700000002.M2P2.host:2,S\n3 1700000003.M3P3.host\n' \
+	    >"$M/courierimapuiddb"
+	printf '3 V1234567 N2\n1 :1700000001.M1P1.host\n2 :1700000002.M2P2.host\n3 :1700000003.M3P3.host\n' \
+	    >"$M/dovecot-uidlist"
+	chmod 0644 "$M/maildirsize"
+	chmod 0640 "$M/courierimapuiddb"
+	chmod 0604 "$M/dovecot-uidlist"
+}
+STATE="maildirsize courierimapuiddb dovecot-uidlist"
+state "$TMP/sref"
+srun() { "$MAILSHIFT" repair -q "$1/S"; }
+srun "$TMP/sref" >/dev/null || fail "state files: clean repair"
+expect_eq "state files: clean run's maildirsize" "$(cat "$TMP/sref/S/maildirsize")" "100S
+231 3"
+expect_eq "state files: clean run's modes" "$(cd "$TMP/sref/S" && stat -c '%a' $STATE | tr '\n' ' ')" \
+    "644 640 604 "
+expect_eq "state files: clean run's tmp/" "$(ls -A "$TMP/sref/S/tmp")" ""
+sverify() {
+	for f in $STATE; do
+		if ! cmp -s "$1/S/$f" "$TMP/sref/S/$f" ||
+		   [ "$(stat -c %a "$1/S/$f")" != "$(stat -c %a "$TMP/sref/S/$f")" ]; then
+			echo "$1/S/$f: not as the clean run wrote it" >&2
+			return 1
+		fi
+	done
+	left=$(ls -A "$1/S/tmp")
+	[ -z "$left" ] || { echo "$1/S/tmp: left: $left" >&2; return 1; }
+}
+before=$crash_points
+crash_sweep "state files" WRITES state srun sverify
+[ "$CRASH_STEP" -eq 1 ] && expect_eq "state files: crash points (one per file)" \
+    "$((crash_points - before))" 3
+
 # --- mbox: crash at every write of the journaled rewrite -------------------
 mbox() {
 	printf 'From a@b Mon Jan  1 00:00:00 2024\nContent-Length: 99\n\nbody\nFrom here on\nFrom b@c Mon Jan  1 00:00:01 2024\nSubject: two\n\nbody two\n\n' >"$1"

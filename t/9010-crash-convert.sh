@@ -70,4 +70,18 @@ if need_corpus; then
 	[ "$CRASH_STEP" -eq 1 ] && check "mboxcl2: crash points tried" test "$crash_points" -ge 6
 fi
 
+# The UIDs an mbox carries become DEST's dovecot-uidlist, written last
+# through tmp/: a crash at any write, the list's included, leaves no file
+# of ours in tmp/ after the rerun.
+SRC=$DATA/uidstate.mbox
+rm -rf "$TMP/clean"
+"$MAILSHIFT" convert -q "$SRC" "$TMP/clean"
+crash_maildir_sums "$TMP/clean" >"$TMP/clean.sums"
+expect_eq "UIDs clean run: a list of four" "$(sed 1d "$TMP/clean/dovecot-uidlist" | wc -l | tr -d ' ')" 4
+run() { "$MAILSHIFT" convert -q "$SRC" "$1/md"; }
+verify() { crash_maildir_same "$1/md" "$TMP/clean.sums" && test -f "$1/md/dovecot-uidlist"; }
+crash_points=0
+crash_sweep "UIDs, writes" WRITES setup run verify partial
+echo "# UIDs: $crash_points crash points before write calls"
+
 done_testing

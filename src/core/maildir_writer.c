@@ -43,6 +43,7 @@
 #include "maildir_reader.h"
 #include "maildir_writer.h"
 #include "report.h"
+#include "statefile.h"
 #include "testhook.h"
 #include "util.h"
 
@@ -120,15 +121,6 @@ maildir_hostname(char *buf, size_t len)
 	buf[o] = '\0';
 }
 
-static int
-sync_dir(int fd)
-{
-	/* file systems that cannot sync a directory say EINVAL (Dovecot) */
-	if (fsync(fd) == -1 && errno != EINVAL && errno != EROFS)
-		return -1;
-	return 0;
-}
-
 /* Open (creating if asked) a subdirectory of the maildir, never following a
  * symlink. */
 static int
@@ -143,7 +135,7 @@ open_subdir(struct maildir_writer *w, const char *name, bool create, mode_t mode
 			close(fd);
 			return -1;
 		}
-		if (fd != -1 && sync_dir(w->dfd) == -1) {
+		if (fd != -1 && dir_sync(w->dfd) == -1) {
 			close(fd);
 			return -1;
 		}
@@ -152,48 +144,6 @@ open_subdir(struct maildir_writer *w, const char *name, bool create, mode_t mode
 }
 
 static void keywords_load(struct maildir_writer *w);
-
-static bool
-pid_alive(long pid)
-{
-	return pid > 0 && (kill((pid_t)pid, 0) == 0 || errno == EPERM);
-}
-
-/* Remove tmp/ files left by a mailshift of this host that no longer runs. */
-static void
-clean_own_leftovers(struct maildir_writer *w)
-{
-	int fd = dup(w->tmpfd);
-	DIR *d = fd == -1 ? NULL : fdopendir(fd);
-	struct dirent *de;
-	size_t slen = strlen(TMP_SUFFIX), hlen = strlen(w->host);
-
-	if (d == NULL) {
-		if (fd != -1)
-			close(fd);
-		return;
-	}
-	while ((de = readdir(d)) != NULL) {
-		const char *n = de->d_name;
-		size_t len = strlen(n);
-		if (len <= slen + hlen + 1 || strcmp(n + len - slen, TMP_SUFFIX) != 0)
-			continue;
-		if (memcmp(n + len - slen - hlen, w->host, hlen) != 0 || n[len - slen - hlen - 1] != '.')
-			continue;
-		const char *p = strchr(n, 'P');
-		if (p == NULL)
-			continue;
-		long pid = strtol(p + 1, NULL, 10);
-		if (pid == w->pid || pid_alive(pid))
-			continue;
-		struct stat st;
-		if (fstatat(w->tmpfd, n, &st, AT_SYMLINK_NOFOLLOW) == -1 || !S_ISREG(st.st_mode))
-			continue;
-		if (unlinkat(w->tmpfd, n, 0) == 0 && opt_common.verbose)
-			report_info("%s: removed tmp/%s left by an interrupted run", w->path, n);
-	}
-	closedir(d);
-}
 
 struct maildir_writer *
 maildir_writer_open(const char *path, const struct maildir_writer_opts *opts)
@@ -256,7 +206,7 @@ maildir_writer_open(const char *path, const struct maildir_writer_opts *opts)
 		report_error_sys(EX_CANTCREAT, "cannot write into %s", path);
 		goto fail;
 	}
-	clean_own_leftovers(w);
+	state_file_clean_leftovers(w->tmpfd, w->path);
 	keywords_load(w);
 	return w;
 fail:
@@ -297,36 +247,19 @@ keyword_find(const struct maildir_writer *w, const char *name, size_t len, int *
 	return -1;
 }
 
-/* Write our table to dovecot-keywords through tmp/ and rename() (the
- * caller holds dovecot-uidlist.lock). 0 or -1 (reported). */
+/* Write our table to dovecot-keywords (the caller holds
+ * dovecot-uidlist.lock). 0 or -1 (reported). */
 static int
 keywords_write(struct maildir_writer *w)
 {
 	struct strbuf sb = STRBUF_INIT;
-	char tmp[400];
-	int rc = -1;
+	struct state_file_opts so = { .mode = 0600, .chown = w->o.chown, .uid = w->o.uid,
+	    .gid = w->o.gid, .no_sync = w->o.sync == SYNC_NONE };
 
 	for (int i = 0; i < 26; i++)
 		if (w->kw[i])
 			sb_appendf(&sb, "%d %s\n", i, w->kw[i]);
-	/* named like the messages' tmp/ files (P<pid>.<host>.mailshift) so
-	 * that clean_own_leftovers() removes it after a crash */
-	snprintf(tmp, sizeof tmp, "keywords.P%ld.%s%s", (long)w->pid, w->host, TMP_SUFFIX);
-	int fd = openat(w->tmpfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd != -1) {
-		if ((!w->o.chown || fchown(fd, w->o.uid, w->o.gid) == 0) &&
-		    write_all(fd, sb.buf, sb.len) == 0 &&
-		    (w->o.sync == SYNC_NONE || fsync(fd) == 0) && close(fd) == 0) {
-			fd = -1;
-			if (renameat(w->tmpfd, tmp, w->dfd, "dovecot-keywords") == 0 &&
-			    (w->o.sync == SYNC_NONE || sync_dir(w->dfd) == 0))
-				rc = 0;
-		}
-		if (fd != -1)
-			close(fd);
-		if (rc == -1)
-			unlinkat(w->tmpfd, tmp, 0);
-	}
+	int rc = state_file_replace(w->dfd, "dovecot-keywords", sb.buf, sb.len, &so);
 	if (rc == -1)
 		report_error_sys(report_status_for_write_errno(errno),
 		    "unable to write %s/dovecot-keywords", w->path);
@@ -602,7 +535,7 @@ maildir_writer_flush(struct maildir_writer *w)
 	 * be: a name left there by a power loss is our own leftover, removed
 	 * on the next run, and its inode lives on under new/ or cur/ */
 	if (w->o.sync != SYNC_NONE) {
-		if ((any_new && sync_dir(w->newfd) == -1) || (any_cur && sync_dir(w->curfd) == -1)) {
+		if ((any_new && dir_sync(w->newfd) == -1) || (any_cur && dir_sync(w->curfd) == -1)) {
 			report_error_sys(EX_IOERR, "unable to sync the directories of %s", w->path);
 			rc = -1;
 			done = 0;   /* not durable: tell nobody */

@@ -39,6 +39,7 @@
 #include "maildir_writer.h"
 #include "mbox_writer.h"
 #include "report.h"
+#include "statefile.h"
 #include "uidstate.h"
 
 /* ---- header values -------------------------------------------------------- */
@@ -723,46 +724,14 @@ list_out(struct uidstate *us, const struct uidlist *ul, uint32_t v, uint32_t nex
 	free(v_m);
 }
 
-/* Write data to tmp/ and rename() it over maildir/dovecot-uidlist; the
- * file gets the maildir's owner when we run as root. 0 or -1 (errno). */
+/* Replace maildir/dovecot-uidlist with data; a new file gets the
+ * maildir's owner when we run as root. 0 or -1 (errno). */
 static int
 replace_list(int dirfd, const struct strbuf *data, bool no_sync)
 {
-	char host[256], tmp[400];
-	struct stat st;
-	int tfd = openat(dirfd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct state_file_opts so = { .mode = 0600, .no_sync = no_sync };
 
-	if (tfd == -1 || fstat(dirfd, &st) == -1)
-		goto fail_tfd;
-	maildir_hostname(host, sizeof host);
-	snprintf(tmp, sizeof tmp, "%lld_%d.%s.uidlist.mailshift", (long long)time(NULL),
-	    (int)getpid(), host);
-	int fd = openat(tfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd == -1)
-		goto fail_tfd;
-	if ((geteuid() == 0 && fchown(fd, st.st_uid, st.st_gid) == -1) ||
-	    write_all(fd, data->buf, data->len) == -1 || (!no_sync && fsync(fd) == -1)) {
-		int e = errno;
-		close(fd);
-		unlinkat(tfd, tmp, 0);
-		errno = e;
-		goto fail_tfd;
-	}
-	if (close(fd) == -1 || renameat(tfd, tmp, dirfd, UIDLIST_FILE) == -1) {
-		int e = errno;
-		unlinkat(tfd, tmp, 0);
-		errno = e;
-		goto fail_tfd;
-	}
-	close(tfd);
-	return no_sync ? 0 : fsync(dirfd);
-fail_tfd:
-	if (tfd != -1) {
-		int e = errno;
-		close(tfd);
-		errno = e;
-	}
-	return -1;
+	return state_file_replace(dirfd, UIDLIST_FILE, data->buf, data->len, &so);
 }
 
 /* Settle every published message's UID; returns validity and next. */
