@@ -22,6 +22,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "archive_lib.h"
 #include "mbox_writer_int.h"
 #include "report.h"
 #include "testhook.h"
@@ -229,6 +230,9 @@ writer_open_compressed(struct mbox_writer *w, enum mbox_compress comp)
 static int
 archive_start(struct mbox_writer *w, enum mbox_compress comp)
 {
+	int st = archive_lib_load(w->path, EX_CANTCREAT);
+	if (st != 0)
+		return st;
 	w->ar = archive_write_new();
 	int r = comp == MBOX_COMPRESS_GZIP ? archive_write_add_filter_gzip(w->ar)
 	    : comp == MBOX_COMPRESS_ZSTD ? archive_write_add_filter_zstd(w->ar)

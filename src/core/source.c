@@ -24,6 +24,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include "archive_lib.h"
 #include "header.h"
 #include "report.h"
 #include "source.h"
@@ -111,6 +112,10 @@ arc_close(struct archive *a, void *ctx)
 static int
 source_open_archive(struct source *s)
 {
+	int st = archive_lib_load(s->name, EX_NOINPUT);
+	if (st != 0)
+		return st;
+
 	struct archive *a = archive_read_new();
 	struct arc_feed *f = xcalloc(1, sizeof *f);
 	struct archive_entry *entry;

@@ -49,6 +49,13 @@ testhook_enabled(void)
 	return true;
 }
 
+const char *
+testhook_libarchive_name(void)
+{
+	const char *v = getenv("MAILSHIFT_TEST_LIBARCHIVE");
+	return v && *v ? v : NULL;
+}
+
 void
 testhook_message_done(void)
 {

@@ -10,6 +10,8 @@
  *   MAILSHIFT_HASH_BITS=N             truncate dedup hashes to N bits
  *   MAILSHIFT_MESSAGE_DELAY_MS=N      sleep N ms after each message is done
  *                                     (a run slow enough to kill mid-way)
+ *   MAILSHIFT_TEST_LIBARCHIVE=NAME    load NAME instead of libarchive (a
+ *                                     system where it cannot be loaded)
  *
  * Without the configure option every hook is a no-op that costs nothing.
  */
@@ -17,6 +19,7 @@
 #define MAILSHIFT_TESTHOOK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #ifdef HAVE_CONFIG_H
 #include "config.h"
@@ -30,11 +33,13 @@ void testhook_message_done(void);
 int testhook_before_write(void);
 int testhook_hash_bits(void);
 bool testhook_enabled(void);
+const char *testhook_libarchive_name(void);
 #else
 static inline void testhook_message_done(void) { }
 static inline int testhook_before_write(void) { return 0; }
 static inline int testhook_hash_bits(void) { return 0; }
 static inline bool testhook_enabled(void) { return false; }
+static inline const char *testhook_libarchive_name(void) { return NULL; }
 #endif
 
 #endif
