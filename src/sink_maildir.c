@@ -172,6 +172,8 @@ struct run {
 	struct strbuf hdr, scratch;
 	struct uidstate *us;        /* UID state of the current source, or NULL */
 	uint64_t cookie;            /* of the message being delivered */
+	struct held *held;          /* its messages already in DEST (uid_held()) */
+	size_t nheld, capheld;
 	uint64_t quota_bytes;       /* S= of what was published, for maildirsize */
 	uint64_t quota_count;
 	struct clientstate_opts cso;
@@ -534,6 +536,71 @@ uid_note(struct run *run, struct reader *r, const struct message *m, bool delive
 	}
 }
 
+/*
+ * The source's messages already in DEST from an earlier run: a run that
+ * ended after publishing them and before writing dovecot-uidlist left them
+ * without their UIDs. Their files are found by the key in their names (one
+ * pass over new/ and cur/, only when the source carries UIDs), so that the
+ * list gets them as it would have: the ones it has keep their UIDs.
+ */
+struct held {
+	uint64_t hi, lo;
+	uint32_t n;
+	uint64_t cookie;
+};
+
+static int
+held_cmp(const void *a, const void *b)
+{
+	const struct held *x = a, *y = b;
+
+	if (x->hi != y->hi)
+		return x->hi < y->hi ? -1 : 1;
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return x->n < y->n ? -1 : x->n > y->n;
+}
+
+static void
+uid_held(struct run *run, uint64_t hi, uint64_t lo, uint32_t n)
+{
+	if (run->nheld == run->capheld) {
+		run->capheld = run->capheld ? run->capheld * 2 : 64;
+		run->held = xrealloc(run->held, run->capheld * sizeof *run->held);
+	}
+	run->held[run->nheld++] = (struct held){ hi, lo, n, run->cookie };
+}
+
+static void
+uid_held_names(struct run *run)
+{
+	static const char *const sub[] = { "new", "cur" };
+	int dfd = maildir_writer_dirfd(run->w);
+
+	qsort(run->held, run->nheld, sizeof *run->held, held_cmp);
+	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
+		int fd = openat(dfd, sub[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = fd == -1 ? NULL : fdopendir(fd);
+		struct dirent *de;
+		if (d == NULL) {
+			if (fd != -1)
+				close(fd);
+			continue;
+		}
+		while ((de = readdir(d)) != NULL) {
+			struct held k;
+			if (de->d_name[0] == '.' || !convert_name_key_parse(de->d_name, &k.hi, &k.lo, &k.n))
+				continue;
+			struct held *h = bsearch(&k, run->held, run->nheld, sizeof k, held_cmp);
+			if (h != NULL && h->cookie != UINT64_MAX) {
+				uidstate_found(run->us, h->cookie, de->d_name);
+				h->cookie = UINT64_MAX;     /* one file per message */
+			}
+		}
+		closedir(d);
+	}
+}
+
 /* After the source's flush: write or extend DEST/dovecot-uidlist. */
 static void
 uid_finish(struct run *run, int *result)
@@ -541,6 +608,8 @@ uid_finish(struct run *run, int *result)
 	struct uidstate_result ur = { 0 };
 
 	if (run->us && run->w && !opt_common.dry_run && uidstate_present(run->us)) {
+		if (run->nheld > 0)
+			uid_held_names(run);
 		if (uidstate_write(run->us, maildir_writer_dirfd(run->w), run->dest,
 		    run->o->lock_timeout, run->o->sync == SYNC_NONE, &ur) == -1 && *result == 0)
 			*result = report_exit_status_or(EX_IOERR);
@@ -552,6 +621,7 @@ uid_finish(struct run *run, int *result)
 	}
 	uidstate_free(run->us);
 	run->us = NULL;
+	run->nheld = 0;
 }
 
 /* The occurrence number of this hash: 0 the first time, then 1, 2... */
@@ -801,8 +871,12 @@ md_begin(struct sink *s, struct reader *r, struct message *m, const char **h_r, 
 	uid_note(run, r, m, !have && !expunged && !opt_common.dry_run &&
 	    (rt.n == 0 || rt.to[0]->w == run->w));
 	if (have) {
-		if (!this_run)
+		if (!this_run) {
 			sum->skipped++;
+			if (run->us && !expunged && !opt_common.dry_run &&
+			    (rt.n == 0 || rt.to[0]->w == run->w))
+				uid_held(run, hi, lo, n);
+		}
 		take = SINK_HAVE;
 	} else if (expunged) {
 		sum->expunged++;
@@ -920,6 +994,7 @@ md_close(struct sink *s, int status)
 		quota_update(run->dest, run->quota_bytes, run->quota_count);
 	record_close(&run->rec);
 	keyset_free(&run->existing);
+	free(run->held);
 	occset_free(&run->occ);
 	occset_free(&run->legacy_occ);
 	linkjob_free(&run->job);

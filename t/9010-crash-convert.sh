@@ -72,14 +72,34 @@ fi
 
 # The UIDs an mbox carries become DEST's dovecot-uidlist, written last
 # through tmp/: a crash at any write, the list's included, leaves no file
-# of ours in tmp/ after the rerun.
+# of ours in tmp/ after the rerun, and the rerun lists every message under
+# the UID the clean run gives it, also those the crashed run published
+# before it could write the list.
 SRC=$DATA/uidstate.mbox
+# uid_map DIR: the list's UIDVALIDITY and next UID, then "UID POP3-UIDL
+# SHA256" per entry, by the content of the file it names
+uid_map() {
+	head -n 1 "$1/dovecot-uidlist" | tr ' ' '\n' | grep '^[VN]' | tr '\n' ' '
+	echo
+	sed 1d "$1/dovecot-uidlist" | while read -r uid rest; do
+		base=${rest##*:}
+		f=$(find "$1/new" "$1/cur" -name "$base*" | head -n 1)
+		echo "$uid ${rest%%:*} $(sha256sum <"${f:-/dev/null}" | cut -c1-16)"
+	done | sort -n
+}
 rm -rf "$TMP/clean"
 "$MAILSHIFT" convert -q "$SRC" "$TMP/clean"
 crash_maildir_sums "$TMP/clean" >"$TMP/clean.sums"
+uid_map "$TMP/clean" >"$TMP/clean.uids"
 expect_eq "UIDs clean run: a list of four" "$(sed 1d "$TMP/clean/dovecot-uidlist" | wc -l | tr -d ' ')" 4
+expect_eq "UIDs clean run: the X-UIDs of the mbox" "$(sed 1d "$TMP/clean.uids" | cut -d' ' -f1 | tr '\n' ' ')" "3 5 9 12 "
 run() { "$MAILSHIFT" convert -q "$SRC" "$1/md"; }
-verify() { crash_maildir_same "$1/md" "$TMP/clean.sums" && test -f "$1/md/dovecot-uidlist"; }
+verify() {
+	crash_maildir_same "$1/md" "$TMP/clean.sums" || return 1
+	uid_map "$1/md" >"$1/uids"
+	cmp -s "$1/uids" "$TMP/clean.uids" ||
+		{ echo "crash: the UIDs differ from a clean run's:" >&2; diff "$TMP/clean.uids" "$1/uids" >&2; return 1; }
+}
 crash_points=0
 crash_sweep "UIDs, writes" WRITES setup run verify partial
 echo "# UIDs: $crash_points crash points before write calls"

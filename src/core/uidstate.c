@@ -269,6 +269,15 @@ uidstate_published(struct uidstate *us, uint64_t cookie, const char *name)
 	us->m[cookie].name = c ? xstrndup(name, (size_t)(c - name)) : xstrdup(name);
 }
 
+void
+uidstate_found(struct uidstate *us, uint64_t cookie, const char *name)
+{
+	if (cookie >= us->n)
+		return;
+	us->m[cookie].deliver = true;
+	uidstate_published(us, cookie, name);
+}
+
 bool
 uidstate_present(const struct uidstate *us)
 {

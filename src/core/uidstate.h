@@ -61,6 +61,10 @@ uint64_t uidstate_message(struct uidstate *us, const char *hdr, size_t len, off_
     bool deliver);
 /* The published callback: the message's file is subdir/name. */
 void uidstate_published(struct uidstate *us, uint64_t cookie, const char *name);
+/* A message not delivered now (deliver = false) whose file an earlier run
+ * published as name, and which is to be listed if the list lacks it (a run
+ * that ended between publishing and writing the list). */
+void uidstate_found(struct uidstate *us, uint64_t cookie, const char *name);
 
 /* Whether the source carried any UID state (X-IMAPbase, X-IMAP, X-UID, X-UIDL). */
 bool uidstate_present(const struct uidstate *us);
