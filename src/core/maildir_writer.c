@@ -99,28 +99,6 @@ sync_mode_parse(const char *s)
 	return -1;
 }
 
-void
-maildir_hostname(char *buf, size_t len)
-{
-	char h[256];
-	size_t o = 0;
-
-	if (gethostname(h, sizeof h) == -1 || h[0] == '\0')
-		snprintf(h, sizeof h, "localhost");
-	h[sizeof h - 1] = '\0';
-	for (const unsigned char *p = (const unsigned char *)h; *p && o + 5 < len; p++) {
-		if (*p == '/')
-			o += (size_t)snprintf(buf + o, len - o, "\\057");
-		else if (*p == ':')
-			o += (size_t)snprintf(buf + o, len - o, "\\072");
-		else if (*p < 0x21 || *p == 0x7f)
-			o += (size_t)snprintf(buf + o, len - o, "\\%03o", *p);
-		else
-			buf[o++] = (char)*p;
-	}
-	buf[o] = '\0';
-}
-
 /* Open (creating if asked) a subdirectory of the maildir, never following a
  * symlink. */
 static int

@@ -89,8 +89,7 @@ const char *maildir_writer_keyword_name(const struct maildir_writer *w, int idx)
 /* Directory fd of the maildir (for keyword files and scans). */
 int maildir_writer_dirfd(const struct maildir_writer *w);
 
-/* The host part of unique names: DJB escaping of '/' and ':' and bytes
- * < 0x21 (\ooo). */
-void maildir_hostname(char *buf, size_t len);
+/* maildir_hostname(), the host part of unique names, is in statefile.h */
+#include "statefile.h"
 
 #endif

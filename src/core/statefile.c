@@ -20,7 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "maildir_writer.h"
 #include "report.h"
 #include "statefile.h"
 #include "util.h"
@@ -182,4 +181,26 @@ fail:
 		close(tfd);
 	errno = e;
 	return -1;
+}
+
+void
+maildir_hostname(char *buf, size_t len)
+{
+	char h[256];
+	size_t o = 0;
+
+	if (gethostname(h, sizeof h) == -1 || h[0] == '\0')
+		snprintf(h, sizeof h, "localhost");
+	h[sizeof h - 1] = '\0';
+	for (const unsigned char *p = (const unsigned char *)h; *p && o + 5 < len; p++) {
+		if (*p == '/')
+			o += (size_t)snprintf(buf + o, len - o, "\\057");
+		else if (*p == ':')
+			o += (size_t)snprintf(buf + o, len - o, "\\072");
+		else if (*p < 0x21 || *p == 0x7f)
+			o += (size_t)snprintf(buf + o, len - o, "\\%03o", *p);
+		else
+			buf[o++] = (char)*p;
+	}
+	buf[o] = '\0';
 }

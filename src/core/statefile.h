@@ -48,4 +48,8 @@ void state_file_clean_leftovers(int tmpfd, const char *path);
  * count as success, as in Dovecot's fdatasync_path. */
 int dir_sync(int dfd);
 
+/* The host part of unique names (Maildir files, our temporary files): DJB
+ * escaping of '/' and ':' and bytes < 0x21 (\ooo). */
+void maildir_hostname(char *buf, size_t len);
+
 #endif
