@@ -414,7 +414,10 @@ flags_vsize_add(const char *p, size_t n, bool *prev_cr)
 		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(q - 1));
 		unsigned m = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(_mm_cmpeq_epi8(b, vcr),
 		    _mm_cmpeq_epi8(a, vlf)));
-		add += (unsigned)__builtin_popcount(m);
+		/* a line is some 60 bytes: few bits are set, and without
+		 * -mpopcnt __builtin_popcount() is a call into libgcc */
+		for (; m != 0; m &= m - 1)
+			add++;
 	}
 #endif
 	for (; q < e && (lf = memchr(q, '\n', (size_t)(e - q))) != NULL; q = lf + 1)
