@@ -575,366 +575,501 @@ msg_cmp(const void *a, const void *b)
  * One folder: SOURCE spath into DEST dpath (NULL with --in-place). top: the
  * top maildir (POP3 state and subscriptions live there).
  */
+/*
+ * One folder of a Maildir -> Maildir run, in its steps: folder_read()
+ * (SOURCE's messages and old server's state), folder_dest() (what DEST
+ * holds), folder_state() (which state: kept, carried or merged), the
+ * messages (folder_messages(): linked, or copied in durable batches),
+ * folder_sync(), folder_state_write(), folder_remove_source(), and the
+ * summary. status keeps the worst exit status; failed stops every later
+ * step that would change a file.
+ */
+struct folder {
+	struct mm_run *run;
+	const struct convert_opts *o;
+	const char *spath, *dpath;  /* dpath NULL: --in-place */
+	bool top;
+	struct convert_summary sum;
+	struct state_findings f;
+	struct courier_state cs;
+	struct mm_msg *m;
+	size_t n, cap;
+	uint64_t total;
+	struct present_msg *p;
+	struct serverstate st;
+	bool merged, have_dkw;
+	char *dkw[26];
+	struct baseset have;
+	int sfd, ddfd;
+	int srcsub[2], dstsub[2];   /* new/ and cur/ of SOURCE and DEST */
+	enum { S_NONE, S_KEEP, S_CARRY, S_MERGE } how;
+	const char *state;
+	int status;
+	bool failed;
+	/* copies in tmp/ waiting for their batch's sync */
+	struct pending { size_t i; char tmp[384]; } *pend;
+	size_t npend;
+	uint64_t seq;
+};
+
+static const char *const folder_subs[] = { "new", "cur" };
+
+static void
+folder_fail(struct folder *fo, int status)
+{
+	fo->status = exit_worse(fo->status, status);
+	fo->failed = true;
+}
+
+/* SOURCE: the old server's state and the messages, in order. 0 or the
+ * status (reported). */
+static int
+folder_read(struct folder *fo)
+{
+	fo->sfd = open(fo->spath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fo->sfd == -1) {
+		report_error_sys(EX_NOINPUT, "unable to open %s", fo->spath);
+		return EX_NOINPUT;
+	}
+	if (courier_state_load(fo->sfd, fo->spath, &fo->cs, &fo->f) == -1) {
+		report_error_sys(EX_NOINPUT, "unable to read %s", fo->spath);
+		return EX_NOINPUT;
+	}
+	if (list_sub(fo->sfd, fo->spath, "new", &fo->m, &fo->n, &fo->cap, &fo->sum.warnings,
+	    &fo->status) == -1 ||
+	    list_sub(fo->sfd, fo->spath, "cur", &fo->m, &fo->n, &fo->cap, &fo->sum.warnings,
+	    &fo->status) == -1)
+		return EX_NOINPUT;
+	if (fo->n > 1)
+		qsort(fo->m, fo->n, sizeof *fo->m, msg_cmp);
+	fo->sum.messages = fo->n;
+	for (size_t i = 0; i < fo->n; i++)
+		fo->total += fo->m[i].size;
+	return 0;
+}
+
+/* DEST: opened (created), the base names it holds, our leftovers gone. */
+static int
+folder_dest(struct folder *fo)
+{
+	if (fo->dpath == NULL) {
+		fo->ddfd = fo->sfd;
+	} else if (opt_common.dry_run) {
+		fo->ddfd = open(fo->dpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	} else if ((fo->ddfd = dest_open(fo->o, fo->dpath, !fo->top)) == -1) {
+		return report_exit_status_or(EX_CANTCREAT);
+	}
+	if (fo->ddfd != -1 && fo->dpath != NULL)
+		dest_bases(fo->ddfd, &fo->have);
+	if (fo->ddfd != -1 && !opt_common.dry_run)
+		clean_leftovers(fo->ddfd, fo->dpath ? fo->dpath : fo->spath);
+	return 0;
+}
+
+/* The merge's input: every message with its sizes (the virtual size only
+ * when a POP3 state needs it). */
+static void
+folder_present(struct folder *fo, enum pop3_source ps)
+{
+	fo->p = xcalloc(fo->n ? fo->n : 1, sizeof *fo->p);
+	for (size_t i = 0; i < fo->n; i++) {
+		struct mm_msg *x = &fo->m[i];
+		fo->p[i] = (struct present_msg){ .name = x->name, .size = x->size,
+		    .mtime = x->mtime.tv_sec, .vsize = -1 };
+		if (ps == POP3_NONE)
+			continue;
+		struct maildir_name mn;
+		maildir_name_parse(x->name, strlen(x->name), &mn);
+		if (mn.size_w >= 0 && mn.size_s == (long long)x->size) {
+			fo->p[i].vsize = mn.size_w;
+		} else {
+			int sub = openat(fo->sfd, x->sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			fo->p[i].vsize = sub == -1 ? -1 : file_vsize(sub, x->name);
+			if (sub != -1)
+				close(sub);
+		}
+	}
+}
+
+/* Which state: DEST's kept, SOURCE's Dovecot state carried, or the merge
+ * of the old server's; then every message's name in DEST. */
+static void
+folder_state(struct folder *fo)
+{
+	const struct convert_opts *o = fo->o;
+	bool dest_list = fo->ddfd != -1 &&
+	    faccessat(fo->ddfd, UIDLIST_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	bool src_list = faccessat(fo->sfd, UIDLIST_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+
+	fo->how = S_MERGE;
+	if (!o->uid_state)
+		fo->how = S_NONE, fo->state = "none";
+	else if (fo->dpath != NULL && dest_list && !o->overwrite_state)
+		fo->how = S_KEEP, fo->state = "kept (DEST has a dovecot-uidlist)";
+	else if (fo->dpath != NULL && src_list && !o->overwrite_state)
+		fo->how = S_CARRY, fo->state = "carried (SOURCE's dovecot-uidlist)";
+	if (fo->how == S_MERGE) {
+		fo->state = "merged";
+		enum pop3_source ps = POP3_NONE;
+		if (fo->top && o->pop3 == CONVERT_POP3_QMAIL)
+			ps = POP3_QMAIL;
+		else if (fo->top && o->pop3 != CONVERT_POP3_NONE && fo->cs.pop3.present)
+			ps = POP3_COURIER;
+		folder_present(fo, ps);
+		/* letters: DEST's dovecot-keywords, else SOURCE's */
+		fo->have_dkw = (fo->ddfd != -1 && maildir_keywords_read(fo->ddfd, fo->dkw) == 0) ||
+		    maildir_keywords_read(fo->sfd, fo->dkw) == 0;
+		struct serverstate_in in = { .msgs = fo->p, .n = fo->n, .uiddb = &fo->cs.uiddb,
+		    .pop3 = &fo->cs.pop3, .pop3_source = ps, .kw = &fo->cs.kw,
+		    .dovecot_kw = fo->have_dkw ? fo->dkw : NULL,
+		    .validity_fallback = (uint32_t)time(NULL) };
+		serverstate_merge(&in, &fo->st, &fo->f);
+		fo->merged = true;
+	}
+	fo->status = exit_worse(fo->status, findings_report(&fo->f, &fo->sum.warnings));
+	for (size_t i = 0; i < fo->n; i++)
+		dest_name(&fo->m[i], fo->merged ? &fo->st.m[i] : NULL);
+}
+
+/* The top folder's subscriptions (Courier's, Dovecot's) for the tree. */
+static void
+folder_subscriptions(struct folder *fo)
+{
+	const struct courier_state *cs = &fo->cs;
+
+	if (!fo->top || !(cs->has_courier_subs || cs->has_dovecot_subs))
+		return;
+	fo->run->have_subs = true;
+	for (size_t i = 0; cs->has_courier_subs && i < cs->courier_subs.n; i++)
+		subscriptions_add(&fo->run->subs, cs->courier_subs.names[i],
+		    strlen(cs->courier_subs.names[i]));
+	for (size_t i = 0; cs->has_dovecot_subs && i < cs->dovecot_subs.n; i++)
+		subscriptions_add(&fo->run->subs, cs->dovecot_subs.names[i],
+		    strlen(cs->dovecot_subs.names[i]));
+}
+
+/* --in-place: only a message gaining letters moves (renamed into cur/). */
+static void
+message_in_place(struct folder *fo, struct mm_msg *x, int si, int di)
+{
+	if (strcmp(x->name, x->dname) == 0 && si == di)
+		return;
+	if (!opt_common.dry_run && rename_noreplace(fo->srcsub[si], x->name, fo->srcsub[di],
+	    x->dname) == -1) {
+		report_error_sys(EXIT_PROBLEMS, "unable to rename %s/%s/%s to %s/%s", fo->spath,
+		    x->sub, x->name, x->dsub, x->dname);
+		fo->status = exit_worse(fo->status, EXIT_PROBLEMS);
+		free(x->dname);
+		x->dname = xstrdup(x->name);
+		memcpy(x->dsub, x->sub, 4);
+		return;
+	}
+	fo->sum.delivered++;
+	testhook_message_done();
+}
+
+/* A message DEST now has (linked or copied by this run). */
+static void
+message_done(struct folder *fo, struct mm_msg *x, const char *how)
+{
+	x->done = true;
+	fo->sum.delivered++;
+	fo->sum.bytes += x->size;
+	if (opt_common.verbose)
+		report_info("%s %s/%s", how, x->dsub, x->dname);
+	testhook_message_done();
+}
+
+/* A batch of copies: made durable, then published. */
+static void
+folder_publish_copies(struct folder *fo)
+{
+	if (fo->o->sync == SYNC_BATCH && !fo->failed && syncfs(fo->ddfd) == -1) {
+		report_error_sys(EX_IOERR, "unable to sync %s", fo->dpath);
+		folder_fail(fo, EX_IOERR);
+	}
+	for (size_t j = 0; j < fo->npend; j++) {
+		struct mm_msg *y = &fo->m[fo->pend[j].i];
+		int dj = strcmp(y->dsub, "cur") == 0;
+		if (!fo->failed && linkat(fo->ddfd, fo->pend[j].tmp, fo->dstsub[dj], y->dname, 0) == 0) {
+			message_done(fo, y, "copied");
+		} else if (!fo->failed && errno == EEXIST) {
+			y->in_dest = true;
+			fo->sum.skipped++;
+		} else if (!fo->failed) {
+			report_error_sys(report_status_for_write_errno(errno), "unable to "
+			    "publish %s/%s/%s", fo->dpath, y->dsub, y->dname);
+			folder_fail(fo, report_exit_status());
+		}
+		unlinkat(fo->ddfd, fo->pend[j].tmp, 0);
+	}
+	fo->npend = 0;
+}
+
+/* Into DEST: a hard link, or across file systems a copy in tmp/ that
+ * waits for its batch. */
+static void
+message_link(struct folder *fo, size_t i, int si, int di)
+{
+	struct mm_msg *x = &fo->m[i];
+
+	if (linkat(fo->srcsub[si], x->name, fo->dstsub[di], x->dname, 0) == 0) {
+		if (fo->o->chown && fchownat(fo->dstsub[di], x->dname, fo->o->uid, fo->o->gid,
+		    AT_SYMLINK_NOFOLLOW) == -1) {
+			report_error_sys(EX_CANTCREAT, "unable to give %s/%s/%s to its owner", fo->dpath,
+			    x->dsub, x->dname);
+			folder_fail(fo, EX_CANTCREAT);
+		}
+		message_done(fo, x, "linked");
+	} else if (errno == EEXIST) {
+		x->in_dest = true;
+		fo->sum.skipped++;
+	} else if (errno == EXDEV || errno == EMLINK || errno == EPERM) {
+		/* another file system (or no more links): a durable copy */
+		fo->pend = xrealloc(fo->pend, (fo->npend + 1) * sizeof *fo->pend);
+		fo->pend[fo->npend].i = i;
+		if (copy_to_tmp(fo->o, fo->sfd, fo->spath, fo->ddfd, fo->dpath, x,
+		    fo->pend[fo->npend].tmp, sizeof fo->pend[fo->npend].tmp, ++fo->seq) == -1) {
+			int e = report_exit_status();
+			fo->status = exit_worse(fo->status, e ? e : EX_IOERR);
+			if (e != EXIT_PROBLEMS)
+				fo->failed = true;
+		} else {
+			fo->npend++;
+		}
+	} else if (errno == ENOENT) {
+		report_warn("%s/%s/%s: removed while it was converted (expunged by a client)",
+		    fo->spath, x->sub, x->name);
+		fo->sum.warnings++;
+		fo->sum.messages--;
+	} else {
+		report_error_sys(report_status_for_write_errno(errno), "unable to link %s/%s/%s "
+		    "into %s/%s", fo->spath, x->sub, x->name, fo->dpath, x->dsub);
+		folder_fail(fo, report_exit_status());
+	}
+}
+
+/* Every message, in order. */
+static void
+folder_messages(struct folder *fo)
+{
+	uint64_t done_bytes = 0;
+
+	for (int k = 0; k < 2; k++) {
+		fo->srcsub[k] = openat(fo->sfd, folder_subs[k],
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fo->ddfd != -1 && !opt_common.dry_run)
+			fo->dstsub[k] = openat(fo->ddfd, folder_subs[k],
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	for (size_t i = 0; i < fo->n && !fo->failed && !convert_got_signal; i++) {
+		struct mm_msg *x = &fo->m[i];
+		report_progress(i, done_bytes, fo->total);
+		done_bytes += x->size;
+		int si = strcmp(x->sub, "cur") == 0, di = strcmp(x->dsub, "cur") == 0;
+		if (fo->dpath == NULL) {
+			message_in_place(fo, x, si, di);
+		} else if (baseset_has(&fo->have, x->name)) {
+			x->in_dest = true;
+			fo->sum.skipped++;
+		} else if (opt_common.dry_run) {
+			if (opt_common.verbose)
+				report_info("would link %s/%s/%s to %s/%s/%s", fo->spath, x->sub, x->name,
+				    fo->dpath, x->dsub, x->dname);
+		} else {
+			message_link(fo, i, si, di);
+			if (fo->npend > 0 && (fo->npend >= fo->o->batch || fo->failed))
+				folder_publish_copies(fo);
+		}
+	}
+	if (convert_got_signal)
+		fo->failed = true;
+	/* the last batch: also when the last messages were already in DEST */
+	if (fo->npend > 0)
+		folder_publish_copies(fo);
+}
+
+/* DEST durable (SOURCE's directories, in place): new/ and cur/ synced. */
+static void
+folder_sync(struct folder *fo)
+{
+	if (opt_common.dry_run || fo->failed || fo->o->sync == SYNC_NONE)
+		return;
+	const int *sub = fo->dpath ? fo->dstsub : fo->srcsub;
+	for (int k = 0; k < 2 && !fo->failed; k++)
+		if (sub[k] != -1 && fsync(sub[k]) == -1) {
+			if (fo->dpath)
+				report_error_sys(EX_IOERR, "unable to sync %s/%s", fo->dpath, folder_subs[k]);
+			folder_fail(fo, EX_IOERR);
+		}
+}
+
+/* The merged state into DEST: dovecot-keywords, then dovecot-uidlist.
+ * 0 or -1 (reported). */
+static int
+folder_write_merged(struct folder *fo, const char *wpath)
+{
+	const struct convert_opts *o = fo->o;
+	struct strbuf out = STRBUF_INIT;
+	int rc = 0;
+
+	for (size_t i = 0; i < fo->n; i++)
+		fo->p[i].name = fo->m[i].dname;
+	serverstate_format_keywords(&fo->st, &out);
+	if (out.len > 0)
+		rc = state_file_write(o, fo->ddfd, wpath, DOVECOT_KEYWORDS_FILE, &out);
+	sb_reset(&out);
+	serverstate_format_uidlist(&fo->st, fo->p, &out);
+	if (rc == 0 && uidlist_replace(fo->ddfd, &out, o->sync == SYNC_NONE) == -1) {
+		report_error_sys(report_status_for_write_errno(errno), "unable to write "
+		    "%s/%s", wpath, UIDLIST_FILE);
+		rc = -1;
+	}
+	if (rc == 0 && o->chown &&
+	    fchownat(fo->ddfd, UIDLIST_FILE, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) == -1) {
+		report_error_sys(EX_CANTCREAT, "unable to give %s/%s to its owner", wpath,
+		    UIDLIST_FILE);
+		rc = -1;
+	}
+	sb_free(&out);
+	return rc;
+}
+
+/* The state, after the messages, under dovecot-uidlist.lock. */
+static void
+folder_state_write(struct folder *fo)
+{
+	const char *wpath = fo->dpath ? fo->dpath : fo->spath;
+
+	if (opt_common.dry_run || fo->failed || (fo->how != S_MERGE && fo->how != S_CARRY) ||
+	    fo->ddfd == -1)
+		return;
+	int lfd = uidlist_lock(fo->ddfd, wpath, fo->o->lock_timeout);
+	if (lfd == -1) {
+		folder_fail(fo, report_exit_status_or(EX_TEMPFAIL));
+		return;
+	}
+	int rc;
+	if (fo->how == S_CARRY) {
+		rc = carry_file(fo->o, fo->sfd, fo->spath, fo->ddfd, wpath, DOVECOT_KEYWORDS_FILE);
+		if (rc == 0)
+			rc = carry_file(fo->o, fo->sfd, fo->spath, fo->ddfd, wpath, UIDLIST_FILE);
+	} else {
+		rc = folder_write_merged(fo, wpath);
+	}
+	uidlist_unlock(fo->ddfd, lfd);
+	if (rc == 0)
+		testhook_message_done();
+	if (rc == -1)
+		folder_fail(fo, report_exit_status_or(EX_IOERR));
+	else if (fo->o->sync != SYNC_NONE && sync_dir(fo->ddfd, NULL, wpath) == -1)
+		folder_fail(fo, EX_IOERR);
+}
+
+/* --remove-source: what DEST now holds. */
+static void
+folder_remove_source(struct folder *fo)
+{
+	if (!fo->o->remove_source || fo->dpath == NULL || opt_common.dry_run || fo->failed)
+		return;
+	for (size_t i = 0; i < fo->n; i++) {
+		struct mm_msg *x = &fo->m[i];
+		int si = strcmp(x->sub, "cur") == 0;
+		if (!x->done && !x->in_dest)
+			continue;
+		const char *held = baseset_get(&fo->have, x->name);
+		if (!x->done && !dest_holds(fo->srcsub[si], x->name, fo->dstsub, held ? held : x->dname)) {
+			report_warn("%s/%s/%s: not removed: %s has another file of that name", fo->spath,
+			    x->sub, x->name, fo->dpath);
+			fo->sum.warnings++;
+			fo->status = exit_worse(fo->status, EXIT_PROBLEMS);
+			continue;
+		}
+		if (unlinkat(fo->srcsub[si], x->name, 0) == -1 && errno != ENOENT) {
+			report_error_sys(EXIT_PROBLEMS, "unable to remove %s/%s/%s", fo->spath, x->sub,
+			    x->name);
+			fo->status = exit_worse(fo->status, EXIT_PROBLEMS);
+			continue;
+		}
+		fo->sum.removed++;
+		testhook_message_done();
+	}
+	for (int k = 0; k < 2; k++)
+		if (fo->srcsub[k] != -1 && fo->o->sync != SYNC_NONE)
+			(void)fsync(fo->srcsub[k]);
+}
+
+/* The folder's summary line (and JSON), with the state it got. */
+static void
+folder_summary(struct folder *fo)
+{
+	if (fo->how == S_MERGE && fo->dpath == NULL)
+		fo->state = "written in place";
+	if (fo->failed && fo->how != S_KEEP && fo->how != S_NONE)
+		fo->state = "not written";
+	if (fo->status == 0 && fo->failed)
+		fo->status = report_exit_status_or(EX_IOERR);
+	fo->sum.status = fo->status;
+	report_status(fo->status);
+	struct state_said said = { .state = fo->state, .st = fo->merged ? &fo->st : NULL };
+	fo->sum.variant = "maildir";
+	fo->sum.more = state_print;
+	fo->sum.more_arg = &said;
+	convert_summary_print(&fo->sum);
+}
+
+static void
+folder_free(struct folder *fo)
+{
+	for (int k = 0; k < 2; k++) {
+		if (fo->srcsub[k] != -1)
+			close(fo->srcsub[k]);
+		if (fo->dstsub[k] != -1)
+			close(fo->dstsub[k]);
+	}
+	if (fo->merged)
+		serverstate_free(&fo->st);
+	if (fo->have_dkw)
+		maildir_keywords_free(fo->dkw);
+	baseset_free(&fo->have);
+	courier_state_free(&fo->cs);
+	state_findings_free(&fo->f);
+	for (size_t i = 0; i < fo->n; i++) {
+		free(fo->m[i].name);
+		free(fo->m[i].dname);
+	}
+	free(fo->m);
+	free(fo->p);
+	free(fo->pend);
+	if (fo->ddfd != -1 && fo->ddfd != fo->sfd)
+		close(fo->ddfd);
+	if (fo->sfd != -1)
+		close(fo->sfd);
+}
+
 static int
 convert_folder(struct mm_run *run, const char *spath, const char *dpath, bool top)
 {
-	const struct convert_opts *o = run->o;
-	struct convert_summary sum = { .source = spath, .dest = dpath, .variant = "maildir" };
-	struct state_findings f = STATE_FINDINGS_INIT;
-	struct courier_state cs;
-	struct mm_msg *m = NULL;
-	size_t n = 0, cap = 0;
-	struct present_msg *p = NULL;
-	struct serverstate st;
-	bool merged = false, have_dkw = false;
-	char *dkw[26];
-	struct baseset have = { 0 };
-	int ddfd = -1, status = 0;
-	const char *state = "none";
+	struct folder fo = {
+		.run = run, .o = run->o, .spath = spath, .dpath = dpath, .top = top,
+		.sum = { .source = spath, .dest = dpath, .variant = "maildir" },
+		.f = STATE_FINDINGS_INIT, .sfd = -1, .ddfd = -1,
+		.srcsub = { -1, -1 }, .dstsub = { -1, -1 }, .state = "none",
+	};
 
-	int sfd = open(spath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (sfd == -1) {
-		report_error_sys(EX_NOINPUT, "unable to open %s", spath);
-		return EX_NOINPUT;
+	int st = folder_read(&fo);
+	if (st == 0 && (st = folder_dest(&fo)) == 0) {
+		folder_state(&fo);
+		folder_subscriptions(&fo);
+		folder_messages(&fo);
+		folder_sync(&fo);
+		folder_state_write(&fo);
+		folder_remove_source(&fo);
+		folder_summary(&fo);
+		st = fo.status;
 	}
-	if (courier_state_load(sfd, spath, &cs, &f) == -1) {
-		report_error_sys(EX_NOINPUT, "unable to read %s", spath);
-		close(sfd);
-		return EX_NOINPUT;
-	}
-	if (list_sub(sfd, spath, "new", &m, &n, &cap, &sum.warnings, &status) == -1 ||
-	    list_sub(sfd, spath, "cur", &m, &n, &cap, &sum.warnings, &status) == -1) {
-		status = EX_NOINPUT;
-		goto out;
-	}
-	if (n > 1)
-		qsort(m, n, sizeof *m, msg_cmp);
-	sum.messages = n;
-	uint64_t total = 0;
-	for (size_t i = 0; i < n; i++)
-		total += m[i].size;
-
-	/* DEST: what it holds already */
-	if (dpath == NULL) {
-		ddfd = sfd;
-	} else if (opt_common.dry_run) {
-		ddfd = open(dpath, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	} else if ((ddfd = dest_open(o, dpath, !top)) == -1) {
-		status = report_exit_status_or(EX_CANTCREAT);
-		goto out;
-	}
-	if (ddfd != -1 && dpath != NULL)
-		dest_bases(ddfd, &have);
-	if (ddfd != -1 && !opt_common.dry_run)
-		clean_leftovers(ddfd, dpath ? dpath : spath);
-
-	/* which state: DEST's kept, SOURCE's Dovecot state carried, or the merge */
-	bool dest_list = ddfd != -1 && faccessat(ddfd, UIDLIST_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-	bool src_list = faccessat(sfd, UIDLIST_FILE, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-	enum { S_NONE, S_KEEP, S_CARRY, S_MERGE } how = S_MERGE;
-	if (!o->uid_state)
-		how = S_NONE, state = "none";
-	else if (dpath != NULL && dest_list && !o->overwrite_state)
-		how = S_KEEP, state = "kept (DEST has a dovecot-uidlist)";
-	else if (dpath != NULL && src_list && !o->overwrite_state)
-		how = S_CARRY, state = "carried (SOURCE's dovecot-uidlist)";
-	if (how == S_MERGE) {
-		state = "merged";
-		p = xcalloc(n ? n : 1, sizeof *p);
-		enum pop3_source ps = POP3_NONE;
-		if (top && o->pop3 == CONVERT_POP3_QMAIL)
-			ps = POP3_QMAIL;
-		else if (top && o->pop3 != CONVERT_POP3_NONE && cs.pop3.present)
-			ps = POP3_COURIER;
-		for (size_t i = 0; i < n; i++) {
-			p[i] = (struct present_msg){ .name = m[i].name, .size = m[i].size,
-			    .mtime = m[i].mtime.tv_sec, .vsize = -1 };
-			if (ps != POP3_NONE) {
-				struct maildir_name mn;
-				maildir_name_parse(m[i].name, strlen(m[i].name), &mn);
-				if (mn.size_w >= 0 && mn.size_s == (long long)m[i].size)
-					p[i].vsize = mn.size_w;
-				else {
-					int sub = openat(sfd, m[i].sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-					p[i].vsize = sub == -1 ? -1 : file_vsize(sub, m[i].name);
-					if (sub != -1)
-						close(sub);
-				}
-			}
-		}
-		/* letters: DEST's dovecot-keywords, else SOURCE's */
-		have_dkw = (ddfd != -1 && maildir_keywords_read(ddfd, dkw) == 0) ||
-		    maildir_keywords_read(sfd, dkw) == 0;
-		struct serverstate_in in = { .msgs = p, .n = n, .uiddb = &cs.uiddb, .pop3 = &cs.pop3,
-		    .pop3_source = ps, .kw = &cs.kw, .dovecot_kw = have_dkw ? dkw : NULL,
-		    .validity_fallback = (uint32_t)time(NULL) };
-		serverstate_merge(&in, &st, &f);
-		merged = true;
-	}
-	status = exit_worse(status, findings_report(&f, &sum.warnings));
-	for (size_t i = 0; i < n; i++)
-		dest_name(&m[i], merged ? &st.m[i] : NULL);
-	if (top && (cs.has_courier_subs || cs.has_dovecot_subs)) {
-		run->have_subs = true;
-		for (size_t i = 0; cs.has_courier_subs && i < cs.courier_subs.n; i++)
-			subscriptions_add(&run->subs, cs.courier_subs.names[i],
-			    strlen(cs.courier_subs.names[i]));
-		for (size_t i = 0; cs.has_dovecot_subs && i < cs.dovecot_subs.n; i++)
-			subscriptions_add(&run->subs, cs.dovecot_subs.names[i],
-			    strlen(cs.dovecot_subs.names[i]));
-	}
-
-	/* the messages */
-	int srcsub[2] = { -1, -1 }, dstsub[2] = { -1, -1 };
-	static const char *const subs[] = { "new", "cur" };
-	for (int k = 0; k < 2; k++) {
-		srcsub[k] = openat(sfd, subs[k], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (ddfd != -1 && !opt_common.dry_run)
-			dstsub[k] = openat(ddfd, subs[k], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	}
-	struct { size_t i; char tmp[384]; } *pend = NULL;
-	size_t npend = 0;
-	uint64_t seq = 0, done_bytes = 0;
-	bool failed = false;
-	for (size_t i = 0; i < n && !failed && !convert_got_signal; i++) {
-		struct mm_msg *x = &m[i];
-		report_progress(i, done_bytes, total);
-		done_bytes += x->size;
-		int si = strcmp(x->sub, "cur") == 0, di = strcmp(x->dsub, "cur") == 0;
-		if (dpath == NULL) {
-			/* in place: only a message gaining letters moves */
-			if (strcmp(x->name, x->dname) == 0 && si == di)
-				continue;
-			if (!opt_common.dry_run && rename_noreplace(srcsub[si], x->name, srcsub[di],
-			    x->dname) == -1) {
-				report_error_sys(EXIT_PROBLEMS, "unable to rename %s/%s/%s to %s/%s", spath,
-				    x->sub, x->name, x->dsub, x->dname);
-				status = exit_worse(status, EXIT_PROBLEMS);
-				free(x->dname);
-				x->dname = xstrdup(x->name);
-				memcpy(x->dsub, x->sub, 4);
-				continue;
-			}
-			sum.delivered++;
-			testhook_message_done();
-			continue;
-		}
-		if (baseset_has(&have, x->name)) {
-			x->in_dest = true;
-			sum.skipped++;
-			continue;
-		}
-		if (opt_common.dry_run) {
-			if (opt_common.verbose)
-				report_info("would link %s/%s/%s to %s/%s/%s", spath, x->sub, x->name, dpath,
-				    x->dsub, x->dname);
-			continue;
-		}
-		if (linkat(srcsub[si], x->name, dstsub[di], x->dname, 0) == 0) {
-			if (o->chown && fchownat(dstsub[di], x->dname, o->uid, o->gid,
-			    AT_SYMLINK_NOFOLLOW) == -1) {
-				report_error_sys(EX_CANTCREAT, "unable to give %s/%s/%s to its owner", dpath,
-				    x->dsub, x->dname);
-				status = exit_worse(status, EX_CANTCREAT);
-				failed = true;
-			}
-			x->done = true;
-			sum.delivered++;
-			sum.bytes += x->size;
-			if (opt_common.verbose)
-				report_info("linked %s/%s", x->dsub, x->dname);
-			testhook_message_done();
-		} else if (errno == EEXIST) {
-			x->in_dest = true;
-			sum.skipped++;
-		} else if (errno == EXDEV || errno == EMLINK || errno == EPERM) {
-			/* another file system (or no more links): a durable copy */
-			pend = xrealloc(pend, (npend + 1) * sizeof *pend);
-			pend[npend].i = i;
-			if (copy_to_tmp(o, sfd, spath, ddfd, dpath, x, pend[npend].tmp,
-			    sizeof pend[npend].tmp, ++seq) == -1) {
-				int e = report_exit_status();
-				status = exit_worse(status, e ? e : EX_IOERR);
-				if (e != EXIT_PROBLEMS)
-					failed = true;
-			} else {
-				npend++;
-			}
-		} else if (errno == ENOENT) {
-			report_warn("%s/%s/%s: removed while it was converted (expunged by a client)",
-			    spath, x->sub, x->name);
-			sum.warnings++;
-			sum.messages--;
-		} else {
-			report_error_sys(report_status_for_write_errno(errno), "unable to link %s/%s/%s "
-			    "into %s/%s", spath, x->sub, x->name, dpath, x->dsub);
-			status = exit_worse(status, report_exit_status());
-			failed = true;
-		}
-		/* a batch of copies: made durable, then published */
-		if (npend > 0 && (npend >= o->batch || i + 1 == n || failed)) {
-			if (o->sync == SYNC_BATCH && syncfs(ddfd) == -1) {
-				report_error_sys(EX_IOERR, "unable to sync %s", dpath);
-				status = exit_worse(status, EX_IOERR);
-				failed = true;
-			}
-			for (size_t j = 0; j < npend; j++) {
-				struct mm_msg *y = &m[pend[j].i];
-				int dj = strcmp(y->dsub, "cur") == 0;
-				if (!failed && linkat(ddfd, pend[j].tmp, dstsub[dj], y->dname, 0) == 0) {
-					y->done = true;
-					sum.delivered++;
-					sum.bytes += y->size;
-					if (opt_common.verbose)
-						report_info("copied %s/%s", y->dsub, y->dname);
-					testhook_message_done();
-				} else if (!failed && errno == EEXIST) {
-					y->in_dest = true;
-					sum.skipped++;
-				} else if (!failed) {
-					report_error_sys(report_status_for_write_errno(errno), "unable to "
-					    "publish %s/%s/%s", dpath, y->dsub, y->dname);
-					status = exit_worse(status, report_exit_status());
-					failed = true;
-				}
-				unlinkat(ddfd, pend[j].tmp, 0);
-			}
-			npend = 0;
-		}
-
-	}
-	for (size_t j = 0; j < npend; j++)
-		unlinkat(ddfd, pend[j].tmp, 0);
-	free(pend);
-	if (convert_got_signal)
-		failed = true;
-
-	/* DEST durable: its directories synced */
-	if (!opt_common.dry_run && !failed && o->sync != SYNC_NONE && dpath != NULL)
-		for (int k = 0; k < 2 && !failed; k++)
-			if (dstsub[k] != -1 && fsync(dstsub[k]) == -1) {
-				report_error_sys(EX_IOERR, "unable to sync %s/%s", dpath, subs[k]);
-				status = exit_worse(status, EX_IOERR);
-				failed = true;
-			}
-	if (!opt_common.dry_run && !failed && o->sync != SYNC_NONE && dpath == NULL)
-		for (int k = 0; k < 2 && !failed; k++)
-			if (srcsub[k] != -1 && fsync(srcsub[k]) == -1)
-				failed = true, status = exit_worse(status, EX_IOERR);
-
-	/* the state, after the messages */
-	const char *wpath = dpath ? dpath : spath;
-	if (!opt_common.dry_run && !failed && (how == S_MERGE || how == S_CARRY) && ddfd != -1) {
-		int lfd = uidlist_lock(ddfd, wpath, o->lock_timeout);
-		if (lfd == -1) {
-			status = exit_worse(status, report_exit_status_or(EX_TEMPFAIL));
-			failed = true;
-		} else {
-			int rc = 0;
-			if (how == S_CARRY) {
-				rc = carry_file(o, sfd, spath, ddfd, wpath, DOVECOT_KEYWORDS_FILE);
-				if (rc == 0)
-					rc = carry_file(o, sfd, spath, ddfd, wpath, UIDLIST_FILE);
-			} else {
-				struct strbuf out = STRBUF_INIT;
-				for (size_t i = 0; i < n; i++)
-					p[i].name = m[i].dname;
-				serverstate_format_keywords(&st, &out);
-				if (out.len > 0)
-					rc = state_file_write(o, ddfd, wpath, DOVECOT_KEYWORDS_FILE, &out);
-				sb_reset(&out);
-				serverstate_format_uidlist(&st, p, &out);
-				if (rc == 0 && uidlist_replace(ddfd, &out, o->sync == SYNC_NONE) == -1) {
-					report_error_sys(report_status_for_write_errno(errno), "unable to write "
-					    "%s/%s", wpath, UIDLIST_FILE);
-					rc = -1;
-				}
-				if (rc == 0 && o->chown &&
-				    fchownat(ddfd, UIDLIST_FILE, o->uid, o->gid, AT_SYMLINK_NOFOLLOW) == -1) {
-					report_error_sys(EX_CANTCREAT, "unable to give %s/%s to its owner", wpath,
-					    UIDLIST_FILE);
-					rc = -1;
-				}
-				sb_free(&out);
-			}
-			uidlist_unlock(ddfd, lfd);
-			if (rc == 0)
-				testhook_message_done();
-			if (rc == -1) {
-				status = exit_worse(status, report_exit_status_or(EX_IOERR));
-				failed = true;
-			} else if (o->sync != SYNC_NONE && sync_dir(ddfd, NULL, wpath) == -1) {
-				status = exit_worse(status, EX_IOERR);
-				failed = true;
-			}
-		}
-	}
-
-	/* --remove-source: what DEST now holds */
-	if (o->remove_source && dpath != NULL && !opt_common.dry_run && !failed) {
-		for (size_t i = 0; i < n; i++) {
-			struct mm_msg *x = &m[i];
-			int si = strcmp(x->sub, "cur") == 0;
-			if (!x->done && !x->in_dest)
-				continue;
-			if (!x->done && !dest_holds(srcsub[si], x->name, dstsub,
-			    baseset_get(&have, x->name) ? baseset_get(&have, x->name) : x->dname)) {
-				report_warn("%s/%s/%s: not removed: %s has another file of that name", spath,
-				    x->sub, x->name, dpath);
-				sum.warnings++;
-				status = exit_worse(status, EXIT_PROBLEMS);
-				continue;
-			}
-			if (unlinkat(srcsub[si], x->name, 0) == -1 && errno != ENOENT) {
-				report_error_sys(EXIT_PROBLEMS, "unable to remove %s/%s/%s", spath, x->sub,
-				    x->name);
-				status = exit_worse(status, EXIT_PROBLEMS);
-				continue;
-			}
-			sum.removed++;
-			testhook_message_done();
-		}
-		for (int k = 0; k < 2; k++)
-			if (srcsub[k] != -1 && o->sync != SYNC_NONE)
-				(void)fsync(srcsub[k]);
-	}
-	if (how == S_MERGE && dpath == NULL)
-		state = "written in place";
-	if (failed && how != S_KEEP && how != S_NONE)
-		state = "not written";
-	for (int k = 0; k < 2; k++) {
-		if (srcsub[k] != -1)
-			close(srcsub[k]);
-		if (dstsub[k] != -1)
-			close(dstsub[k]);
-	}
-	if (status == 0 && failed)
-		status = report_exit_status_or(EX_IOERR);
-	sum.status = status;
-	report_status(status);
-	struct state_said said = { .state = state, .st = merged ? &st : NULL };
-	sum.variant = "maildir";
-	sum.more = state_print;
-	sum.more_arg = &said;
-	convert_summary_print(&sum);
-out:
-	if (merged)
-		serverstate_free(&st);
-	if (have_dkw)
-		maildir_keywords_free(dkw);
-	baseset_free(&have);
-	courier_state_free(&cs);
-	state_findings_free(&f);
-	for (size_t i = 0; i < n; i++) {
-		free(m[i].name);
-		free(m[i].dname);
-	}
-	free(m);
-	free(p);
-	if (ddfd != -1 && ddfd != sfd)
-		close(ddfd);
-	close(sfd);
-	return status;
+	folder_free(&fo);
+	return st;
 }
 
 /* DEST/subscriptions: SOURCE's folded into what DEST lists. */

@@ -45,4 +45,14 @@ expect_eq "tmpfs: rerun skips and removes" "$(python3 -c 'import json, sys
 s = json.load(open(sys.argv[1])); print(s["delivered"], s["skipped"], s["removed"])' "$TMP/.out")" "0 5 5"
 expect_eq "tmpfs: SOURCE empty" "$(find Far/new Far/cur -type f | wc -l)" 0
 expect_eq "tmpfs: DEST whole" "$(listing mnt/Far)" "$(cat far.before)"
+# DEST already holds the last message (a rerun after a crash, or a
+# message delivered twice): the copies before it are published all the same
+mk Far4
+mkdir -p mnt/Far4/new mnt/Far4/cur mnt/Far4/tmp
+cp -p Far4/cur/1700000005.M5P5.host:2, mnt/Far4/cur/
+expect_status "tmpfs, the last message already in DEST: exit" 0 "$MAILSHIFT" convert --json --to=maildir Far4 mnt/Far4
+expect_eq "tmpfs, the last message already in DEST: 4 delivered" "$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["delivered"])' "$TMP/.out")" 4
+expect_eq "tmpfs, the last message already in DEST: every message" "$(maildir_sums mnt/Far4)" "$(maildir_sums Far4)"
+expect_eq "tmpfs, the last message already in DEST: nothing left in tmp/" "$(ls -A mnt/Far4/tmp | wc -l)" 0
 done_testing
