@@ -26,6 +26,7 @@
 #include "header.h"
 #include "mbox_writer.h"
 #include "report.h"
+#include "statefile.h"
 #include "util.h"
 
 /* ---- signals --------------------------------------------------------------- */
@@ -283,17 +284,15 @@ envrec_parse(const char *p, size_t n, struct envrec *r)
 struct envstore *
 envstore_load(const char *maildir)
 {
-	char *p = xasprintf("%s/%s", maildir, ENVELOPE_FILE);
-	int fd = open(p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	free(p);
-	if (fd == -1)
-		return NULL;
+	int dfd = open(maildir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct strbuf all = STRBUF_INIT;
-	char buf[65536];
-	ssize_t k;
-	while ((k = read_full(fd, buf, sizeof buf)) > 0)
-		sb_append(&all, buf, (size_t)k);
-	close(fd);
+	int got = dfd == -1 ? -1 : state_file_read(dfd, ENVELOPE_FILE, &all, 0);
+	if (dfd != -1)
+		close(dfd);
+	if (got != 1) {
+		sb_free(&all);
+		return NULL;
+	}
 	struct envstore *es = xcalloc(1, sizeof *es);
 	size_t cap = 0;
 	for (size_t i = 0; i < all.len;) {

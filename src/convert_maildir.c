@@ -461,7 +461,7 @@ carry_file(const struct convert_opts *o, int sfd, const char *spath, int dfd, co
     const char *name)
 {
 	struct strbuf data = STRBUF_INIT;
-	int r = state_file_read(sfd, name, &data);
+	int r = state_file_read(sfd, name, &data, STATE_FILE_MAX);
 	if (r == -1) {
 		report_error_sys(EXIT_PROBLEMS, "unable to read %s/%s", spath, name);
 		sb_free(&data);
@@ -1088,7 +1088,7 @@ write_subscriptions(struct mm_run *run, const char *dpath)
 	if (dfd == -1)
 		return 0;
 	bool v2 = false;
-	if (state_file_read(dfd, DOVECOT_SUBSCRIPTIONS_FILE, &data) == 1) {
+	if (state_file_read(dfd, DOVECOT_SUBSCRIPTIONS_FILE, &data, STATE_FILE_MAX) == 1) {
 		v2 = data.len >= 2 && data.buf[0] == 'V' && data.buf[1] == '\t';
 		subscriptions_parse_dovecot(data.buf, data.len, DOVECOT_SUBSCRIPTIONS_FILE, &have, &f);
 	}

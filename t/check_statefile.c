@@ -283,6 +283,35 @@ START_TEST(test_beside)
 }
 END_TEST
 
+/* state_file_read(): the bytes, absent, a FIFO refused at once (never
+ * waited on), the size limit */
+START_TEST(test_read)
+{
+	struct strbuf sb = STRBUF_INIT;
+	struct state_file_opts o = { .mode = 0600 };
+
+	ck_assert_int_eq(state_file_read(dfd, "none", &sb, 0), 0);
+	ck_assert_int_eq(state_file_replace(dfd, "list", "3 V1 N2\n1 :a\n", 13, &o), 0);
+	ck_assert_int_eq(state_file_read(dfd, "list", &sb, 0), 1);
+	ck_assert_uint_eq(sb.len, 13);
+	ck_assert_str_eq(sb.buf, "3 V1 N2\n1 :a\n");
+	ck_assert_int_eq(state_file_read(dfd, "list", &sb, 13), 1);
+	errno = 0;
+	ck_assert_int_eq(state_file_read(dfd, "list", &sb, 12), -1);
+	ck_assert_int_eq(errno, EFBIG);
+	ck_assert_int_eq(mkfifoat(dfd, "fifo", 0600), 0);
+	errno = 0;
+	ck_assert_int_eq(state_file_read(dfd, "fifo", &sb, 0), -1);
+	ck_assert_int_eq(errno, EINVAL);
+	/* an empty file is read as "", not as absent */
+	ck_assert_int_eq(state_file_replace(dfd, "empty", NULL, 0, &o), 0);
+	ck_assert_int_eq(state_file_read(dfd, "empty", &sb, 0), 1);
+	ck_assert_uint_eq(sb.len, 0);
+	ck_assert_ptr_nonnull(sb.buf);
+	sb_free(&sb);
+}
+END_TEST
+
 static Suite *
 statefile_suite(void)
 {
@@ -298,6 +327,7 @@ statefile_suite(void)
 	tcase_add_test(tc, test_clean_leftovers);
 	tcase_add_test(tc, test_own_pid_leftover);
 	tcase_add_test(tc, test_beside);
+	tcase_add_test(tc, test_read);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -22,6 +22,7 @@
 #include "inspect_int.h"
 #include "report.h"
 #include "serverstate.h"
+#include "statefile.h"
 #include "uidstate.h"
 #include "util.h"
 
@@ -282,7 +283,7 @@ inspect_courieruid_read(int dirfd, struct inspect_courieruid *cu)
 	struct strbuf data = STRBUF_INIT;
 
 	memset(cu, 0, sizeof *cu);
-	int rc = state_file_read(dirfd, COURIER_UIDDB_FILE, &data);
+	int rc = state_file_read(dirfd, COURIER_UIDDB_FILE, &data, STATE_FILE_MAX);
 	if (rc != 1) {
 		sb_free(&data);
 		return rc;

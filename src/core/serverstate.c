@@ -42,6 +42,7 @@
 #include "maildir_reader.h"
 #include "message.h"
 #include "serverstate.h"
+#include "statefile.h"
 #include "uidstate.h"
 
 /* ---- findings --------------------------------------------------------------- */
@@ -1576,51 +1577,6 @@ serverstate_format_keywords(const struct serverstate *st, struct strbuf *out)
 
 /* ---- loading a maildir's files -------------------------------------------------- */
 
-/* Larger state files are refused: a courierimapuiddb of 64 MiB lists
- * about a million messages. */
-#define STATE_FILE_MAX (64u * 1024 * 1024)
-
-int
-state_file_read(int dirfd, const char *name, struct strbuf *out)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-	struct stat st;
-	char buf[65536];
-	ssize_t r;
-
-	sb_reset(out);
-	if (fd == -1)
-		return errno == ENOENT ? 0 : -1;
-	if (fstat(fd, &st) == -1) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)STATE_FILE_MAX) {
-		close(fd);
-		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
-		return -1;
-	}
-	while ((r = read_full(fd, buf, sizeof buf)) > 0) {
-		sb_append(out, buf, (size_t)r);
-		if (out->len > STATE_FILE_MAX) {
-			close(fd);
-			errno = EFBIG;
-			return -1;
-		}
-	}
-	int e = errno;
-	close(fd);
-	if (r == -1) {
-		errno = e;
-		return -1;
-	}
-	if (out->buf == NULL)
-		sb_append(out, "", 0);
-	return 1;
-}
-
 /* Read name below dirfd and hand it to parse; findings name path/name. */
 static void
 load_one(int dirfd, const char *path, const char *name, struct state_findings *f,
@@ -1628,7 +1584,7 @@ load_one(int dirfd, const char *path, const char *name, struct state_findings *f
     struct state_findings *), void *obj, bool *seen)
 {
 	char *file = xasprintf("%s/%s", path, name);
-	int rc = state_file_read(dirfd, name, data);
+	int rc = state_file_read(dirfd, name, data, STATE_FILE_MAX);
 
 	if (rc == -1)
 		finding(f, STATE_UNREADABLE, file, 0, "unable to read: %s: not used", strerror(errno));
@@ -1691,7 +1647,7 @@ load_keywords(int mfd, const char *path, struct courier_keywords *kw,
 	size_t c = courier_kw_pick_updates(names, n, chosen);
 	for (size_t i = 0; i < c; i++) {
 		char *file = xasprintf("%s/%s", dpath, names[chosen[i]]);
-		int rc = state_file_read(kdir, names[chosen[i]], data);
+		int rc = state_file_read(kdir, names[chosen[i]], data, STATE_FILE_MAX);
 		if (rc == -1)
 			finding(f, STATE_UNREADABLE, file, 0, "unable to read: %s: not used",
 			    strerror(errno));

@@ -298,7 +298,8 @@ struct courier_state {
 int courier_state_load(int dirfd, const char *path, struct courier_state *cs,
     struct state_findings *f);
 void courier_state_free(struct courier_state *cs);
-/* Read a whole small state file: 1 read (data in out), 0 absent, -1 errno. */
-int state_file_read(int dirfd, const char *name, struct strbuf *out);
+/* Larger state files are refused: a courierimapuiddb of 64 MiB lists
+ * about a million messages (state_file_read() in statefile.h). */
+#define STATE_FILE_MAX (64u * 1024 * 1024)
 
 #endif

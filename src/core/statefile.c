@@ -204,3 +204,44 @@ maildir_hostname(char *buf, size_t len)
 	}
 	buf[o] = '\0';
 }
+
+int
+state_file_read(int dirfd, const char *name, struct strbuf *out, size_t max)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	char buf[65536];
+	ssize_t r;
+
+	sb_reset(out);
+	if (fd == -1)
+		return errno == ENOENT ? 0 : -1;
+	if (fstat(fd, &st) == -1) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode) || (max > 0 && (uint64_t)st.st_size > max)) {
+		close(fd);
+		errno = S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+		return -1;
+	}
+	while ((r = read_full(fd, buf, sizeof buf)) > 0) {
+		sb_append(out, buf, (size_t)r);
+		if (max > 0 && out->len > max) {
+			close(fd);
+			errno = EFBIG;
+			return -1;
+		}
+	}
+	int e = errno;
+	close(fd);
+	if (r == -1) {
+		errno = e;
+		return -1;
+	}
+	if (out->buf == NULL)
+		sb_append(out, "", 0);
+	return 1;
+}

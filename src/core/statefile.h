@@ -48,6 +48,12 @@ void state_file_clean_leftovers(int tmpfd, const char *path);
  * count as success, as in Dovecot's fdatasync_path. */
 int dir_sync(int dfd);
 
+/* Read a whole state file: 1 (its bytes in out, NUL-terminated), 0 when it
+ * does not exist, -1 with errno (EINVAL: not a regular file, which is
+ * never waited for; EFBIG: over max bytes, when max is not 0). */
+struct strbuf;
+int state_file_read(int dirfd, const char *name, struct strbuf *out, size_t max);
+
 /* The host part of unique names (Maildir files, our temporary files): DJB
  * escaping of '/' and ':' and bytes < 0x21 (\ooo). */
 void maildir_hostname(char *buf, size_t len);

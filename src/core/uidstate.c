@@ -434,26 +434,18 @@ static int
 uidlist_load(int dirfd, const char *path, struct uidlist **ul_r)
 {
 	*ul_r = NULL;
-	int fd = openat(dirfd, UIDLIST_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1) {
-		if (errno == ENOENT)
-			return 0;
-		report_warn_sys("unable to open %s/%s", path, UIDLIST_FILE);
-		return -1;
-	}
+	/* no size limit: a list grows with its mailbox */
 	struct strbuf sb = STRBUF_INIT;
-	char buf[65536];
-	ssize_t r;
-	while ((r = read_full(fd, buf, sizeof buf)) > 0)
-		sb_append(&sb, buf, (size_t)r);
-	close(fd);
+	int r = state_file_read(dirfd, UIDLIST_FILE, &sb, 0);
+	if (r == 0)
+		return 0;
 	if (r == -1) {
 		report_warn_sys("unable to read %s/%s", path, UIDLIST_FILE);
 		sb_free(&sb);
 		return -1;
 	}
 	struct uidlist *ul = xcalloc(1, sizeof *ul);
-	ul->data = sb.buf ? sb.buf : xstrdup("");
+	ul->data = sb.buf;
 	ul->len = sb.len;
 	if (!uidlist_parse(ul)) {
 		report_warn("%s/%s is not a version 3 list with increasing UIDs: not used",
