@@ -491,7 +491,11 @@ cmd_convert(int argc, const char **argv)
 		}
 	}
 	int dest_mbox = nsrcs ? dest_is_mbox(&o, srcs[0], dest) : -1;
-	if (dest_mbox == -1 || dest_parents(&o, dest) == -1) {
+	if (dest_mbox == 0 && o.compress && strcmp(o.compress, "none") != 0) {
+		report_error(EX_USAGE, "--compress=%s writes an mbox, but %s would be a Maildir: "
+		    "name it .mbox (.mbox.gz...) or give --to=mbox", o.compress, dest);
+		status = EX_USAGE;
+	} else if (dest_mbox == -1 || dest_parents(&o, dest) == -1) {
 		status = report_exit_status_or(EX_CANTCREAT);
 	} else if (dest_mbox) {
 		if (fmt && !from_fmt)

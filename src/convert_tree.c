@@ -538,7 +538,7 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 		char *src = xasprintf("%s/%s", source, rel);
 		char *target = NULL;
 		char *fp = tree_folder_path(source, rel, false);
-		if (!looks_like_mbox(src)) {
+		if (!looks_like_mbox(src) && !reader_path_compressed(src)) {
 			left_out(src, "not an mbox (it does not start with a From_ line)");
 		} else if (strcasecmp(fp, "INBOX") == 0) {
 			status = exit_worse(status, convert_to_maildir(&co, (const char **)&src, 1, dest));

@@ -40,6 +40,7 @@
 #include "date.h"
 #include "flags.h"
 #include "inspect.h"
+#include "reader.h"
 #include "lock.h"
 #include "maildir_writer.h"
 #include "mbox_writer.h"
@@ -1355,7 +1356,9 @@ repair_path(struct repair *rp, const char *path)
 		fixes_free(&fx);
 		return rc ? rc : repair_maildir(rp, path);
 	}
-	if (S_ISREG(sb.st_mode))
+	/* a compressed file or an archive is refused as check refuses it:
+	 * repairing it would write into the archive */
+	if (S_ISREG(sb.st_mode) && !reader_path_compressed(path))
 		return repair_mbox(rp, path);
 	return inspect_path(path, &rp->o, &(struct inspect_stats){ 0 });
 }

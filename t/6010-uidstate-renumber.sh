@@ -54,4 +54,22 @@ expect_eq "no base: list" "$(sed -e '1s/ G.*//' -e '1s/V[0-9]*/V*/' -e 's/ :.*//
 expect_eq "no base: a bad X-UIDL is named" "$(head -1 "$TMP/err")" \
 	"mailshift convert: warning: $TMP/nobase.mbox:69: X-UIDL is not a POP3 UIDL (1-70 printable bytes): not kept"
 
+# The old server raised its next UID between two runs (X-IMAPbase 12 ->
+# 200: it gave UIDs 13-199 to messages since expunged): the rerun raises
+# the list's next UID as a first run would, also when it adds nothing; a
+# message that arrives later with an X-UID below the list's next (150 < 201)
+# gets a new UID, as the list may have given 150 already
+R=$TMP/raise.md
+cp "$DATA/uidstate.mbox" "$TMP/raise.mbox"
+"$MAILSHIFT" convert -q "$TMP/raise.mbox" "$R"
+expect_eq "raised: the first run's next UID" "$(head -n 1 "$R/dovecot-uidlist" | cut -d' ' -f3)" N13
+sed -i 's/^X-IMAPbase: 1700000000 0000000012/X-IMAPbase: 1700000000 0000000200/' "$TMP/raise.mbox"
+"$MAILSHIFT" convert -q "$TMP/raise.mbox" "$R"
+expect_eq "raised, nothing new: next UID 201" "$(head -n 1 "$R/dovecot-uidlist" | cut -d' ' -f2-3)" "V1700000000 N201"
+printf 'From x@example.net Tue Jan  7 10:00:00 2025\nSubject: later\nX-UID: 150\n\nz\n\n' >>"$TMP/raise.mbox"
+"$MAILSHIFT" convert -q "$TMP/raise.mbox" "$R"
+expect_eq "raised, one new below the next UID: UID 201, next 202" \
+	"$(sed -e '1s/ G.*//' -e 's/ :.*//' -e 's/ P.*//' "$R/dovecot-uidlist" | tr '\n' ' ')" \
+	"3 V1700000000 N202 3 5 9 12 201 "
+
 done_testing

@@ -124,4 +124,5 @@ la_ssize_t archive_write_data(struct archive *a, const void *b, size_t n) { LOAD
 struct archive_entry *archive_entry_new(void) { LOAD(archive_entry_new); return p(); }
 void archive_entry_free(struct archive_entry *e) { LOAD(archive_entry_free); p(e); }
 void archive_entry_set_filetype(struct archive_entry *e, unsigned int t) { LOAD(archive_entry_set_filetype); p(e, t); }
+__LA_MODE_T archive_entry_filetype(struct archive_entry *e) { LOAD(archive_entry_filetype); return p(e); }
 void archive_entry_set_pathname(struct archive_entry *e, const char *s) { LOAD(archive_entry_set_pathname); p(e, s); }

@@ -185,20 +185,6 @@ inspect_mbox(const char *path, const struct inspect_opts *o, struct inspect_stat
 	return status;
 }
 
-/* Compressed input is for convert; check and repair work on plain files. */
-static bool
-is_compressed(const char *path)
-{
-	unsigned char b[6] = { 0 };
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd == -1)
-		return false;
-	ssize_t n = read_full(fd, b, sizeof b);
-	close(fd);
-	return n >= 3 && ((b[0] == 0x1f && b[1] == 0x8b) || memcmp(b, "BZh", 3) == 0 ||
-	    (n >= 6 && memcmp(b, "\xfd" "7zXZ\0", 6) == 0) || (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0));
-}
-
 int
 inspect_path(const char *path, const struct inspect_opts *o, struct inspect_stats *st)
 {
@@ -222,8 +208,11 @@ inspect_path(const char *path, const struct inspect_opts *o, struct inspect_stat
 		report_error(EX_DATAERR, "%s: not a mailbox (not a regular file or directory)", path);
 		return EX_DATAERR;
 	}
-	if (is_compressed(path)) {
-		report_error(EX_DATAERR, "%s: compressed; check and repair work on plain mbox files", path);
+	/* compressed input and archives are for convert: check and repair
+	 * work on plain files, and repair would write into the archive */
+	if (source_path_compressed(path)) {
+		report_error(EX_DATAERR, "%s: compressed or an archive; check and repair work on plain "
+		    "mbox files", path);
 		return EX_DATAERR;
 	}
 	return inspect_mbox(path, o, st);

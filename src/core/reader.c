@@ -253,6 +253,12 @@ reader_is_maildir(const char *path)
 	return source_is_maildir(path);
 }
 
+bool
+reader_path_compressed(const char *path)
+{
+	return source_path_compressed(path);
+}
+
 const char *
 reader_name(const struct reader *r)
 {

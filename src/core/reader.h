@@ -209,6 +209,8 @@ uint64_t reader_unreadable(const struct reader *r);
 int reader_dirfd(const struct reader *r);
 /* True when path names a Maildir (source_is_maildir()). */
 bool reader_is_maildir(const char *path);
+/* True when path is a compressed file or an archive (source_path_compressed()). */
+bool reader_path_compressed(const char *path);
 const char *reader_name(const struct reader *r);        /* for messages: path or "<stdin>" */
 
 void reader_close(struct reader *r);

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <archive.h>
+#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <magic.h>
@@ -109,6 +110,24 @@ arc_close(struct archive *a, void *ctx)
 	return ARCHIVE_OK;
 }
 
+#define MORE_FILES "the archive holds more than one file: extract it and convert each"
+
+/* At the end of an archive's file: does another file follow (directories
+ * and links do not count)? */
+static bool
+archive_more_files(struct source *s)
+{
+	struct archive_entry *e;
+
+	if (s->archive == NULL || archive_format(s->archive) == ARCHIVE_FORMAT_RAW ||
+	    archive_format(s->archive) == ARCHIVE_FORMAT_EMPTY)
+		return false;
+	while (archive_read_next_header(s->archive, &e) == ARCHIVE_OK)
+		if (archive_entry_filetype(e) == AE_IFREG)
+			return true;
+	return false;
+}
+
 static int
 source_open_archive(struct source *s)
 {
@@ -137,6 +156,10 @@ source_open_archive(struct source *s)
 	archive_read_support_format_empty(a);
 	int rc = archive_read_open(a, f, NULL, arc_read, arc_close);
 	if (rc == ARCHIVE_OK)
+		rc = archive_read_next_header(a, &entry);
+	/* a tar or zip of a folder: its directories come before the file */
+	while (rc == ARCHIVE_OK && archive_format(a) != ARCHIVE_FORMAT_RAW &&
+	    archive_entry_filetype(entry) != AE_IFREG)
 		rc = archive_read_next_header(a, &entry);
 	if (rc == ARCHIVE_EOF && archive_format(a) != ARCHIVE_FORMAT_EMPTY) {
 		report_error(EX_DATAERR, "%s: an empty %s archive: no mailbox in it", s->name,
@@ -196,6 +219,28 @@ is_compressed_mime(const char *t)
 	return false;
 }
 
+bool
+source_path_compressed(const char *path)
+{
+	char buf[4096];
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return false;
+	ssize_t n = read_full(fd, buf, sizeof buf);
+	close(fd);
+	if (n <= 0)
+		return false;
+	size_t i = 0;
+	while (i < (size_t)n && (buf[i] == '\n' || buf[i] == '\r'))
+		i++;
+	if ((size_t)n - i >= 5 && memcmp(buf + i, "From ", 5) == 0)
+		return false;
+	char *mime = magic_describe(buf, (size_t)n, true);
+	bool c = mime != NULL && is_compressed_mime(mime);
+	free(mime);
+	return c;
+}
+
 /* Fill the sniff buffer from wherever the bytes come from now. */
 static int
 sniff_fill(struct source *s)
@@ -223,8 +268,15 @@ sniff_fill(struct source *s)
 				return EX_IOERR;
 			}
 		}
-		if (n == 0)
+		if (n == 0) {
+			if (s->archive && !s->eof && archive_more_files(s)) {
+				report_error(EX_DATAERR, "%s: %s", s->name, MORE_FILES);
+				return EX_DATAERR;
+			}
+			if (s->archive)
+				s->eof = true;
 			break;
+		}
 		s->pre_len += (size_t)n;
 	}
 	s->pre_off = 0;
@@ -480,13 +532,10 @@ source_read(struct source *s, void *buf, size_t len)
 		if (n == -1)
 			return -1;
 	}
-	if (n == 0 && s->archive && archive_format(s->archive) != ARCHIVE_FORMAT_RAW) {
-		struct archive_entry *e;
-		if (archive_read_next_header(s->archive, &e) == ARCHIVE_OK) {
-			s->errmsg = "the archive holds more than one file: extract it and convert each";
-			errno = EINVAL;
-			return -1;
-		}
+	if (n == 0 && archive_more_files(s)) {
+		s->errmsg = MORE_FILES;
+		errno = EINVAL;
+		return -1;
 	}
 	if (n == 0)
 		s->eof = true;

@@ -76,4 +76,10 @@ void source_close(struct source *src);
  * looked at (EMFILE, EACCES...): a caller reports that, not "not a maildir". */
 bool source_is_maildir(const char *path);
 
+/* True when the file at path is compressed or an archive (gzip, bzip2, xz,
+ * zstd, lz4, lzip, compress, tar, zip...: what source_open() decompresses),
+ * by its content as libmagic tells it; a file starting with a From_ line is
+ * taken for a plain mbox without asking. */
+bool source_path_compressed(const char *path);
+
 #endif

@@ -573,6 +573,10 @@ settle_merge(struct uidstate *us, const struct uidlist *ul, uint8_t *why, uint64
 	bool same_v = us->have_base && us->base.validity == ul->validity;
 	uint64_t next = ul->next > ul->max ? ul->next : (uint64_t)ul->max + 1;
 	uint64_t floor = next;
+	/* the old server raised its next UID since (X-IMAPbase): the UIDs
+	 * below it may have been given, so they are not given again */
+	if (same_v && (uint64_t)us->base.last + 1 > next)
+		next = (uint64_t)us->base.last + 1;
 	uint32_t prev = 0;
 
 	for (size_t i = 0; i < us->n; i++) {
@@ -798,8 +802,8 @@ uidstate_write(struct uidstate *us, int dirfd, const char *path, int lock_timeou
 	settle(us, ul, &v, &next, &res);
 	res.validity = v;
 	res.next = next;
-	if (ul != NULL && !res.kept && !res.fresh && !res.renumbered)
-		goto out;               /* nothing to add */
+	if (ul != NULL && !res.kept && !res.fresh && !res.renumbered && next <= ul->next)
+		goto out;               /* nothing to add, no next UID to raise */
 	list_out(us, ul, v, next, &out, &res);
 	if (replace_list(dirfd, &out, no_sync) == -1) {
 		report_error_sys(report_status_for_write_errno(errno), "unable to write %s/%s",

@@ -1,0 +1,74 @@
+#!/bin/sh
+# Archives and compressed files wherever a mailbox may be (mailshift-
+# convert(1) "Compressed mailboxes"): a tar or zip of a folder holding one
+# mbox converts that mbox (its directories are no second file); an archive
+# of two files is refused; check and repair refuse every compressed file
+# and archive, and leave it as it was (repair would write into it);
+# convert -r takes compressed mboxes of a tree; --compress with a DEST
+# that would be a Maildir is a usage error.
+. "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
+need gzip
+need tar
+need zip
+need lz4
+cd "$TMP" || exit 99
+
+cp "$DATA/sample.mbox" s.mbox
+"$MAILSHIFT" convert -q s.mbox plain || fail "the plain mbox: exit $?"
+n=$(count_files plain/new plain/cur)
+check "the plain mbox: $n messages" test "$n" -ge 40
+
+# a folder archived whole
+mkdir Mail && cp s.mbox Mail/INBOX
+tar cf dir.tar Mail
+zip -q -r dir.zip Mail
+tar czf dir.tgz Mail
+for a in dir.tar dir.zip dir.tgz; do
+	expect_status "$a (a folder holding one mbox): exit" 0 "$MAILSHIFT" convert -q "$a" "$a.md"
+	expect_eq "$a: every message of the mbox" "$(count_files "$a.md/new" "$a.md/cur")" "$n"
+	expect_eq "$a: the same messages" "$(maildir_sums "$a.md")" "$(maildir_sums plain)"
+done
+
+# two files, the first empty: refused, whatever the first holds
+: >empty.mbox
+tar cf two.tar empty.mbox s.mbox
+expect_status "a tar of two files (the first empty): exit 65" 65 "$MAILSHIFT" convert -q two.tar two.md
+check "it says so" grep -q "two.tar: the archive holds more than one file" "$TMP/.err"
+zip -q two.zip s.mbox Mail/INBOX
+expect_status "a zip of two files: exit 65" 65 "$MAILSHIFT" convert -q two.zip two2.md
+check "it says so" grep -q "two.zip: the archive holds more than one file" "$TMP/.err"
+
+# check and repair: never into an archive or a compressed file
+tar cf s.tar s.mbox
+gzip -c s.mbox >s.mbox.gz
+lz4 -q -c s.mbox >s.mbox.lz4
+zip -q -j s.zip s.mbox
+for f in s.tar s.mbox.gz s.mbox.lz4 s.zip; do
+	cp "$f" "$f.orig"
+	expect_status "check $f: exit 65" 65 "$MAILSHIFT" check "$f"
+	check "check $f: says why" grep -q "$f: compressed or an archive" "$TMP/.err"
+	expect_status "repair $f: exit 65" 65 "$MAILSHIFT" repair "$f"
+	check "repair $f: says why" grep -q "$f: compressed or an archive" "$TMP/.err"
+	check "repair $f: the file is as it was" cmp -s "$f" "$f.orig"
+done
+
+# convert -r: a tree's compressed mboxes are mboxes
+mkdir -p tree/sub
+cp s.mbox tree/INBOX
+gzip -c s.mbox >tree/Archive.gz
+zip -q -j tree/sub/Old.zip s.mbox
+printf 'not mail\n' >tree/notes.txt
+expect_status "convert -r of a tree with compressed mboxes: exit 0" 0 "$MAILSHIFT" convert -r tree tout
+expect_eq "tree: INBOX has every message" "$(count_files tout/new tout/cur)" "$n"
+expect_eq "tree: every message of the three mboxes" \
+	"$(find tout -type f \( -path '*/new/*' -o -path '*/cur/*' \) | wc -l | tr -d ' ')" $((3 * n))
+expect_eq "tree: three folders with messages" \
+	"$(find tout -type f \( -path '*/new/*' -o -path '*/cur/*' \) | sed 's|/[^/]*/[^/]*$||' | sort -u | wc -l | tr -d ' ')" 3
+check "tree: the text file is named as left out" grep -q "tree/notes.txt: left out: not an mbox" "$TMP/.err"
+
+# --compress writes an mbox: a DEST that would be a Maildir is refused
+expect_status "--compress with a DEST that would be a Maildir: exit 64" 64 \
+	"$MAILSHIFT" convert -q --compress=gzip s.mbox newdest
+check "it says how to name it" grep -q "give --to=mbox" "$TMP/.err"
+check "nothing created" test ! -e newdest
+done_testing
