@@ -202,22 +202,6 @@ walk_tree(const char *root, const char *rel, struct names *files, struct names *
 	free(dir);
 }
 
-/* An mbox or an empty file (a folder without messages)? */
-static bool
-looks_like_mbox(const char *path)
-{
-	char b[512];
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1)
-		return false;
-	ssize_t n = read_full(fd, b, sizeof b);
-	close(fd);
-	ssize_t i = 0;
-	while (i < n && (b[i] == '\n' || b[i] == '\r'))
-		i++;
-	return n >= 0 && (i == n || (n - i >= 5 && memcmp(b + i, "From ", 5) == 0));
-}
-
 /* mkdir one directory we own; an existing real directory is fine. */
 static int
 make_dir(const struct convert_opts *o, const char *path)
@@ -538,7 +522,9 @@ tree_to_maildir(const struct convert_opts *o, const char *source, const char *de
 		char *src = xasprintf("%s/%s", source, rel);
 		char *target = NULL;
 		char *fp = tree_folder_path(source, rel, false);
-		if (!looks_like_mbox(src) && !reader_path_compressed(src)) {
+		/* an mbox, an empty file (a folder without messages), or a
+		 * compressed mbox */
+		if (reader_path_kind(src) == READER_PATH_OTHER) {
 			left_out(src, "not an mbox (it does not start with a From_ line)");
 		} else if (strcasecmp(fp, "INBOX") == 0) {
 			status = exit_worse(status, convert_to_maildir(&co, (const char **)&src, 1, dest));

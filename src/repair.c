@@ -1358,7 +1358,7 @@ repair_path(struct repair *rp, const char *path)
 	}
 	/* a compressed file or an archive is refused as check refuses it:
 	 * repairing it would write into the archive */
-	if (S_ISREG(sb.st_mode) && !reader_path_compressed(path))
+	if (S_ISREG(sb.st_mode) && reader_path_kind(path) != READER_PATH_COMPRESSED)
 		return repair_mbox(rp, path);
 	return inspect_path(path, &rp->o, &(struct inspect_stats){ 0 });
 }

@@ -210,7 +210,7 @@ inspect_path(const char *path, const struct inspect_opts *o, struct inspect_stat
 	}
 	/* compressed input and archives are for convert: check and repair
 	 * work on plain files, and repair would write into the archive */
-	if (source_path_compressed(path)) {
+	if (source_path_kind(path) == SOURCE_PATH_COMPRESSED) {
 		report_error(EX_DATAERR, "%s: compressed or an archive; check and repair work on plain "
 		    "mbox files", path);
 		return EX_DATAERR;

@@ -253,10 +253,17 @@ reader_is_maildir(const char *path)
 	return source_is_maildir(path);
 }
 
-bool
-reader_path_compressed(const char *path)
+enum reader_path_kind
+reader_path_kind(const char *path)
 {
-	return source_path_compressed(path);
+	switch (source_path_kind(path)) {
+	case SOURCE_PATH_MBOX:
+		return READER_PATH_MBOX;
+	case SOURCE_PATH_COMPRESSED:
+		return READER_PATH_COMPRESSED;
+	default:
+		return READER_PATH_OTHER;
+	}
 }
 
 const char *

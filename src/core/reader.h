@@ -209,8 +209,11 @@ uint64_t reader_unreadable(const struct reader *r);
 int reader_dirfd(const struct reader *r);
 /* True when path names a Maildir (source_is_maildir()). */
 bool reader_is_maildir(const char *path);
-/* True when path is a compressed file or an archive (source_path_compressed()). */
-bool reader_path_compressed(const char *path);
+/* What the file at path holds, by its first bytes: an mbox (a From_ line
+ * after any empty lines, or nothing), a compressed file or an archive that
+ * reader_open() decompresses, or something else (source_path_kind()). */
+enum reader_path_kind { READER_PATH_OTHER, READER_PATH_MBOX, READER_PATH_COMPRESSED };
+enum reader_path_kind reader_path_kind(const char *path);
 const char *reader_name(const struct reader *r);        /* for messages: path or "<stdin>" */
 
 void reader_close(struct reader *r);

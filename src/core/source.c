@@ -219,26 +219,26 @@ is_compressed_mime(const char *t)
 	return false;
 }
 
-bool
-source_path_compressed(const char *path)
+enum source_path_kind
+source_path_kind(const char *path)
 {
 	char buf[4096];
 	int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd == -1)
-		return false;
+		return SOURCE_PATH_OTHER;
 	ssize_t n = read_full(fd, buf, sizeof buf);
 	close(fd);
-	if (n <= 0)
-		return false;
+	if (n < 0)
+		return SOURCE_PATH_OTHER;
 	size_t i = 0;
 	while (i < (size_t)n && (buf[i] == '\n' || buf[i] == '\r'))
 		i++;
-	if ((size_t)n - i >= 5 && memcmp(buf + i, "From ", 5) == 0)
-		return false;
+	if (i == (size_t)n || ((size_t)n - i >= 5 && memcmp(buf + i, "From ", 5) == 0))
+		return SOURCE_PATH_MBOX;
 	char *mime = magic_describe(buf, (size_t)n, true);
 	bool c = mime != NULL && is_compressed_mime(mime);
 	free(mime);
-	return c;
+	return c ? SOURCE_PATH_COMPRESSED : SOURCE_PATH_OTHER;
 }
 
 /* Fill the sniff buffer from wherever the bytes come from now. */

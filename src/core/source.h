@@ -76,10 +76,12 @@ void source_close(struct source *src);
  * looked at (EMFILE, EACCES...): a caller reports that, not "not a maildir". */
 bool source_is_maildir(const char *path);
 
-/* True when the file at path is compressed or an archive (gzip, bzip2, xz,
- * zstd, lz4, lzip, compress, tar, zip...: what source_open() decompresses),
- * by its content as libmagic tells it; a file starting with a From_ line is
- * taken for a plain mbox without asking. */
-bool source_path_compressed(const char *path);
+/* What the file at path holds, by its first bytes: an mbox (a From_ line
+ * after any empty lines, or nothing at all: a folder without messages), a
+ * compressed file or an archive (gzip, bzip2, xz, zstd, lz4, lzip,
+ * compress, tar, zip...: what source_open() decompresses, as libmagic
+ * tells it), or something else (also when it cannot be read). */
+enum source_path_kind { SOURCE_PATH_OTHER, SOURCE_PATH_MBOX, SOURCE_PATH_COMPRESSED };
+enum source_path_kind source_path_kind(const char *path);
 
 #endif
