@@ -39,10 +39,10 @@ add_user() {
 }
 for u in $u1 $u2 $u3 $u4; do add_user "$u"; done
 
-# Each spool: the sample mailbox 30 times (1200 messages; identical copies
+# Each spool: the sample mailbox 15 times (600 messages; identical copies
 # are kept apart by their position, so a duplicate would show); 6 times
 # under valgrind, which is slow enough for a kill in the middle anyway.
-copies=30
+copies=15
 [ "${MAILSHIFT_VALGRIND:-0}" = 1 ] && copies=6
 per=$((copies * 40)) all=$((copies * 120)) some=$((copies * 5))
 i=0
