@@ -44,11 +44,17 @@ hash_bytes(const void *p, size_t n)
 	return h | 1;
 }
 
+/* Room for `more` entries beyond those held, at most half full: one
+ * rehash per directory, not one per doubling. */
 static void
-uniq_grow(struct uniq_tab *u)
+uniq_reserve(struct uniq_tab *u, size_t more)
 {
-	struct uniq_tab n = { xcalloc(u->cap ? u->cap * 2 : 4096, sizeof *n.t),
-		u->cap ? u->cap * 2 : 4096, u->len };
+	size_t cap = u->cap ? u->cap : 4096;
+	while ((u->len + more) * 2 > cap)
+		cap *= 2;
+	if (cap == u->cap)
+		return;
+	struct uniq_tab n = { xcalloc(cap, sizeof *n.t), cap, u->len };
 	for (size_t i = 0; i < u->cap; i++) {
 		if (!u->t[i].h)
 			continue;
@@ -66,8 +72,7 @@ static const struct uniq_ent *
 uniq_add(struct uniq_tab *u, const char *subdir, const char *uniq, size_t ulen,
 	const char *name, dev_t dev, ino_t ino)
 {
-	if ((u->len + 1) * 2 > u->cap)
-		uniq_grow(u);
+	uniq_reserve(u, 1);
 	uint64_t h = hash_bytes(uniq, ulen);
 	size_t j = h & (u->cap - 1);
 	for (; u->t[j].h; j = (j + 1) & (u->cap - 1)) {
@@ -75,7 +80,12 @@ uniq_add(struct uniq_tab *u, const char *subdir, const char *uniq, size_t ulen,
 		if (u->t[j].h == h && u->t[j].uniq_len == ulen && memcmp(other, uniq, ulen) == 0)
 			return &u->t[j];
 	}
-	u->t[j] = (struct uniq_ent){ h, xasprintf("%s/%s", subdir, name), ulen, dev, ino };
+	size_t sl = strlen(subdir), nl = strlen(name);
+	char *path = xmalloc(sl + nl + 2);
+	memcpy(path, subdir, sl);
+	path[sl] = '/';
+	memcpy(path + sl + 1, name, nl + 1);
+	u->t[j] = (struct uniq_ent){ h, path, ulen, dev, ino };
 	u->len++;
 	return NULL;
 }
@@ -400,6 +410,7 @@ scan_subdir(struct md *c, const char *sub)
 	struct listing ls = { .names = STRBUF_INIT };
 	if (listing_read(d, &ls) == -1)
 		report_error_sys(EX_IOERR, "%s/%s: cannot read directory", c->e.maildir, sub);
+	uniq_reserve(&c->uniq, ls.n);
 	for (size_t i = 0; i < ls.n; i++) {
 		const char *name = ls.names.buf + ls.v[i].off;
 		struct stat st;
