@@ -51,6 +51,13 @@ struct pending {
 	struct convert_summary *sum;
 };
 
+/* Messages appended since the last flush, of one source: counted as
+ * delivered when they are durable, never when a failure took them back. */
+struct unsure {
+	struct convert_summary *sum;
+	uint64_t messages, bytes;
+};
+
 struct mrun {
 	struct sink base;
 	const struct convert_opts *o;
@@ -67,6 +74,8 @@ struct mrun {
 	struct pending *pending;    /* maildir files to unlink once durable */
 	size_t npending, cappending;
 	size_t unflushed;
+	struct unsure *unsure;      /* appended, not yet durable */
+	size_t nunsure, capunsure;
 	struct convert_summary *sum;
 	char *ck_dir;               /* the folder whose Courier keywords are loaded */
 	struct courier_state ck;
@@ -200,14 +209,47 @@ pending_remove(struct mrun *run)
 	run->npending = 0;
 }
 
+static void
+unsure_add(struct mrun *run, uint64_t bytes)
+{
+	struct unsure *u = run->nunsure ? &run->unsure[run->nunsure - 1] : NULL;
+
+	if (u == NULL || u->sum != run->sum) {
+		if (run->nunsure == run->capunsure) {
+			run->capunsure = run->capunsure ? run->capunsure * 2 : 4;
+			run->unsure = xrealloc(run->unsure, run->capunsure * sizeof *run->unsure);
+		}
+		u = &run->unsure[run->nunsure++];
+		*u = (struct unsure){ .sum = run->sum };
+	}
+	u->messages++;
+	u->bytes += bytes;
+}
+
+/* What was appended since the last flush is durable (delivered = true) or
+ * was taken back with the failed write (false). */
+static void
+unsure_settle(struct mrun *run, bool delivered)
+{
+	for (size_t i = 0; delivered && i < run->nunsure; i++) {
+		run->unsure[i].sum->delivered += run->unsure[i].messages;
+		run->unsure[i].sum->bytes += run->unsure[i].bytes;
+	}
+	run->nunsure = 0;
+}
+
 /* Everything ended so far durable; then its maildir sources go. */
 static int
 run_flush(struct mrun *run)
 {
 	if (run->w == NULL)
 		return 0;
-	if (mbox_writer_flush(run->w) == -1)
+	if (mbox_writer_flush(run->w) == -1) {
+		unsure_settle(run, false);
 		return -1;
+	}
+	if (!run->defer_remove)
+		unsure_settle(run, true);
 	if (run->marker_fd != -1 && marker_write(run) == -1)
 		return -1;
 	run->unflushed = 0;
@@ -750,9 +792,8 @@ mb_end(struct sink *s, struct reader *r, struct message *m)
 	if (mbox_writer_end(run->w) == -1)
 		return -1;
 	keyset_find(&run->appended, run->hi, run->lo, 0, true)->used++;
-	run->sum->delivered++;
 	int64_t size = reader_message_size(r, m);
-	run->sum->bytes += size > 0 ? (uint64_t)size : 0;
+	unsure_add(run, size > 0 ? (uint64_t)size : 0);
 	if (run->from_maildir && run->o->remove_source)
 		pending_add(run, m->path);
 	testhook_message_done();
@@ -781,7 +822,9 @@ mb_settle(struct sink *s, int result)
 {
 	struct mrun *run = (struct mrun *)s;
 
-	if (result == 0 && run_flush(run) == -1)
+	/* also after a failed reading: what it appended stays, and its
+	 * summary, printed now, counts what is durable */
+	if (run_flush(run) == -1 && result == 0)
 		result = report_exit_status_or(EX_IOERR);
 	return result;
 }
@@ -794,7 +837,9 @@ mb_close(struct sink *s, int status)
 	if (run->w != NULL) {
 		if (status == 0 && !convert_got_signal)
 			marker_remove(run);         /* all durable, all sources removed */
-		status = exit_worse(status, mbox_writer_close(run->w));
+		int closed = mbox_writer_close(run->w);
+		unsure_settle(run, closed == 0);
+		status = exit_worse(status, closed);
 		marker_remove(run);
 	}
 	/* compressed: the file exists only now */
@@ -803,6 +848,7 @@ mb_close(struct sink *s, int status)
 	for (size_t i = 0; i < run->npending; i++)
 		free(run->pending[i].path);
 	free(run->pending);
+	free(run->unsure);
 	mb_pass_free(run);
 	keyset_free(&run->have);
 	keyset_free(&run->appended);

@@ -37,7 +37,12 @@ after_fault() {
 mkdir "$TMP/small"
 if mount -t tmpfs -o size=1m tmpfs "$TMP/small" 2>/dev/null; then
 	cp "$TMP/old.mbox" "$TMP/small/out.mbox"
-	expect_status "ENOSPC: exit 74" 74 "$MAILSHIFT" convert -q --to=mbox "$TMP/src" "$TMP/small/out.mbox"
+	expect_status "ENOSPC: exit 74" 74 "$MAILSHIFT" convert -q --json --to=mbox "$TMP/src" "$TMP/small/out.mbox"
+	# the summary counts what the mbox holds: the appended messages were
+	# taken back with the failed write
+	check "ENOSPC: the summary says none delivered" grep -q '"delivered":0,.*"bytes":0,' "$TMP/.out"
+	check "ENOSPC: the summary reads messages up to the failure" \
+		grep -Eq '"messages":[1-9][0-9]*,' "$TMP/.out"
 	check "ENOSPC: the line names the mbox and the error" \
 		grep -q "unable to write .*small/out.mbox: No space left on device" "$TMP/.err"
 	expect_eq "ENOSPC: stderr is one line" "$(wc -l <"$TMP/.err" | tr -d ' ')" 1
@@ -52,7 +57,8 @@ if mount -t tmpfs -o size=1m tmpfs "$TMP/small" 2>/dev/null; then
 	cp -a "$TMP/src" "$TMP/rs-src"
 	cp "$TMP/old.mbox" "$TMP/small/out.mbox"
 	expect_status "ENOSPC --remove-source: exit 74" 74 \
-		"$MAILSHIFT" convert -q --to=mbox --batch=20 --remove-source "$TMP/rs-src" "$TMP/small/out.mbox"
+		"$MAILSHIFT" convert -q --json --to=mbox --batch=20 --remove-source "$TMP/rs-src" "$TMP/small/out.mbox"
+	cp "$TMP/.out" "$TMP/rs.json"
 	python3 -c '
 import hashlib, mailbox, sys
 for m in list(mailbox.mbox(sys.argv[1], create=False))[1:]:
@@ -62,6 +68,10 @@ for m in list(mailbox.mbox(sys.argv[1], create=False))[1:]:
 	check "ENOSPC --remove-source: some messages moved ($moved), not all" test "$moved" -gt 0 -a "$moved" -lt 300
 	expect_eq "ENOSPC --remove-source: moved + left in the Maildir" $((moved + left)) 300
 	expect_eq "ENOSPC --remove-source: the mbox ends with whole batches" $((moved % 20)) 0
+	expect_eq "ENOSPC --remove-source: the summary's delivered are the durable batches" \
+		"$(sed -n 's/.*"delivered":\([0-9]*\),.*/\1/p' "$TMP/rs.json")" "$moved"
+	expect_eq "ENOSPC --remove-source: the summary's removed are the same" \
+		"$(sed -n 's/.*"removed":\([0-9]*\),.*/\1/p' "$TMP/rs.json")" "$moved"
 	mount -o remount,size=64m "$TMP/small"
 	expect_status "ENOSPC --remove-source: rerun" 0 \
 		"$MAILSHIFT" convert -q --to=mbox --remove-source "$TMP/rs-src" "$TMP/small/out.mbox"
