@@ -5,12 +5,16 @@
 # of two files is refused; check and repair refuse every compressed file
 # and archive, and leave it as it was (repair would write into it);
 # convert -r takes compressed mboxes of a tree; --compress with a DEST
-# that would be a Maildir is a usage error.
+# that would be a Maildir is a usage error; a compressed mbox that breaks
+# off (truncated) converts the messages before the break and exits 65
+# with one line naming the decompressed offset.
 . "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
 need gzip
 need tar
 need zip
 need lz4
+need xz
+need zstd
 cd "$TMP" || exit 99
 
 cp "$DATA/sample.mbox" s.mbox
@@ -71,4 +75,31 @@ expect_status "--compress with a DEST that would be a Maildir: exit 64" 64 \
 	"$MAILSHIFT" convert -q --compress=gzip s.mbox newdest
 check "it says how to name it" grep -q "give --to=mbox" "$TMP/.err"
 check "nothing created" test ! -e newdest
+# --- a compressed mbox that breaks off: what comes before is converted -------
+# (the download or the copy was cut short: half of the compressed file)
+python3 "$T_SRCDIR/gen-mbox.py" 200 3 3000 >cut.mbox
+for c in gzip xz zstd; do
+	"$c" -c cut.mbox >"cut.$c"
+	sz=$(wc -c <"cut.$c")
+	head -c $((sz / 2)) "cut.$c" >"half.$c"
+	expect_status "$c cut in half: exit 65 (bad data, not an I/O error)" 65 \
+		"$MAILSHIFT" convert -q "half.$c" "half-$c.md"
+	expect_eq "$c cut in half: one line" "$(wc -l <"$TMP/.err" | tr -d ' ')" 1
+	off=$(sed -n "s/^mailshift convert: error: half\.$c:\([0-9]*\): .*/\1/p" "$TMP/.err")
+	check "$c cut in half: the line names the offset where the data ends ($off)" \
+		test -n "$off"
+	# what the decompressor itself gives (the oracle), and the offset is
+	# inside it: at most one 64 KiB block of it is lost
+	"$c" -dc "half.$c" >"half-$c.out" 2>/dev/null
+	got=$(wc -c <"half-$c.out" | tr -d ' ')
+	check "$c cut in half: the offset ($off) within the last 64 KiB of the $got bytes $c gives" \
+		test "${off:-0}" -le "$got" -a "${off:-0}" -gt $((got - 65536 * 2))
+	# every message that ends before the offset is converted, byte for byte
+	head -c "${off:-0}" cut.mbox >"before-$c.mbox"
+	whole=$(($(grep -c '^From ' "before-$c.mbox") - 1))
+	expect_eq "$c cut in half: the $whole messages before the break" \
+		"$(count_files "half-$c.md/new" "half-$c.md/cur")" "$whole"
+	check "$c cut in half: more than the first block's messages" test "$whole" -gt 40
+done
+
 done_testing

@@ -400,8 +400,11 @@ fill(struct mbox_reader *r)
 		n = source_read(r->src, r->buf + r->end, want);
 	}
 	if (n == -1) {
-		report_error(r->src->errmsg ? EX_DATAERR : EX_IOERR, "%s:%lld: read error: %s", r->src->name,
-		    (long long)(r->buf_off + (off_t)r->end), source_error_string(r->src));
+		/* bad data (a compressed stream that breaks off, an archive of
+		 * more files) or the file could not be read */
+		report_error(r->src->errmsg ? EX_DATAERR : EX_IOERR, "%s:%lld: %s%s", r->src->name,
+		    (long long)(r->buf_off + (off_t)r->end), r->src->errmsg ? "" : "read error: ",
+		    source_error_string(r->src));
 		r->status = r->src->errmsg ? EX_DATAERR : EX_IOERR;
 		r->failed = true;
 		return -1;

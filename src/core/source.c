@@ -111,6 +111,49 @@ arc_close(struct archive *a, void *ctx)
 }
 
 #define MORE_FILES "the archive holds more than one file: extract it and convert each"
+/* Decompressed bytes asked of libarchive at a time: a stream that breaks
+ * off (truncated, corrupt) loses the block it was in, not a whole read. */
+#define ARCHIVE_PIECE (64 * 1024)
+
+/* The decompression failed: why, and whether the file could not be read
+ * (an I/O error, exit 74) or its bytes are bad (truncated, corrupt: 65). */
+static void
+archive_failure(struct source *s)
+{
+	const char *why = archive_error_string(s->archive);
+	int e = archive_errno(s->archive);
+
+	snprintf(s->errbuf, sizeof s->errbuf, "%s", why ? why : "decompression failed");
+	s->failed = true;
+	s->failed_errno = e > 0 && e != EILSEQ && e != EINVAL ? e : 0;
+	if (s->failed_errno == 0)
+		s->errmsg = s->errbuf;
+}
+
+/* Up to len decompressed bytes, in pieces: 0 at the end, -1 when the
+ * stream failed before any byte (s->failed). A failure after some bytes
+ * hands those out; the next call reports it. */
+static ssize_t
+archive_take(struct source *s, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len && !s->failed) {
+		size_t want = len - got < ARCHIVE_PIECE ? len - got : ARCHIVE_PIECE;
+		la_ssize_t k = archive_read_data(s->archive, buf + got, want);
+		if (k < 0)
+			archive_failure(s);
+		else if (k == 0)
+			break;
+		else
+			got += (size_t)k;
+	}
+	if (got == 0 && s->failed) {
+		errno = s->failed_errno ? s->failed_errno : EIO;
+		return -1;
+	}
+	return (ssize_t)got;
+}
 
 /* At the end of an archive's file: does another file follow (directories
  * and links do not count)? */
@@ -252,12 +295,14 @@ sniff_fill(struct source *s)
 		if (s->archive && s->eof) {
 			n = 0;
 		} else if (s->archive) {
-			n = archive_read_data(s->archive, s->pre + s->pre_len, SNIFF_SIZE - s->pre_len);
+			n = archive_take(s, s->pre + s->pre_len, SNIFF_SIZE - s->pre_len);
+			if (n < 0 && s->pre_len > 0)
+				break;  /* what came before is read; the reader meets the error */
 			if (n < 0) {
-				report_error(EX_IOERR, "%s: %s: decompression failed at offset %lld: %s",
-				    s->name, s->compression, (long long)s->pre_len,
-				    archive_error_string(s->archive));
-				return EX_IOERR;
+				int st = s->failed_errno ? EX_IOERR : EX_DATAERR;
+				report_error(st, "%s: %s: decompression failed at offset 0: %s",
+				    s->name, s->compression, s->errbuf);
+				return st;
 			}
 		} else {
 			n = read(s->fd, s->pre + s->pre_len, SNIFF_SIZE - s->pre_len);
@@ -520,11 +565,9 @@ source_read(struct source *s, void *buf, size_t len)
 	if (s->eof)
 		return 0;
 	if (s->archive) {
-		n = archive_read_data(s->archive, buf, len);
-		if (n < 0) {
-			errno = EIO;
+		n = archive_take(s, buf, len);
+		if (n < 0)
 			return -1;
-		}
 	} else {
 		do
 			n = read(s->fd, buf, len);
@@ -548,6 +591,8 @@ source_error_string(struct source *s)
 {
 	if (s->errmsg)
 		return s->errmsg;
+	if (s->failed)
+		return s->errbuf;
 	if (s->archive && archive_error_string(s->archive))
 		return archive_error_string(s->archive);
 	return strerror(errno);

@@ -42,6 +42,9 @@ struct source {
 	off_t pos;              /* bytes handed out so far (logical, decompressed) */
 	bool eof;
 	const char *errmsg;     /* set for errors that are not an errno */
+	bool failed;            /* the decompression failed: errbuf says why */
+	int failed_errno;       /* > 0: an I/O error below the decompressor */
+	char errbuf[256];
 };
 
 /*
