@@ -7,7 +7,10 @@
 # convert -r takes compressed mboxes of a tree; --compress with a DEST
 # that would be a Maildir is a usage error; a compressed mbox that breaks
 # off (truncated) converts the messages before the break and exits 65
-# with one line naming the decompressed offset.
+# with one line naming the decompressed offset; a gzip file whose CRC
+# does not match (a flipped bit) or that has bytes after its gzip data (an
+# mbox appended to it) exits 65, not 0; zero padding and concatenated
+# gzip members are whole.
 . "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
 need gzip
 need tar
@@ -101,5 +104,28 @@ for c in gzip xz zstd; do
 		"$(count_files "half-$c.md/new" "half-$c.md/cur")" "$whole"
 	check "$c cut in half: more than the first block's messages" test "$whole" -gt 40
 done
+
+# --- gzip checked: CRC-32, and what follows the gzip data ---------------------
+n=$(grep -c '^From ' cut.mbox)
+# a bit flipped in the middle: libarchive does not check the CRC
+python3 -c 'import sys; b = bytearray(open(sys.argv[1], "rb").read()); b[len(b) // 2] ^= 0x10; open(sys.argv[2], "wb").write(bytes(b))' cut.gzip flip.gz
+check "the flipped gzip is bad to gzip itself" sh -c '! gzip -t flip.gz 2>/dev/null'
+expect_status "a gzip with a flipped bit: exit 65" 65 "$MAILSHIFT" convert -q flip.gz flip.md
+check "it says the data is corrupt" grep -q "^mailshift convert: error: flip.gz:[0-9]*: corrupt gzip data" "$TMP/.err"
+expect_status "stats of it: exit 65" 65 "$MAILSHIFT" stats flip.gz
+# an mbox appended to a gzip file: the gzip part converted, the rest named
+sed 's/^From \([a-z]*\)@/From x\1@/; s/^Message-ID: </Message-ID: <x/' cut.mbox >tail.mbox
+cat cut.gzip tail.mbox >appended.gz
+expect_status "an mbox appended to a gzip file: exit 65" 65 "$MAILSHIFT" convert -q appended.gz app.md
+check "it names the bytes after the gzip data" \
+	grep -q "appended.gz:$(wc -c <cut.mbox | tr -d ' '): data after the end of the gzip data, at byte $(wc -c <cut.gzip | tr -d ' ') of the compressed file" "$TMP/.err"
+expect_eq "every message of the gzip part" "$(count_files app.md/new app.md/cur)" "$n"
+# zero padding after the data (tape blocks) and concatenated members are fine
+{ cat cut.gzip; head -c 20000 /dev/zero; } >padded.gz
+expect_status "a gzip file with zero padding: exit 0" 0 "$MAILSHIFT" convert -q padded.gz pad.md
+expect_eq "padded: every message" "$(count_files pad.md/new pad.md/cur)" "$n"
+{ gzip -c cut.mbox; gzip -c tail.mbox; } >members.gz
+expect_status "two gzip members: exit 0" 0 "$MAILSHIFT" convert -q members.gz mem.md
+expect_eq "two members: every message of both" "$(count_files mem.md/new mem.md/cur)" $((2 * n))
 
 done_testing

@@ -1204,7 +1204,17 @@ mbox_reader_next(struct mbox_reader *r, struct message *m)
 			r->unquote = v != MBOX_MBOXCL2;
 		}
 	}
-	return next_message(r, m);
+	int rc = next_message(r, m);
+	/* the last message of a gzip file was read; bytes after its gzip
+	 * data were not (source.c): bad data, named after the messages */
+	if (rc == 0 && r->src->gz_bad_end && !r->probe) {
+		report_error(EX_DATAERR, "%s:%lld: %s", r->src->name, (long long)r->read_off,
+		    r->src->gzmsg);
+		r->status = EX_DATAERR;
+		r->failed = true;
+		return -1;
+	}
+	return rc;
 }
 
 /* Finish the current message at the boundary found at r->pos (a From_

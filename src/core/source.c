@@ -19,11 +19,14 @@
 #include <fcntl.h>
 #include <magic.h>
 #include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "archive_lib.h"
 #include "header.h"
@@ -68,12 +71,114 @@ source_is_maildir(const char *path)
  */
 #define ARC_READ_SIZE (256 * 1024)
 
+/*
+ * A gzip file is also inflated by zlib, beside libarchive, output thrown
+ * away: libarchive checks neither a member's CRC-32 and length nor what
+ * follows the last member, so a flipped bit would become a changed
+ * message and an mbox appended to a .gz (cat new >> old.gz) would be
+ * passed over, both with exit 0. Zero bytes after the last member are
+ * padding (tape blocks), as gzip(1) takes them.
+ */
+struct gz_check {
+	z_stream z;
+	bool in_member;         /* a member begun and not ended */
+	bool padding;           /* zero bytes after the last member */
+	bool done;              /* a verdict given: no more checking */
+	uint64_t off;           /* compressed bytes looked at */
+	uint64_t member;        /* where the current member starts */
+	unsigned char out[32768];
+};
+
 struct arc_feed {
 	struct source *src;
 	char *pre;              /* the sniffed prefix, owned by the feed */
 	size_t pre_len;
 	char *rbuf;             /* ARC_READ_SIZE bytes */
+	struct gz_check *gz;    /* a gzip file: checked beside libarchive */
 };
+
+static void gz_verdict(struct arc_feed *f, bool now, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+gz_verdict(struct arc_feed *f, bool now, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(f->src->gzmsg, sizeof f->src->gzmsg, fmt, ap);
+	va_end(ap);
+	if (now)
+		f->src->gz_bad_now = true;
+	else
+		f->src->gz_bad_end = true;
+	f->gz->done = true;
+}
+
+/* The next compressed bytes, through zlib's gzip decoder. */
+static void
+gz_feed(struct arc_feed *f, const unsigned char *p, size_t n)
+{
+	struct gz_check *g = f->gz;
+
+	while (g != NULL && !g->done && n > 0) {
+		if (!g->in_member) {
+			size_t k = 0;
+			while (k < n && p[k] == 0)
+				k++;
+			g->padding |= k > 0;
+			p += k, n -= k, g->off += k;
+			if (n == 0)
+				return;
+			if (g->padding) {
+				gz_verdict(f, false, "data after the end of the gzip data, at byte %llu "
+				    "of the compressed file, not converted (gzip(1) ignores it too)",
+				    (unsigned long long)g->off);
+				return;
+			}
+			inflateReset(&g->z);
+			g->in_member = true;
+			g->member = g->off;
+		}
+		int rc;
+		g->z.next_in = (Bytef *)(uintptr_t)p;
+		g->z.avail_in = (uInt)n;
+		do {
+			g->z.next_out = g->out;
+			g->z.avail_out = sizeof g->out;
+			rc = inflate(&g->z, Z_NO_FLUSH);
+		} while (rc == Z_OK && g->z.avail_in > 0);
+		size_t used = n - g->z.avail_in;
+		p += used, n -= used, g->off += used;
+		if (rc == Z_STREAM_END) {
+			g->in_member = false;
+		} else if (rc != Z_OK && rc != Z_BUF_ERROR) {
+			if (g->member > 0 && g->z.total_out == 0)
+				gz_verdict(f, false, "data after the end of the gzip data, at byte %llu "
+				    "of the compressed file, not converted (gzip(1) ignores it too)",
+				    (unsigned long long)g->member);
+			else
+				gz_verdict(f, true, "corrupt gzip data (%s) in the gzip member at byte "
+				    "%llu of the compressed file: what came of it may be damaged",
+				    g->z.msg ? g->z.msg : "inflate failed", (unsigned long long)g->member);
+		}
+	}
+}
+
+static void
+gz_check_start(struct arc_feed *f)
+{
+	struct gz_check *g;
+
+	if (f->pre_len < 2 || (unsigned char)f->pre[0] != 0x1f || (unsigned char)f->pre[1] != 0x8b)
+		return;
+	g = xcalloc(1, sizeof *g);
+	if (inflateInit2(&g->z, 15 + 16) != Z_OK) {     /* gzip framing */
+		free(g);
+		return;
+	}
+	f->gz = g;
+}
 
 static la_ssize_t
 arc_read(struct archive *a, void *ctx, const void **buf)
@@ -85,6 +190,7 @@ arc_read(struct archive *a, void *ctx, const void **buf)
 		*buf = f->pre;
 		la_ssize_t n = (la_ssize_t)f->pre_len;
 		f->pre_len = 0;         /* handed out once; freed by arc_close() */
+		gz_feed(f, *buf, (size_t)n);
 		return n;
 	}
 	for (;;) {
@@ -93,6 +199,8 @@ arc_read(struct archive *a, void *ctx, const void **buf)
 			continue;
 		if (n == -1)
 			archive_set_error(a, errno, "read error: %s", strerror(errno));
+		if (n > 0)
+			gz_feed(f, (const unsigned char *)f->rbuf, (size_t)n);
 		*buf = f->rbuf;
 		return n;
 	}
@@ -104,6 +212,10 @@ arc_close(struct archive *a, void *ctx)
 	struct arc_feed *f = ctx;
 
 	(void)a;
+	if (f->gz != NULL) {
+		inflateEnd(&f->gz->z);
+		free(f->gz);
+	}
 	free(f->pre);
 	free(f->rbuf);
 	free(f);
@@ -143,10 +255,18 @@ archive_take(struct source *s, char *buf, size_t len)
 		la_ssize_t k = archive_read_data(s->archive, buf + got, want);
 		if (k < 0)
 			archive_failure(s);
-		else if (k == 0)
-			break;
-		else
+		else if (k > 0)
 			got += (size_t)k;
+		/* the gzip check: corrupt, at once (bytes after the gzip data are
+		 * the reader's to report, after the last message: mbox_reader.c) */
+		if (s->gz_bad_now) {
+			snprintf(s->errbuf, sizeof s->errbuf, "%s", s->gzmsg);
+			s->failed = true;
+			s->failed_errno = 0;
+			s->errmsg = s->errbuf;
+		}
+		if (k == 0)
+			break;
 	}
 	if (got == 0 && s->failed) {
 		errno = s->failed_errno ? s->failed_errno : EIO;
@@ -187,6 +307,7 @@ source_open_archive(struct source *s)
 	/* the sniffed bytes now belong to libarchive's feed (lifetime rule above) */
 	f->pre = s->pre;
 	f->pre_len = s->pre_len;
+	gz_check_start(f);
 	s->pre = NULL;
 	s->pre_len = s->pre_off = 0;
 	archive_read_support_filter_all(a);

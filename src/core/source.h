@@ -45,6 +45,11 @@ struct source {
 	bool failed;            /* the decompression failed: errbuf says why */
 	int failed_errno;       /* > 0: an I/O error below the decompressor */
 	char errbuf[256];
+	/* gzip checked beside libarchive (its CRCs, what follows its end):
+	 * bad at once (corrupt), or bad once libarchive's data ends (bytes
+	 * after the gzip data, which libarchive passes over) */
+	bool gz_bad_now, gz_bad_end;
+	char gzmsg[200];
 };
 
 /*
