@@ -435,6 +435,13 @@ cmd_convert(int argc, const char **argv)
 		goto out;
 	}
 	const char *dest = args[nargs - 1];
+	if (!o.in_place && strcmp(dest, "-") == 0 && opt_common.json) {
+		/* the summary is printed on standard output: into the mbox */
+		report_error(EX_USAGE, "--json with DEST '-': the summary would be written into "
+		    "the mbox on standard output; leave out --json, or give DEST a file");
+		status = EX_USAGE;
+		goto out;
+	}
 	if (o.in_place && nargs != 1) {
 		report_error(EX_USAGE, "--in-place takes one Maildir (its state is written beside the "
 		    "old server's)");

@@ -87,4 +87,9 @@ if [ "$(id -u)" = 0 ] && mkdir "$TMP/small" && mount -t tmpfs -o size=256k tmpfs
 else
 	echo "note: not root or no tmpfs: ENOSPC case not run"
 fi
+# --json with DEST "-": the summary would be written into the mbox on stdout
+expect_status "--json with DEST -: exit 64" 64 "$MAILSHIFT" convert --json --to=mbox "$DATA/sample.mbox" -
+expect_eq "--json with DEST -: nothing on standard output" "$(wc -c <"$TMP/.out" | tr -d ' ')" 0
+check "--json with DEST -: it says why" grep -q "json with DEST '-': the summary would be written into the mbox" "$TMP/.err"
+
 done_testing
