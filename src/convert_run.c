@@ -180,11 +180,10 @@ convert_source(struct sink *s, const char *path)
 		result = report_exit_status_or(EX_DATAERR);
 	}
 	const struct mbox_counters *c = r ? reader_counters(r) : NULL;
-	if (c != NULL) {
+	if (c != NULL)
 		sum->pseudo = c->pseudo;
-		sum->warnings += c->unquoted_from + c->missing_separator + c->cl_ignored +
-		    c->empty_messages;
-	}
+	if (r != NULL)
+		sum->warnings += reader_warnings(r);
 	if (r != NULL)
 		sum->variant = reader_variant_name(r);
 	/* this source's messages durable before anything is said about them */

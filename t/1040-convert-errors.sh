@@ -92,4 +92,14 @@ expect_status "--json with DEST -: exit 64" 64 "$MAILSHIFT" convert --json --to=
 expect_eq "--json with DEST -: nothing on standard output" "$(wc -c <"$TMP/.out" | tr -d ' ')" 0
 check "--json with DEST -: it says why" grep -q "json with DEST '-': the summary would be written into the mbox" "$TMP/.err"
 
+# a Maildir's warnings count in its summary, as an mbox's do: one unique
+# part under two names of different content (SPEC: both are messages)
+mkdir -p "$TMP/dupu/new" "$TMP/dupu/cur" "$TMP/dupu/tmp"
+printf 'From: a@x\nSubject: one\n\nb\n' >"$TMP/dupu/new/100.A.host"
+printf 'From: a@x\nSubject: two\n\nc\n' >"$TMP/dupu/cur/100.A.host:2,S"
+expect_status "a Maildir with a unique part twice: exit 0" 0 \
+	"$MAILSHIFT" convert --json --to=mbox "$TMP/dupu" "$TMP/dupu.mbox"
+check "it is said" grep -q "same unique part as new/100.A.host" "$TMP/.err"
+check "the summary counts the warning said" grep -q '"messages":2,"delivered":2,.*"warnings":1,' "$TMP/.out"
+
 done_testing

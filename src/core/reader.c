@@ -223,6 +223,23 @@ reader_counters(const struct reader *r)
 	return r->mbox != NULL ? mbox_reader_counters(r->mbox) : NULL;
 }
 
+uint64_t
+reader_warnings(const struct reader *r)
+{
+	if (r->mbox != NULL) {
+		const struct mbox_counters *c = mbox_reader_counters(r->mbox);
+		return c->unquoted_from + c->missing_separator + c->cl_ignored + c->empty_messages;
+	}
+	if (r->maildir != NULL) {
+		/* the events maildir_reader.c says as warnings (an unreadable
+		 * file is an error) */
+		const struct maildir_counters *c = maildir_reader_counters(r->maildir);
+		return c->dot_names + c->not_regular + c->symlinks + c->dup_uniq + c->dup_inode +
+		    c->vanished + c->empty + c->missing_new + c->missing_tmp;
+	}
+	return 0;
+}
+
 const char *
 reader_keyword_name(struct reader *r, char c)
 {

@@ -198,6 +198,11 @@ bool reader_pseudo_header(const struct reader *r, const char **hdr_r, size_t *le
 /* An mbox's counters (pseudo messages, unquoted From lines...); NULL for a
  * maildir or an empty file. */
 const struct mbox_counters *reader_counters(const struct reader *r);
+/* The warnings the reading found in the source (said unless quiet): an
+ * mbox's unquoted From lines, missing separators, Content-Lengths passed
+ * over, empty messages; a maildir's names that are no message, files
+ * under two names, messages gone, missing new/ or tmp/. */
+uint64_t reader_warnings(const struct reader *r);
 /* A maildir's keyword name for letter c ('a'..'z'), or NULL. */
 const char *reader_keyword_name(struct reader *r, char c);
 /* A maildir message's stat (made now when the read made none); NULL for
