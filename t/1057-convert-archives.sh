@@ -128,4 +128,13 @@ expect_eq "padded: every message" "$(count_files pad.md/new pad.md/cur)" "$n"
 expect_status "two gzip members: exit 0" 0 "$MAILSHIFT" convert -q members.gz mem.md
 expect_eq "two members: every message of both" "$(count_files mem.md/new mem.md/cur)" $((2 * n))
 
+# a compressed file cut off in its first bytes: too short to decompress
+for k in 5 10 40; do
+	head -c $k cut.gzip >"first$k.gz"
+	expect_status "the first $k bytes of a gzip file: exit 65" 65 "$MAILSHIFT" convert -q "first$k.gz" "first$k.md"
+	check "the first $k bytes: it cannot be decompressed, at offset 0" \
+		grep -q "^mailshift convert: error: first$k.gz:0: cannot decompress: " "$TMP/.err"
+	expect_eq "the first $k bytes: one line" "$(wc -l <"$TMP/.err" | tr -d ' ')" 1
+done
+
 done_testing

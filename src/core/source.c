@@ -332,12 +332,20 @@ source_open_archive(struct source *s)
 		return EX_DATAERR;
 	}
 	if (rc != ARCHIVE_OK && rc != ARCHIVE_EOF) {
-		report_error(EX_DATAERR, "%s: cannot decompress: %s", s->name,
+		report_error(EX_DATAERR, "%s:0: cannot decompress: %s", s->name,
 		    archive_error_string(a) ? archive_error_string(a) : "unknown format");
 		archive_read_free(a);
 		return EX_DATAERR;
 	}
 	const char *fname = archive_filter_name(a, 0);
+	/* libmagic saw compressed data that libarchive cannot take for any
+	 * filter or archive: a file cut off in its first bytes */
+	if (archive_format(a) == ARCHIVE_FORMAT_RAW && (fname == NULL || strcmp(fname, "none") == 0)) {
+		report_error(EX_DATAERR, "%s:0: cannot decompress: too short or damaged to be the "
+		    "compressed data it starts as", s->name);
+		archive_read_free(a);
+		return EX_DATAERR;
+	}
 	s->compression = fname ? fname : "compressed";
 	if (archive_format(a) != ARCHIVE_FORMAT_RAW && archive_format(a) != ARCHIVE_FORMAT_EMPTY &&
 	    archive_format_name(a))
