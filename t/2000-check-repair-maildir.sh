@@ -158,4 +158,18 @@ expect_status "bad --tmp-age" 64 "$MAILSHIFT" check --tmp-age=soon "$M"
 expect_status "no argument" 64 "$MAILSHIFT" check
 expect_status "repair: no argument" 64 "$MAILSHIFT" repair
 
+# one file under two names: of one unique part (new/X and cur/X:2,S
+# linked) one message, of two unique parts two, as Python's mailbox
+# module and stats count them
+L=$TMP/links
+mkdir -p "$L/new" "$L/cur" "$L/tmp"
+printf 'From: a@x\nSubject: one\n\nb\n' >"$L/new/100.A.host"
+ln "$L/new/100.A.host" "$L/cur/100.A.host:2,S"
+printf 'From: a@x\nSubject: two\n\nb\n' >"$L/new/200.B.host"
+ln "$L/new/200.B.host" "$L/cur/300.C.host:2,S"
+py_n=$(python3 -c 'import mailbox, sys; print(len(mailbox.Maildir(sys.argv[1], create=False)))' "$L")
+expect_eq "hard links: Python counts" "$py_n" 3
+expect_status "hard links: check exit 0" 0 "$MAILSHIFT" check "$L"
+check "hard links: check counts $py_n messages" grep -q "1 mailbox, $py_n messages, 0 findings" "$TMP/.err"
+
 done_testing

@@ -311,10 +311,14 @@ check_message(struct md *c, int sfd, const char *sub, const char *name, const st
 	struct inspect_finding f;
 	size_t len = strlen(name);
 
-	c->e.st->messages++;
 	maildir_name_parse(name, len, &mn);
 	const struct uniq_ent *other = uniq_add(&c->uniq, sub, mn.uniq, mn.uniq_len, name,
 	    st->st_dev, st->st_ino);
+	/* one file under two names of one unique part (new/X and cur/X:2,S
+	 * linked, or a rename between the listings) is one message, as the
+	 * readers count it (maildir_reader.c) */
+	if (!(other && other->dev == st->st_dev && other->ino == st->st_ino))
+		c->e.st->messages++;
 	if (other && !(other->dev == st->st_dev && other->ino == st->st_ino)) {
 		finding_init(&f, IC_MAILDIR_DUPLICATE_UNIQ);
 		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
