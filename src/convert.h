@@ -135,6 +135,8 @@ struct delivery_record {
 	off_t loaded;               /* keys up to here are in the keyset */
 	bool no_sync;
 	bool failed;
+	off_t reserved;             /* the file's blocks are allocated up to here */
+	size_t reserve;             /* bytes a batch's keys take (0: not reserved) */
 };
 /* Open (create) and lock the record of a Maildir for the whole run (wait
  * up to the lock timeout for another run), and add its keys to ks. A dry
@@ -143,8 +145,12 @@ int record_open(struct delivery_record *rec, const char *maildir, const struct c
     struct keyset *ks);
 /* Queue a key; written and synced by record_sync(). */
 void record_note(struct delivery_record *rec, uint64_t hi, uint64_t lo, uint32_t n);
-/* Append what was noted and sync it. 0 or -1 (reported once). */
-int record_sync(struct delivery_record *rec);
+/* Append what was noted and sync it. 0 or -1 (reported once). quiet:
+ * after a failed write (reported), the keys of what was published before
+ * it are written if they can be, with no second error line. The space of
+ * the next batch's keys is then allocated (fallocate), so that a disk that
+ * fills with messages still takes the keys of those published. */
+int record_sync(struct delivery_record *rec, bool quiet);
 /* Add the keys appended since the last load to ks: one ks does not hold
  * gets `mark` (what this run delivered: memory for them is spent only when
  * a source is read again, or another source follows). 0 or -1 (reported). */

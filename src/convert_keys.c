@@ -207,6 +207,8 @@ record_load(struct delivery_record *rec, struct keyset *ks, bool writable, uint3
 	return 0;
 }
 
+static void record_reserve(struct delivery_record *rec);
+
 int
 record_open(struct delivery_record *rec, const char *maildir, const struct convert_opts *o,
     struct keyset *ks)
@@ -247,6 +249,12 @@ record_open(struct delivery_record *rec, const char *maildir, const struct conve
 			report_warn_sys("unable to chown %s", rec->path);
 		sb_appends(&rec->pending, RECORD_HEADER);
 	}
+	if (!dry) {
+		/* a key line is at most 48 bytes; a batch's, up to 4 MiB */
+		size_t b = o->batch ? o->batch : 1000;
+		rec->reserve = b > (4u << 20) / 48 ? 4u << 20 : b * 48;
+		record_reserve(rec);
+	}
 	return 0;
 }
 
@@ -262,20 +270,48 @@ record_note(struct delivery_record *rec, uint64_t hi, uint64_t lo, uint32_t n)
 	sb_appendc(&rec->pending, '\n');
 }
 
-int
-record_sync(struct delivery_record *rec)
+/* Blocks for the next batch's keys, allocated now (the file's size stays):
+ * written later, the keys cannot meet a full disk. Best effort: a file
+ * system without fallocate() is written as it comes. */
+static void
+record_reserve(struct delivery_record *rec)
 {
-	if (rec->fd == -1 || rec->pending.len == 0 || rec->failed)
+	struct stat st;
+
+	if (rec->reserve == 0 || fstat(rec->fd, &st) == -1)
+		return;
+	off_t want = st.st_size + (off_t)rec->reserve;
+	if (want <= rec->reserved)
+		return;
+#ifdef FALLOC_FL_KEEP_SIZE
+	if (fallocate(rec->fd, FALLOC_FL_KEEP_SIZE, st.st_size, (off_t)rec->reserve) == 0) {
+		rec->reserved = want;
+		return;
+	}
+#endif
+	if (errno == EOPNOTSUPP || errno == ENOSYS)
+		rec->reserve = 0;
+}
+
+int
+record_sync(struct delivery_record *rec, bool quiet)
+{
+	if (rec->fd == -1 || rec->failed)
 		return rec->failed ? -1 : 0;
+	if (rec->pending.len == 0)
+		return 0;
 	if (write_all(rec->fd, rec->pending.buf, rec->pending.len) == -1 ||
 	    (!rec->no_sync && fdatasync(rec->fd) == -1)) {
 		/* the messages are in the Maildir under their keys: a rerun
 		 * still skips them while they are there */
-		report_error_sys(report_status_for_write_errno(errno), "unable to write %s", rec->path);
+		if (!quiet)
+			report_error_sys(report_status_for_write_errno(errno), "unable to write %s",
+			    rec->path);
 		rec->failed = true;
 		return -1;
 	}
 	sb_reset(&rec->pending);
+	record_reserve(rec);
 	return 0;
 }
 
@@ -294,8 +330,14 @@ record_catch_up(struct delivery_record *rec, struct keyset *ks, uint32_t mark)
 void
 record_close(struct delivery_record *rec)
 {
+	struct stat st;
+
 	if (rec->path == NULL)
 		return;
+	/* the blocks allocated past the end go back (a migration leaves a
+	 * record in every Maildir) */
+	if (rec->fd != -1 && rec->reserved > 0 && fstat(rec->fd, &st) == 0)
+		(void)ftruncate(rec->fd, st.st_size);
 	if (rec->fd != -1)
 		close(rec->fd);
 	rec->fd = -1;

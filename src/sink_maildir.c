@@ -313,7 +313,7 @@ on_flushed(void *ctx)
 	struct run *run = ctx;
 
 	if (links_sync(run) == 0 && !run->write_failed)
-		(void)record_sync(&run->rec);
+		(void)record_sync(&run->rec, false);
 }
 
 static void
@@ -971,9 +971,10 @@ md_settle(struct sink *s, int result)
 		if (result == 0)
 			result = report_exit_status_or(EX_IOERR);
 	}
-	/* after a write failure the messages are found by name (and recorded)
-	 * by the rerun: one error line, not a second about the record */
-	if (!run->write_failed && record_sync(&run->rec) == -1 && result == 0)
+	/* after a write failure the keys of what was published are still
+	 * recorded (their space is allocated): a message the user deletes
+	 * before the rerun stays deleted; one error line, not a second */
+	if (record_sync(&run->rec, run->write_failed) == -1 && !run->write_failed && result == 0)
 		result = report_exit_status_or(EX_IOERR);
 	uid_finish(run, &result);
 	return result;
@@ -988,7 +989,7 @@ md_close(struct sink *s, int status)
 		status = report_exit_status_or(EX_IOERR);
 	if (lfolders_close(run) == -1 && status == 0)
 		status = report_exit_status_or(EX_IOERR);
-	if (!run->write_failed && record_sync(&run->rec) == -1 && status == 0)
+	if (record_sync(&run->rec, run->write_failed) == -1 && !run->write_failed && status == 0)
 		status = report_exit_status_or(EX_IOERR);
 	if (!opt_common.dry_run)
 		quota_update(run->dest, run->quota_bytes, run->quota_count);

@@ -38,6 +38,25 @@ if mount -t tmpfs -o size=1m tmpfs "$TMP/small" 2>/dev/null; then
 	expect_status "ENOSPC: rerun after space was freed" 0 \
 		"$MAILSHIFT" convert -q "$TMP/big.mbox" "$TMP/small/md"
 	check "ENOSPC: rerun equals a clean run" crash_maildir_same "$TMP/small/md" "$TMP/clean.sums"
+
+	# the keys of what the failed run published are recorded (their space
+	# allocated before the disk filled): a message the user deletes before
+	# the rerun stays deleted
+	rm -rf "$TMP/small/md"
+	mount -o remount,size=1m "$TMP/small"
+	expect_status "ENOSPC again: exit 74" 74 "$MAILSHIFT" convert -q "$TMP/big.mbox" "$TMP/small/md"
+	n=$(count_files "$TMP/small/md/new" "$TMP/small/md/cur")
+	expect_eq "ENOSPC again: a key recorded for each message published ($n)" \
+		"$(grep -cv '^#' "$TMP/small/md/mailshift-delivered")" "$n"
+	gone=$(find "$TMP/small/md/new" "$TMP/small/md/cur" -type f | head -n 5)
+	rm $gone
+	mount -o remount,size=64m "$TMP/small"
+	expect_status "ENOSPC again: rerun" 0 "$MAILSHIFT" convert -q "$TMP/big.mbox" "$TMP/small/md"
+	expect_eq "ENOSPC again: the 5 deleted stay deleted" \
+		"$(count_files "$TMP/small/md/new" "$TMP/small/md/cur")" 295
+	check "ENOSPC again: no block allocated past the record's end" \
+		test "$(($(stat -c '%b * %B' "$TMP/small/md/mailshift-delivered")))" -lt \
+		$(($(stat -c %s "$TMP/small/md/mailshift-delivered") + 8192))
 	umount "$TMP/small"
 else
 	echo "# cannot mount a tmpfs: ENOSPC on a real file system not tried"
