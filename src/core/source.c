@@ -150,6 +150,8 @@ gz_feed(struct arc_feed *f, const unsigned char *p, size_t n)
 		} while (rc == Z_OK && g->z.avail_in > 0);
 		size_t used = n - g->z.avail_in;
 		p += used, n -= used, g->off += used;
+		if (rc == Z_BUF_ERROR && used == 0)
+			return;         /* (zlib made no progress: never with output room) */
 		if (rc == Z_STREAM_END) {
 			g->in_member = false;
 		} else if (rc != Z_OK && rc != Z_BUF_ERROR) {
