@@ -430,7 +430,9 @@ static int
 lock_acquire(struct mbox_lock *lk)
 {
 	struct stale_watch sw = { .watching = false };
-	time_t start = mono_now(), deadline = start + lk->timeout;
+	/* (to the nanosecond: whole seconds gave up after 1 to 2 s of a 2 s
+	 * timeout, as the start fell in its second) */
+	double start = now_monotonic(), deadline = start + lk->timeout;
 	const char *what = "";
 	bool told = false;
 
@@ -450,13 +452,13 @@ lock_acquire(struct mbox_lock *lk)
 		if (what == lk->dotlock && (dotlock_break_dead(lk) ||
 		    (lk->timeout > 0 && dotlock_break_stale(lk, &sw, lk->stale_age))))
 			continue;
-		if (mono_now() >= deadline) {
+		if (now_monotonic() >= deadline) {
 			report_error(EX_TEMPFAIL, "%s is locked: %s is busy (gave up after %d s)",
 			    lk->path, what, lk->timeout);
 			return EX_TEMPFAIL;
 		}
 		/* a wait longer than a delivery takes is worth a line */
-		if (!told && mono_now() - start >= LOCK_WAIT_NOTICE) {
+		if (!told && now_monotonic() - start >= LOCK_WAIT_NOTICE) {
 			if (what == lk->dotlock)
 				report_info("%s is locked by %s: waiting (gives up after %d s; a lock "
 				    "whose holder is gone, or %d s old with the mailbox unchanged, is "
@@ -649,7 +651,7 @@ uidlist_lock_release(int dirfd, int lock_fd)
 int
 file_lock_exclusive(int fd, const char *what, int timeout)
 {
-	time_t deadline = mono_now() + (timeout > 0 ? timeout : 0);
+	double deadline = now_monotonic() + (timeout > 0 ? timeout : 0);
 	struct flock fl;
 
 	for (;;) {
@@ -662,7 +664,7 @@ file_lock_exclusive(int fd, const char *what, int timeout)
 			report_error_sys(EX_IOERR, "unable to lock %s", what);
 			return EX_IOERR;
 		}
-		if (mono_now() >= deadline) {
+		if (now_monotonic() >= deadline) {
 			report_error(EX_TEMPFAIL, "%s is locked by another mailshift run "
 			    "(gave up after %d s)", what, timeout);
 			return EX_TEMPFAIL;
