@@ -18,7 +18,6 @@ need zip
 need lz4
 need xz
 need zstd
-need compress
 cd "$TMP" || exit 99
 
 cp "$DATA/sample.mbox" s.mbox
@@ -137,15 +136,5 @@ for k in 5 10 40; do
 		grep -q "^mailshift convert: error: first$k.gz:0: cannot decompress: " "$TMP/.err"
 	expect_eq "the first $k bytes: one line" "$(wc -l <"$TMP/.err" | tr -d ' ')" 1
 done
-
-# compress(1) data has no end mark: cut inside a line, it is a cut file
-compress -c cut.mbox >cut.Z
-head -c $(($(wc -c <cut.Z) / 2)) cut.Z >half.Z
-expect_status "a .Z cut in half: exit 65" 65 "$MAILSHIFT" convert -q half.Z halfZ.md
-check "it says the file is cut off" grep -q "^mailshift convert: error: half.Z:[0-9]*: the compressed data ends inside a line" "$TMP/.err"
-whole=$(($(uncompress -c half.Z 2>/dev/null | grep -c '^From ') - 1))
-expect_eq "a .Z cut in half: the $whole whole messages, not the cut one" "$(count_files halfZ.md/new halfZ.md/cur)" "$whole"
-expect_status "the whole .Z: exit 0" 0 "$MAILSHIFT" convert -q cut.Z wholeZ.md
-expect_eq "the whole .Z: every message" "$(count_files wholeZ.md/new wholeZ.md/cur)" "$n"
 
 done_testing

@@ -409,17 +409,6 @@ fill(struct mbox_reader *r)
 		r->failed = true;
 		return -1;
 	}
-	if (n == 0 && r->read_off > 0 && !r->last_lf && !r->probe && r->src->compression != NULL &&
-	    strcmp(r->src->compression, "compress (.Z)") == 0) {
-		/* compress(1) data has no end marker and no checksum: data that
-		 * stops inside a line is a file cut off, its last message cut */
-		report_error(EX_DATAERR, "%s:%lld: the compressed data ends inside a line: the file is "
-		    "cut off (compress(1) data has no end mark); the message it cuts is left out",
-		    r->src->name, (long long)(r->buf_off + (off_t)r->end));
-		r->status = EX_DATAERR;
-		r->failed = true;
-		return -1;
-	}
 	if (n == 0) {
 		set_eof(r);
 		return 0;
