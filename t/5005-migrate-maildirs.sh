@@ -82,9 +82,10 @@ expect_eq "rerun: all skipped" "$(row "$u2" "$TMP/out2")" "$n 0 $n ok"
 # status says something only when the run met no other user's Maildir)
 migrate -n --maildirs '%h/Maildir' --dest '%h/Dovecot' >"$TMP/out3" 2>&1
 st=$?
-others=$(awk '{ print $1 }' "$TMP/out3" | sort -u | while read -r name; do
-	case $name in "msd$$"?) ;; *) getent passwd "$name" >/dev/null 2>&1 && echo "$name" ;; esac
-done | wc -l | tr -d ' ')
+# (a user row: the name, then the number of messages; t/5000 may have
+# removed its users again by now, so no lookup decides it)
+others=$(awk -v me="msd$$" '$2 ~ /^[0-9]+$/ && $1 != me "a" && $1 != me "b" && $1 != me "c"' \
+	"$TMP/out3" | wc -l | tr -d ' ')
 [ "$others" -gt 0 ] || expect_eq "all users: exit" "$st" 0
 expect_eq "all users: the three" "$(grep -c "^msd$$[abc] " "$TMP/out3")" 3
 
