@@ -211,7 +211,13 @@ envelope_append(const char *maildir, int *fd_io, const struct convert_opts *o,
 			free(p);
 			return -1;
 		}
-		if (created && o->chown && fchown(fd, o->uid, o->gid) == -1)
+		/* also one a killed run created and did not give away: ours
+		 * (our uid, one link), never a file somebody linked there */
+		struct stat st;
+		bool ours = !created && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_nlink == 1 && st.st_uid == geteuid() &&
+		    (st.st_uid != o->uid || st.st_gid != o->gid);
+		if ((created || ours) && o->chown && fchown(fd, o->uid, o->gid) == -1)
 			report_warn_sys("unable to chown %s", p);
 		free(p);
 		*fd_io = fd;

@@ -67,6 +67,19 @@ if [ "$(id -u)" = 0 ] && command -v useradd >/dev/null; then
 	expect_eq "existing mbox not chowned" "$(stat -c %U "$TMP/own/pre.mbox")" root
 	ms -r --owner="$u" "$TMP/own/md" "$TMP/own/tree"
 	expect_eq "tree belongs to $u" "$(find "$TMP/own/tree" ! -user "$u" | wc -l | tr -d ' ')" 0
+	# a run killed between making a file or directory and giving it away
+	# leaves it root's: the rerun gives it to the owner (in a Maildir that
+	# is theirs; a file somebody linked there stays as it is)
+	chown root:root "$TMP/own/md/new" "$TMP/own/md/mailshift-envelopes"
+	ln "$TMP/own/md/mailshift-delivered" "$TMP/own/linked"
+	chown root:root "$TMP/own/md/mailshift-delivered"
+	# (the rerun has a message to deliver, as the killed run's rerun has)
+	{ cat "$DATA/sample.mbox"; printf 'From a@b Mon Jan  1 00:00:00 2024\nSubject: more\n\nx\n\n'; } >"$TMP/more.mbox"
+	ms --owner="$u" "$TMP/more.mbox" "$TMP/own/md" 2>/dev/null
+	expect_eq "after a killed run: what it left root's belongs to $u" \
+		"$(find "$TMP/own/md" ! -user "$u" ! -name mailshift-delivered | wc -l | tr -d ' ')" 0
+	expect_eq "a file linked from elsewhere is not given away" \
+		"$(stat -c %U "$TMP/own/linked")" root
 	[ "$u" = nobody ] || userdel "$u" 2>/dev/null
 fi
 done_testing

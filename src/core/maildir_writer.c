@@ -99,12 +99,32 @@ sync_mode_parse(const char *s)
 	return -1;
 }
 
+/* A subdirectory that a killed run made and did not give to its owner
+ * yet (mkdir, then chown): given now, but only inside a maildir that is
+ * the owner's already (never a directory of a DEST that is not theirs).
+ * 0 or -1 (errno). */
+static int
+owner_catch_up(const struct maildir_writer *w, int fd)
+{
+	struct stat st, top;
+
+	if (!w->o.chown || fstat(w->dfd, &top) == -1 || top.st_uid != w->o.uid ||
+	    fstat(fd, &st) == -1 || st.st_uid != geteuid() ||
+	    (st.st_uid == w->o.uid && st.st_gid == w->o.gid))
+		return 0;
+	return fchown(fd, w->o.uid, w->o.gid);
+}
+
 /* Open (creating if asked) a subdirectory of the maildir, never following a
  * symlink. */
 static int
 open_subdir(struct maildir_writer *w, const char *name, bool create, mode_t mode)
 {
 	int fd = openat(w->dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd != -1 && owner_catch_up(w, fd) == -1) {
+		close(fd);
+		return -1;
+	}
 	if (fd == -1 && errno == ENOENT && create) {
 		if (mkdirat(w->dfd, name, mode) == -1 && errno != EEXIST)
 			return -1;
