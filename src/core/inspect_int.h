@@ -34,17 +34,30 @@ void finding_init(struct inspect_finding *f, enum inspect_code code);
 
 /* ---- one maildir being checked (inspect_maildir.c) -------------------------- */
 
-/* hash table of unique parts and inodes */
+/* hash table of unique parts and inodes: the entries in the order added,
+ * 4-byte slots (1 + index, 0 free) to find them */
 struct uniq_ent {
 	uint64_t h;
-	char *name;          /* "subdir/name" (malloc) */
-	size_t uniq_len;     /* unique part length inside name after "subdir/" */
+	const char *sub;     /* "new" or "cur" */
+	const char *name;    /* in the listing of sub (struct md's, kept) */
+	size_t uniq_len;     /* unique part: the first uniq_len bytes of name */
 	dev_t dev;
 	ino_t ino;
 };
 struct uniq_tab {
-	struct uniq_ent *t;
-	size_t cap, len;
+	struct uniq_ent *v;
+	size_t len, alloc;
+	uint32_t *slot;
+	size_t cap;          /* slots, a power of two */
+};
+
+/* A directory listing: names in one buffer, sorted by inode number so that
+ * the lstat calls read the inode table in order (a cold cache costs a
+ * seek per inode otherwise; mutt and notmuch sort the same way). */
+struct listing {
+	struct lent { ino_t ino; size_t off; } *v;
+	size_t n, cap;
+	struct strbuf names;
 };
 
 struct md {
@@ -52,6 +65,7 @@ struct md {
 	int dfd;
 	time_t now;
 	struct uniq_tab uniq;
+	struct listing ls[2];  /* new/, cur/: the names uniq points into */
 	bool top;            /* the argument itself, not a folder */
 };
 

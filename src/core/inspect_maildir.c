@@ -24,6 +24,8 @@
 #include <sysexits.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
 #include "flags.h"
 #include "header.h"
 #include "inspect.h"
@@ -37,73 +39,72 @@
 static uint64_t
 hash_bytes(const void *p, size_t n)
 {
-	const unsigned char *s = p;
-	uint64_t h = 0xcbf29ce484222325ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ s[i]) * 0x100000001b3ULL;
-	return h | 1;
+	return XXH3_64bits(p, n) | 1;
 }
 
-/* Room for `more` entries beyond those held, at most half full: one
- * rehash per directory, not one per doubling. */
+/* Room for `more` entries beyond those held, the slots at most half
+ * full: one rehash per directory, not one per doubling. Fresh pages cost a
+ * fault each (a slot page probed while empty and written later, two): the
+ * entries grow by realloc, the slots are written once when made. */
 static void
 uniq_reserve(struct uniq_tab *u, size_t more)
 {
+	if (u->len + more > u->alloc) {
+		u->alloc = u->len + more > u->alloc * 2 ? u->len + more : u->alloc * 2;
+		u->v = xrealloc(u->v, u->alloc * sizeof *u->v);
+	}
 	size_t cap = u->cap ? u->cap : 4096;
 	while ((u->len + more) * 2 > cap)
 		cap *= 2;
 	if (cap == u->cap)
 		return;
-	struct uniq_tab n = { xcalloc(cap, sizeof *n.t), cap, u->len };
-	for (size_t i = 0; i < u->cap; i++) {
-		if (!u->t[i].h)
-			continue;
-		size_t j = u->t[i].h & (n.cap - 1);
-		while (n.t[j].h)
-			j = (j + 1) & (n.cap - 1);
-		n.t[j] = u->t[i];
+	uint32_t *ns = xmalloc(cap * sizeof *ns);
+	memset(ns, 0, cap * sizeof *ns);
+	for (size_t i = 0; i < u->len; i++) {
+		size_t j = u->v[i].h & (cap - 1);
+		while (ns[j])
+			j = (j + 1) & (cap - 1);
+		ns[j] = (uint32_t)(i + 1);
 	}
-	free(u->t);
-	*u = n;
+	free(u->slot);
+	u->slot = ns;
+	u->cap = cap;
 }
 
-/* Add; returns the earlier entry with the same unique part, or NULL. */
+/* Add; returns the earlier entry with the same unique part, or NULL. name
+ * must outlive the table (it is in a listing of struct md). */
 static const struct uniq_ent *
 uniq_add(struct uniq_tab *u, const char *subdir, const char *uniq, size_t ulen,
 	const char *name, dev_t dev, ino_t ino)
 {
+	if (u->len >= UINT32_MAX - 1)
+		return NULL;    /* four billion names: no more checks */
 	uniq_reserve(u, 1);
 	uint64_t h = hash_bytes(uniq, ulen);
 	size_t j = h & (u->cap - 1);
-	for (; u->t[j].h; j = (j + 1) & (u->cap - 1)) {
-		const char *other = strchr(u->t[j].name, '/') + 1;
-		if (u->t[j].h == h && u->t[j].uniq_len == ulen && memcmp(other, uniq, ulen) == 0)
-			return &u->t[j];
+	for (; u->slot[j]; j = (j + 1) & (u->cap - 1)) {
+		const struct uniq_ent *e = &u->v[u->slot[j] - 1];
+		if (e->h == h && e->uniq_len == ulen && memcmp(e->name, uniq, ulen) == 0)
+			return e;
 	}
-	size_t sl = strlen(subdir), nl = strlen(name);
-	char *path = xmalloc(sl + nl + 2);
-	memcpy(path, subdir, sl);
-	path[sl] = '/';
-	memcpy(path + sl + 1, name, nl + 1);
-	u->t[j] = (struct uniq_ent){ h, path, ulen, dev, ino };
-	u->len++;
+	u->v[u->len] = (struct uniq_ent){ h, subdir, name, ulen, dev, ino };
+	u->slot[j] = (uint32_t)++u->len;
 	return NULL;
 }
 
 static void
 uniq_free(struct uniq_tab *u)
 {
-	for (size_t i = 0; i < u->cap; i++)
-		free(u->t[i].name);
-	free(u->t);
+	free(u->v);
+	free(u->slot);
 	memset(u, 0, sizeof *u);
 }
 
 static bool
 inode_known(const struct uniq_tab *u, dev_t dev, ino_t ino)
 {
-	for (size_t i = 0; i < u->cap; i++)
-		if (u->t[i].h && u->t[i].dev == dev && u->t[i].ino == ino)
+	for (size_t i = 0; i < u->len; i++)
+		if (u->v[i].dev == dev && u->v[i].ino == ino)
 			return true;
 	return false;
 }
@@ -322,7 +323,7 @@ check_message(struct md *c, int sfd, const char *sub, const char *name, const st
 	if (other && !(other->dev == st->st_dev && other->ino == st->st_ino)) {
 		finding_init(&f, IC_MAILDIR_DUPLICATE_UNIQ);
 		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
-		emit_finding(&c->e, &f, "unique part also used by %s", other->name);
+		emit_finding(&c->e, &f, "unique part also used by %s/%s", other->sub, other->name);
 	}
 	bool name_ok = check_name(c, sub, name, &mn, st);
 	if ((st->st_mode & S_IRUSR) == 0 || (st->st_mode & S_IWOTH)) {
@@ -348,15 +349,6 @@ check_message(struct md *c, int sfd, const char *sub, const char *name, const st
 		check_content(c, sfd, sub, name, &mn, st);
 }
 
-/* A directory listing: names in one arena, sorted by inode number so that
- * the lstat calls read the inode table in order (a cold cache costs a
- * seek per inode otherwise; mutt and notmuch sort the same way). */
-struct listing {
-	struct lent { ino_t ino; size_t off; } *v;
-	size_t n, cap;
-	struct strbuf names;
-};
-
 static int
 lent_cmp(const void *a, const void *b)
 {
@@ -364,11 +356,19 @@ lent_cmp(const void *a, const void *b)
 	return x->ino < y->ino ? -1 : x->ino > y->ino;
 }
 
-/* 0, or -1 with errno after a readdir error. */
+/* 0, or -1 with errno after a readdir error. The buffers are sized once
+ * from the directory's size (its entries hold the names and more): the
+ * pages not used are never touched, and growing copies nothing. */
 static int
 listing_read(DIR *d, struct listing *ls)
 {
 	struct dirent *de;
+	struct stat st;
+	if (fstat(dirfd(d), &st) == 0 && st.st_size > 0 && st.st_size < (1 << 30)) {
+		sb_grow(&ls->names, (size_t)st.st_size);
+		ls->cap = (size_t)st.st_size / 32 + 16;
+		ls->v = xrealloc(ls->v, ls->cap * sizeof *ls->v);
+	}
 	while ((errno = 0, de = readdir(d)) != NULL) {
 		if (de->d_name[0] == '.')
 			continue;       /* dot names are skipped by every reader (SPEC §1.4) */
@@ -411,9 +411,10 @@ scan_subdir(struct md *c, const char *sub)
 		close(sfd);
 		return;
 	}
-	struct listing ls = { .names = STRBUF_INIT };
-	if (listing_read(d, &ls) == -1)
+	struct listing *lsp = &c->ls[strcmp(sub, "new") == 0 ? 0 : 1];
+	if (listing_read(d, lsp) == -1)
 		report_error_sys(EX_IOERR, "%s/%s: cannot read directory", c->e.maildir, sub);
+	struct listing ls = *lsp;
 	uniq_reserve(&c->uniq, ls.n);
 	for (size_t i = 0; i < ls.n; i++) {
 		const char *name = ls.names.buf + ls.v[i].off;
@@ -427,8 +428,6 @@ scan_subdir(struct md *c, const char *sub)
 		if (check_entry_type(c, sub, name, &st))
 			check_message(c, sfd, sub, name, &st);
 	}
-	free(ls.v);
-	sb_free(&ls.names);
 	closedir(d);
 }
 
@@ -713,6 +712,10 @@ inspect_one(const char *path, const struct inspect_opts *o, struct inspect_stats
 	if (top && fstatat(c.dfd, "maildirfolder", &mf, AT_SYMLINK_NOFOLLOW) == -1)
 		check_maildirsize(&c);
 	uniq_free(&c.uniq);
+	for (int i = 0; i < 2; i++) {
+		free(c.ls[i].v);
+		sb_free(&c.ls[i].names);
+	}
 	if (top && o->recursive)
 		walk_folders(&c);
 	close(c.dfd);

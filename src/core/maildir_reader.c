@@ -77,11 +77,10 @@ struct md_entry {               /* one listed name (sorted orders) */
 	unsigned char sub;      /* SUB_NEW, SUB_CUR */
 };
 
-struct md_seen {                /* duplicate table slot */
+struct md_seen {                /* a name handed out, in order */
 	uint64_t hash;          /* XXH3-64 of the unique part */
 	ino_t ino;
 	size_t idx;             /* entry index (sorted orders) */
-	bool used;
 };
 
 struct md_arena {
@@ -110,8 +109,10 @@ struct maildir_reader {
 	DIR *dir;                       /* READER_SORT_NONE */
 	int dir_sub;
 
-	struct md_seen *seen;
-	size_t seen_cap, seen_n;
+	struct md_seen *seen;           /* the names handed out, in order */
+	size_t seen_n, seen_alloc;
+	uint32_t *seen_slot;            /* open addressing: 1 + index into seen, 0 = free */
+	size_t seen_cap;                /* slots, a power of two */
 
 	/* current message */
 	struct strbuf name;             /* file name (copy) */
@@ -400,6 +401,7 @@ static bool md_relocate(struct maildir_reader *r, int sub, const char *gone,
     struct strbuf *name_r, int *sub_r);
 static bool md_dirs_changed(const struct maildir_reader *r);
 static void md_list_began(struct maildir_reader *r);
+static void md_seen_reserve(struct maildir_reader *r, size_t n);
 
 /* Read new/ and cur/ into r->ents (sorted orders). */
 static int
@@ -450,6 +452,7 @@ md_list(struct maildir_reader *r)
 		r->opts.sort == READER_SORT_NAME ? ent_cmp_name : ent_cmp_delivery;
 	if (r->nents > 1)
 		qsort(r->ents, r->nents, sizeof(*r->ents), cmp);
+	md_seen_reserve(r, r->nents);
 	return 0;
 }
 
@@ -564,29 +567,79 @@ md_other_name(struct maildir_reader *r, const struct md_seen *s)
 	return true;
 }
 
+/* Room for n names in the duplicate table, its slots at most two thirds
+ * full. The table is a dense array of what was handed out and a small index
+ * of 4-byte slots: fresh pages cost a fault each, and probing an empty
+ * slot page before writing it costs two. The sorted orders know n after the
+ * listing; an unsorted listing reserves from the directories' sizes. */
+static void
+md_seen_reserve(struct maildir_reader *r, size_t n)
+{
+	if (n > r->seen_alloc) {
+		/* untouched room costs nothing: pages come in as they are written */
+		r->seen_alloc = n > r->seen_alloc * 2 ? n : r->seen_alloc * 2;
+		r->seen = xrealloc(r->seen, r->seen_alloc * sizeof(*r->seen));
+	}
+	if ((n + 1) * 3 <= r->seen_cap * 2)
+		return;
+	size_t ncap = r->seen_cap ? r->seen_cap : 1024;
+	while ((n + 1) * 3 > ncap * 2)
+		ncap *= 2;
+	/* written at once: a page read while empty and written later is
+	 * faulted in twice */
+	uint32_t *ns = xmalloc(ncap * sizeof(*ns));
+	memset(ns, 0, ncap * sizeof(*ns));
+	for (size_t i = 0; i < r->seen_n; i++) {
+		size_t j = (size_t)r->seen[i].hash & (ncap - 1);
+		while (ns[j] != 0)
+			j = (j + 1) & (ncap - 1);
+		ns[j] = (uint32_t)(i + 1);
+	}
+	free(r->seen_slot);
+	r->seen_slot = ns;
+	r->seen_cap = ncap;
+}
+
+/* How many names new/ and cur/ may hold, from the sizes of the directories
+ * (a Maildir name takes some 64 to 130 bytes of an ext4, xfs or btrfs
+ * directory): an over-estimate costs 4 bytes a name. */
+static size_t
+md_estimate(const struct maildir_reader *r)
+{
+	size_t n = 0;
+	struct stat st;
+
+	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++)
+		if (r->subfd[sub] != -1 && fstat(r->subfd[sub], &st) == 0 && st.st_size > 0)
+			n += (size_t)st.st_size / 64;
+	return n < (1u << 22) ? n : (1u << 22);
+}
+
+/* The first slot of hash h's chain; iterate with md_seen_step() while
+ * r->seen_slot[j] != 0. */
+static inline size_t
+md_seen_first(const struct maildir_reader *r, uint64_t h)
+{
+	return (size_t)h & (r->seen_cap - 1);
+}
+
+static inline size_t
+md_seen_step(const struct maildir_reader *r, size_t j)
+{
+	return (j + 1) & (r->seen_cap - 1);
+}
+
 static void
 md_seen_insert(struct maildir_reader *r, uint64_t h, ino_t ino, size_t idx)
 {
-	if ((r->seen_n + 1) * 2 > r->seen_cap) {
-		size_t ncap = r->seen_cap ? r->seen_cap * 2 : 1024;
-		struct md_seen *ns = xcalloc(ncap, sizeof(*ns));
-		for (size_t i = 0; i < r->seen_cap; i++) {
-			if (!r->seen[i].used)
-				continue;
-			size_t j = (size_t)r->seen[i].hash & (ncap - 1);
-			while (ns[j].used)
-				j = (j + 1) & (ncap - 1);
-			ns[j] = r->seen[i];
-		}
-		free(r->seen);
-		r->seen = ns;
-		r->seen_cap = ncap;
-	}
-	size_t j = (size_t)h & (r->seen_cap - 1);
-	while (r->seen[j].used)
-		j = (j + 1) & (r->seen_cap - 1);
-	r->seen[j] = (struct md_seen){ .hash = h, .ino = ino, .idx = idx, .used = true };
-	r->seen_n++;
+	if (r->seen_n >= UINT32_MAX - 1)
+		return;         /* four billion names: no more duplicate checks */
+	md_seen_reserve(r, r->seen_n + 1);
+	r->seen[r->seen_n] = (struct md_seen){ .hash = h, .ino = ino, .idx = idx };
+	size_t j = md_seen_first(r, h);
+	while (r->seen_slot[j] != 0)
+		j = md_seen_step(r, j);
+	r->seen_slot[j] = (uint32_t)++r->seen_n;
 }
 
 /* Is r->other ("sub/name") still a name of inode ino? A client that
@@ -616,12 +669,12 @@ md_dup_check(struct maildir_reader *r, int sub, ino_t ino, size_t idx)
 	const struct md_seen *diff = NULL;
 
 	if (r->seen_cap > 0) {
-		for (size_t j = (size_t)h & (r->seen_cap - 1); r->seen[j].used;
-		     j = (j + 1) & (r->seen_cap - 1)) {
-			if (r->seen[j].hash != h)
+		for (size_t j = md_seen_first(r, h); r->seen_slot[j] != 0; j = md_seen_step(r, j)) {
+			const struct md_seen *s = &r->seen[r->seen_slot[j] - 1];
+			if (s->hash != h)
 				continue;
-			if (r->seen[j].ino == ino) {
-				if (md_other_name(r, &r->seen[j])) {
+			if (s->ino == ino) {
+				if (md_other_name(r, s)) {
 					if (md_still_there(r, ino)) {
 						r->c.dup_inode++;
 						md_event(r, MDE_DUP_INODE, sub, r->name.buf,
@@ -635,7 +688,7 @@ md_dup_check(struct maildir_reader *r, int sub, ino_t ino, size_t idx)
 				if (r->opts.sort == READER_SORT_NONE || r->tail)
 					return true;
 			} else if (diff == NULL) {
-				diff = &r->seen[j];
+				diff = s;
 			}
 		}
 	}
@@ -1161,9 +1214,9 @@ md_relist(struct maildir_reader *r)
 			md_uniq(de->d_name, &u, &ulen);
 			uint64_t h = XXH3_64bits(u, ulen);
 			bool seen = false;
-			for (size_t j = r->seen_cap ? (size_t)h & (r->seen_cap - 1) : 0;
-			     r->seen_cap && r->seen[j].used && !seen; j = (j + 1) & (r->seen_cap - 1))
-				seen = r->seen[j].hash == h;
+			for (size_t j = r->seen_cap ? md_seen_first(r, h) : 0;
+			     r->seen_cap && r->seen_slot[j] != 0 && !seen; j = md_seen_step(r, j))
+				seen = r->seen[r->seen_slot[j] - 1].hash == h;
 			if (seen || !hashset64_add(&found, h))
 				continue;
 			if (r->nents == cap) {
@@ -1346,6 +1399,8 @@ maildir_reader_open(struct maildir_reader **r_r, const char *path, const struct 
 		maildir_reader_close(r);
 		return EX_IOERR;
 	}
+	if (r->opts.sort == READER_SORT_NONE)
+		md_seen_reserve(r, md_estimate(r));
 	*r_r = r;
 	return 0;
 }
@@ -1370,6 +1425,7 @@ maildir_reader_close(struct maildir_reader *r)
 	sb_free(&r->other);
 	free(r->ents);
 	free(r->seen);
+	free(r->seen_slot);
 	free(r->now);
 	md_arena_free(&r->now_arena);
 	free(r->hbuf);

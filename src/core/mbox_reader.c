@@ -1030,7 +1030,7 @@ reader_alloc(struct source *src, const struct mbox_reader_opts *opts)
 	 * boundary across a buffer fill); a From_ line must still fit */
 	if (r->cap < 4 * LOOKAHEAD)
 		r->cap = 4 * LOOKAHEAD;
-	r->buf = xmalloc(r->cap);
+	r->buf = xmalloc_big(r->cap);
 	r->limit = src->seekable ? src->size : -1;
 	r->variant = r->opts.variant;
 	r->unquote = r->variant != MBOX_MBOXCL2;
@@ -1184,7 +1184,18 @@ mbox_reader_next(struct mbox_reader *r, struct message *m)
 		/* only a file whose first message has a Content-Length can be mboxcl2 */
 		if (r->src->seekable) {
 			enum mbox_variant v = MBOX_MBOXRD;
-			struct mbox_reader *q = reader_alloc(r->src, &r->opts);
+			/* the probe reads into r's buffer, which holds nothing
+			 * yet: the pages are faulted in once, for both */
+			struct mbox_reader_opts qo = r->opts;
+			bool borrow = r->end == 0 && r->pos == 0;
+			if (borrow)
+				qo.bufsize = 4 * LOOKAHEAD;
+			struct mbox_reader *q = reader_alloc(r->src, &qo);
+			if (borrow) {
+				free(q->buf);
+				q->buf = r->buf;
+				q->cap = r->cap;
+			}
 			struct message m0;
 			q->probe = true;
 			q->opts.quiet = true;
@@ -1193,6 +1204,8 @@ mbox_reader_next(struct mbox_reader *r, struct message *m)
 			bool has_cl = false;
 			if (next_message(q, &m0) == 1)
 				has_cl = header_find(m0.header, m0.header_len, "Content-Length", &(struct header_field){0});
+			if (borrow)
+				q->buf = NULL;          /* r's */
 			mbox_reader_free(q);
 			if (has_cl)
 				v = detect_variant(r);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sysexits.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "testhook.h"
@@ -168,6 +169,22 @@ xmalloc(size_t n)
 	void *p = malloc(n ? n : 1);
 	if (p == NULL)
 		oom();
+	return p;
+}
+
+void *
+xmalloc_big(size_t n)
+{
+	const size_t huge = 2u << 20;
+	void *p;
+
+	if (n < huge)
+		return xmalloc(n);
+	if (posix_memalign(&p, huge, n) != 0)
+		oom();
+#ifdef MADV_HUGEPAGE
+	(void)madvise(p, n & ~(huge - 1), MADV_HUGEPAGE);   /* a hint: THP may be off */
+#endif
 	return p;
 }
 

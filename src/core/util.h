@@ -37,6 +37,13 @@ ssize_t read_full(int fd, void *buf, size_t len);
  */
 void set_oom_handler(void (*handler)(void));
 void *xmalloc(size_t n);
+/*
+ * A large buffer that lives as long as a reader (free() it): from 2 MiB up,
+ * aligned to 2 MiB and offered to the kernel for transparent huge pages
+ * (madvise MADV_HUGEPAGE; Debian's default THP mode is "madvise"), so that
+ * filling it faults in a few huge pages instead of one page per 4 KiB.
+ */
+void *xmalloc_big(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
