@@ -53,6 +53,8 @@ struct mbox_writer {
 	/* the message in progress */
 	bool in_msg;
 	off_t msg_start;          /* where it starts in a plain file, or -1 */
+	off_t fpos;               /* fd's offset as this writer moved it, or -1:
+	                           * no lseek(2) per message to learn msg_start */
 	struct mbox_quote q;
 	bool hdr_ends_lf;
 	bool crlf_sep;          /* the From_ line ends in CR LF: so does the separator */
@@ -96,6 +98,10 @@ mbox_compress_from_suffix(const char *path)
 	return MBOX_COMPRESS_NONE;
 }
 
+/* The output buffer: 1 MiB, one write(2) per MiB of mail (64 KiB made 16
+ * times the calls). */
+#define WBUF_SIZE (1u << 20)
+
 /* Take back everything since the last flush (qmail-local). */
 static void
 writer_take_back(struct mbox_writer *w)
@@ -109,9 +115,12 @@ writer_take_back(struct mbox_writer *w)
 	w->in_msg = false;
 	if (w->fd != -1 && !w->to_stdout && w->ar == NULL && w->durable >= 0) {
 		int e = errno;
+		w->fpos = -1;
 		if (ftruncate(w->fd, w->durable) == -1 || lseek(w->fd, w->durable, SEEK_SET) == -1)
 			report_error_sys(EX_IOERR, "unable to truncate %s back to %lld bytes",
 			    w->path, (long long)w->durable);
+		else
+			w->fpos = w->durable;
 		errno = e;
 	}
 }
@@ -137,8 +146,15 @@ sink_write(struct mbox_writer *w, const char *p, size_t n)
 {
 	if (w->spooling)
 		return write_all(w->spool_fd, p, n);
-	if (w->ar == NULL)
-		return write_all(w->fd, p, n);
+	if (w->ar == NULL) {
+		if (write_all(w->fd, p, n) == -1) {
+			w->fpos = -1;
+			return -1;
+		}
+		if (w->fpos >= 0)
+			w->fpos += (off_t)n;
+		return 0;
+	}
 	while (n > 0) {
 		if (testhook_before_write() == -1)
 			return -1;
@@ -169,9 +185,9 @@ buf_flush(struct mbox_writer *w)
 static int
 buf_put(struct mbox_writer *w, const char *p, size_t n)
 {
-	if (w->olen + n > OBUF_SIZE && buf_flush(w) == -1)
+	if (w->olen + n > WBUF_SIZE && buf_flush(w) == -1)
 		return -1;
-	if (n >= OBUF_SIZE)
+	if (n >= WBUF_SIZE)
 		return sink_write(w, p, n);
 	memcpy(w->obuf + w->olen, p, n);
 	w->olen += n;
@@ -302,6 +318,7 @@ writer_open_plain(struct mbox_writer *w)
 		return EX_IOERR;
 	}
 	w->durable = st.st_size;
+	w->fpos = st.st_size;
 	writer_look_at_end(w, st.st_size);
 	return 0;
 }
@@ -322,7 +339,8 @@ mbox_writer_open(struct mbox_writer **w_r, const char *path, const struct mbox_w
 	w->spool_fd = -1;
 	w->lk.fd = -1;
 	w->durable = -1;          /* unknown: never truncate */
-	w->obuf = xmalloc(OBUF_SIZE);
+	w->fpos = -1;
+	w->obuf = xmalloc(WBUF_SIZE);
 	enum mbox_compress comp = w->o.compress == MBOX_COMPRESS_AUTO
 	    ? mbox_compress_from_suffix(path) : w->o.compress;
 	if (strcmp(path, "-") == 0) {
@@ -428,7 +446,7 @@ mbox_writer_begin(struct mbox_writer *w, const struct mbox_msg_out *m)
 	w->in_msg = true;
 	w->msg_start = -1;
 	if (w->fd != -1 && !w->to_stdout && w->ar == NULL) {
-		off_t pos = lseek(w->fd, 0, SEEK_CUR);
+		off_t pos = w->fpos >= 0 ? w->fpos : lseek(w->fd, 0, SEEK_CUR);
 		if (pos != (off_t)-1)
 			w->msg_start = pos + (off_t)w->olen;
 	}
@@ -574,9 +592,11 @@ mbox_writer_cancel(struct mbox_writer *w)
 	}
 	w->spooling = false;
 	w->in_msg = false;
+	w->fpos = -1;
 	if (buf_flush(w) == -1 || ftruncate(w->fd, w->msg_start) == -1 ||
 	    lseek(w->fd, w->msg_start, SEEK_SET) == -1)
 		return writer_fail(w, "unable to take back a message from");
+	w->fpos = w->msg_start;
 	return 0;
 }
 
