@@ -120,8 +120,11 @@ convert_legacy_key(const char *identity, const char *from, size_t flen, const ch
 void
 convert_key_string(uint64_t hi, uint64_t lo, uint32_t n, char out[64])
 {
-	snprintf(out, 64, "%016llx%016llx_%u", (unsigned long long)hi,
-	    (unsigned long long)lo, n);
+	char *p = fmt_x16(out, hi);
+	p = fmt_x16(p, lo);
+	*p++ = '_';
+	p = fmt_u(p, n);
+	*p = '\0';
 }
 
 bool

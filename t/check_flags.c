@@ -370,6 +370,60 @@ START_TEST(test_vsize)
 }
 END_TEST
 
+/* The wide paths (16 and 32 bytes at a time) against a byte loop: buffers
+ * of every length to 300 bytes, dense and sparse in CR and LF, split at
+ * every offset, with a CR or LF at each 16- and 32-byte boundary. */
+static uint64_t
+vsize_ref(const char *p, size_t n, bool prev_cr)
+{
+	uint64_t v = n;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n' && !(i ? p[i - 1] == '\r' : prev_cr))
+			v++;
+	}
+	return v;
+}
+
+START_TEST(test_vsize_wide)
+{
+	static char buf[300];
+	unsigned seed = 12345;
+
+	for (int density = 2; density <= 64; density *= 4) {
+		for (size_t i = 0; i < sizeof buf; i++) {
+			seed = seed * 1103515245u + 12345u;
+			unsigned r = (seed >> 16) % (unsigned)density;
+			buf[i] = r == 0 ? '\n' : r == 1 ? '\r' : (char)('a' + (seed >> 8) % 26);
+		}
+		for (size_t n = 0; n <= sizeof buf; n++) {
+			bool cr = false;
+			uint64_t want = vsize_ref(buf, n, false);
+			ck_assert_uint_eq(flags_vsize_add(buf, n, &cr), want);
+			ck_assert(cr == (n > 0 && buf[n - 1] == '\r'));
+			for (size_t cut = 0; cut <= n; cut += 7) {
+				cr = false;
+				uint64_t a = flags_vsize_add(buf, cut, &cr);
+				a += flags_vsize_add(buf + cut, n - cut, &cr);
+				ck_assert_uint_eq(a, want);
+			}
+		}
+	}
+	/* every LF preceded by CR at a vector boundary, and none */
+	memset(buf, 'x', sizeof buf);
+	for (size_t i = 16; i < sizeof buf; i += 16) {
+		buf[i - 1] = '\r';
+		buf[i] = '\n';
+	}
+	bool cr = false;
+	ck_assert_uint_eq(flags_vsize_add(buf, sizeof buf, &cr), sizeof buf);
+	for (size_t i = 16; i < sizeof buf; i += 16)
+		buf[i - 1] = 'y';
+	cr = false;
+	ck_assert_uint_eq(flags_vsize_add(buf, sizeof buf, &cr), vsize_ref(buf, sizeof buf, false));
+	ck_assert_uint_eq(vsize_ref(buf, sizeof buf, false), sizeof buf + (sizeof buf - 1) / 16);
+}
+END_TEST
+
 START_TEST(test_keyword_atom)
 {
 	ck_assert(keyword_is_atom(L("$Forwarded")));
@@ -432,6 +486,7 @@ flags_suite(void)
 	tcase_add_test(tc, test_info_roundtrip);
 	tcase_add_test(tc, test_make_info_bound);
 	tcase_add_test(tc, test_vsize);
+	tcase_add_test(tc, test_vsize_wide);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,6 +135,136 @@ START_TEST(test_iter_malformed)
 	}
 	ck_assert_uint_eq(i, 3);
 	ck_assert_uint_eq(it.malformed, 5);
+}
+END_TEST
+
+/* ---- the field index of recent blocks (header.c) ------------------------ */
+
+struct walk {
+	size_t n;
+	size_t name[16], name_len[16], value[16], value_len[16], line[16], line_len[16];
+	size_t p_after[16];
+	unsigned malformed_after[16], malformed_end;
+	size_t p_end;
+};
+
+/* Walk hdr; offsets relative to hdr. stop_after: fields taken before
+ * between() runs (then the walk goes on). */
+static void
+walk(const char *hdr, size_t len, struct walk *w, size_t stop_after, void (*between)(void))
+{
+	struct header_iter it;
+	struct header_field f;
+
+	memset(w, 0, sizeof *w);
+	header_iter_init(&it, hdr, len);
+	while (header_iter_next(&it, &f)) {
+		ck_assert_uint_lt(w->n, 16);
+		w->name[w->n] = (size_t)(f.name - hdr);
+		w->name_len[w->n] = f.name_len;
+		w->value[w->n] = (size_t)(f.value - hdr);
+		w->value_len[w->n] = f.value_len;
+		w->line[w->n] = (size_t)(f.line - hdr);
+		w->line_len[w->n] = f.line_len;
+		w->p_after[w->n] = (size_t)(it.p - hdr);
+		w->malformed_after[w->n] = it.malformed;
+		w->n++;
+		if (w->n == stop_after && between)
+			between();
+	}
+	w->malformed_end = it.malformed;
+	w->p_end = (size_t)(it.p - hdr);
+}
+
+static void
+walk_eq(const struct walk *a, const struct walk *b)
+{
+	ck_assert_uint_eq(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		ck_assert_uint_eq(a->name[i], b->name[i]);
+		ck_assert_uint_eq(a->name_len[i], b->name_len[i]);
+		ck_assert_uint_eq(a->value[i], b->value[i]);
+		ck_assert_uint_eq(a->value_len[i], b->value_len[i]);
+		ck_assert_uint_eq(a->line[i], b->line[i]);
+		ck_assert_uint_eq(a->line_len[i], b->line_len[i]);
+		ck_assert_uint_eq(a->p_after[i], b->p_after[i]);
+		ck_assert_uint_eq(a->malformed_after[i], b->malformed_after[i]);
+	}
+	ck_assert_uint_eq(a->malformed_end, b->malformed_end);
+	ck_assert_uint_eq(a->p_end, b->p_end);
+}
+
+static const char ix_hdr[] =
+    " leading continuation\n"
+    "Received: from a.example.org by b.example.org with ESMTP; Mon, 4 Jan 2021\n"
+    "\t10:00:00 +0000\n"
+    "no colon here\n"
+    " its continuation\n"
+    "Subject: a subject long enough to make the block worth an index\n"
+    "X-Empty:\n"
+    ": empty name\n"
+    "From: someone@example.org\n"
+    "\n"
+    "body\n";
+
+static char other1[256], other2[256];
+
+/* two other blocks, each walked twice (indexed): their slots are taken */
+static void
+walk_others(void)
+{
+	struct walk w;
+	for (int k = 0; k < 2; k++) {
+		walk(other1, strlen(other1), &w, 0, NULL);
+		ck_assert_uint_eq(w.n, 2);
+		walk(other2, strlen(other2), &w, 0, NULL);
+		ck_assert_uint_eq(w.n, 2);
+	}
+}
+
+START_TEST(test_iter_index)
+{
+	size_t len = sizeof ix_hdr - 1;
+	struct walk first, again, copy, changed;
+	char *dup = malloc(len + 64), *buf = malloc(len);
+
+	ck_assert_uint_ge(len, 128);            /* indexed at all */
+	walk(ix_hdr, len, &first, 0, NULL);     /* line by line */
+	ck_assert_uint_eq(first.n, 4);
+	ck_assert_uint_eq(first.malformed_end, 3);
+	ck_assert_uint_eq(first.malformed_after[0], 1);
+	ck_assert_uint_eq(first.p_end, len);
+	for (int k = 0; k < 3; k++) {           /* from the index */
+		walk(ix_hdr, len, &again, 0, NULL);
+		walk_eq(&first, &again);
+	}
+	/* the same bytes at another address */
+	memcpy(dup + 17, ix_hdr, len);
+	walk(dup + 17, len, &copy, 0, NULL);
+	walk_eq(&first, &copy);
+	/* new bytes at the same address and length: not the old fields */
+	memcpy(buf, ix_hdr, len);
+	walk(buf, len, &again, 0, NULL);
+	walk(buf, len, &again, 0, NULL);
+	walk_eq(&first, &again);
+	char *colon = strstr(buf, "X-Empty:");
+	colon[7] = ' ';                          /* "X-Empty " - a malformed line */
+	colon[8] = ':';                          /* was LF: joins the next line */
+	walk(buf, len, &changed, 0, NULL);
+	ck_assert_uint_eq(changed.n, 4);
+	ck_assert_uint_eq(changed.name_len[2], 7);   /* "X-Empty" before " :" */
+	ck_assert_uint_eq(changed.value_len[2], 12); /* ": empty name" joined */
+	ck_assert_uint_eq(changed.malformed_end, 2);
+	/* a walk whose slot is taken by two other blocks halfway through
+	 * carries on line by line from where it was */
+	snprintf(other1, sizeof other1, "A: %0120d\nB: 1\n\n", 1);
+	snprintf(other2, sizeof other2, "C: %0120d\nD: 2\n\n", 2);
+	walk(ix_hdr, len, &again, 2, walk_others);
+	walk_eq(&first, &again);
+	walk(ix_hdr, len, &again, 1, walk_others);
+	walk_eq(&first, &again);
+	free(dup);
+	free(buf);
 }
 END_TEST
 
@@ -457,6 +588,7 @@ header_suite(void)
 	tcase_add_test(tc, test_iter_folded);
 	tcase_add_test(tc, test_iter_malformed);
 	tcase_add_test(tc, test_iter_edges);
+	tcase_add_test(tc, test_iter_index);
 	tcase_add_test(tc, test_find_count);
 	tcase_add_test(tc, test_filter);
 	tcase_add_loop_test(tc, test_unfold, 0, (int)ARRAY_SIZE(unfold_cases));

@@ -483,6 +483,9 @@ END_TEST
  * Fail the K-th write for every K: the file must hold the old bytes plus
  * exactly the batches that were flushed before the failure.
  */
+/* 3.3 MB: the writer's 1 MiB buffer goes out in several writes */
+#define BIG_LINES 270000
+
 START_TEST(test_truncate_back_every_write)
 {
 	if (!testhook_enabled()) {
@@ -492,12 +495,12 @@ START_TEST(test_truncate_back_every_write)
 	static const char old[] = FROM0 "\nold";   /* no final newline: pre bytes too */
 	struct strbuf big = STRBUF_INIT, batch[3] = { STRBUF_INIT, STRBUF_INIT, STRBUF_INIT };
 
-	for (int i = 0; i < 9000; i++)
+	for (int i = 0; i < BIG_LINES; i++)
 		sb_appends(&big, i % 7 ? "line of text\n" : "From here\n");
 	sb_append(&batch[0], old, sizeof old - 1);
 	sb_append(&batch[1], batch[0].buf, batch[0].len);
 	sb_appends(&batch[1], "\n\n" FROM0 "\n");
-	for (int i = 0; i < 9000; i++)
+	for (int i = 0; i < BIG_LINES; i++)
 		sb_appends(&batch[1], i % 7 ? "line of text\n" : ">From here\n");
 	sb_appends(&batch[1], "\n");
 	sb_append(&batch[2], batch[1].buf, batch[1].len);

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "date.h"
+#include "util.h"
 
 static const char wday_names[7][4] = {
 	"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
@@ -177,8 +178,28 @@ date_format_asctime(time_t t, char buf[32])
 	int y, mo, d, h, mi, s, wd;
 
 	date_split(t, &y, &mo, &d, &h, &mi, &s, &wd);
-	snprintf(buf, 32, "%.3s %.3s %2d %02d:%02d:%02d %d",
-	    wday_names[wd], mon_names[mo - 1], d, h, mi, s, y);
+	if (y < 0 || y > 9999) {
+		snprintf(buf, 32, "%.3s %.3s %2d %02d:%02d:%02d %d",
+		    wday_names[wd], mon_names[mo - 1], d, h, mi, s, y);
+		return;
+	}
+	/* once per message of a conversion: built by hand */
+	char *p = buf;
+	memcpy(p, wday_names[wd], 3);
+	p[3] = ' ';
+	memcpy(p + 4, mon_names[mo - 1], 3);
+	p[7] = ' ';
+	p[8] = d < 10 ? ' ' : (char)('0' + d / 10);
+	p[9] = (char)('0' + d % 10);
+	p[10] = ' ';
+	p = fmt_u0(p + 11, (unsigned)h, 2);
+	*p++ = ':';
+	p = fmt_u0(p, (unsigned)mi, 2);
+	*p++ = ':';
+	p = fmt_u0(p, (unsigned)s, 2);
+	*p++ = ' ';
+	p = fmt_u(p, (unsigned)y);
+	*p = '\0';
 }
 
 void

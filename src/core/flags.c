@@ -22,10 +22,14 @@
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #endif
 
 #include "flags.h"
 #include "header.h"
+#include "util.h"
 
 uint32_t
 flags_from_letter(char c)
@@ -394,6 +398,29 @@ flags_make_info(uint32_t flags, uint32_t keywords, const char *extra, char *buf)
 	return n;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same 32 bytes at a time, where the CPU has AVX2 (most x86-64 made
+ * since 2013): the loop of flags_vsize_add() in half the steps. */
+__attribute__((target("avx2,popcnt")))
+static const char *
+vsize_avx2(const char *q, const char *e, uint64_t *add)
+{
+	const __m256i vlf = _mm256_set1_epi8('\n'), vcr = _mm256_set1_epi8('\r');
+	uint64_t n = 0;
+
+	for (; e - q >= 32; q += 32) {
+		__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)q);
+		__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(q - 1));
+		unsigned m = (unsigned)_mm256_movemask_epi8(_mm256_andnot_si256(
+		    _mm256_cmpeq_epi8(b, vcr), _mm256_cmpeq_epi8(a, vlf)));
+		n += (unsigned)__builtin_popcount(m);
+	}
+	*add += n;
+	return q;
+}
+
+#endif
+
 uint64_t
 flags_vsize_add(const char *p, size_t n, bool *prev_cr)
 {
@@ -407,6 +434,10 @@ flags_vsize_add(const char *p, size_t n, bool *prev_cr)
 	if (p[0] == '\n' && !*prev_cr)
 		add++;
 	q = p + 1;
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (e - q >= 64 && cpu_avx2())
+		q = vsize_avx2(q, e, &add);
+#endif
 #ifdef __SSE2__
 	const __m128i vlf = _mm_set1_epi8('\n'), vcr = _mm_set1_epi8('\r');
 	for (; e - q >= 16; q += 16) {

@@ -16,9 +16,13 @@
 
 #include <errno.h>
 #include <iconv.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "header.h"
+#include "util.h"
 
 static bool
 is_wsp(char c)
@@ -47,12 +51,97 @@ header_block_len(const char *buf, size_t len, bool *complete)
 	return len;
 }
 
+/* ---- the field index of recent header blocks ------------------------------
+ *
+ * A converted message's header is walked by several readers in turn (the
+ * Content-Length rule, its mail client's flags and keywords, its UID state,
+ * the duplicate key, the fields a conversion drops, the sender of its From_
+ * line): a pass each, a memchr() per line. The fields of the blocks walked
+ * last are kept as offsets, keyed by length and XXH3-64 of the bytes (the
+ * same bytes at another address share them). A block is indexed the second
+ * time it is walked: one walked once costs its hash (tens of GB/s) and no
+ * more. An iterator that outlives its block's slot (a walk of two other
+ * blocks inside its loop) carries on line by line from where it is.
+ */
+#define HX_SLOTS 2
+#define HX_MIN 128                      /* shorter blocks: not worth a hash */
+
+struct hx_field {
+	uint32_t name, name_len, value, value_len, line, line_len;
+	uint32_t next;                  /* it->p after this field */
+	unsigned malformed;             /* it->malformed after this field */
+};
+
+struct hx_block {
+	uint64_t hash;
+	size_t len;                     /* 0: a free slot */
+	bool indexed;
+	unsigned long gen;              /* changes when the slot is taken */
+	unsigned long stamp;            /* last use, for the choice of a slot */
+	struct hx_field *v;
+	size_t n, cap;
+	unsigned malformed;             /* it->malformed at the end */
+};
+
+static struct hx_block hx[HX_SLOTS];
+static unsigned long hx_clock, hx_gen;
+
+static bool iter_step(struct header_iter *it, struct header_field *f);
+
+static void
+hx_build(struct hx_block *b, const char *hdr, size_t len)
+{
+	struct header_iter it = { .p = hdr, .end = hdr + len };
+	struct header_field f;
+
+	b->n = 0;
+	while (iter_step(&it, &f)) {
+		if (b->n == b->cap) {
+			b->cap = b->cap ? b->cap * 2 : 64;
+			b->v = xrealloc(b->v, b->cap * sizeof *b->v);
+		}
+		b->v[b->n++] = (struct hx_field){
+			(uint32_t)(f.name - hdr), (uint32_t)f.name_len,
+			(uint32_t)(f.value - hdr), (uint32_t)f.value_len,
+			(uint32_t)(f.line - hdr), (uint32_t)f.line_len,
+			(uint32_t)(it.p - hdr), it.malformed };
+	}
+	b->malformed = it.malformed;
+	b->indexed = true;
+}
+
 void
 header_iter_init(struct header_iter *it, const char *hdr, size_t len)
 {
 	it->p = hdr;
 	it->end = hdr + len;
 	it->malformed = 0;
+	it->base = hdr;
+	it->ix = NULL;
+	if (len < HX_MIN || len >= UINT32_MAX)
+		return;
+	uint64_t h = XXH3_64bits(hdr, len);
+	struct hx_block *b = NULL, *old = &hx[0];
+	for (int i = 0; i < HX_SLOTS; i++) {
+		if (hx[i].len == len && hx[i].hash == h)
+			b = &hx[i];
+		if (hx[i].stamp < old->stamp)
+			old = &hx[i];
+	}
+	if (b == NULL) {                /* first sight: remembered, not indexed */
+		old->hash = h;
+		old->len = len;
+		old->indexed = false;
+		old->gen = ++hx_gen;
+		old->stamp = ++hx_clock;
+		return;
+	}
+	if (!b->indexed)
+		hx_build(b, hdr, len);
+	b->stamp = ++hx_clock;
+	it->ix = b;
+	it->gen = b->gen;
+	it->ixi = 0;
 }
 
 /* End of the line starting at p: the byte after its LF, or end. */
@@ -89,6 +178,34 @@ field_name(const char *p, const char *eol, const char **colon_r)
 
 bool
 header_iter_next(struct header_iter *it, struct header_field *f)
+{
+	const struct hx_block *b = it->ix;
+
+	if (b != NULL && b->gen == it->gen) {
+		if (it->ixi >= b->n) {
+			it->p = it->end;
+			it->malformed = b->malformed;
+			return false;
+		}
+		const struct hx_field *x = &b->v[it->ixi++];
+		const char *base = it->base;
+		f->name = base + x->name;
+		f->name_len = x->name_len;
+		f->value = base + x->value;
+		f->value_len = x->value_len;
+		f->line = base + x->line;
+		f->line_len = x->line_len;
+		it->p = base + x->next;
+		it->malformed = x->malformed;
+		return true;
+	}
+	it->ix = NULL;                  /* none, or its slot was taken: line by line */
+	return iter_step(it, f);
+}
+
+/* One field of a walk line by line. */
+static bool
+iter_step(struct header_iter *it, struct header_field *f)
 {
 	while (it->p < it->end && !line_is_empty(it->p, it->end)) {
 		const char *start = it->p, *eol = line_end(start, it->end);

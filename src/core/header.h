@@ -36,9 +36,18 @@ struct header_iter {
 	const char *p;
 	const char *end;
 	unsigned malformed;      /* lines that were neither a field nor a continuation */
+	/* private: the field index of this block (header.c), when it has one */
+	const char *base;
+	const void *ix;
+	unsigned long gen;
+	size_t ixi;
 };
 
-/* Iterate the fields of a header block (stops at the empty line or end). */
+/*
+ * Iterate the fields of a header block (stops at the empty line or end).
+ * The fields of the blocks walked last are kept (header.c): a block walked
+ * again, at any address, is read from that index instead of line by line.
+ */
 void header_iter_init(struct header_iter *it, const char *hdr, size_t len);
 bool header_iter_next(struct header_iter *it, struct header_field *f);
 

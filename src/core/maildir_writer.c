@@ -330,8 +330,45 @@ next_base(struct maildir_writer *w)
 	}
 	w->last = tv;
 	w->seq++;
-	snprintf(w->base, sizeof w->base, "%lld.M%06ldP%ldQ%lu", (long long)tv.tv_sec,
-	    (long)tv.tv_usec, w->pid, w->seq);
+	/* SECS.M<usec>P<pid>Q<seq>: once per message, built by hand */
+	char *p = w->base;
+	if (tv.tv_sec < 0)
+		*p++ = '-';
+	p = fmt_u(p, tv.tv_sec < 0 ? -(unsigned long long)tv.tv_sec : (unsigned long long)tv.tv_sec);
+	*p++ = '.';
+	*p++ = 'M';
+	p = fmt_u0(p, (unsigned long long)tv.tv_usec, 6);
+	*p++ = 'P';
+	p = fmt_u(p, (unsigned long long)w->pid);
+	*p++ = 'Q';
+	p = fmt_u(p, (unsigned long long)w->seq);
+	*p = '\0';
+}
+
+/* BASE[X<key>].HOST,S=<size>,W=<vsize><info>, malloc'd */
+static char *
+final_name(const struct maildir_writer *w, const char *key, const char *info)
+{
+	size_t bl = strlen(w->base), kl = key ? strlen(key) : 0, hl = strlen(w->host);
+	size_t il = strlen(info);
+	char *name = xmalloc(bl + 1 + kl + 1 + hl + 2 * (3 + 20) + il + 1), *p = name;
+
+	memcpy(p, w->base, bl);
+	p += bl;
+	if (key) {
+		*p++ = 'X';
+		memcpy(p, key, kl);
+		p += kl;
+	}
+	*p++ = '.';
+	memcpy(p, w->host, hl);
+	p += hl;
+	memcpy(p, ",S=", 3);
+	p = fmt_u(p + 3, (unsigned long long)w->size);
+	memcpy(p, ",W=", 3);
+	p = fmt_u(p + 3, (unsigned long long)w->vsize);
+	memcpy(p, info, il + 1);
+	return name;
 }
 
 int
@@ -339,7 +376,15 @@ maildir_writer_begin(struct maildir_writer *w)
 {
 	for (int tries = 0; tries < 100; tries++) {
 		next_base(w);
-		snprintf(w->tmpname, sizeof w->tmpname, "%s.%s" TMP_SUFFIX, w->base, w->host);
+		size_t bl = strlen(w->base), hl = strlen(w->host);
+		if (bl + 1 + hl + sizeof TMP_SUFFIX <= sizeof w->tmpname) {
+			memcpy(w->tmpname, w->base, bl);
+			w->tmpname[bl] = '.';
+			memcpy(w->tmpname + bl + 1, w->host, hl);
+			memcpy(w->tmpname + bl + 1 + hl, TMP_SUFFIX, sizeof TMP_SUFFIX);
+		} else {
+			snprintf(w->tmpname, sizeof w->tmpname, "%s.%s" TMP_SUFFIX, w->base, w->host);
+		}
 		w->fd = openat(w->tmpfd, w->tmpname,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, w->file_mode);
 		if (w->fd != -1)
@@ -600,9 +645,7 @@ maildir_writer_end(struct maildir_writer *w, const struct maildir_msginfo *mi)
 	}
 	struct queued *q = &w->q[w->nq++];
 	q->tmpname = xstrdup(w->tmpname);
-	q->final = xasprintf("%s%s%s.%s,S=%llu,W=%llu%s", w->base, mi->key ? "X" : "",
-	    mi->key ? mi->key : "", w->host, (unsigned long long)w->size,
-	    (unsigned long long)w->vsize, info);
+	q->final = final_name(w, mi->key, info);
 	q->cur = cur;
 	q->cookie = mi->cookie;
 	w->tmpname[0] = '\0';

@@ -172,6 +172,54 @@ xmalloc(size_t n)
 	return p;
 }
 
+bool
+cpu_avx2(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	static int have = -1;
+
+	if (have < 0) {
+		__builtin_cpu_init();
+		have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("popcnt");
+	}
+	return have;
+#else
+	return false;
+#endif
+}
+
+char *
+fmt_u0(char *p, unsigned long long v, int width)
+{
+	char t[24];
+	int n = 0;
+
+	do
+		t[n++] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	while (n < width && n < (int)sizeof t)
+		t[n++] = '0';
+	while (n > 0)
+		*p++ = t[--n];
+	return p;
+}
+
+char *
+fmt_u(char *p, unsigned long long v)
+{
+	return fmt_u0(p, v, 1);
+}
+
+char *
+fmt_x16(char *p, unsigned long long v)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 15; i >= 0; i--)
+		*p++ = hex[(v >> (4 * i)) & 0xf];
+	return p;
+}
+
 void *
 xmalloc_big(size_t n)
 {

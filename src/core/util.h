@@ -50,6 +50,20 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Numbers into a name being built, for the few that are made once per
+ * message (a Maildir name, a key, a From_ date): no format string to
+ * interpret. Each writes at p, returns the byte after, no NUL. fmt_u:
+ * decimal; fmt_u0: decimal, at least width digits with leading zeros;
+ * fmt_x16: 16 lower-case hex digits.
+ */
+char *fmt_u(char *p, unsigned long long v);
+/* Does the CPU run AVX2 and POPCNT (x86-64 only; false elsewhere)? The
+ * scans of every byte (W= sizes, mbox bodies) take 32 bytes a step then. */
+bool cpu_avx2(void);
+char *fmt_u0(char *p, unsigned long long v, int width);
+char *fmt_x16(char *p, unsigned long long v);
+
 struct strbuf {
 	char *buf;      /* always NUL-terminated when non-NULL */
 	size_t len;
