@@ -11,6 +11,11 @@
  *                                    ends at 1000 messages or 64 MiB, as
  *                                    mailshift convert's default --batch
  *   floor split-fsync MBOX MAILDIR   the same, fsync(2) of every file
+ *   floor split-mtime MBOX MAILDIR   split, and a futimens(2) of every file
+ *                                    (a Maildir file's mtime is its delivery
+ *                                    date: the one call per message a
+ *                                    converter makes that split does not)
+ *   floor split-syncfs-mtime ...     split-syncfs with the futimens(2)
  *   floor export MAILDIR MBOX        read each file of new/ and cur/, append
  *                                    it with a From_ line to one file
  *   floor export-fsync MAILDIR MBOX  the same, one fsync(2) of MBOX at the end
@@ -34,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BUFSZ (1024 * 1024)
@@ -46,6 +52,7 @@ struct splitter {
 	int tmpfd, newfd;       /* MAILDIR/tmp and MAILDIR/new */
 	int fd;                 /* the message being written, or -1 */
 	enum sync_kind sync;
+	int mtime;              /* futimens(2) each file before its close */
 	unsigned long n;        /* messages started */
 	unsigned long pending;  /* written to tmp/, not yet renamed */
 	unsigned long pending_bytes;
@@ -103,6 +110,12 @@ static void split_finish(struct splitter *s)
 {
 	if (s->fd < 0)
 		return;
+	if (s->mtime) {
+		/* a date per message, as a converter sets the From_ line's */
+		struct timespec ts[2] = { { 0, UTIME_OMIT }, { 946684800 + (time_t)s->n * 60, 0 } };
+		if (futimens(s->fd, ts) < 0)
+			die("futimens", "message");
+	}
 	if (s->sync == SYNC_FILE && fsync(s->fd) < 0)
 		die("fsync", "message");
 	if (close(s->fd) < 0)
@@ -175,9 +188,9 @@ static size_t split_scan(struct splitter *s, char *buf, size_t len, int eof, int
 	return 0;
 }
 
-static int cmd_split(const char *mbox, const char *dir, enum sync_kind sync)
+static int cmd_split(const char *mbox, const char *dir, enum sync_kind sync, int mtime)
 {
-	struct splitter s = { .fd = -1, .sync = sync };
+	struct splitter s = { .fd = -1, .sync = sync, .mtime = mtime };
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		die("mkdir", dir);
 	s.tmpfd = open_dir(dir, "tmp");
@@ -339,11 +352,15 @@ int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
 	if (argc == 4 && strcmp(cmd, "split") == 0)
-		return cmd_split(argv[2], argv[3], SYNC_NONE);
+		return cmd_split(argv[2], argv[3], SYNC_NONE, 0);
 	if (argc == 4 && strcmp(cmd, "split-syncfs") == 0)
-		return cmd_split(argv[2], argv[3], SYNC_FS);
+		return cmd_split(argv[2], argv[3], SYNC_FS, 0);
 	if (argc == 4 && strcmp(cmd, "split-fsync") == 0)
-		return cmd_split(argv[2], argv[3], SYNC_FILE);
+		return cmd_split(argv[2], argv[3], SYNC_FILE, 0);
+	if (argc == 4 && strcmp(cmd, "split-mtime") == 0)
+		return cmd_split(argv[2], argv[3], SYNC_NONE, 1);
+	if (argc == 4 && strcmp(cmd, "split-syncfs-mtime") == 0)
+		return cmd_split(argv[2], argv[3], SYNC_FS, 1);
 	if (argc == 4 && strcmp(cmd, "export") == 0)
 		return cmd_walk(argv[2], argv[3], WALK_EXPORT);
 	if (argc == 4 && strcmp(cmd, "export-fsync") == 0)
@@ -356,7 +373,7 @@ int main(int argc, char **argv)
 		return cmd_walk(argv[2], NULL, WALK_STAT);
 	if (argc == 3 && strcmp(cmd, "count") == 0)
 		return cmd_count(argv[2]);
-	fprintf(stderr, "usage: floor split|split-syncfs|split-fsync MBOX MAILDIR\n"
+	fprintf(stderr, "usage: floor split|split-syncfs|split-fsync|split-mtime|split-syncfs-mtime MBOX MAILDIR\n"
 		"       floor export|export-fsync MAILDIR MBOX\n"
 		"       floor headers|read|stat MAILDIR\n"
 		"       floor count MBOX\n");

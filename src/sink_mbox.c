@@ -548,8 +548,9 @@ static int
 uw_rank(const struct header_field *f)
 {
 	static const char *const order[] = { "X-IMAPbase", "Status", "X-Status", "X-Keywords", "X-UID" };
+	static const size_t len[] = { 10, 6, 8, 10, 5 };
 	for (size_t i = 0; i < ARRAY_SIZE(order); i++)
-		if (f->name_len == strlen(order[i]) && mem_ieq(f->name, order[i], f->name_len))
+		if (f->name_len == len[i] && mem_ieq(f->name, order[i], f->name_len))
 			return (int)i;
 	return -1;
 }

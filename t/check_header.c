@@ -209,7 +209,7 @@ static const char ix_hdr[] =
 
 static char other1[256], other2[256];
 
-/* two other blocks, each walked twice (indexed): their slots are taken */
+/* two other blocks, each walked twice: they take both slots */
 static void
 walk_others(void)
 {
@@ -234,7 +234,7 @@ START_TEST(test_iter_index)
 	ck_assert_uint_eq(first.malformed_end, 3);
 	ck_assert_uint_eq(first.malformed_after[0], 1);
 	ck_assert_uint_eq(first.p_end, len);
-	for (int k = 0; k < 3; k++) {           /* from the index */
+	for (int k = 0; k < 3; k++) {           /* the third and fourth from the index */
 		walk(ix_hdr, len, &again, 0, NULL);
 		walk_eq(&first, &again);
 	}

@@ -469,11 +469,16 @@ find_first(const char *hdr, size_t len, const char *const *names, struct found *
 {
 	struct header_iter it;
 	struct header_field f;
+	size_t lens[64];
 
+	/* lengths once, not once per field and name */
+	for (size_t i = 0; i < k && i < ARRAY_SIZE(lens); i++)
+		lens[i] = strlen(names[i]);
 	header_iter_init(&it, hdr, len);
 	while (header_iter_next(&it, &f)) {
 		for (size_t i = 0; i < k; i++) {
-			if (f.name_len != strlen(names[i]) || !mem_ieq(f.name, names[i], f.name_len))
+			size_t nl = i < ARRAY_SIZE(lens) ? lens[i] : strlen(names[i]);
+			if (f.name_len != nl || !mem_ieq(f.name, names[i], f.name_len))
 				continue;
 			if (out[i].have) {
 				if (i < kdups)

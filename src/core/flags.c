@@ -185,9 +185,9 @@ enum { SEEN_STATUS = 1, SEEN_XSTATUS = 2, SEEN_KEYWORDS = 4, SEEN_MOZILLA = 8 };
 static void
 mbox_header_read(const char *hdr, size_t len, bool mozilla, struct mbox_state *st)
 {
-	static const struct { const char *name; unsigned bit; } fields[] = {
-		{ "Status", SEEN_STATUS }, { "X-Status", SEEN_XSTATUS },
-		{ "X-Keywords", SEEN_KEYWORDS }, { "X-Mozilla-Status", SEEN_MOZILLA },
+	static const struct { const char *name; size_t len; unsigned bit; } fields[] = {
+		{ "Status", 6, SEEN_STATUS }, { "X-Status", 8, SEEN_XSTATUS },
+		{ "X-Keywords", 10, SEEN_KEYWORDS }, { "X-Mozilla-Status", 16, SEEN_MOZILLA },
 	};
 	struct header_iter it;
 	struct header_field f;
@@ -200,7 +200,7 @@ mbox_header_read(const char *hdr, size_t len, bool mozilla, struct mbox_state *s
 	while (header_iter_next(&it, &f)) {
 		unsigned bit = 0;
 		for (size_t i = 0; i < ARRAY_SIZE(fields) && bit == 0; i++)
-			if (f.name_len == strlen(fields[i].name) &&
+			if (f.name_len == fields[i].len &&
 			    mem_ieq(f.name, fields[i].name, f.name_len))
 				bit = fields[i].bit;
 		if (bit == 0 || (bit == SEEN_MOZILLA && !mozilla))

@@ -58,13 +58,15 @@ header_block_len(const char *buf, size_t len, bool *complete)
  * the duplicate key, the fields a conversion drops, the sender of its From_
  * line): a pass each, a memchr() per line. The fields of the blocks walked
  * last are kept as offsets, keyed by length and XXH3-64 of the bytes (the
- * same bytes at another address share them). A block is indexed the second
- * time it is walked: one walked once costs its hash (tens of GB/s) and no
- * more. An iterator that outlives its block's slot (a walk of two other
+ * same bytes at another address share them). A block is indexed the third
+ * time it is walked: one walked once or twice costs its hash (tens of GB/s)
+ * and no more. An iterator that outlives its block's slot (a walk of two other
  * blocks inside its loop) carries on line by line from where it is.
  */
 #define HX_SLOTS 2
 #define HX_MIN 128                      /* shorter blocks: not worth a hash */
+#define HX_WALKS 3                      /* indexed at this walk: building costs
+                                         * a walk, two walks do not repay it */
 
 struct hx_field {
 	uint32_t name, name_len, value, value_len, line, line_len;
@@ -76,6 +78,7 @@ struct hx_block {
 	uint64_t hash;
 	size_t len;                     /* 0: a free slot */
 	bool indexed;
+	unsigned walks;                 /* walks of it since the slot was taken */
 	unsigned long gen;              /* changes when the slot is taken */
 	unsigned long stamp;            /* last use, for the choice of a slot */
 	struct hx_field *v;
@@ -132,9 +135,14 @@ header_iter_init(struct header_iter *it, const char *hdr, size_t len)
 		old->hash = h;
 		old->len = len;
 		old->indexed = false;
+		old->walks = 1;
 		old->gen = ++hx_gen;
 		old->stamp = ++hx_clock;
 		return;
+	}
+	if (!b->indexed && ++b->walks < HX_WALKS) {
+		b->stamp = ++hx_clock;
+		return;                 /* line by line */
 	}
 	if (!b->indexed)
 		hx_build(b, hdr, len);

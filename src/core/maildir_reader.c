@@ -74,7 +74,10 @@ struct md_entry {               /* one listed name (sorted orders) */
 	const char *name;       /* in the arena */
 	ino_t ino;
 	time_t mtime;           /* READER_SORT_DATE only */
+	unsigned long long dsec, dusec;  /* the name's seconds and .M microseconds,
+	                                  * read once for the sort (md_entry_keys) */
 	unsigned char sub;      /* SUB_NEW, SUB_CUR */
+	bool has_m;             /* the name has .M<usec> after its seconds */
 };
 
 struct md_seen {                /* a name handed out, in order */
@@ -291,12 +294,35 @@ maildir_name_cmp_delivery(const char *a, const char *b)
 	return strcmp(a, b);
 }
 
+/* The figures maildir_name_cmp_delivery() reads from a name, read once
+ * per entry instead of twice per comparison of the sort. */
+static void
+md_entry_keys(struct md_entry *e)
+{
+	const char *p = e->name;
+
+	e->dsec = md_digits(&p);
+	e->has_m = p[0] == '.' && p[1] == 'M';
+	e->dusec = 0;
+	if (e->has_m) {
+		p += 2;
+		e->dusec = md_digits(&p);
+	}
+}
+
 static int
 ent_cmp_delivery(const void *x, const void *y)
 {
 	const struct md_entry *a = x, *b = y;
-	int c = maildir_name_cmp_delivery(a->name, b->name);
+	int c;
 
+	/* maildir_name_cmp_delivery(a->name, b->name) from the keys */
+	if (a->dsec != b->dsec)
+		c = a->dsec < b->dsec ? -1 : 1;
+	else if (a->has_m && b->has_m && a->dusec != b->dusec)
+		c = a->dusec < b->dusec ? -1 : 1;
+	else
+		c = strcmp(a->name, b->name);
 	return c != 0 ? c : (int)a->sub - (int)b->sub;
 }
 
@@ -437,6 +463,7 @@ md_list(struct maildir_reader *r)
 			e->ino = have_st ? st.st_ino : de->d_ino;
 			e->mtime = have_st ? st.st_mtime : 0;
 			e->sub = (unsigned char)sub;
+			md_entry_keys(e);
 			errno = 0;
 		}
 		int e = errno;
@@ -1228,6 +1255,7 @@ md_relist(struct maildir_reader *r)
 			e->ino = de->d_ino;
 			e->mtime = 0;
 			e->sub = (unsigned char)sub;
+			md_entry_keys(e);
 			if (r->opts.sort == READER_SORT_DATE) {
 				struct stat st;
 				if (fstatat(r->subfd[sub], de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)

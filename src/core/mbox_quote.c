@@ -16,6 +16,9 @@
 #include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#endif
 #endif
 
 #include "date.h"
@@ -81,6 +84,33 @@ quote_release(struct mbox_quote *q, emit_fn emit, void *ctx)
 	q->pending = 0;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* quote_next_bol()'s loop 32 bytes a step (AVX2): the byte after the first
+ * LF followed by 'F' (or '>' for mboxrd), or where fewer than 33 bytes are
+ * left (the caller's loops go on from there). */
+__attribute__((target("avx2")))
+static const char *
+next_bol_avx2(const char *s, const char *end, bool rd, bool *found)
+{
+	const __m256i lf = _mm256_set1_epi8('\n'), F = _mm256_set1_epi8('F');
+	const __m256i gt = _mm256_set1_epi8(rd ? '>' : 'F');
+
+	for (; end - s > 32; s += 32) {
+		__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)s);
+		__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(s + 1));
+		__m256i hit = _mm256_and_si256(_mm256_cmpeq_epi8(a, lf),
+		    _mm256_or_si256(_mm256_cmpeq_epi8(b, F), _mm256_cmpeq_epi8(b, gt)));
+		unsigned m = (unsigned)_mm256_movemask_epi8(hit);
+		if (m != 0) {
+			*found = true;
+			return s + __builtin_ctz(m) + 1;
+		}
+	}
+	*found = false;
+	return s;
+}
+#endif
+
 /*
  * The first line start in (p, end] that quote_feed() must look at byte by
  * byte: one after a LF that begins with 'F' (mboxrd: or '>'), or end when
@@ -92,6 +122,14 @@ static const char *
 quote_next_bol(const char *p, const char *end, bool rd)
 {
 	const char *s = p;
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (end - s > 64 && cpu_avx2()) {
+		bool found;
+		s = next_bol_avx2(s, end, rd, &found);
+		if (found)
+			return s;
+	}
+#endif
 #ifdef __SSE2__
 	const __m128i lf = _mm_set1_epi8('\n'), F = _mm_set1_epi8('F');
 	const __m128i gt = _mm_set1_epi8(rd ? '>' : 'F');
