@@ -357,16 +357,19 @@ lent_cmp(const void *a, const void *b)
 }
 
 /* 0, or -1 with errno after a readdir error. The buffers are sized once
- * from the directory's size (its entries hold the names and more): the
- * pages not used are never touched, and growing copies nothing. */
+ * from the directory's size (its entries hold the names and more; at most
+ * 8 MiB, some 100,000 names: a directory keeps the size of the most names
+ * it ever held), so that growing copies nothing; the pages not used are
+ * never touched. */
 static int
 listing_read(DIR *d, struct listing *ls)
 {
 	struct dirent *de;
 	struct stat st;
-	if (fstat(dirfd(d), &st) == 0 && st.st_size > 0 && st.st_size < (1 << 30)) {
-		sb_grow(&ls->names, (size_t)st.st_size);
-		ls->cap = (size_t)st.st_size / 32 + 16;
+	if (fstat(dirfd(d), &st) == 0 && st.st_size > 0) {
+		size_t sz = st.st_size < (8 << 20) ? (size_t)st.st_size : (8 << 20);
+		sb_grow(&ls->names, sz);
+		ls->cap = sz / 32 + 16;
 		ls->v = xrealloc(ls->v, ls->cap * sizeof *ls->v);
 	}
 	while ((errno = 0, de = readdir(d)) != NULL) {

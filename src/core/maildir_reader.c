@@ -629,7 +629,10 @@ md_seen_reserve(struct maildir_reader *r, size_t n)
 
 /* How many names new/ and cur/ may hold, from the sizes of the directories
  * (a Maildir name takes some 64 to 130 bytes of an ext4, xfs or btrfs
- * directory): an over-estimate costs 4 bytes a name. */
+ * directory): an over-estimate costs 6 bytes a name (the slots and their
+ * slack). At most 65,536: an ext4 directory keeps the size of the most
+ * names it ever held, and a Maildir emptied of a million messages must not
+ * cost megabytes; a larger one grows the table as it goes. */
 static size_t
 md_estimate(const struct maildir_reader *r)
 {
@@ -639,7 +642,7 @@ md_estimate(const struct maildir_reader *r)
 	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++)
 		if (r->subfd[sub] != -1 && fstat(r->subfd[sub], &st) == 0 && st.st_size > 0)
 			n += (size_t)st.st_size / 64;
-	return n < (1u << 22) ? n : (1u << 22);
+	return n < 65536 ? n : 65536;
 }
 
 /* The first slot of hash h's chain; iterate with md_seen_step() while
