@@ -220,7 +220,11 @@ struct msgfacts {
 	bool malformed, missing, suspicious;
 	struct strbuf addr, name;
 	bool no_from, bad_from, bad_2047, eight_bit;
-	char where[64 + 4096];
+	/* where it is, for the list of the largest: formatted only for the
+	 * messages that enter it */
+	const char *where_path;         /* a Maildir file */
+	const char *where_mbox;         /* or an mbox, at where_off */
+	long long where_off;
 	bool attach;
 	XXH128_hash_t key;
 };
@@ -255,7 +259,7 @@ fig_free(struct figures *f)
 
 /* Keep the N largest, largest first; ties keep the earlier message. */
 static void
-fig_largest(struct figures *f, int top, int64_t size, const char *where)
+fig_largest(struct figures *f, int top, int64_t size, const struct msgfacts *mf)
 {
 	size_t n = (size_t)top;
 
@@ -275,7 +279,9 @@ fig_largest(struct figures *f, int top, int64_t size, const char *where)
 		i--;
 	}
 	f->lg[i].size = size;
-	f->lg[i].where = xstrdup(where);
+	f->lg[i].where = mf->where_mbox != NULL
+	    ? xasprintf("%s:%lld", mf->where_mbox, mf->where_off)
+	    : xstrdup(mf->where_path ? mf->where_path : "");
 }
 
 static void
@@ -298,7 +304,7 @@ fig_add(struct run *run, struct figures *f, const struct msgfacts *mf)
 			cmap_add(&f->keywords, p, n, 1);
 		p += n + 1;
 	}
-	fig_largest(f, run->top, mf->size, mf->where);
+	fig_largest(f, run->top, mf->size, mf);
 	if (run->attachments)
 		f->attachments += mf->attach;
 	if (run->duplicates && kset_seen(&f->dupkeys, mf->key))
@@ -561,7 +567,9 @@ stats_message(struct run *run, struct reader *r, const struct message *m, time_t
 	mf->size = m->size;
 	if (m->origin == ORIGIN_MBOX) {
 		mf->size = reader_message_size(r, m);
-		snprintf(mf->where, sizeof mf->where, "%s:%lld", m->mailbox, (long long)m->offset);
+		mf->where_path = NULL;
+		mf->where_mbox = m->mailbox;
+		mf->where_off = (long long)m->offset;
 	} else {
 		/* no ,S= in the name: fstat of the open file, or lstat (--counts) */
 		struct stat st;
@@ -570,7 +578,8 @@ stats_message(struct run *run, struct reader *r, const struct message *m, time_t
 			mf->size = (int64_t)sp->st_size;
 		else if (mf->size < 0 && lstat(m->path, &st) == 0)
 			mf->size = (int64_t)st.st_size;
-		snprintf(mf->where, sizeof mf->where, "%s", m->path);
+		mf->where_path = m->path;
+		mf->where_mbox = NULL;
 	}
 	fig_add(run, row, mf);
 	fig_add(run, &run->total, mf);
