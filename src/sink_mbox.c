@@ -375,9 +375,9 @@ kw_add_name(struct mrun *run, const char *p, size_t n)
  * keeps for it in courierimapkeywords/, plus names the header holds that
  * this maildir has no letter for (SPEC §5 W2). */
 static void
-keywords_of(struct mrun *run, struct reader *mr, const struct message *m)
+keywords_of(struct mrun *run, struct reader *mr, const struct message *m,
+    const struct mbox_state *st)
 {
-	struct mbox_state st;
 	const char *names[26];
 
 	sb_reset(&run->kw);
@@ -395,8 +395,7 @@ keywords_of(struct mrun *run, struct reader *mr, const struct message *m)
 	for (size_t i = 0; km && i < km->n; i++)
 		if (km->idx[i] < ck->nnames && ck->valid[km->idx[i]])
 			kw_add_name(run, ck->names[km->idx[i]], strlen(ck->names[km->idx[i]]));
-	flags_from_mbox_header(m->header, m->header_len, &st);
-	for (const char *p = st.keywords.buf, *e = p ? p + st.keywords.len : NULL; p && p < e;) {
+	for (const char *p = st->keywords.buf, *e = p ? p + st->keywords.len : NULL; p && p < e;) {
 		const char *s = memchr(p, ' ', (size_t)(e - p));
 		size_t n = s ? (size_t)(s - p) : (size_t)(e - p);
 		bool known = false;
@@ -409,7 +408,6 @@ keywords_of(struct mrun *run, struct reader *mr, const struct message *m)
 		}
 		p += n + 1;
 	}
-	mbox_state_free(&st);
 }
 
 /* Every SP-separated word of a is in b. */
@@ -440,17 +438,13 @@ words_in(const char *a, size_t alen, const char *b, size_t blen)
  * which is what makes mbox -> Maildir -> mbox exact (SPEC §2.10 ▶).
  */
 static bool
-state_unchanged(const struct message *m, const struct strbuf *kw)
+state_unchanged(const struct message *m, const struct mbox_state *st, const struct strbuf *kw)
 {
-	struct mbox_state st;
-	flags_from_mbox_header(m->header, m->header_len, &st);
-	const char *k = st.keywords.buf ? st.keywords.buf : "";
+	const char *k = st->keywords.buf ? st->keywords.buf : "";
 	const char *w = kw->buf ? kw->buf : "";
-	bool same = st.flags == m->flags &&
-	    (st.old || st.flags != 0 || st.keywords.len > 0) == m->in_cur &&
-	    words_in(k, st.keywords.len, w, kw->len) && words_in(w, kw->len, k, st.keywords.len);
-	mbox_state_free(&st);
-	return same;
+	return st->flags == m->flags &&
+	    (st->old || st->flags != 0 || st->keywords.len > 0) == m->in_cur &&
+	    words_in(k, st->keywords.len, w, kw->len) && words_in(w, kw->len, k, st->keywords.len);
 }
 
 /* From_ line and header of a maildir message (SPEC §2.10 ▶, §3.11 ▶). */
@@ -480,8 +474,13 @@ maildir_head(struct mrun *run, struct reader *mr, const struct envstore *es,
 	*hlen_r = m->header_len;
 	if (!m->header_complete)
 		return;     /* no end of header to add fields before: kept as is */
-	keywords_of(run, mr, m);
-	if (state_unchanged(m, &run->kw))
+	/* the header's own state, read once for both uses */
+	struct mbox_state st;
+	flags_from_mbox_header(m->header, m->header_len, &st);
+	keywords_of(run, mr, m, &st);
+	bool same = state_unchanged(m, &st, &run->kw);
+	mbox_state_free(&st);
+	if (same)
 		return;
 	if (mbox_header_set_flags(m->header, m->header_len, m->flags, m->in_cur,
 	    run->kw.buf ? run->kw.buf : "", run->kw.len, &run->hdr)) {
@@ -742,7 +741,13 @@ mb_begin(struct sink *s, struct reader *r, struct message *m, const char **h_r, 
 		sb_reset(&run->from);
 		sb_append(&run->from, m->from_line, m->from_line_len);
 	}
-	msg_key(run, run->from.buf, run->from.len, h, hlen, &run->hi, &run->lo);
+	/* The key leaves out the fields maildir_head and meta_block add, edit or
+	 * move, so the file's own header gives the same key in fewer walks (it
+	 * is indexed by now); uid_head's X-UIDL is kept in the key. */
+	if (run->ul == NULL)
+		msg_key(run, run->from.buf, run->from.len, m->header, m->header_len, &run->hi, &run->lo);
+	else
+		msg_key(run, run->from.buf, run->from.len, h, hlen, &run->hi, &run->lo);
 	struct key *k = keyset_find(&run->occ, run->hi, run->lo, 0, true);
 	uint32_t nth = k->used++;           /* 1 for the first copy */
 	struct key *d = keyset_find(&run->have, run->hi, run->lo, 0, false);

@@ -413,6 +413,74 @@ START_TEST(test_header_set_flags)
 }
 END_TEST
 
+/*
+ * The one-walk edit against the stepwise one (each field set on the block
+ * the last one left) on every header of up to three lines from a pool of
+ * flag fields, look-alikes and broken lines, with LF and CRLF, each way a
+ * block can end, and a spread of flags and keywords.
+ */
+START_TEST(test_header_set_flags_one_walk)
+{
+	static const char *const pool[] = {
+		"Subject: a", "Status: O", "Status: RO", "status:RO", "X-Status: F",
+		"X-Status: ", "X-Keywords: a b", "X-Keywords: $Forwarded", "Status: O\n x",
+		"no colon", "X-Status: DT", "X-Statusx: A",
+	};
+	static const char *const ends[] = { "\n", "\r\n", "", "\n\r\n" };
+	static const uint32_t fl[] = { 0, MF_SEEN, MF_SEEN | MF_FLAGGED, MF_PASSED,
+	    MF_DRAFT | MF_TRASHED | MF_REPLIED };
+	static const char *const kws[] = { "", "a", "a b", "$Forwarded work" };
+	const size_t np = ARRAY_SIZE(pool);
+	struct strbuf h = STRBUF_INIT, a = STRBUF_INIT, b = STRBUF_INIT;
+	unsigned long cases = 0;
+
+	for (size_t shape = 0; shape < 1 + np + np * np + np * np * np; shape++) {
+		size_t idx[3], n = 0, rest = shape;
+		if (rest >= 1) {
+			rest -= 1;
+			n = 1;
+			if (rest >= np) { rest -= np; n = 2; }
+			if (n == 2 && rest >= np * np) { rest -= np * np; n = 3; }
+		}
+		for (size_t i = 0; i < n; i++, rest /= np)
+			idx[i] = rest % np;
+		for (int crlf = 0; crlf < 2; crlf++)
+		for (size_t e = 0; e < ARRAY_SIZE(ends); e++)
+		for (int nolf = 0; nolf < 2; nolf++) {
+			if (nolf && (n == 0 || ends[e][0] != '\0'))
+				continue;            /* a last line without LF: no empty line after */
+			sb_reset(&h);
+			for (size_t i = 0; i < n; i++) {
+				for (const char *p = pool[idx[i]]; *p; p++) {
+					if (*p == '\n' && crlf)
+						sb_appendc(&h, '\r');
+					sb_appendc(&h, *p);
+				}
+				if (!(nolf && i + 1 == n))
+					sb_appends(&h, crlf ? "\r\n" : "\n");
+			}
+			sb_appends(&h, ends[e]);
+			for (size_t f = 0; f < ARRAY_SIZE(fl); f++)
+			for (int old = 0; old < 2; old++)
+			for (size_t k = 0; k < ARRAY_SIZE(kws); k++) {
+				bool c1 = mbox_header_set_flags(h.buf ? h.buf : "", h.len, fl[f], old,
+				    kws[k], strlen(kws[k]), &a);
+				bool c2 = mbox_header_set_flags_stepwise(h.buf ? h.buf : "", h.len, fl[f],
+				    old, kws[k], strlen(kws[k]), &b);
+				ck_assert_msg(c1 == c2 && a.len == b.len && memcmp(a.buf, b.buf, a.len) == 0,
+				    "[%s] flags %u old %d kw [%s]: one walk %d [%s], stepwise %d [%s]",
+				    h.buf ? h.buf : "", fl[f], old, kws[k], c1, a.buf, c2, b.buf);
+				cases++;
+			}
+		}
+	}
+	ck_assert_uint_gt(cases, 100000);
+	sb_free(&h);
+	sb_free(&a);
+	sb_free(&b);
+}
+END_TEST
+
 START_TEST(test_header_set_field)
 {
 	static const struct { const char *in, *name, *value, *out; bool changed; } t[] = {
@@ -960,6 +1028,7 @@ mbox_writer_suite(void)
 	tcase_add_test(tc, test_content_length);
 	tcase_add_test(tc, test_content_length_mismatch);
 	tcase_add_test(tc, test_header_set_flags);
+	tcase_add_test(tc, test_header_set_flags_one_walk);
 	tcase_add_test(tc, test_header_set_field);
 	tcase_add_test(tc, test_from_line_build);
 	tcase_add_test(tc, test_truncate_back_every_write);

@@ -267,23 +267,32 @@ set_flag_field(const char *h, size_t len, const char *name, const char *want, bo
 	return true;
 }
 
+/* The flag field values the message's state asks for; kw gets the keywords
+ * and $Forwarded for MF_PASSED. */
+static void
+flag_values(uint32_t flags, bool old, const char *keywords, size_t kwlen, char status[4],
+	char xstatus[8], struct strbuf *kw)
+{
+	flags_to_status(flags, old, status);
+	flags_to_xstatus(flags, xstatus);
+	if (keywords && kwlen > 0)
+		sb_append(kw, keywords, kwlen);
+	if ((flags & MF_PASSED) && !word_in("$Forwarded", 10, kw->buf ? kw->buf : "", kw->len)) {
+		if (kw->len > 0)
+			sb_appendc(kw, ' ');
+		sb_appends(kw, "$Forwarded");
+	}
+}
+
 bool
-mbox_header_set_flags(const char *hdr, size_t len, uint32_t flags, bool old,
+mbox_header_set_flags_stepwise(const char *hdr, size_t len, uint32_t flags, bool old,
 	const char *keywords, size_t kwlen, struct strbuf *out)
 {
 	char status[4], xstatus[8];
 	struct strbuf kw = STRBUF_INIT, a = STRBUF_INIT, b = STRBUF_INIT;
 	bool changed = false;
 
-	flags_to_status(flags, old, status);
-	flags_to_xstatus(flags, xstatus);
-	if (keywords && kwlen > 0)
-		sb_append(&kw, keywords, kwlen);
-	if ((flags & MF_PASSED) && !word_in("$Forwarded", 10, kw.buf ? kw.buf : "", kw.len)) {
-		if (kw.len > 0)
-			sb_appendc(&kw, ' ');
-		sb_appends(&kw, "$Forwarded");
-	}
+	flag_values(flags, old, keywords, kwlen, status, xstatus, &kw);
 	changed |= set_flag_field(hdr, len, "Status", status, false, &a);
 	changed |= set_flag_field(a.buf, a.len, "X-Status", xstatus, false, &b);
 	changed |= set_flag_field(b.buf, b.len, "X-Keywords", kw.buf ? kw.buf : "", true, out);
@@ -291,4 +300,72 @@ mbox_header_set_flags(const char *hdr, size_t len, uint32_t flags, bool old,
 	sb_free(&a);
 	sb_free(&b);
 	return changed;
+}
+
+/*
+ * One walk finds the three fields. When each is either as wanted or absent,
+ * the absent ones that need a value go in together where the stepwise edit
+ * would have put them one after another (the end of the block, in the
+ * order Status, X-Status, X-Keywords); a field to rewrite or remove takes
+ * the stepwise edit.
+ */
+bool
+mbox_header_set_flags(const char *hdr, size_t len, uint32_t flags, bool old,
+	const char *keywords, size_t kwlen, struct strbuf *out)
+{
+	static const char *const names[3] = { "Status", "X-Status", "X-Keywords" };
+	char status[4], xstatus[8];
+	struct strbuf kw = STRBUF_INIT;
+	struct hspan f, at[3];
+	bool found[3] = { false, false, false }, add = false;
+	size_t pos = 0;
+
+	flag_values(flags, old, keywords, kwlen, status, xstatus, &kw);
+	const char *want[3] = { status, xstatus, kw.buf ? kw.buf : "" };
+	size_t wlen[3] = { strlen(status), strlen(xstatus), kw.len };
+	while (hdr_next(hdr, len, &pos, &f))
+		for (int i = 0; i < 3; i++)
+			if (!found[i] && hdr_is(hdr, &f, names[i])) {
+				found[i] = true;
+				at[i] = f;
+				break;
+			}
+	for (int i = 0; i < 3; i++) {
+		if (!found[i]) {
+			add |= wlen[i] > 0;
+			continue;
+		}
+		const char *v = hdr + at[i].value;
+		size_t vlen = at[i].value_end - at[i].value;
+		bool same;
+		if (i == 2) {
+			same = word_sets_equal(v, vlen, want[i], wlen[i]);
+		} else {
+			uint8_t x[32], y[32];
+			letter_set(v, vlen, x);
+			letter_set(want[i], wlen[i], y);
+			same = memcmp(x, y, 32) == 0;
+		}
+		if (!same) {
+			sb_free(&kw);
+			return mbox_header_set_flags_stepwise(hdr, len, flags, old, keywords, kwlen, out);
+		}
+	}
+	sb_reset(out);
+	if (!add) {
+		sb_append(out, hdr, len);
+		sb_free(&kw);
+		return false;
+	}
+	bool crlf;
+	size_t ins = hdr_insert_pos(hdr, len, &crlf);
+	sb_append(out, hdr, ins);
+	if (ins > 0 && hdr[ins - 1] != '\n')
+		sb_appends(out, crlf ? "\r\n" : "\n");
+	for (int i = 0; i < 3; i++)
+		if (!found[i] && wlen[i] > 0)
+			hdr_put_field(out, hdr, NULL, names[i], want[i], wlen[i], crlf);
+	sb_append(out, hdr + ins, len - ins);
+	sb_free(&kw);
+	return true;
 }

@@ -100,6 +100,11 @@ void mbox_quote_measure_end(struct mbox_quote *q);
  */
 bool mbox_header_set_flags(const char *hdr, size_t len, uint32_t flags, bool old,
 	const char *keywords, size_t kwlen, struct strbuf *out);
+/* The same edit made one field after the other, each on the block the last
+ * one left: what mbox_header_set_flags does when a field is rewritten or
+ * removed, and the reference its one-walk path is tested against. */
+bool mbox_header_set_flags_stepwise(const char *hdr, size_t len, uint32_t flags, bool old,
+	const char *keywords, size_t kwlen, struct strbuf *out);
 
 /*
  * Replace the value of the first field `name` (case-insensitive; its
