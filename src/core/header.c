@@ -19,7 +19,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <xxhash.h>
 
 #include "header.h"
 #include "util.h"
@@ -51,23 +50,21 @@ header_block_len(const char *buf, size_t len, bool *complete)
 	return len;
 }
 
-/* ---- the field index of recent header blocks ------------------------------
+/* ---- the field index of the reader's header --------------------------------
  *
  * A converted message's header is walked by several readers in turn (the
  * Content-Length rule, its mail client's flags and keywords, its UID state,
  * the duplicate key, the fields a conversion drops, the sender of its From_
- * line): a pass each, a memchr() per line. The fields of the blocks walked
- * last are kept as offsets, keyed by length and XXH3-64 of the bytes (the
- * same bytes at another address share them). A block is indexed the third
- * time it is walked: one walked once or twice costs its hash (tens of GB/s)
- * and no more. An iterator that outlives its block's slot (a walk of two other
- * blocks inside its loop) carries on line by line from where it is.
+ * line): a pass each, a memchr() per line. The reader that hands the header
+ * out pins it (header_index_pin: its bytes stay as they are until the next
+ * pin or a drop), and the fields of that one block are kept as offsets as
+ * walks find them: a walk reads the fields found before and goes on line by
+ * line past them, adding what it finds, so the first walk costs no more
+ * than a line-by-line one and each later one no memchr(). Any other block
+ * is walked line by line: no hash, no lookup. An iterator that outlives its
+ * pin (the reader moved on inside its loop) carries on line by line from
+ * where it is.
  */
-#define HX_SLOTS 2
-#define HX_MIN 128                      /* shorter blocks: not worth a hash */
-#define HX_WALKS 3                      /* indexed at this walk: building costs
-                                         * a walk, two walks do not repay it */
-
 struct hx_field {
 	uint32_t name, name_len, value, value_len, line, line_len;
 	uint32_t next;                  /* it->p after this field */
@@ -75,42 +72,34 @@ struct hx_field {
 };
 
 struct hx_block {
-	uint64_t hash;
-	size_t len;                     /* 0: a free slot */
-	bool indexed;
-	unsigned walks;                 /* walks of it since the slot was taken */
-	unsigned long gen;              /* changes when the slot is taken */
-	unsigned long stamp;            /* last use, for the choice of a slot */
-	struct hx_field *v;
+	const char *hdr;                /* NULL: nothing pinned */
+	size_t len;
+	unsigned long gen;              /* changes with every pin and drop */
+	struct hx_field *v;             /* the first n fields */
 	size_t n, cap;
-	unsigned malformed;             /* it->malformed at the end */
+	bool complete;                  /* v holds them all */
+	unsigned malformed;             /* it->malformed at the end, when complete */
 };
 
-static struct hx_block hx[HX_SLOTS];
-static unsigned long hx_clock, hx_gen;
+static struct hx_block hx;
 
-static bool iter_step(struct header_iter *it, struct header_field *f);
+/* out of line: the index's path stays a leaf that saves no registers */
+static bool iter_step(struct header_iter *it, struct header_field *f) __attribute__((noinline));
 
-static void
-hx_build(struct hx_block *b, const char *hdr, size_t len)
+void
+header_index_pin(const char *hdr, size_t len)
 {
-	struct header_iter it = { .p = hdr, .end = hdr + len };
-	struct header_field f;
+	hx.hdr = len < UINT32_MAX ? hdr : NULL;
+	hx.len = len;
+	hx.n = 0;
+	hx.complete = false;
+	hx.gen++;
+}
 
-	b->n = 0;
-	while (iter_step(&it, &f)) {
-		if (b->n == b->cap) {
-			b->cap = b->cap ? b->cap * 2 : 64;
-			b->v = xrealloc(b->v, b->cap * sizeof *b->v);
-		}
-		b->v[b->n++] = (struct hx_field){
-			(uint32_t)(f.name - hdr), (uint32_t)f.name_len,
-			(uint32_t)(f.value - hdr), (uint32_t)f.value_len,
-			(uint32_t)(f.line - hdr), (uint32_t)f.line_len,
-			(uint32_t)(it.p - hdr), it.malformed };
-	}
-	b->malformed = it.malformed;
-	b->indexed = true;
+void
+header_index_drop(void)
+{
+	header_index_pin(NULL, 0);
 }
 
 void
@@ -121,34 +110,10 @@ header_iter_init(struct header_iter *it, const char *hdr, size_t len)
 	it->malformed = 0;
 	it->base = hdr;
 	it->ix = NULL;
-	if (len < HX_MIN || len >= UINT32_MAX)
-		return;
-	uint64_t h = XXH3_64bits(hdr, len);
-	struct hx_block *b = NULL, *old = &hx[0];
-	for (int i = 0; i < HX_SLOTS; i++) {
-		if (hx[i].len == len && hx[i].hash == h)
-			b = &hx[i];
-		if (hx[i].stamp < old->stamp)
-			old = &hx[i];
-	}
-	if (b == NULL) {                /* first sight: remembered, not indexed */
-		old->hash = h;
-		old->len = len;
-		old->indexed = false;
-		old->walks = 1;
-		old->gen = ++hx_gen;
-		old->stamp = ++hx_clock;
-		return;
-	}
-	if (!b->indexed && ++b->walks < HX_WALKS) {
-		b->stamp = ++hx_clock;
+	if (hdr == NULL || hdr != hx.hdr || len != hx.len)
 		return;                 /* line by line */
-	}
-	if (!b->indexed)
-		hx_build(b, hdr, len);
-	b->stamp = ++hx_clock;
-	it->ix = b;
-	it->gen = b->gen;
+	it->ix = &hx;
+	it->gen = hx.gen;
 	it->ixi = 0;
 }
 
@@ -184,31 +149,59 @@ field_name(const char *p, const char *eol, const char **colon_r)
 	return n;
 }
 
+/* Past the fields the pinned block's index holds (it->p is where they
+ * end): the next one line by line, kept. */
+static bool __attribute__((noinline))
+hx_extend(struct header_iter *it, struct header_field *f)
+{
+	const char *base = it->base;
+
+	if (hx.complete) {
+		it->p = it->end;
+		it->malformed = hx.malformed;
+		return false;
+	}
+	if (!iter_step(it, f)) {
+		hx.complete = true;
+		hx.malformed = it->malformed;
+		return false;
+	}
+	if (hx.n == hx.cap) {
+		hx.cap = hx.cap ? hx.cap * 2 : 64;
+		hx.v = xrealloc(hx.v, hx.cap * sizeof *hx.v);
+	}
+	hx.v[hx.n++] = (struct hx_field){
+		(uint32_t)(f->name - base), (uint32_t)f->name_len,
+		(uint32_t)(f->value - base), (uint32_t)f->value_len,
+		(uint32_t)(f->line - base), (uint32_t)f->line_len,
+		(uint32_t)(it->p - base), it->malformed };
+	it->ixi++;
+	return true;
+}
+
 bool
 header_iter_next(struct header_iter *it, struct header_field *f)
 {
-	const struct hx_block *b = it->ix;
+	size_t i = it->ixi;
 
-	if (b != NULL && b->gen == it->gen) {
-		if (it->ixi >= b->n) {
-			it->p = it->end;
-			it->malformed = b->malformed;
-			return false;
-		}
-		const struct hx_field *x = &b->v[it->ixi++];
-		const char *base = it->base;
-		f->name = base + x->name;
-		f->name_len = x->name_len;
-		f->value = base + x->value;
-		f->value_len = x->value_len;
-		f->line = base + x->line;
-		f->line_len = x->line_len;
-		it->p = base + x->next;
-		it->malformed = x->malformed;
-		return true;
+	if (it->ix != &hx || hx.gen != it->gen) {
+		it->ix = NULL;          /* none, or its pin is gone: line by line */
+		return iter_step(it, f);
 	}
-	it->ix = NULL;                  /* none, or its slot was taken: line by line */
-	return iter_step(it, f);
+	if (i >= hx.n)
+		return hx_extend(it, f);
+	const struct hx_field *x = &hx.v[i];
+	const char *base = it->base;
+	it->ixi = i + 1;
+	f->name = base + x->name;
+	f->name_len = x->name_len;
+	f->value = base + x->value;
+	f->value_len = x->value_len;
+	f->line = base + x->line;
+	f->line_len = x->line_len;
+	it->p = base + x->next;
+	it->malformed = x->malformed;
+	return true;
 }
 
 /* One field of a walk line by line. */

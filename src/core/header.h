@@ -45,11 +45,21 @@ struct header_iter {
 
 /*
  * Iterate the fields of a header block (stops at the empty line or end).
- * The fields of the blocks walked last are kept (header.c): a block walked
- * again, at any address, is read from that index instead of line by line.
+ * Walks of the pinned block read its fields from an index made at its
+ * first walk; any other block is walked line by line.
  */
 void header_iter_init(struct header_iter *it, const char *hdr, size_t len);
 bool header_iter_next(struct header_iter *it, struct header_field *f);
+
+/*
+ * A reader pins the header it hands out: the `len` bytes at hdr do not
+ * change until the next header_index_pin() or header_index_drop(), which
+ * it calls before it writes to, reallocates or frees that buffer. One block
+ * is pinned at a time; a new pin or a drop only costs later walks their
+ * index, never their result.
+ */
+void header_index_pin(const char *hdr, size_t len);
+void header_index_drop(void);
 
 /* First field named `name` (case-insensitive). */
 bool header_find(const char *hdr, size_t len, const char *name, struct header_field *f);

@@ -858,6 +858,7 @@ md_read_header(struct maildir_reader *r, int sub, enum reader_want want, bool *c
 
 	if (first > READER_HEADER_MAX)
 		first = READER_HEADER_MAX;
+	header_index_drop();            /* r->hbuf is rewritten */
 	if (r->hcap < first) {
 		free(r->hbuf);
 		r->hbuf = xmalloc(first);
@@ -1335,6 +1336,7 @@ maildir_reader_next(struct maildir_reader *r, struct message *m, enum reader_wan
 			m->header = r->hbuf;
 			m->header_len = r->hview;
 			m->header_complete = complete;
+			header_index_pin(m->header, m->header_len);
 		}
 		break;
 	}
@@ -1459,6 +1461,7 @@ maildir_reader_close(struct maildir_reader *r)
 	free(r->seen_slot);
 	free(r->now);
 	md_arena_free(&r->now_arena);
+	header_index_drop();            /* r->hbuf may be the pinned header */
 	free(r->hbuf);
 	free(r->bbuf);
 	free(r->path);

@@ -722,6 +722,7 @@ read_header(struct mbox_reader *r, struct message *m)
 	bool date_ok = fromline_parse(r->buf + r->pos, lf ? n - 1 : n, &fl);
 	if (!date_ok)
 		tell(r, MBOX_ANOMALY_FROM_DATE, r->msg_off, -1);
+	header_index_drop();            /* r->hdr is rewritten */
 	hdr_reserve(r, n);
 	memcpy(r->hdr, r->buf + r->pos, n);
 	size_t from_len = n;
@@ -830,6 +831,7 @@ read_header(struct mbox_reader *r, struct message *m)
 	m->header = r->hdr + from_len;
 	m->header_len = hlen;
 	m->header_complete = complete;
+	header_index_pin(m->header, m->header_len);
 	m->size = -1;
 	m->folder = NULL;
 
@@ -928,6 +930,7 @@ header_end_is_separator(struct mbox_reader *r, struct message *m)
 	if (r->cl_bad)
 		tell_cl(r, pos_off(r, r->pos), false);
 	m->header_len -= e;
+	header_index_pin(m->header, m->header_len);
 	r->msg_size -= (int64_t)e;
 	r->in_message = false;
 	return 1;
@@ -1539,6 +1542,7 @@ mbox_reader_free(struct mbox_reader *r)
 {
 	if (r == NULL)
 		return;
+	header_index_drop();            /* r->hdr may be the pinned header */
 	free(r->buf);
 	free(r->hdr);
 	sb_free(&r->pseudo_hdr);
