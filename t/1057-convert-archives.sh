@@ -7,7 +7,8 @@
 # convert -r takes compressed mboxes of a tree; --compress with a DEST
 # that would be a Maildir is a usage error; a compressed mbox that breaks
 # off (truncated) converts the messages before the break and exits 65
-# with one line naming the decompressed offset; a gzip file whose CRC
+# with one line naming the decompressed offset, but for .Z data, which
+# cannot tell (read as far as it goes, exit 0); a gzip file whose CRC
 # does not match (a flipped bit) or that has bytes after its gzip data (an
 # mbox appended to it) exits 65, not 0; zero padding and concatenated
 # gzip members are whole.
@@ -18,6 +19,7 @@ need zip
 need lz4
 need xz
 need zstd
+need compress
 cd "$TMP" || exit 99
 
 cp "$DATA/sample.mbox" s.mbox
@@ -104,6 +106,20 @@ for c in gzip xz zstd; do
 		"$(count_files "half-$c.md/new" "half-$c.md/cur")" "$whole"
 	check "$c cut in half: more than the first block's messages" test "$whole" -gt 40
 done
+# compress(1) data has no end marker, length or checksum: cut at a code
+# boundary it reads as whole, to uncompress(1) too (the oracle), and what
+# it holds is read as far as it goes
+compress -c cut.mbox >cut.Z
+sz=$(wc -c <cut.Z)
+head -c $((sz / 2)) cut.Z >half.Z
+uncompress -c half.Z >half-Z.out
+expect_status ".Z cut in half: uncompress(1) cannot tell either" 0 sh -c 'uncompress -c half.Z >/dev/null'
+expect_status ".Z cut in half: exit 0" 0 "$MAILSHIFT" convert -q half.Z half-Z.md
+expect_eq ".Z cut in half: the messages of what uncompress(1) gives" \
+	"$(count_files half-Z.md/new half-Z.md/cur)" "$(grep -c '^From ' half-Z.out)"
+"$MAILSHIFT" convert -q half-Z.out half-Z.plain || fail "half-Z.out: exit $?"
+expect_eq ".Z cut in half: the same messages as the bytes uncompress(1) gives" \
+	"$(maildir_digests half-Z.md)" "$(maildir_digests half-Z.plain)"
 
 # --- gzip checked: CRC-32, and what follows the gzip data ---------------------
 n=$(grep -c '^From ' cut.mbox)
