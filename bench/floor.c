@@ -16,6 +16,14 @@
  *                                    date: the one call per message a
  *                                    converter makes that split does not)
  *   floor split-syncfs-mtime ...     split-syncfs with the futimens(2)
+ *   floor split-maildir MBOX MAILDIR split-mtime with Maildir names: each file
+ *                                    written as tmp/SECS.MusecPpidQn.HOST and
+ *                                    renamed to new/ under a name of the form
+ *                                    mailshift gives (X<32 hex key>_0, ,S=,
+ *                                    ,W=): a delivery names its file only
+ *                                    when the size is known, so the two names
+ *                                    differ, and the directory holds the
+ *                                    longer one
  *   floor export MAILDIR MBOX        read each file of new/ and cur/, append
  *                                    it with a From_ line to one file
  *   floor export-fsync MAILDIR MBOX  the same, one fsync(2) of MBOX at the end
@@ -53,6 +61,9 @@ struct splitter {
 	int fd;                 /* the message being written, or -1 */
 	enum sync_kind sync;
 	int mtime;              /* futimens(2) each file before its close */
+	int mdnames;            /* Maildir names (split-maildir) */
+	char tmpname[128];      /* the file being written, with mdnames */
+	unsigned long msg_bytes;
 	unsigned long n;        /* messages started */
 	unsigned long pending;  /* written to tmp/, not yet renamed */
 	unsigned long pending_bytes;
@@ -106,6 +117,21 @@ static void split_flush(struct splitter *s)
 	s->pending_bytes = 0;
 }
 
+/* The file's name in new/, of the form a delivery gives once its size is
+ * known (the key stands for mailshift's; S= and W= both the size: the
+ * floor does not count lines). */
+static void split_rename_maildir(struct splitter *s)
+{
+	char name[256], *q = strchr(s->tmpname, '.');
+	q = q ? strchr(q + 1, '.') : NULL;
+	if (q == NULL)
+		die("name", s->tmpname);
+	snprintf(name, sizeof name, "%.*sX%016lx%016lx_0%s,S=%lu,W=%lu", (int)(q - s->tmpname),
+	    s->tmpname, s->n * 0x9e3779b97f4a7c15UL, s->n, q, s->msg_bytes, s->msg_bytes);
+	if (renameat(s->tmpfd, s->tmpname, s->newfd, name) < 0)
+		die("rename", s->tmpname);
+}
+
 static void split_finish(struct splitter *s)
 {
 	if (s->fd < 0)
@@ -124,6 +150,8 @@ static void split_finish(struct splitter *s)
 	if (s->sync == SYNC_FS) {
 		if (++s->pending == BATCH || s->pending_bytes >= BATCH_BYTES)
 			split_flush(s);
+	} else if (s->mdnames) {
+		split_rename_maildir(s);
 	} else {
 		split_rename(s, s->n - 1);
 	}
@@ -131,8 +159,16 @@ static void split_finish(struct splitter *s)
 
 static void split_start(struct splitter *s)
 {
-	char name[64];
+	char name[128];
 	name_of(name, sizeof name, s->n);
+	if (s->mdnames) {
+		struct timespec now;
+		clock_gettime(CLOCK_REALTIME, &now);
+		snprintf(s->tmpname, sizeof s->tmpname, "%lld.M%06ldP%ldQ%lu.floor", (long long)now.tv_sec,
+		    now.tv_nsec / 1000, (long)getpid(), s->n + 1);
+		snprintf(name, sizeof name, "%s", s->tmpname);
+	}
+	s->msg_bytes = 0;
 	s->fd = openat(s->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (s->fd < 0)
 		die("open", name);
@@ -171,6 +207,7 @@ static size_t split_scan(struct splitter *s, char *buf, size_t len, int eof, int
 			if (s->fd >= 0) {
 				write_all(s->fd, buf + i, end - i);
 				s->pending_bytes += end - i;
+				s->msg_bytes += end - i;
 			}
 			split_finish(s);
 			i = end;
@@ -181,6 +218,7 @@ static size_t split_scan(struct splitter *s, char *buf, size_t len, int eof, int
 		if (s->fd >= 0) {
 			write_all(s->fd, buf + i, len - i - keep);
 			s->pending_bytes += len - i - keep;
+			s->msg_bytes += len - i - keep;
 		}
 		memmove(buf, buf + len - keep, keep);
 		return keep;
@@ -188,9 +226,10 @@ static size_t split_scan(struct splitter *s, char *buf, size_t len, int eof, int
 	return 0;
 }
 
-static int cmd_split(const char *mbox, const char *dir, enum sync_kind sync, int mtime)
+static int cmd_split(const char *mbox, const char *dir, enum sync_kind sync, int mtime,
+    int mdnames)
 {
-	struct splitter s = { .fd = -1, .sync = sync, .mtime = mtime };
+	struct splitter s = { .fd = -1, .sync = sync, .mtime = mtime, .mdnames = mdnames };
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		die("mkdir", dir);
 	s.tmpfd = open_dir(dir, "tmp");
@@ -352,15 +391,17 @@ int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
 	if (argc == 4 && strcmp(cmd, "split") == 0)
-		return cmd_split(argv[2], argv[3], SYNC_NONE, 0);
+		return cmd_split(argv[2], argv[3], SYNC_NONE, 0, 0);
 	if (argc == 4 && strcmp(cmd, "split-syncfs") == 0)
-		return cmd_split(argv[2], argv[3], SYNC_FS, 0);
+		return cmd_split(argv[2], argv[3], SYNC_FS, 0, 0);
 	if (argc == 4 && strcmp(cmd, "split-fsync") == 0)
-		return cmd_split(argv[2], argv[3], SYNC_FILE, 0);
+		return cmd_split(argv[2], argv[3], SYNC_FILE, 0, 0);
+	if (argc == 4 && strcmp(cmd, "split-maildir") == 0)
+		return cmd_split(argv[2], argv[3], SYNC_NONE, 1, 1);
 	if (argc == 4 && strcmp(cmd, "split-mtime") == 0)
-		return cmd_split(argv[2], argv[3], SYNC_NONE, 1);
+		return cmd_split(argv[2], argv[3], SYNC_NONE, 1, 0);
 	if (argc == 4 && strcmp(cmd, "split-syncfs-mtime") == 0)
-		return cmd_split(argv[2], argv[3], SYNC_FS, 1);
+		return cmd_split(argv[2], argv[3], SYNC_FS, 1, 0);
 	if (argc == 4 && strcmp(cmd, "export") == 0)
 		return cmd_walk(argv[2], argv[3], WALK_EXPORT);
 	if (argc == 4 && strcmp(cmd, "export-fsync") == 0)
@@ -373,7 +414,7 @@ int main(int argc, char **argv)
 		return cmd_walk(argv[2], NULL, WALK_STAT);
 	if (argc == 3 && strcmp(cmd, "count") == 0)
 		return cmd_count(argv[2]);
-	fprintf(stderr, "usage: floor split|split-syncfs|split-fsync|split-mtime|split-syncfs-mtime MBOX MAILDIR\n"
+	fprintf(stderr, "usage: floor split|split-syncfs|split-fsync|split-mtime|split-syncfs-mtime|split-maildir MBOX MAILDIR\n"
 		"       floor export|export-fsync MAILDIR MBOX\n"
 		"       floor headers|read|stat MAILDIR\n"
 		"       floor count MBOX\n");
