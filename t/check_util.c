@@ -190,6 +190,43 @@ START_TEST(test_keyset)
 }
 END_TEST
 
+/* The number formatters against snprintf (the oracle): every width up to
+ * 22 for values around each power of ten and each 2^k, and the extremes. */
+START_TEST(test_fmt_numbers)
+{
+	unsigned long long vals[200];
+	size_t nv = 0;
+	char a[64], b[64];
+
+	vals[nv++] = 0;
+	vals[nv++] = ~0ull;
+	for (unsigned long long p = 1; p <= 10000000000000000000ull / 10 * 10 && nv < 150; ) {
+		vals[nv++] = p - 1;
+		vals[nv++] = p;
+		vals[nv++] = p + 1;
+		if (p > ~0ull / 10)
+			break;
+		p *= 10;
+	}
+	for (int k = 0; k < 64 && nv < 200; k += 2)
+		vals[nv++] = (1ull << k) + 7;
+	for (size_t i = 0; i < nv; i++) {
+		for (int w = 0; w <= 22; w++) {
+			char *e = fmt_u0(a, vals[i], w);
+			*e = '\0';
+			snprintf(b, sizeof b, "%0*llu", w, vals[i]);
+			ck_assert_msg(strcmp(a, b) == 0, "fmt_u0(%llu, %d): [%s] want [%s]", vals[i], w, a, b);
+		}
+		*fmt_u(a, vals[i]) = '\0';
+		snprintf(b, sizeof b, "%llu", vals[i]);
+		ck_assert_str_eq(a, b);
+		*fmt_x16(a, vals[i]) = '\0';
+		snprintf(b, sizeof b, "%016llx", vals[i]);
+		ck_assert_str_eq(a, b);
+	}
+}
+END_TEST
+
 START_TEST(test_hashset64)
 {
 	struct hashset64 s = { 0 };
@@ -223,6 +260,7 @@ util_suite(void)
 	tcase_add_test(tc, test_report_status);
 	tcase_add_test(tc, test_keyset);
 	tcase_add_test(tc, test_hashset64);
+	tcase_add_test(tc, test_fmt_numbers);
 	suite_add_tcase(s, tc);
 	return s;
 }

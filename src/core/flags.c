@@ -374,26 +374,24 @@ maildir_name_parse(const char *name, size_t len, struct maildir_name *mn)
 size_t
 flags_make_info(uint32_t flags, uint32_t keywords, const char *extra, char *buf)
 {
-	bool set[256] = { false };
+	uint64_t set[4] = { 0, 0, 0, 0 };       /* the bytes of the info, as bits */
 	size_t n = 0;
 
 	for (const char *c = "DFPRST"; *c; c++)
 		if (flags & flags_from_letter(*c))
-			set[(unsigned char)*c] = true;
-	for (int i = 0; i < 26; i++)
-		if (keywords & (1u << i))
-			set['a' + i] = true;
+			set[(unsigned char)*c >> 6] |= 1ull << (*c & 63);
+	set['a' >> 6] |= (uint64_t)(keywords & 0x3ffffffu) << ('a' & 63);
 	for (const char *c = extra; c && *c; c++) {
 		unsigned char u = (unsigned char)*c;
 		/* a letter must not end the flag list or the name */
 		if (u > ' ' && u < 0x7f && u != ',' && u != ':' && u != '/')
-			set[u] = true;
+			set[u >> 6] |= 1ull << (u & 63);
 	}
 	buf[n++] = '2';
 	buf[n++] = ',';
-	for (int c = 0; c < 256 && n < 63; c++)
-		if (set[c])
-			buf[n++] = (char)c;
+	for (int w = 0; w < 4; w++)
+		for (uint64_t b = set[w]; b != 0 && n < 63; b &= b - 1)
+			buf[n++] = (char)(w * 64 + __builtin_ctzll(b));
 	buf[n] = '\0';
 	return n;
 }

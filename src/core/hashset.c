@@ -30,7 +30,10 @@ table_alloc(size_t n, size_t size)
 static size_t
 key_slot(const struct keyset *ks, uint64_t hi, uint64_t lo, uint32_t n)
 {
-	uint64_t h = hi ^ (lo * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)n * 0xc2b2ae3d27d4eb4fULL);
+	/* each half by its own odd constant: hi = lo * c (a key made of one
+	 * counter) must not cancel out to n alone */
+	uint64_t h = (hi * 0xff51afd7ed558ccdULL) ^ (lo * 0x9e3779b97f4a7c15ULL) ^
+	    ((uint64_t)n * 0xc2b2ae3d27d4eb4fULL);
 	return (size_t)(h ^ (h >> 29)) & (ks->cap - 1);
 }
 

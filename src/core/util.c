@@ -191,17 +191,30 @@ cpu_avx2(void)
 char *
 fmt_u0(char *p, unsigned long long v, int width)
 {
+	static const char d2[201] =
+	    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+	    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+	    "8081828384858687888990919293949596979899";
 	char t[24];
-	int n = 0;
+	int n = (int)sizeof t;
 
-	do
-		t[n++] = (char)('0' + v % 10);
-	while ((v /= 10) != 0);
-	while (n < width && n < (int)sizeof t)
-		t[n++] = '0';
-	while (n > 0)
-		*p++ = t[--n];
-	return p;
+	/* two digits a step, from the right */
+	while (v >= 100) {
+		unsigned r = (unsigned)(v % 100);
+		v /= 100;
+		t[--n] = d2[2 * r + 1];
+		t[--n] = d2[2 * r];
+	}
+	if (v >= 10) {
+		t[--n] = d2[2 * v + 1];
+		t[--n] = d2[2 * v];
+	} else {
+		t[--n] = (char)('0' + v);
+	}
+	while ((int)sizeof t - n < width && n > 0)
+		t[--n] = '0';
+	memcpy(p, t + n, sizeof t - (size_t)n);
+	return p + (sizeof t - (size_t)n);
 }
 
 char *
