@@ -2,9 +2,9 @@
 # Archives and compressed files wherever a mailbox may be (mailshift-
 # convert(1) "Compressed mailboxes"): a tar or zip of a folder holding one
 # mbox converts that mbox (its directories are no second file); an archive
-# of two files is refused (the first file's messages read before the
-# second is met are delivered, and a rerun on the extracted files takes the
-# rest once); check and repair refuse every compressed file
+# of two files is refused before a message is delivered (from a pipe, the
+# first file's messages read before the second is met are, and a rerun on
+# the extracted files takes the rest once); check and repair refuse every compressed file
 # and archive, and leave it as it was (repair would write into it);
 # convert -r takes compressed mboxes of a tree; --compress with a DEST
 # that would be a Maildir is a usage error; a compressed mbox that breaks
@@ -48,19 +48,30 @@ check "it says so" grep -q "two.tar: the archive holds more than one file" "$TMP
 zip -q two.zip s.mbox Mail/INBOX
 expect_status "a zip of two files: exit 65" 65 "$MAILSHIFT" convert -q two.zip two2.md
 check "it says so" grep -q "two.zip: the archive holds more than one file" "$TMP/.err"
-# an archive is read as a stream: its second file is met after the first,
-# whose messages read by then are delivered, as a cut file's are; a rerun
-# on the extracted files takes the rest and nothing twice
+# a file is counted through before a message is delivered, however large
+# its first file; a pipe is read once: its second file is met after the
+# first, whose messages read by then are delivered, and a rerun on the
+# extracted files takes the rest and nothing twice
 python3 "$T_SRCDIR/gen-mbox.py" 1500 5 6000 >big.mbox
 big=$(grep -c '^From ' big.mbox)
 check "the first file is past the reader's buffer ($(wc -c <big.mbox) bytes)" \
 	test "$(wc -c <big.mbox)" -gt $((4 * 1024 * 1024))
 tar cf bigtwo.tar big.mbox empty.mbox
-expect_status "a tar of a large file and a second: exit 65" 65 "$MAILSHIFT" convert -q bigtwo.tar bigtwo.md
-check "it says so, with the offset where the second file was met" \
-	grep -q "bigtwo.tar:$(wc -c <big.mbox | tr -d ' '): the archive holds more than one file" "$TMP/.err"
+zip -q bigtwo.zip big.mbox empty.mbox
+gzip -c bigtwo.tar >bigtwo.tar.gz
+for f in bigtwo.tar bigtwo.zip bigtwo.tar.gz; do
+	expect_status "$f, a large file and a second: exit 65" 65 "$MAILSHIFT" convert -q "$f" "$f.md"
+	check "$f: it says so" grep -q "^mailshift convert: error: $f: the archive holds more than one file" "$TMP/.err"
+	expect_eq "$f: nothing delivered" "$(count_files "$f.md/new" "$f.md/cur")" 0
+done
+expect_status "the tar as standard input, a file: exit 65" 65 sh -c '"$0" convert -q - bigtwo-in.md <bigtwo.tar' "$MAILSHIFT"
+expect_eq "the tar as standard input, a file: nothing delivered" "$(count_files bigtwo-in.md/new bigtwo-in.md/cur)" 0
+expect_status "the tar from a pipe: exit 65" 65 sh -c 'cat bigtwo.tar | "$0" convert -q - bigtwo.md' "$MAILSHIFT"
+check "the tar from a pipe: it says so, with the offset where the second file was met" \
+	grep -q "<stdin>:$(wc -c <big.mbox | tr -d ' '): the archive holds more than one file" "$TMP/.err"
 got=$(count_files bigtwo.md/new bigtwo.md/cur)
-check "the messages read before it are delivered ($got of $big)" test "$got" -gt 0 -a "$got" -le "$big"
+check "the tar from a pipe: the messages read before it are delivered ($got of $big)" \
+	test "$got" -gt 0 -a "$got" -lt "$big"
 "$MAILSHIFT" convert big.mbox bigtwo.md 2>"$TMP/.err" || fail "the extracted file: exit $?"
 expect_eq "the extracted file: the rest, nothing twice" \
 	"$(count_files bigtwo.md/new bigtwo.md/cur)" "$big"

@@ -79,6 +79,12 @@ archive_read_open(struct archive *a, void *data, archive_open_callback *o,
 	return p(a, data, o, r, c);
 }
 
+int archive_read_set_callback_data(struct archive *a, void *d) { LOAD(archive_read_set_callback_data); return p(a, d); }
+int archive_read_set_read_callback(struct archive *a, archive_read_callback *c) { LOAD(archive_read_set_read_callback); return p(a, c); }
+int archive_read_set_skip_callback(struct archive *a, archive_skip_callback *c) { LOAD(archive_read_set_skip_callback); return p(a, c); }
+int archive_read_set_seek_callback(struct archive *a, archive_seek_callback *c) { LOAD(archive_read_set_seek_callback); return p(a, c); }
+int archive_read_open1(struct archive *a) { LOAD(archive_read_open1); return p(a); }
+
 int
 archive_read_next_header(struct archive *a, struct archive_entry **e)
 {

@@ -293,6 +293,95 @@ archive_more_files(struct source *s)
 	return false;
 }
 
+/* ---- how many files an archive holds, before its first byte is used ---- */
+
+struct prescan {
+	int fd;
+	off_t off, size;
+	char *buf;              /* ARC_READ_SIZE bytes */
+};
+
+static la_ssize_t
+ps_read(struct archive *a, void *ctx, const void **buf)
+{
+	struct prescan *p = ctx;
+	ssize_t n;
+
+	do
+		n = pread(p->fd, p->buf, ARC_READ_SIZE, p->off);
+	while (n == -1 && errno == EINTR);
+	if (n == -1) {
+		archive_set_error(a, errno, "read error: %s", strerror(errno));
+		return -1;
+	}
+	p->off += n;
+	*buf = p->buf;
+	return n;
+}
+
+static la_int64_t
+ps_skip(struct archive *a, void *ctx, la_int64_t request)
+{
+	struct prescan *p = ctx;
+	la_int64_t left = p->size > p->off ? (la_int64_t)(p->size - p->off) : 0;
+
+	(void)a;
+	if (request > left)
+		request = left;
+	p->off += (off_t)request;
+	return request;
+}
+
+static la_int64_t
+ps_seek(struct archive *a, void *ctx, la_int64_t offset, int whence)
+{
+	struct prescan *p = ctx;
+	la_int64_t base = whence == SEEK_SET ? 0 : whence == SEEK_CUR ? (la_int64_t)p->off
+	    : (la_int64_t)p->size;
+
+	(void)a;
+	if (base + offset < 0)
+		return ARCHIVE_FATAL;
+	p->off = (off_t)(base + offset);
+	return base + offset;
+}
+
+/*
+ * Does the tar or zip in the regular file fd hold more than one file? Read
+ * on its own, with pread(2), skipping (an uncompressed tar) or seeking (a
+ * zip's central directory) over the files' data, so that an archive of two
+ * mailboxes is refused before a message of the first is delivered. False
+ * when fd is no regular file (a pipe is read once: its second file is met
+ * after the first) or when this reading fails (the real one reports it).
+ */
+static bool
+archive_holds_more(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+		return false;
+	struct prescan p = { fd, 0, st.st_size, xmalloc(ARC_READ_SIZE) };
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	int files = 0;
+
+	archive_read_support_filter_all(a);
+	archive_read_support_format_zip(a);
+	archive_read_support_format_tar(a);
+	archive_read_set_callback_data(a, &p);
+	archive_read_set_read_callback(a, ps_read);
+	archive_read_set_skip_callback(a, ps_skip);
+	archive_read_set_seek_callback(a, ps_seek);
+	if (archive_read_open1(a) == ARCHIVE_OK)
+		while (files < 2 && archive_read_next_header(a, &e) == ARCHIVE_OK)
+			if (archive_entry_filetype(e) == AE_IFREG)
+				files++;
+	archive_read_free(a);
+	free(p.buf);
+	return files > 1;
+}
+
 static int
 source_open_archive(struct source *s)
 {
@@ -336,6 +425,12 @@ source_open_archive(struct source *s)
 	if (rc != ARCHIVE_OK && rc != ARCHIVE_EOF) {
 		report_error(EX_DATAERR, "%s:0: cannot decompress: %s", s->name,
 		    archive_error_string(a) ? archive_error_string(a) : "unknown format");
+		archive_read_free(a);
+		return EX_DATAERR;
+	}
+	if (archive_format(a) != ARCHIVE_FORMAT_RAW && archive_format(a) != ARCHIVE_FORMAT_EMPTY &&
+	    archive_holds_more(s->fd)) {
+		report_error(EX_DATAERR, "%s: %s", s->name, MORE_FILES);
 		archive_read_free(a);
 		return EX_DATAERR;
 	}
