@@ -15,6 +15,13 @@
  * way, and the k-th copy of a key in a source is skipped when DEST holds at
  * least k of them, so a rerun appends only what is missing.
  *
+ * With --remove-source the header is not enough to remove a source: a
+ * message whose body was edited under the same header is not in DEST. So
+ * the bodies count too (struct bodycheck): DEST's are hashed as it is
+ * scanned, a source's as it is written, and a message whose header DEST
+ * holds is written all the same, then taken back unless DEST also holds
+ * its body (the full key: header key and body hash).
+ *
  * Crash safety of an append: "<mbox>.mailshift-append" holds the device,
  * inode and durable size of the mbox while a run appends. A run killed
  * mid-message leaves it behind; the next run takes the mbox's lock and cuts
@@ -33,6 +40,7 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "convert.h"
 #include "flags.h"
@@ -45,6 +53,61 @@
 #include "uidstate.h"
 
 /* ---- Maildir / mbox -> mbox ------------------------------------------------------ */
+
+/*
+ * --remove-source: the keys of header and body (see the top). A body is
+ * hashed as it reads back from an mbox: a final LF added where it had none
+ * (the separator mboxo and mboxrd need, SPEC §5 O3).
+ */
+struct bodycheck {
+	bool on;
+	struct keyset have;         /* full keys in DEST (count + 1 in `used`) */
+	struct keyset appended;     /* appended from the current source */
+	struct keyset occ;          /* its full keys so far */
+	XXH3_state_t *xxh;
+	bool any, last_lf;          /* the body so far */
+	bool verifying;             /* the header is in DEST: is the body? */
+};
+
+static void
+body_begin(struct bodycheck *bc)
+{
+	XXH3_64bits_reset(bc->xxh);
+	bc->any = false;
+}
+
+static void
+body_feed(struct bodycheck *bc, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	XXH3_64bits_update(bc->xxh, p, n);
+	bc->any = true;
+	bc->last_lf = ((const char *)p)[n - 1] == '\n';
+}
+
+/* The full key of a message of header key hi:lo whose body was fed. */
+static void
+body_key(struct bodycheck *bc, uint64_t hi, uint64_t lo, uint64_t *fhi, uint64_t *flo)
+{
+	if (bc->any && !bc->last_lf)
+		XXH3_64bits_update(bc->xxh, "\n", 1);
+	uint64_t v[3] = { hi, lo, XXH3_64bits_digest(bc->xxh) };
+	XXH128_hash_t k = XXH3_128bits(v, sizeof v);
+	*fhi = k.high64;
+	*flo = k.low64;
+}
+
+static void
+bodycheck_free(struct bodycheck *bc)
+{
+	keyset_free(&bc->have);
+	keyset_free(&bc->appended);
+	keyset_free(&bc->occ);
+	if (bc->xxh)
+		XXH3_freeState(bc->xxh);
+	bc->xxh = NULL;
+}
 
 struct pending {
 	char *path;
@@ -68,6 +131,7 @@ struct mrun {
 	bool defer_remove;          /* compressed: sources go once DEST is published */
 	struct keyset have;         /* keys already in DEST (count + 1 in `used`) */
 	struct keyset appended;     /* appended from the current source */
+	struct bodycheck bc;        /* --remove-source */
 	struct strbuf from, hdr, strip, kw;
 	struct strbuf uidh, uidkw;  /* UID state headers, keyword names */
 	struct strbuf blk;          /* the header with its metadata block */
@@ -91,6 +155,7 @@ struct mrun {
 
 	/* the message being written */
 	uint64_t hi, lo;
+	uint64_t bc_hi, bc_lo;      /* its full key (--remove-source) */
 	const char *h;
 	size_t hlen;
 };
@@ -293,11 +358,30 @@ scan_dest(struct mrun *run)
 	if (status != 0)
 		return status;
 	struct message m;
+	struct bodycheck *bc = &run->bc;
 	int rc;
-	while ((rc = reader_next(r, &m, READER_WANT_HEADER)) == 1) {
+	while ((rc = reader_next(r, &m, bc->on ? READER_WANT_FULL : READER_WANT_HEADER)) == 1) {
 		uint64_t hi, lo;
 		msg_key(run, m.from_line, m.from_line_len, m.header, m.header_len, &hi, &lo);
 		keyset_find(&run->have, hi, lo, 0, true)->used++;
+		if (!bc->on)
+			continue;
+		body_begin(bc);
+		int brc;
+		do {
+			struct iovec iov[64];
+			int n = ARRAY_SIZE(iov);
+			if ((brc = reader_body(r, iov, &n)) == -1)
+				break;
+			for (int i = 0; i < n; i++)
+				body_feed(bc, iov[i].iov_base, iov[i].iov_len);
+		} while (brc == 1);
+		if (brc == -1) {
+			rc = -1;
+			break;
+		}
+		body_key(bc, hi, lo, &hi, &lo);
+		keyset_find(&bc->have, hi, lo, 0, true)->used++;
 	}
 	reader_close(r);
 	return rc == -1 ? report_exit_status_or(EX_DATAERR) : 0;
@@ -702,6 +786,7 @@ static void
 mb_pass_free(struct mrun *run)
 {
 	keyset_free(&run->occ);
+	keyset_free(&run->bc.occ);
 	envstore_free(run->es);
 	run->es = NULL;
 	uidlist_free(run->ul);
@@ -715,8 +800,10 @@ mb_source(struct sink *s, struct reader *r, const char *path, bool again)
 
 	(void)path;
 	run->sum = s->sum;
-	if (!again)
+	if (!again) {
 		keyset_free(&run->appended);
+		keyset_free(&run->bc.appended);
+	}
 	mb_pass_free(run);
 	run->from_maildir = reader_type(r) == SOURCE_MAILDIR;
 	run->es = run->from_maildir ? envstore_load(reader_name(r)) : NULL;
@@ -755,7 +842,14 @@ mb_begin(struct sink *s, struct reader *r, struct message *m, const char **h_r, 
 	 * appended, after the copies DEST held before */
 	struct key *ours = keyset_find(&run->appended, run->hi, run->lo, 0, false);
 	uint32_t held = d ? d->used - 1 : 0, again = ours ? ours->used - 1 : 0;
-	if (held + again >= nth) {
+	run->bc.verifying = false;
+	if (run->bc.on)
+		body_begin(&run->bc);
+	if (held + again >= nth && run->bc.on && !run->defer_remove) {
+		/* removed only if DEST holds the body too: written, then
+		 * taken back at the end if it does */
+		run->bc.verifying = true;
+	} else if (held + again >= nth) {
 		if (nth <= held)
 			run->sum->skipped++;
 		if (run->from_maildir && run->o->remove_source && !opt_common.dry_run)
@@ -787,7 +881,43 @@ mb_header(struct sink *s, const char *h, size_t hlen)
 static int
 mb_body(struct sink *s, const struct iovec *iov, int iovcnt)
 {
-	return mbox_writer_body(((struct mrun *)s)->w, iov, iovcnt);
+	struct mrun *run = (struct mrun *)s;
+
+	if (run->bc.on)
+		for (int i = 0; i < iovcnt; i++)
+			body_feed(&run->bc, iov[i].iov_base, iov[i].iov_len);
+	return mbox_writer_body(run->w, iov, iovcnt);
+}
+
+/* --remove-source: a message whose header DEST holds, written; does DEST
+ * hold its body too? Then it is taken back (1), and counted as held. */
+static int
+body_held(struct mrun *run, struct reader *r, struct message *m)
+{
+	struct bodycheck *bc = &run->bc;
+	uint64_t hi, lo;
+
+	body_key(bc, run->hi, run->lo, &hi, &lo);
+	uint32_t nth = keyset_find(&bc->occ, hi, lo, 0, true)->used++;
+	run->bc_hi = hi, run->bc_lo = lo;
+	if (!bc->verifying)
+		return 0;
+	struct key *d = keyset_find(&bc->have, hi, lo, 0, false);
+	struct key *ours = keyset_find(&bc->appended, hi, lo, 0, false);
+	uint32_t held = d ? d->used - 1 : 0, again = ours ? ours->used - 1 : 0;
+	if (held + again < nth) {
+		if (!opt_common.quiet)
+			report_info("%s: the same From_ line and header as a message in %s, another "
+			    "body: appended", run->from_maildir ? m->path : reader_name(r), run->dest);
+		return 0;
+	}
+	if (mbox_writer_cancel(run->w) == -1)
+		return -1;
+	if (nth <= held)
+		run->sum->skipped++;
+	if (run->from_maildir)
+		pending_add(run, m->path);
+	return 1;
 }
 
 static int
@@ -795,9 +925,16 @@ mb_end(struct sink *s, struct reader *r, struct message *m)
 {
 	struct mrun *run = (struct mrun *)s;
 
+	if (run->bc.on) {
+		int held = body_held(run, r, m);
+		if (held != 0)
+			return held == 1 ? 0 : -1;
+	}
 	if (mbox_writer_end(run->w) == -1)
 		return -1;
 	keyset_find(&run->appended, run->hi, run->lo, 0, true)->used++;
+	if (run->bc.on)
+		keyset_find(&run->bc.appended, run->bc_hi, run->bc_lo, 0, true)->used++;
 	int64_t size = reader_message_size(r, m);
 	unsure_add(run, size > 0 ? (uint64_t)size : 0);
 	if (run->from_maildir && run->o->remove_source)
@@ -858,6 +995,7 @@ mb_close(struct sink *s, int status)
 	mb_pass_free(run);
 	keyset_free(&run->have);
 	keyset_free(&run->appended);
+	bodycheck_free(&run->bc);
 	sb_free(&run->from);
 	sb_free(&run->hdr);
 	sb_free(&run->strip);
@@ -895,11 +1033,20 @@ sink_mbox_open(const struct convert_opts *o, const char *dest, int *status)
 	run->dest = dest;
 	run->marker_fd = -1;
 	run->marker = xasprintf("%s.mailshift-append", dest);
+	if (o->remove_source && !opt_common.dry_run) {
+		run->bc.on = true;
+		run->bc.xxh = XXH3_createState();
+		if (run->bc.xxh == NULL) {
+			errno = ENOMEM;
+			report_fatal_sys(EX_TEMPFAIL, "out of memory");
+		}
+	}
 	if (strcmp(dest, "-") == 0)
 		signal(SIGPIPE, SIG_DFL);   /* a closed pipe ends us quietly */
 	if ((*status = mrun_open(run, dest)) != 0) {
 		free(run->marker);
 		keyset_free(&run->have);
+		bodycheck_free(&run->bc);
 		free(run);
 		return NULL;
 	}

@@ -78,4 +78,50 @@ MAILSHIFT_CRASH_AFTER_MESSAGES=50 ms --remove-source "$TMP/x.mbox" "$TMP/xd" 2>/
 cat "$TMP/late" >>"$TMP/x.mbox"
 ms --remove-source "$TMP/x.mbox" "$TMP/xd"
 expect_eq "late arrival converted on rerun" "$(cat "$TMP"/xd/new/* | ids)" " 51 1"
+
+# Into an mbox, a source message counts as there only with its body: one
+# edited under the same From_ line and header (mtime kept, so the From_
+# line is the same) is appended, not removed.
+body_edit() {   # FILE TEXT: the body becomes TEXT, the header and mtime stay
+	cp -p "$1" "$TMP/stamp"
+	awk -v t="$2" '{ print } /^$/ { print t; exit }' "$TMP/stamp" >"$1"
+	touch -r "$TMP/stamp" "$1"
+}
+for v in mboxrd mboxcl2; do
+	rm -rf "$TMP/e1" "$TMP/e1.mbox"; cp -a "$TMP/md" "$TMP/e1"
+	ms --to=mbox --mbox-format=$v "$TMP/e1" "$TMP/e1.mbox"
+	cp "$TMP/e1.mbox" "$TMP/e1.before"
+	f=$(grep -l '^Message-ID: <m7@ex>' "$TMP"/e1/new/* "$TMP"/e1/cur/* 2>/dev/null)
+	body_edit "$f" "edited body"
+	"$MAILSHIFT" convert --no-progress --to=mbox --mbox-format=$v --remove-source "$TMP/e1" "$TMP/e1.mbox" 2>"$TMP/err"
+	expect_eq "$v: edited body: exit" $? 0
+	expect_eq "$v: edited body: appended" "$(grep -c '^Message-ID: ' "$TMP/e1.mbox")" 51
+	expect_eq "$v: edited body in DEST" "$(grep -c '^edited body$' "$TMP/e1.mbox")" 1
+	check "$v: DEST before kept" cmp -s -n "$(stat -c %s "$TMP/e1.before")" "$TMP/e1.before" "$TMP/e1.mbox"
+	expect_eq "$v: edited body: source empty" "$(count_files "$TMP/e1/new" "$TMP/e1/cur")" 0
+	expect_eq "$v: edited body: named" "$(grep -c "$(basename "$f").*another body: appended" "$TMP/err")" 1
+done
+# a body without a final newline gets one in DEST, and is still the same body
+rm -rf "$TMP/e2" "$TMP/e2.mbox"; cp -a "$TMP/md" "$TMP/e2"
+f=$(grep -l '^Message-ID: <m9@ex>' "$TMP"/e2/new/* "$TMP"/e2/cur/* 2>/dev/null)
+cp -p "$f" "$TMP/stamp"; head -c -1 "$TMP/stamp" >"$f"; touch -r "$TMP/stamp" "$f"
+# and one past the writer's 1 MiB buffer, taken back from the file itself
+awk 'BEGIN { print "Message-ID: <big@ex>\n"; for (i = 0; i < 40000; i++) printf "line %d of a big body%40s\n", i, "" }' \
+    >"$TMP/e2/new/1700000000.big.host"
+ms --to=mbox "$TMP/e2" "$TMP/e2.mbox"
+cp "$TMP/e2.mbox" "$TMP/e2.before"
+ms --to=mbox --remove-source "$TMP/e2" "$TMP/e2.mbox"
+check "no final newline: nothing appended" cmp -s "$TMP/e2.before" "$TMP/e2.mbox"
+expect_eq "no final newline: source empty" "$(count_files "$TMP/e2/new" "$TMP/e2/cur")" 0
+# mbox -> mbox: the same, the source emptied either way
+cp "$TMP/orig.mbox" "$TMP/e3.mbox"; rm -f "$TMP/e3.out"
+ms --to=mbox "$TMP/e3.mbox" "$TMP/e3.out"
+awk '{ print } /^Message-ID: <m7@ex>/ { m = 1 } m && /^$/ { print "edited body"; m = 0 }' \
+    "$TMP/orig.mbox" >"$TMP/e3.mbox"
+ms --to=mbox --remove-source "$TMP/e3.mbox" "$TMP/e3.out" 2>/dev/null
+expect_eq "mbox: edited body appended" "$(grep -c '^From ' "$TMP/e3.out"):$(grep -c '^edited body$' "$TMP/e3.out")" "51:1"
+expect_eq "mbox: source emptied" "$(stat -c %s "$TMP/e3.mbox")" 0
+cp "$TMP/orig.mbox" "$TMP/e3.mbox"
+ms --to=mbox --remove-source "$TMP/e3.mbox" "$TMP/e3.out" 2>/dev/null
+expect_eq "mbox: rerun of the same: nothing appended" "$(grep -c '^From ' "$TMP/e3.out")" 51
 done_testing

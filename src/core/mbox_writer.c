@@ -586,12 +586,19 @@ mbox_writer_cancel(struct mbox_writer *w)
 		errno = EINVAL;
 		return -1;
 	}
-	if (w->spool_fd != -1) {
+	bool spooled = w->spool_fd != -1;
+	if (spooled) {
 		close(w->spool_fd);
 		w->spool_fd = -1;
 	}
 	w->spooling = false;
 	w->in_msg = false;
+	/* still in the buffer: nothing reached the file */
+	if (!spooled && w->fpos >= 0 && w->msg_start >= w->fpos &&
+	    (uint64_t)(w->msg_start - w->fpos) <= w->olen) {
+		w->olen = (size_t)(w->msg_start - w->fpos);
+		return 0;
+	}
 	w->fpos = -1;
 	if (buf_flush(w) == -1 || ftruncate(w->fd, w->msg_start) == -1 ||
 	    lseek(w->fd, w->msg_start, SEEK_SET) == -1)

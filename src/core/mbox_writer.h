@@ -203,8 +203,9 @@ int mbox_writer_write(struct mbox_writer *w, const void *p, size_t n);
  * mboxo/mboxrd: SPEC §5 O3; mboxcl2 keeps it exact through
  * Content-Length). 0 or -1 (reported). */
 int mbox_writer_end(struct mbox_writer *w);
-/* Take back the message in progress (a plain file only: ftruncate to
- * where it began). 0, or -1 (EINVAL: not possible here; or reported). */
+/* Take back the message in progress (a plain file only: dropped from the
+ * buffer, or the file cut back to where it began). 0, or -1 (EINVAL: not
+ * possible here; or reported). */
 int mbox_writer_cancel(struct mbox_writer *w);
 
 /*
