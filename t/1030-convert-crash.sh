@@ -62,10 +62,14 @@ run_crash() {   # VAR N SYNC
 	# (D goes with $TMP at the end: one rm fewer per crash point)
 }
 
-# every N; under valgrind (slow) every 9th N
-step=1
-[ -n "${MAILSHIFT_VALGRIND:-}" ] && step=9
-for sync in batch message; do
+# every N; under valgrind (slow) every 9th N. --sync=none moves each file
+# out of tmp/ at once and tells the run's records with the batch: every
+# third N of it
+step1=1
+[ -n "${MAILSHIFT_VALGRIND:-}" ] && step1=9
+for sync in batch message none; do
+	step=$step1
+	[ $sync = none ] && step=$((step1 * 3))
 	n=1
 	while [ $n -le 40 ]; do run_crash MAILSHIFT_CRASH_AFTER_MESSAGES $n $sync; n=$((n + step)); done
 	n=0

@@ -57,6 +57,7 @@ struct queued {
 	char *tmpname;
 	char *final;            /* final name */
 	bool cur;
+	bool moved;             /* already in new/ or cur/ (SYNC_NONE) */
 	uint64_t cookie;
 };
 
@@ -565,7 +566,7 @@ maildir_writer_flush(struct maildir_writer *w)
 	}
 	bool any_new = false, any_cur = false;
 	for (; rc == 0 && done < w->nq; done++) {
-		if (publish_one(w, &w->q[done]) == -1) {
+		if (!w->q[done].moved && publish_one(w, &w->q[done]) == -1) {
 			rc = -1;
 			break;
 		}
@@ -589,7 +590,7 @@ maildir_writer_flush(struct maildir_writer *w)
 			if (w->o.published)
 				w->o.published(w->o.ctx, w->q[i].cookie, w->q[i].cur ? "cur" : "new", w->q[i].final);
 			testhook_message_done();
-		} else if (rc == -1 && i >= done) {
+		} else if (rc == -1 && i >= done && !w->q[i].moved) {
 			/* not published: drop the tmp copy, the source still has it */
 			unlinkat(w->tmpfd, w->q[i].tmpname, 0);
 		}
@@ -648,8 +649,22 @@ maildir_writer_end(struct maildir_writer *w, const struct maildir_msginfo *mi)
 	q->final = final_name(w, mi->key, info);
 	q->cur = cur;
 	q->cookie = mi->cookie;
+	q->moved = false;
 	w->tmpname[0] = '\0';
 	w->qbytes += w->size;
+	/* nothing to sync first: moved at once, so tmp/ holds one file at a
+	 * time (a thousand names in it made each create and rename cost more);
+	 * the caller is told with the batch, as after a sync */
+	if (w->o.sync == SYNC_NONE) {
+		if (publish_one(w, q) == -1) {
+			w->nq--;
+			unlinkat(w->tmpfd, q->tmpname, 0);
+			free(q->tmpname);
+			free(q->final);
+			return -1;
+		}
+		q->moved = true;
+	}
 	/* --sync=message fsyncs each file (above) instead of one syncfs per
 	 * batch; publishing and the directory syncs are batched either way */
 	if (w->nq >= w->o.batch_messages || w->qbytes >= w->o.batch_bytes)
@@ -697,7 +712,7 @@ maildir_writer_discard(struct maildir_writer *w)
 		return;
 	maildir_writer_abort(w);
 	for (size_t i = 0; i < w->nq; i++) {
-		if (w->tmpfd != -1)
+		if (w->tmpfd != -1 && !w->q[i].moved)
 			unlinkat(w->tmpfd, w->q[i].tmpname, 0);
 		free(w->q[i].tmpname);
 		free(w->q[i].final);
