@@ -359,6 +359,116 @@ START_TEST(test_every_split)
 }
 END_TEST
 
+/*
+ * The body scan against a line-by-line reference, on mboxes of random
+ * lines: empty ones (LF, CR LF), paragraphs, "From " and ">From " lines,
+ * text of every length so that each kind falls at every place of the
+ * scan's 16- and 32-byte steps. The reference: a message starts at each
+ * FROM_A line; its header ends at its first empty line; the empty line
+ * right before the next FROM_A line (or the end) is the separator, the
+ * header's own when the body is empty; ">From" lines lose one '>'. Read
+ * with the AVX2 loop and again with the SSE2 loop alone.
+ */
+static void
+random_line(struct strbuf *sb, unsigned *seed)
+{
+	static const char text[] = "the quick brown fox jumps over the lazy dog; FROM > from F ";
+	unsigned k = (unsigned)rand_r(seed) % 16;
+
+	switch (k) {
+	case 0: case 1: case 2: case 3:
+		sb_appends(sb, "\n");
+		return;
+	case 4:
+		sb_appends(sb, "\r\n");
+		return;
+	case 5:
+		sb_appends(sb, "From here on\n");
+		return;
+	case 6:
+		sb_appends(sb, ">From quoted\n");
+		return;
+	case 7:
+		sb_appends(sb, ">>From twice\n");
+		return;
+	case 8:
+		sb_appends(sb, "Fine\n");
+		return;
+	default:
+		for (unsigned n = (unsigned)rand_r(seed) % 90; n > 0; n--)
+			sb_appendc(sb, text[(unsigned)rand_r(seed) % (sizeof text - 1)]);
+		sb_appends(sb, k == 9 ? "\r\n" : "\n");
+	}
+}
+
+START_TEST(test_scan_random)
+{
+	for (unsigned seed0 = 1; seed0 <= 150; seed0++) {
+		unsigned seed = seed0;
+		struct strbuf in = STRBUF_INIT, want[32];
+		size_t nmsg = 1 + (unsigned)rand_r(&seed) % 6;
+
+		for (size_t i = 0; i < nmsg; i++) {
+			struct strbuf body = STRBUF_INIT;
+			size_t nl = (unsigned)rand_r(&seed) % 120;
+			want[i] = (struct strbuf)STRBUF_INIT;
+			sb_appends(&in, FROM_A "Subject: r\n\n");
+			sb_appends(&want[i], "Subject: r\n\n");
+			for (size_t l = 0; l < nl; l++)
+				random_line(&body, &seed);
+			sb_append(&in, body.buf ? body.buf : "", body.len);
+			if (body.len == 0)
+				want[i].len--;  /* the header's empty line is the separator */
+			/* the reference: unquote, then drop the separator */
+			size_t end = body.len, keep = body.len;
+			if (end >= 1 && body.buf[end - 1] == '\n') {
+				size_t b = end - 1;
+				while (b > 0 && body.buf[b - 1] != '\n')
+					b--;
+				size_t ll = end - b;
+				if (ll == 1 || (ll == 2 && body.buf[b] == '\r'))
+					keep = b;
+			}
+			for (size_t a = 0; a < keep;) {
+				const char *e = memchr(body.buf + a, '\n', keep - a);
+				size_t b = e ? (size_t)(e - body.buf) + 1 : keep;
+				size_t q = 0;
+				while (a + q < b && body.buf[a + q] == '>')
+					q++;
+				bool quoted = q > 0 && b - a - q >= 5 && memcmp(body.buf + a + q, "From ", 5) == 0;
+				sb_append(&want[i], body.buf + a + quoted, b - a - quoted);
+				a = b;
+			}
+			sb_free(&body);
+		}
+		char *path = write_file(in.buf, in.len);
+		size_t sizes[] = { 0, 4008, 4008 + seed0 % 97 };
+		for (int sse2 = 0; sse2 < 2; sse2++) {
+			if (sse2)
+				setenv("MAILSHIFT_TEST_NO_AVX2", "1", 1);
+			ck_assert(!sse2 || !cpu_avx2());
+			for (size_t z = 0; z < ARRAY_SIZE(sizes); z++) {
+				struct got g;
+				read_path(path, sizes[z], MBOX_MBOXRD, &g);
+				ck_assert_msg(g.n == nmsg, "seed %u bufsize %zu sse2 %d: %zu messages, "
+				    "want %zu", seed0, sizes[z], sse2, g.n, nmsg);
+				for (size_t i = 0; i < nmsg; i++)
+					ck_assert_msg(g.msg[i].len == want[i].len &&
+					    memcmp(g.msg[i].buf, want[i].buf, want[i].len) == 0,
+					    "seed %u bufsize %zu sse2 %d: message %zu differs",
+					    seed0, sizes[z], sse2, i);
+				got_free(&g);
+			}
+			unsetenv("MAILSHIFT_TEST_NO_AVX2");
+		}
+		for (size_t i = 0; i < nmsg; i++)
+			sb_free(&want[i]);
+		sb_free(&in);
+		free(path);
+	}
+}
+END_TEST
+
 /* ---- what the reader tells (opts.on_anomaly) --------------------------------- */
 
 #define A1 "From a@b Mon Jan  1 00:00:00 2024\n"      /* 34 bytes */
@@ -896,6 +1006,7 @@ suite(void)
 	tcase_add_loop_test(tc, test_table_file, 0, ARRAY_SIZE(cases));
 	tcase_add_loop_test(tc, test_table_pipe, 0, ARRAY_SIZE(cases));
 	tcase_add_test(tc, test_every_split);
+	tcase_add_test(tc, test_scan_random);
 	tcase_add_loop_test(tc, test_told, 0, ARRAY_SIZE(told_cases));
 	tcase_add_test(tc, test_told_every_split);
 	tcase_add_test(tc, test_told_refused);

@@ -12,6 +12,8 @@
  *                                     (a run slow enough to kill mid-way)
  *   MAILSHIFT_TEST_LIBARCHIVE=NAME    load NAME instead of libarchive (a
  *                                     system where it cannot be loaded)
+ *   MAILSHIFT_TEST_NO_AVX2=1          cpu_avx2() says no: the SSE2 loops
+ *                                     run, as on a CPU without AVX2
  *
  * Without the configure option every hook is a no-op that costs nothing.
  */
