@@ -9,6 +9,8 @@
  * (one syncfs(2) for the batch, or fsync per file with SYNC_MESSAGE), then
  * moved, then new/ and cur/ synced. A message counts as delivered only
  * after the flush that published it; the source may be changed only then.
+ * With SYNC_NONE there is nothing to sync first: each file is moved as it
+ * ends, and the caller is told with the batch all the same.
  */
 #ifndef MAILSHIFT_MAILDIR_WRITER_H
 #define MAILSHIFT_MAILDIR_WRITER_H
