@@ -73,6 +73,24 @@ is_client_header(const struct header_field *f)
 }
 
 static bool is_status_header(const struct header_field *f, bool keep_keywords);
+static bool may_have_status(const char *h, size_t hlen, size_t k);
+
+/* Does the (pinned) header hold a client state field? (header_may_have:
+ * false means certainly not) */
+static bool
+may_have_client(const char *h, size_t hlen)
+{
+	static const struct { const char *s; size_t n; } names[] = {
+#define N(x) { x, sizeof x - 1 }
+		N("X-Mozilla-Status"), N("X-Mozilla-Status2"), N("X-Mozilla-Keys"), N("X-Evolution"),
+		N("X-Gmail-Labels"),
+#undef N
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+		if (header_may_have(h, hlen, names[i].s, names[i].n))
+			return true;
+	return false;
+}
 
 /* What a key leaves out: the mbox metadata fields and the clients' state. */
 static bool
@@ -96,7 +114,10 @@ convert_message_key(const char *from, size_t flen, const char *h, size_t hlen,
 	 * streaming form of earlier versions gave, without a state to allocate */
 	sb_reset(scratch);
 	sb_append(scratch, from, flen);
-	header_filter(h, hlen, drop_for_key, NULL, append_run, scratch);
+	if (may_have_status(h, hlen, 8) || may_have_client(h, hlen))
+		header_filter(h, hlen, drop_for_key, NULL, append_run, scratch);
+	else
+		sb_append(scratch, h, hlen);   /* nothing to leave out */
 	XXH128_hash_t d = XXH3_128bits(scratch->buf ? scratch->buf : "", scratch->len);
 	*hi = d.high64;
 	*lo = d.low64;
@@ -359,6 +380,16 @@ static const struct { const char *s; size_t n; } status_headers[] = {
 #undef N
 };
 
+/* May the header hold one of the first k of status_headers? */
+static bool
+may_have_status(const char *h, size_t hlen, size_t k)
+{
+	for (size_t i = 0; i < k && i < ARRAY_SIZE(status_headers); i++)
+		if (header_may_have(h, hlen, status_headers[i].s, status_headers[i].n))
+			return true;
+	return false;
+}
+
 static bool
 is_status_header(const struct header_field *f, bool keep_keywords)
 {
@@ -395,6 +426,9 @@ drop_meta(const struct header_field *f, void *keep_keywords)
 bool
 convert_consume_header(const char *h, size_t len, bool keep_keywords, struct strbuf *out)
 {
+	/* status_headers but Lines */
+	if (!may_have_status(h, len, ARRAY_SIZE(status_headers) - 1))
+		return false;
 	return header_filter_sb(h, len, drop_meta, &keep_keywords, out) > 0;
 }
 

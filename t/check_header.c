@@ -309,6 +309,75 @@ START_TEST(test_iter_index)
 }
 END_TEST
 
+/* header_may_have(): false only for a name the pinned block lacks; true
+ * for every field it holds, in any case, and for any other block. Checked
+ * against header_find() walking line by line, on a header of common field
+ * names and on names that differ in one byte or their length. */
+START_TEST(test_may_have)
+{
+	static const char h[] =
+	    "Received: from a by b; Mon, 4 Jan 2021 10:00:00 +0000\n"
+	    "Return-Path: <a@b>\nDate: Mon, 4 Jan 2021 10:00:00 +0000\nFrom: a@b\nTo: c@d\n"
+	    "Subject: s\nMessage-ID: <x@y>\nMIME-Version: 1.0\nContent-Type: text/plain\n"
+	    "Content-Transfer-Encoding: 8bit\nX-Mailer: m\nDKIM-Signature: v=1\nStatus: RO\n"
+	    "In-Reply-To: <z@y>\nCc: e@f\nList-Id: <l>\nX-Status: A\nX-UIDL: 17\n\n";
+	static const char *const names[] = {
+		"Received", "received", "RETURN-PATH", "Date", "From", "To", "Subject",
+		"Message-Id", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",
+		"X-Mailer", "DKIM-Signature", "Status", "In-Reply-To", "Cc", "List-Id",
+		"x-status", "X-UIDL", "X-UID", "X-IMAP", "X-IMAPbase", "X-Keywords",
+		"Content-Length", "Lines", "X-Mozilla-Status", "X-Mozilla-Status2",
+		"X-Mozilla-Keys", "X-Evolution", "X-Gmail-Labels", "Statu", "Statuss", "T",
+		"X-Statut", "Y-Status",
+	};
+	size_t len = sizeof h - 1, absent = 0, said_absent = 0;
+	char *copy = malloc(len + 1);
+
+	memcpy(copy, h, len + 1);
+	for (int pass = 0; pass < 2; pass++) {
+		/* pass 1: a walk stopped early first; header_may_have completes it */
+		header_index_pin(h, len);
+		if (pass == 1) {
+			struct header_field f;
+			ck_assert(header_find(h, len, "Return-Path", &f));
+		}
+		for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+			struct header_field f;
+			bool there = false;
+			struct header_iter it;
+			header_iter_init(&it, copy, len);       /* not pinned: line by line */
+			while (header_iter_next(&it, &f))
+				there = there || (f.name_len == strlen(names[i]) &&
+				    mem_ieq(f.name, names[i], f.name_len));
+			bool may = header_may_have(h, len, names[i], strlen(names[i]));
+			ck_assert_msg(may || !there, "%s is there, said absent", names[i]);
+			ck_assert(header_may_have(copy, len, names[i], strlen(names[i])));
+			ck_assert(header_find(h, len, names[i], &f) == there);
+			absent += !there;
+			said_absent += !may;
+		}
+	}
+	/* 16 absent names, twice: a Bloom filter of 256 bits, two a name,
+	 * leaves nearly all of them out */
+	ck_assert_uint_eq(absent, 32);
+	ck_assert_uint_ge(said_absent, 28);
+	/* a new pin forgets the names */
+	static const char small[] = "Subject: x\n\n";
+	header_index_pin(small, sizeof small - 1);
+	ck_assert(!header_may_have(small, sizeof small - 1, "Status", 6));
+	ck_assert(header_may_have(small, sizeof small - 1, "SUBJECT", 7));
+	header_index_pin(copy, len);
+	ck_assert(header_may_have(h, len, "Status", 6));
+	ck_assert(!header_may_have(copy, len, "X-Keywords", 10));
+	memcpy(strstr(copy, "X-UIDL"), "X-UIDM", 6);    /* changed behind the pin */
+	header_index_pin(copy, len);
+	ck_assert(header_may_have(copy, len, "X-UIDM", 6));
+	header_index_drop();
+	ck_assert(header_may_have(copy, len, "X-Keywords", 10));
+	free(copy);
+}
+END_TEST
+
 START_TEST(test_iter_edges)
 {
 	struct header_iter it;
@@ -630,6 +699,7 @@ header_suite(void)
 	tcase_add_test(tc, test_iter_malformed);
 	tcase_add_test(tc, test_iter_edges);
 	tcase_add_test(tc, test_iter_index);
+	tcase_add_test(tc, test_may_have);
 	tcase_add_test(tc, test_find_count);
 	tcase_add_test(tc, test_filter);
 	tcase_add_loop_test(tc, test_unfold, 0, (int)ARRAY_SIZE(unfold_cases));

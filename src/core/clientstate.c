@@ -472,8 +472,13 @@ find_first(const char *hdr, size_t len, const char *const *names, struct found *
 	size_t lens[64];
 
 	/* lengths once, not once per field and name */
-	for (size_t i = 0; i < k && i < ARRAY_SIZE(lens); i++)
+	bool any = false;
+	for (size_t i = 0; i < k && i < ARRAY_SIZE(lens); i++) {
 		lens[i] = strlen(names[i]);
+		any = any || header_may_have(hdr, len, names[i], lens[i]);
+	}
+	if (!any && k <= ARRAY_SIZE(lens))
+		return;         /* none of them here */
 	header_iter_init(&it, hdr, len);
 	while (header_iter_next(&it, &f)) {
 		for (size_t i = 0; i < k; i++) {

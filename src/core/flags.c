@@ -196,6 +196,12 @@ mbox_header_read(const char *hdr, size_t len, bool mozilla, struct mbox_state *s
 	uint32_t moz = 0;
 
 	memset(st, 0, sizeof *st);
+	bool any = false;
+	for (size_t i = 0; i < ARRAY_SIZE(fields) && !any; i++)
+		any = (mozilla || fields[i].bit != SEEN_MOZILLA) &&
+		    header_may_have(hdr, len, fields[i].name, fields[i].len);
+	if (!any)
+		return;         /* none of them here */
 	header_iter_init(&it, hdr, len);
 	while (header_iter_next(&it, &f)) {
 		unsigned bit = 0;

@@ -79,6 +79,7 @@ struct hx_block {
 	size_t n, cap;
 	bool complete;                  /* v holds them all */
 	unsigned malformed;             /* it->malformed at the end, when complete */
+	uint64_t names[4];              /* its field names (name_bits) */
 };
 
 static struct hx_block hx;
@@ -93,6 +94,7 @@ header_index_pin(const char *hdr, size_t len)
 	hx.len = len;
 	hx.n = 0;
 	hx.complete = false;
+	memset(hx.names, 0, sizeof hx.names);
 	hx.gen++;
 }
 
@@ -149,6 +151,36 @@ field_name(const char *p, const char *eol, const char **colon_r)
 	return n;
 }
 
+/* Two of 256 bits (a Bloom filter, k = 2) for a field name (n > 0), the
+ * same for every spelling that mem_ieq() finds equal (letters folded with
+ * | 0x20, other bytes as they are, so equal names fold the same): from its
+ * length and four of its bytes, in a few steps whatever its length. The
+ * two bits are h >> 24 and (h >> 16) & 255. */
+static inline uint32_t
+name_bits(const char *name, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)name;
+	uint32_t v = (uint32_t)(u[0] | 0x20) | (uint32_t)(u[n / 2] | 0x20) << 8 |
+	    (uint32_t)(u[n - 1] | 0x20) << 16 | (uint32_t)(u[n > 1 ? n - 2 : 0] | 0x20) << 24;
+	uint32_t h = (v ^ (uint32_t)n * 0x9e3779b1u) * 0x85ebca6bu;
+	return (h ^ h >> 13) * 0xc2b2ae35u;
+}
+
+static inline bool
+names_test(uint32_t h)
+{
+	unsigned a = h >> 24, b = (h >> 16) & 255;
+	return ((hx.names[a >> 6] >> (a & 63)) & (hx.names[b >> 6] >> (b & 63)) & 1) != 0;
+}
+
+static inline void
+names_set(uint32_t h)
+{
+	unsigned a = h >> 24, b = (h >> 16) & 255;
+	hx.names[a >> 6] |= (uint64_t)1 << (a & 63);
+	hx.names[b >> 6] |= (uint64_t)1 << (b & 63);
+}
+
 /* Past the fields the pinned block's index holds (it->p is where they
  * end): the next one line by line, kept. */
 static bool __attribute__((noinline))
@@ -175,8 +207,24 @@ hx_extend(struct header_iter *it, struct header_field *f)
 		(uint32_t)(f->value - base), (uint32_t)f->value_len,
 		(uint32_t)(f->line - base), (uint32_t)f->line_len,
 		(uint32_t)(it->p - base), it->malformed };
+	names_set(name_bits(f->name, f->name_len));
 	it->ixi++;
 	return true;
+}
+
+bool
+header_may_have(const char *hdr, size_t len, const char *name, size_t n)
+{
+	if (hdr == NULL || hdr != hx.hdr || len != hx.len)
+		return true;            /* not the pinned block: walk it */
+	if (!hx.complete) {
+		struct header_iter it;
+		struct header_field f;
+		header_iter_init(&it, hdr, len);
+		while (header_iter_next(&it, &f))
+			;
+	}
+	return n == 0 || names_test(name_bits(name, n));
 }
 
 bool
@@ -246,6 +294,8 @@ header_find(const char *hdr, size_t len, const char *name, struct header_field *
 	struct header_iter it;
 	size_t n = strlen(name);
 
+	if (!header_may_have(hdr, len, name, n))
+		return false;
 	header_iter_init(&it, hdr, len);
 	while (header_iter_next(&it, f))
 		if (f->name_len == n && mem_ieq(f->name, name, n))
@@ -260,6 +310,8 @@ header_count(const char *hdr, size_t len, const char *name)
 	struct header_field f;
 	size_t n = strlen(name), count = 0;
 
+	if (!header_may_have(hdr, len, name, n))
+		return 0;
 	header_iter_init(&it, hdr, len);
 	while (header_iter_next(&it, &f))
 		if (f.name_len == n && mem_ieq(f.name, name, n))

@@ -61,6 +61,16 @@ bool header_iter_next(struct header_iter *it, struct header_field *f);
 void header_index_pin(const char *hdr, size_t len);
 void header_index_drop(void);
 
+/*
+ * May the block hold a field named `name` (n bytes, case-insensitive)?
+ * false only for the pinned block, when none of its fields has that name:
+ * its index keeps a bit per field name (completed here if a walk had not
+ * yet reached its end), so a lookup of a field the header lacks, or a
+ * filter with nothing to leave out, costs a test instead of a walk. true
+ * for any other block, and now and then for a name the pinned one lacks.
+ */
+bool header_may_have(const char *hdr, size_t len, const char *name, size_t n);
+
 /* First field named `name` (case-insensitive). */
 bool header_find(const char *hdr, size_t len, const char *name, struct header_field *f);
 /* How many fields are named `name`. */
