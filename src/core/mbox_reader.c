@@ -70,6 +70,10 @@ static const char nl_lf[] = "\n";
 static const char nl_crlf[] = "\r\n";
 
 struct mbox_reader {
+	/* the From_ line the body scan found ending the message before
+	 * (parsed there, not again for its header); offset -1: none */
+	off_t next_from_off;
+	struct fromline next_from;
 	struct source *src;
 	struct mbox_reader_opts opts;
 	bool unquote;              /* remove one '>' from >+From lines */
@@ -442,6 +446,33 @@ ensure_line(struct mbox_reader *r, size_t need)
 	}
 }
 
+/* The line at r->pos, whole in the buffer (as ensure_line(r, r->cap)
+ * makes it): its length through its LF, *lf false when it has none (the
+ * end of the file, or a line that fills the buffer). One memchr() a line.
+ * 0 or -1. */
+static int
+whole_line(struct mbox_reader *r, size_t *n_r, bool *lf)
+{
+	for (;;) {
+		const char *p = r->buf + r->pos;
+		size_t avail = r->end - r->pos;
+		const char *e = memchr(p, '\n', avail);
+		if (e != NULL || r->eof || avail >= r->cap) {
+			*lf = e != NULL;
+			*n_r = e ? (size_t)(e - p) + 1 : avail;
+			return 0;
+		}
+		ssize_t n = fill(r);
+		if (n == -1)
+			return -1;
+		if (n == 0 && !r->eof) {
+			*lf = false;        /* buffer full */
+			*n_r = r->end - r->pos;
+			return 0;
+		}
+	}
+}
+
 /* Length of the line at p (through LF) within avail bytes; *lf false when
  * no LF was found. */
 static size_t
@@ -719,9 +750,9 @@ read_header(struct mbox_reader *r, struct message *m)
 	bool lf;
 
 	r->msg_off = pos_off(r, r->pos);
-	if (ensure_line(r, r->cap) == -1)
+	size_t n;
+	if (whole_line(r, &n, &lf) == -1)
 		return -1;
-	size_t n = line_len(r->buf + r->pos, r->end - r->pos, &lf);
 	if (!lf && !r->eof) {
 		report_error(EX_DATAERR, "%s:%lld: From_ line longer than %zu bytes",
 		    r->src->name, (long long)r->msg_off, r->cap);
@@ -730,7 +761,14 @@ read_header(struct mbox_reader *r, struct message *m)
 		return -1;
 	}
 	struct fromline fl;
-	bool date_ok = fromline_parse(r->buf + r->pos, lf ? n - 1 : n, &fl);
+	bool date_ok;
+	if (r->next_from_off == r->msg_off) {
+		fl = r->next_from;      /* the body scan parsed these bytes */
+		date_ok = true;
+	} else {
+		date_ok = fromline_parse(r->buf + r->pos, lf ? n - 1 : n, &fl);
+	}
+	r->next_from_off = -1;
 	if (!date_ok)
 		tell(r, MBOX_ANOMALY_FROM_DATE, r->msg_off, -1);
 	header_index_drop();            /* r->hdr is rewritten */
@@ -785,11 +823,9 @@ read_header(struct mbox_reader *r, struct message *m)
 			warn_at(r, pos_off(r, r->pos), ">From line at the top of a header (a forwarding stamp): kept as header text");
 			tell(r, MBOX_ANOMALY_STAMP, pos_off(r, r->pos), -1);
 		}
-		if (ensure_line(r, r->cap) == -1)
+		if (whole_line(r, &n, &lf) == -1)
 			return -1;
 		p = r->buf + r->pos;
-		avail = r->end - r->pos;
-		n = line_len(p, avail, &lf);
 		if (hlen + n > READER_HEADER_MAX)
 			break;      /* the rest of a huge header continues as body */
 		if (q) {
@@ -804,7 +840,7 @@ read_header(struct mbox_reader *r, struct message *m)
 		memcpy(r->hdr + from_len + hlen, p, n);
 		hlen += n;
 		r->pos += n;
-		if (*p != ' ' && *p != '\t' && memchr(p, ':', n) != NULL)
+		if (!seen_field && *p != ' ' && *p != '\t' && memchr(p, ':', n) != NULL)
 			seen_field = true;
 	}
 	if (!complete) {
@@ -1088,6 +1124,7 @@ reader_alloc(struct source *src, const struct mbox_reader_opts *opts)
 	r->unquote = r->variant != MBOX_MBOXCL2;
 	r->all_cl_valid = true;
 	r->c.first_unquoted_from = r->c.first_missing_separator = r->c.first_cl_ignored = -1;
+	r->next_from_off = -1;
 	return r;
 }
 
@@ -1472,7 +1509,8 @@ mbox_reader_body(struct mbox_reader *r, struct iovec *iov, int *iovcnt)
 				continue;
 			}
 			if (avail >= 5 && memcmp(p, "From ", 5) == 0) {
-				if (is_from_line(p, avail, NULL)) {
+				if (is_from_line(p, avail, &r->next_from)) {
+					r->next_from_off = pos_off(r, r->pos);
 					int sep = r->pending;
 					r->pending = 0;
 					end_message(r, sep, false);
