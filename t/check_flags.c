@@ -424,6 +424,47 @@ START_TEST(test_vsize_wide)
 }
 END_TEST
 
+/* The AVX2 loop counts spans of 255 blocks of 32 bytes (8,160 bytes) at
+ * once when they hold no CR: 40 KB of LF lines with a CR LF or a CR alone
+ * put at the edges of those spans and blocks and in between, cut at many
+ * places, against the byte loop; then the same without AVX2. */
+START_TEST(test_vsize_spans)
+{
+	enum { N = 40000 };
+	char *buf = malloc(N);
+	static const size_t at[] = { 0, 1, 31, 32, 33, 8159, 8160, 8161, 8191, 8192, 16320,
+		16321, 24480, 24479, 39999 };
+
+	for (int sse2 = 0; sse2 < 2; sse2++) {
+		if (sse2)
+			setenv("MAILSHIFT_TEST_NO_AVX2", "1", 1);
+		for (size_t v = 0; v < 2 * ARRAY_SIZE(at) + 1; v++) {
+			for (size_t i = 0; i < N; i++)
+				buf[i] = i % 61 == 60 ? '\n' : 'a' + (char)(i % 26);
+			if (v > 0) {
+				size_t j = at[(v - 1) / 2];
+				if (v % 2 == 1 && j + 1 < N) {
+					buf[j] = '\r';          /* a CR LF */
+					buf[j + 1] = '\n';
+				} else {
+					buf[j] = '\r';          /* a CR alone */
+				}
+			}
+			uint64_t want = vsize_ref(buf, N, false);
+			for (size_t cut = 0; cut < N; cut += 997) {
+				bool cr = false;
+				uint64_t a = flags_vsize_add(buf, cut, &cr);
+				a += flags_vsize_add(buf + cut, N - cut, &cr);
+				ck_assert_msg(a == want, "variant %zu cut %zu sse2 %d: %llu, want %llu", v, cut,
+				    sse2, (unsigned long long)a, (unsigned long long)want);
+			}
+		}
+		unsetenv("MAILSHIFT_TEST_NO_AVX2");
+	}
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_keyword_atom)
 {
 	ck_assert(keyword_is_atom(L("$Forwarded")));
@@ -487,6 +528,7 @@ flags_suite(void)
 	tcase_add_test(tc, test_make_info_bound);
 	tcase_add_test(tc, test_vsize);
 	tcase_add_test(tc, test_vsize_wide);
+	tcase_add_test(tc, test_vsize_spans);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -404,20 +404,45 @@ flags_make_info(uint32_t flags, uint32_t keywords, const char *extra, char *buf)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 /* The same 32 bytes at a time, where the CPU has AVX2 (most x86-64 made
- * since 2013): the loop of flags_vsize_add() in half the steps. */
+ * since 2013), in spans of up to 255 blocks: a span's LFs are counted in
+ * byte lanes (one vpsubb a block; a lane holds 255) while its CRs are only
+ * noticed; a span without a CR, after a byte that is none, adds its LFs,
+ * the others are counted again block by block, each LF against the byte
+ * before it. Mail with LF line ends, nearly all of it, pays the first
+ * loop only: half the instructions of the exact one. */
 __attribute__((target("avx2,popcnt")))
 static const char *
 vsize_avx2(const char *q, const char *e, uint64_t *add)
 {
 	const __m256i vlf = _mm256_set1_epi8('\n'), vcr = _mm256_set1_epi8('\r');
+	const __m256i zero = _mm256_setzero_si256();
 	uint64_t n = 0;
 
-	for (; e - q >= 32; q += 32) {
-		__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)q);
-		__m256i b = _mm256_loadu_si256((const __m256i *)(const void *)(q - 1));
-		unsigned m = (unsigned)_mm256_movemask_epi8(_mm256_andnot_si256(
-		    _mm256_cmpeq_epi8(b, vcr), _mm256_cmpeq_epi8(a, vlf)));
-		n += (unsigned)__builtin_popcount(m);
+	while (e - q >= 32) {
+		size_t k = (size_t)(e - q) / 32;
+		if (k > 255)
+			k = 255;
+		__m256i lfs = zero, crs = zero;
+		for (size_t i = 0; i < k; i++) {
+			__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(q + 32 * i));
+			lfs = _mm256_sub_epi8(lfs, _mm256_cmpeq_epi8(a, vlf));
+			crs = _mm256_or_si256(crs, _mm256_cmpeq_epi8(a, vcr));
+		}
+		if (_mm256_testz_si256(crs, crs) && q[-1] != '\r') {
+			__m256i s = _mm256_sad_epu8(lfs, zero);
+			n += (uint64_t)_mm256_extract_epi64(s, 0) + (uint64_t)_mm256_extract_epi64(s, 1) +
+			    (uint64_t)_mm256_extract_epi64(s, 2) + (uint64_t)_mm256_extract_epi64(s, 3);
+		} else {
+			for (size_t i = 0; i < k; i++) {
+				const char *b = q + 32 * i;
+				__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)b);
+				__m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(b - 1));
+				unsigned m = (unsigned)_mm256_movemask_epi8(_mm256_andnot_si256(
+				    _mm256_cmpeq_epi8(c, vcr), _mm256_cmpeq_epi8(a, vlf)));
+				n += (unsigned)__builtin_popcount(m);
+			}
+		}
+		q += 32 * k;
 	}
 	*add += n;
 	return q;
