@@ -422,21 +422,32 @@ vsize_avx2(const char *q, const char *e, uint64_t *add)
 		size_t k = (size_t)(e - q) / 32;
 		if (k > 255)
 			k = 255;
-		__m256i lfs = zero, crs = zero;
-		for (size_t i = 0; i < k; i++) {
-			__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)(q + 32 * i));
+		__m256i lfs = zero, lfs2 = zero, crs = zero, crs2 = zero;
+		const char *b = q, *be = q + 32 * (k & ~(size_t)1);
+		for (; b < be; b += 64) {       /* two blocks a step, two chains */
+			__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)b);
+			__m256i a2 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 32));
+			lfs = _mm256_sub_epi8(lfs, _mm256_cmpeq_epi8(a, vlf));
+			lfs2 = _mm256_sub_epi8(lfs2, _mm256_cmpeq_epi8(a2, vlf));
+			crs = _mm256_or_si256(crs, _mm256_cmpeq_epi8(a, vcr));
+			crs2 = _mm256_or_si256(crs2, _mm256_cmpeq_epi8(a2, vcr));
+		}
+		if (k & 1) {
+			__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)b);
 			lfs = _mm256_sub_epi8(lfs, _mm256_cmpeq_epi8(a, vlf));
 			crs = _mm256_or_si256(crs, _mm256_cmpeq_epi8(a, vcr));
 		}
+		lfs = _mm256_add_epi8(lfs, lfs2);       /* at most 255 a lane */
+		crs = _mm256_or_si256(crs, crs2);
 		if (_mm256_testz_si256(crs, crs) && q[-1] != '\r') {
 			__m256i s = _mm256_sad_epu8(lfs, zero);
 			n += (uint64_t)_mm256_extract_epi64(s, 0) + (uint64_t)_mm256_extract_epi64(s, 1) +
 			    (uint64_t)_mm256_extract_epi64(s, 2) + (uint64_t)_mm256_extract_epi64(s, 3);
 		} else {
 			for (size_t i = 0; i < k; i++) {
-				const char *b = q + 32 * i;
-				__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)b);
-				__m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(b - 1));
+				const char *x = q + 32 * i;
+				__m256i a = _mm256_loadu_si256((const __m256i *)(const void *)x);
+				__m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(x - 1));
 				unsigned m = (unsigned)_mm256_movemask_epi8(_mm256_andnot_si256(
 				    _mm256_cmpeq_epi8(c, vcr), _mm256_cmpeq_epi8(a, vlf)));
 				n += (unsigned)__builtin_popcount(m);
