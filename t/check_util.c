@@ -192,6 +192,33 @@ END_TEST
 
 /* The number formatters against snprintf (the oracle): every width up to
  * 22 for values around each power of ten and each 2^k, and the extremes. */
+/* mem_has_8bit() against a byte loop: every length to 300, the one high
+ * byte at every place (and none), with the AVX2 loop and without it. */
+START_TEST(test_has_8bit)
+{
+	unsigned char buf[300];
+
+	for (int sse2 = 0; sse2 < 2; sse2++) {
+		if (sse2)
+			setenv("MAILSHIFT_TEST_NO_AVX2", "1", 1);
+		for (size_t n = 0; n <= sizeof buf; n++) {
+			memset(buf, 'a', sizeof buf);
+			ck_assert(!mem_has_8bit(buf, n));
+			for (size_t at = 0; at < n; at++) {
+				buf[at] = (unsigned char)(0x80 + at % 128);
+				ck_assert_msg(mem_has_8bit(buf, n), "n %zu at %zu sse2 %d", n, at, sse2);
+				buf[at] = 'a';
+			}
+			if (n < sizeof buf) {
+				buf[n] = 0xff;          /* just past the end: not seen */
+				ck_assert(!mem_has_8bit(buf, n));
+			}
+		}
+		unsetenv("MAILSHIFT_TEST_NO_AVX2");
+	}
+}
+END_TEST
+
 START_TEST(test_fmt_numbers)
 {
 	unsigned long long vals[200];
@@ -261,6 +288,7 @@ util_suite(void)
 	tcase_add_test(tc, test_keyset);
 	tcase_add_test(tc, test_hashset64);
 	tcase_add_test(tc, test_fmt_numbers);
+	tcase_add_test(tc, test_has_8bit);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -278,7 +278,10 @@ name_sizes(struct maildir_name *mn)
 	mn->uniq = b;
 	mn->uniq_len = mn->base_len;
 	for (const char *p = b; p + 3 <= end; p++) {
-		if (p[0] != ',' || (p[1] != 'S' && p[1] != 'W') || p[2] != '=')
+		p = memchr(p, ',', (size_t)(end - p));
+		if (p == NULL || p + 3 > end)
+			break;
+		if ((p[1] != 'S' && p[1] != 'W') || p[2] != '=')
 			continue;
 		if (mn->uniq_len == mn->base_len)
 			mn->uniq_len = (size_t)(p - b);
@@ -306,16 +309,16 @@ name_sizes(struct maildir_name *mn)
 static void
 name_flags(struct maildir_name *mn)
 {
-	bool seen[256] = { false };
+	uint64_t seen[4] = { 0, 0, 0, 0 };
 	unsigned char max = 0;
 
 	for (size_t i = 2; i < mn->info_len && mn->info[i] != ','; i++) {
 		unsigned char c = (unsigned char)mn->info[i];
-		if (seen[c])
+		if (seen[c >> 6] >> (c & 63) & 1)
 			mn->anomalies |= MN_DUPLICATE;
 		else if (c < max)
 			mn->anomalies |= MN_UNSORTED;
-		seen[c] = true;
+		seen[c >> 6] |= (uint64_t)1 << (c & 63);
 		if (c > max)
 			max = c;
 		uint32_t bit = flags_from_letter((char)c);
@@ -333,16 +336,13 @@ name_flags(struct maildir_name *mn)
 static const char *
 name_separator(const char *name, size_t len, unsigned *anomalies)
 {
-	const char *sep = NULL;
+	const char *sep = len ? memrchr(name, ':', len) : NULL;
 
-	for (size_t i = 0; i < len; i++)
-		if (name[i] == ':') {
-			if (sep)
-				*anomalies |= MN_COLON_IN_UNIQ;
-			sep = name + i;
-		}
-	if (sep)
+	if (sep) {
+		if (memchr(name, ':', (size_t)(sep - name)) != NULL)
+			*anomalies |= MN_COLON_IN_UNIQ;
 		return sep;
+	}
 	for (size_t i = len; i-- > 0;)
 		if ((name[i] == '!' || name[i] == ';') && len - i >= 3 &&
 		    name[i + 1] == '2' && name[i + 2] == ',') {

@@ -694,6 +694,14 @@ append_raw(struct strbuf *out, const char *p, size_t n)
 	const unsigned char *u = (const unsigned char *)p;
 
 	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && u[j] < 0x80)
+			j++;
+		if (j > i) {                    /* a run of ASCII at once */
+			sb_append(out, p + i, j - i);
+			i = j;
+			continue;
+		}
 		size_t k = utf8_seq(u + i, n - i);
 		if (k > 0) {
 			sb_append(out, p + i, k);
@@ -872,7 +880,12 @@ header_decode_2047(const char *value, size_t len, struct strbuf *out, unsigned *
 	if (bad_r)
 		*bad_r = 0;
 	while (p + 1 < end) {
-		if (!(p[0] == '=' && p[1] == '?' && eword_parse(p, end, &w))) {
+		if (p[0] != '=') {
+			const char *eq = memchr(p, '=', (size_t)(end - p));
+			p = eq ? eq : end;
+			continue;
+		}
+		if (!(p[1] == '?' && eword_parse(p, end, &w))) {
 			p++;
 			continue;
 		}
