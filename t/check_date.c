@@ -471,6 +471,54 @@ START_TEST(test_make_time)
 }
 END_TEST
 
+/* date_parse() reads the common layout in one pass, and gives it to the
+ * general parser otherwise: the two agree on every combination of the
+ * parts below (weekday, day, month, year, time, zone, what follows, the
+ * white space between), valid and not. */
+START_TEST(test_date_fast_same)
+{
+	static const char *const wd[] = { "", "Mon, ", "mon, ", "Thu,", "Monday, ", "Mon ", "Xyz, " };
+	static const char *const md[] = { "4", "04", "31", "32", "0", "29", "1" };
+	static const char *const mo[] = { "Jan", "feb", "FEB", "Sept", "Foo", "Dec" };
+	static const char *const yr[] = { "2021", "2024", "1900", "1899", "21", "9999", "202" };
+	static const char *const tm[] = { "10:00:00", "10:00", "23:59:60", "24:00:00", "9:05:00",
+		"10:61:00", "10:00:0" };
+	static const char *const zn[] = { "+0000", "-0800", "+0530", "+2400", "+0060", "UTC", "",
+		"-00:30", "+00000" };
+	static const char *const tail[] = { "", " (UTC)", " (a (b))", " x", "  ", "\r\n", " (UTC" };
+	static const char *const sp[] = { " ", "  ", "\t", "\r\n " };
+	char buf[256];
+	size_t n = 0, agree_ok = 0;
+
+	for (size_t a = 0; a < ARRAY_SIZE(wd); a++)
+	for (size_t b = 0; b < ARRAY_SIZE(md); b++)
+	for (size_t c = 0; c < ARRAY_SIZE(mo); c++)
+	for (size_t d = 0; d < ARRAY_SIZE(yr); d++)
+	for (size_t e = 0; e < ARRAY_SIZE(tm); e++)
+	for (size_t f = 0; f < ARRAY_SIZE(zn); f++) {
+		size_t g = (a + b + c + d + e + f) % ARRAY_SIZE(tail);
+		const char *w = sp[(a * 7 + d + e) % ARRAY_SIZE(sp)];
+		int len = snprintf(buf, sizeof buf, "%s%s%s%s%s%s%s%s%s%s%s", wd[a], md[b], w, mo[c],
+		    w, yr[d], " ", tm[e], w, zn[f], tail[g]);
+		time_t t1 = 0, t2 = 0;
+		int z1 = 0, z2 = 0;
+		int r1 = date_parse(buf, (size_t)len, &t1, &z1);
+		int r2 = date_parse_general(buf, (size_t)len, &t2, &z2);
+		ck_assert_msg(r1 == r2 && (r1 != 0 || (t1 == t2 && z1 == z2)),
+		    "\"%s\": %d %lld %d, general %d %lld %d", buf, r1, (long long)t1, z1, r2,
+		    (long long)t2, z2);
+		n++;
+		agree_ok += r1 == 0;
+	}
+	ck_assert_uint_gt(agree_ok, n / 10);    /* many valid ones among them */
+	time_t t;
+	int z;
+	ck_assert_int_eq(date_parse(L("Mon, 4 Jan 2021 10:00:00 +0130 (CET)"), &t, &z), 0);
+	ck_assert_int_eq(t, 1609754400 - 90 * 60);
+	ck_assert_int_eq(z, 90);
+}
+END_TEST
+
 START_TEST(test_make_time_range)
 {
 	ck_assert_int_eq(date_make_time(2001, 13, 1, 0, 0, 0), (time_t)-1);
@@ -551,6 +599,7 @@ date_suite(void)
 	tc = tcase_create("arith");
 	tcase_add_loop_test(tc, test_make_time, 0, (int)ARRAY_SIZE(mt_cases));
 	tcase_add_test(tc, test_make_time_range);
+	tcase_add_test(tc, test_date_fast_same);
 	tcase_add_loop_test(tc, test_format, 0, (int)ARRAY_SIZE(fmt_cases));
 	suite_add_tcase(s, tc);
 	return s;

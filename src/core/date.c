@@ -681,8 +681,117 @@ dp_ymd(const struct dp_tok **nums, size_t nn, int mon, struct dp_fields *f)
 	return f->year >= 0 && nums[1]->n <= 2 && f->mon >= 1 && f->mon <= 12;
 }
 
+/* Two digits at p as a number, or -1. */
+static int
+dp_two(const char *p)
+{
+	return is_digit((unsigned char)p[0]) && is_digit((unsigned char)p[1]) ?
+	    (p[0] - '0') * 10 + (p[1] - '0') : -1;
+}
+
+static bool
+dp_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/*
+ * The layout nearly every Date field has, "[Mon, ]4 Jan 2021 10:00[:00]
+ * +0000[ (comment)]", read in one pass; 0 when the value has another
+ * layout (or values the general parser below judges), which then goes to
+ * that parser. What it accepts, the general one reads the same (the tests
+ * compare the two).
+ */
+static int
+dp_fast(const char *s, size_t len, time_t *t_r, int *zone_r)
+{
+	static const char wdays[] = "sunmontuewedthufrisat";
+	static const char mons[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	const char *p = s, *e = s + len;
+	int mday, mon = 0, year, h, m, sec = 0, zh, zm;
+
+	while (p < e && dp_ws(*p))
+		p++;
+	if (e - p >= 5 && is_alpha((unsigned char)*p)) {
+		bool ok = false;
+		for (int i = 0; i < 7 && !ok; i++)
+			ok = ieq(p, wdays + 3 * i, 3);
+		if (!ok || p[3] != ',')
+			return 0;
+		p += 4;
+		while (p < e && dp_ws(*p))
+			p++;
+	}
+	if (e - p < 1 || !is_digit((unsigned char)*p))
+		return 0;
+	mday = *p++ - '0';
+	if (p < e && is_digit((unsigned char)*p))
+		mday = mday * 10 + (*p++ - '0');
+	if (p == e || !dp_ws(*p))
+		return 0;
+	while (p < e && dp_ws(*p))
+		p++;
+	if (e - p < 4 || dp_ws(p[3]) == false)
+		return 0;
+	for (int i = 0; i < 12 && mon == 0; i++)
+		if (ieq(p, mons + 3 * i, 3))
+			mon = i + 1;
+	if (mon == 0)
+		return 0;
+	p += 3;
+	while (p < e && dp_ws(*p))
+		p++;
+	if (e - p < 5 || dp_two(p) < 0 || dp_two(p + 2) < 0 || !dp_ws(p[4]))
+		return 0;
+	year = dp_two(p) * 100 + dp_two(p + 2);
+	p += 4;
+	while (p < e && dp_ws(*p))
+		p++;
+	if (e - p < 5 || (h = dp_two(p)) < 0 || p[2] != ':' || (m = dp_two(p + 3)) < 0)
+		return 0;
+	p += 5;
+	if (e - p >= 3 && p[0] == ':') {
+		if ((sec = dp_two(p + 1)) < 0)
+			return 0;
+		p += 3;
+	}
+	if (p == e || !dp_ws(*p))
+		return 0;
+	while (p < e && dp_ws(*p))
+		p++;
+	if (e - p < 5 || (*p != '+' && *p != '-') || (zh = dp_two(p + 1)) < 0 ||
+	    (zm = dp_two(p + 3)) < 0)
+		return 0;
+	int zone = (*p == '-' ? -1 : 1) * (zh * 60 + zm);
+	p += 5;
+	while (p < e && dp_ws(*p))
+		p++;
+	if (p < e && *p == '(') {
+		while (p < e && *p != ')' && *p != '(' && *p != '\\')
+			p++;
+		if (p == e || *p != ')')
+			return 0;
+		p++;
+		while (p < e && dp_ws(*p))
+			p++;
+	}
+	if (p != e || year < 1900 || mday < 1 || mday > days_in_month(year, mon) ||
+	    h > 23 || m > 59 || sec > 60 || zh > 23 || zm > 59)
+		return 0;
+	*t_r = date_make_time(year, mon, mday, h, m, sec) - (time_t)zone * 60;
+	if (zone_r)
+		*zone_r = zone;
+	return 1;
+}
+
 int
 date_parse(const char *s, size_t len, time_t *t_r, int *zone_r)
+{
+	return dp_fast(s, len, t_r, zone_r) ? 0 : date_parse_general(s, len, t_r, zone_r);
+}
+
+int
+date_parse_general(const char *s, size_t len, time_t *t_r, int *zone_r)
 {
 	char buf[DP_MAXBUF];
 	struct dp_tok tk[DP_MAXTOK];

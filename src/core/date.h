@@ -38,6 +38,9 @@ bool fromline_parse(const char *line, size_t len, struct fromline *out);
  * can be made of it. Invalid values (month 13, day 32) fail.
  */
 int date_parse(const char *s, size_t len, time_t *t_r, int *zone_r);
+/* The same without the one-pass reading of the common layout that
+ * date_parse() tries first (the tests compare the two). */
+int date_parse_general(const char *s, size_t len, time_t *t_r, int *zone_r);
 
 /* "Sat Jan  3 01:05:34 1996" (24 bytes + NUL), UTC, space-padded day. */
 void date_format_asctime(time_t t, char buf[32]);
