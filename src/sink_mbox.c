@@ -57,7 +57,11 @@
 /*
  * --remove-source: the keys of header and body (see the top). A body is
  * hashed as it reads back from an mbox: a final LF added where it had none
- * (the separator mboxo and mboxrd need, SPEC §5 O3).
+ * (the separator mboxo and mboxrd need, SPEC §5 O3). An mboxcl2 DEST keeps
+ * bodies as they are, and is read as mboxcl2 (its bodies may hold no From
+ * line that would tell the reader so). mboxo and mboxcl cannot tell a
+ * ">From" line from a "From" one: such a body is appended again by a rerun
+ * (never removed unappended).
  */
 struct bodycheck {
 	bool on;
@@ -65,6 +69,7 @@ struct bodycheck {
 	struct keyset appended;     /* appended from the current source */
 	struct keyset occ;          /* its full keys so far */
 	XXH3_state_t *xxh;
+	bool exact;                 /* mboxcl2 DEST: read as one, bodies as they are */
 	bool any, last_lf;          /* the body so far */
 	bool verifying;             /* the header is in DEST: is the body? */
 };
@@ -90,7 +95,7 @@ body_feed(struct bodycheck *bc, const void *p, size_t n)
 static void
 body_key(struct bodycheck *bc, uint64_t hi, uint64_t lo, uint64_t *fhi, uint64_t *flo)
 {
-	if (bc->any && !bc->last_lf)
+	if (bc->any && !bc->last_lf && !bc->exact)
 		XXH3_64bits_update(bc->xxh, "\n", 1);
 	uint64_t v[3] = { hi, lo, XXH3_64bits_digest(bc->xxh) };
 	XXH128_hash_t k = XXH3_128bits(v, sizeof v);
@@ -354,6 +359,8 @@ scan_dest(struct mrun *run)
 	struct reader_opts ro = { .allow = 1u << SOURCE_MBOX | 1u << SOURCE_EMPTY, .quiet = true };
 	ro.mbox.quiet = true;
 	ro.mbox.keep_pseudo = true;
+	if (run->bc.exact)
+		ro.mbox.variant = MBOX_MBOXCL2;
 	int status = reader_open(&r, run->dest, &ro);
 	if (status != 0)
 		return status;
@@ -1035,6 +1042,7 @@ sink_mbox_open(const struct convert_opts *o, const char *dest, int *status)
 	run->marker = xasprintf("%s.mailshift-append", dest);
 	if (o->remove_source && !opt_common.dry_run) {
 		run->bc.on = true;
+		run->bc.exact = o->out_variant == MBOX_MBOXCL2;
 		run->bc.xxh = XXH3_createState();
 		if (run->bc.xxh == NULL) {
 			errno = ENOMEM;

@@ -113,6 +113,33 @@ cp "$TMP/e2.mbox" "$TMP/e2.before"
 ms --to=mbox --remove-source "$TMP/e2" "$TMP/e2.mbox"
 check "no final newline: nothing appended" cmp -s "$TMP/e2.before" "$TMP/e2.mbox"
 expect_eq "no final newline: source empty" "$(count_files "$TMP/e2/new" "$TMP/e2/cur")" 0
+# DEST whose last line has no LF: the LF and separator it needs go before
+# the first message written, and stay when that message is taken back
+rm -rf "$TMP/e4" "$TMP/e4.mbox"; mkdir -p "$TMP/e4/cur" "$TMP/e4/new" "$TMP/e4/tmp"
+printf 'From: a@ex\nSubject: A\nMessage-ID: <a@x>\n\nhello A\n' >"$TMP/e4/cur/1609754400.A.h:2,S"
+touch -d @1609754400 "$TMP/e4/cur/1609754400.A.h:2,S"
+ms --to=mbox "$TMP/e4" "$TMP/e4.mbox"
+head -c -2 "$TMP/e4.mbox" >"$TMP/e4.cut" && cat "$TMP/e4.cut" >"$TMP/e4.mbox"
+printf 'From: b@ex\nSubject: B\nMessage-ID: <b@x>\n\nhello B\n' >"$TMP/e4/cur/1609758000.B.h:2,S"
+touch -d @1609758000 "$TMP/e4/cur/1609758000.B.h:2,S"
+ms --to=mbox --remove-source "$TMP/e4" "$TMP/e4.mbox"
+expect_eq "DEST without final LF: A taken back, B its own message" \
+    "$(grep -c '^From [ab]@ex ' "$TMP/e4.mbox"):$(grep -c '^hello [AB]$' "$TMP/e4.mbox")" "2:2"
+expect_eq "DEST without final LF: source empty" "$(count_files "$TMP/e4/new" "$TMP/e4/cur")" 0
+# mboxcl2 keeps bodies as they are: read as one, a '>From' or a final LF
+# edited is another body; an unchanged '>From' body is not appended again
+for pair in '>From the start\n|From the start\n' 'no newline|no newline\n' '>From x\n|>From x\n'; do
+	b1=${pair%%|*}; b2=${pair#*|}
+	rm -rf "$TMP/e5" "$TMP/e5.mbox"; mkdir -p "$TMP/e5/cur" "$TMP/e5/new" "$TMP/e5/tmp"
+	f=$TMP/e5/cur/1609754400.A.h:2,S
+	printf "From: a@ex\nSubject: A\n\n$b1" >"$f"; touch -d @1609754400 "$f"
+	ms --to=mbox --mbox-format=mboxcl2 "$TMP/e5" "$TMP/e5.mbox"
+	printf "From: a@ex\nSubject: A\n\n$b2" >"$f"; touch -d @1609754400 "$f"
+	ms --to=mbox --mbox-format=mboxcl2 --remove-source "$TMP/e5" "$TMP/e5.mbox" 2>/dev/null
+	want=2; [ "$b1" = "$b2" ] && want=1
+	expect_eq "mboxcl2 '$b1' then '$b2'" \
+	    "$(grep -c '^From a@ex ' "$TMP/e5.mbox"):$(count_files "$TMP/e5/new" "$TMP/e5/cur")" "$want:0"
+done
 # mbox -> mbox: the same, the source emptied either way
 cp "$TMP/orig.mbox" "$TMP/e3.mbox"; rm -f "$TMP/e3.out"
 ms --to=mbox "$TMP/e3.mbox" "$TMP/e3.out"

@@ -390,11 +390,6 @@ static int
 write_head(struct mbox_writer *w, const char *from, size_t from_len, const char *h, size_t hlen,
 	struct mbox_quote *hq)
 {
-	if (w->pre_len > 0) {
-		if (buf_put(w, w->pre, w->pre_len) == -1)
-			return -1;
-		w->pre_len = 0;
-	}
 	if (buf_put(w, from, from_len) == -1)
 		return -1;
 	if (from_len == 0 || from[from_len - 1] != '\n')
@@ -444,6 +439,15 @@ mbox_writer_begin(struct mbox_writer *w, const struct mbox_msg_out *m)
 	else
 		sb_append(&from, m->from_line, m->from_line_len);
 	w->in_msg = true;
+	/* what the file's last message lacks (its final LF, the separator)
+	 * goes before this message's start: taking this one back keeps it */
+	if (w->pre_len > 0) {
+		if (buf_put(w, w->pre, w->pre_len) == -1) {
+			sb_free(&from);
+			return writer_fail(w, "unable to write");
+		}
+		w->pre_len = 0;
+	}
 	w->msg_start = -1;
 	if (w->fd != -1 && !w->to_stdout && w->ar == NULL) {
 		off_t pos = w->fpos >= 0 ? w->fpos : lseek(w->fd, 0, SEEK_CUR);
