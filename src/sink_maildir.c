@@ -28,6 +28,7 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "clientstate.h"
 #include "commands.h"
@@ -43,9 +44,96 @@
 #include "uidstate.h"
 #include "util.h"
 
-/* Keys of every message already in new/ and cur/ of a maildir. */
+/*
+ * --remove-source: a key is the From_ line and the header, so a message
+ * whose body was edited under them (mutt's edit-message, a spool rewritten
+ * by its MUA) has the key of the copy DEST holds, and skipping it would
+ * empty the source of a body DEST does not have. So before a source is
+ * emptied, each of its messages whose key names a file of DEST is written
+ * all the same, its body hashed as it goes, and taken back at the end when
+ * that file's body hashes the same. Another body is delivered under a key
+ * of its own (the key and the body hash, hashed again), which a further
+ * rerun meets in turn. A body is what follows the first empty line, in
+ * the source and in the file alike, so that a header written by an earlier
+ * version does not count.
+ */
+struct dname {
+	uint64_t hi, lo;
+	uint32_t n;
+	char *path;
+};
+struct names {
+	struct dname *v;
+	size_t n, cap;
+	bool sorted;
+};
+enum { BS_LINE, BS_MID, BS_CR, BS_BODY };
+struct bodyhash {
+	XXH3_state_t *xxh;
+	int st;                     /* BS_*: where in the header */
+};
+struct verify {
+	bool on;                    /* --remove-source */
+	struct names names;         /* DEST's files (and its label folders') by key */
+	bool rescanned;             /* read again for the current source */
+	struct bodyhash bh;
+	char *buf;
+	bool active;                /* the message being written is checked */
+	uint64_t want;              /* the body hash of DEST's copy */
+	bool readable;              /* it could be read */
+	uint64_t hi, lo;            /* its key */
+	uint32_t n;
+};
+
 static void
-scan_existing(const char *maildir, struct keyset *ks)
+names_add(struct names *t, uint64_t hi, uint64_t lo, uint32_t n, char *path)
+{
+	if (t->n == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 256;
+		t->v = xrealloc(t->v, t->cap * sizeof *t->v);
+	}
+	t->v[t->n++] = (struct dname){ hi, lo, n, path };
+	t->sorted = false;
+}
+
+static int
+dname_cmp(const void *a, const void *b)
+{
+	const struct dname *x = a, *y = b;
+
+	if (x->hi != y->hi)
+		return x->hi < y->hi ? -1 : 1;
+	if (x->lo != y->lo)
+		return x->lo < y->lo ? -1 : 1;
+	return x->n < y->n ? -1 : x->n > y->n;
+}
+
+static const char *
+names_find(struct names *t, uint64_t hi, uint64_t lo, uint32_t n)
+{
+	struct dname k = { hi, lo, n, NULL };
+
+	if (!t->sorted) {
+		qsort(t->v, t->n, sizeof *t->v, dname_cmp);
+		t->sorted = true;
+	}
+	struct dname *d = bsearch(&k, t->v, t->n, sizeof k, dname_cmp);
+	return d ? d->path : NULL;
+}
+
+static void
+names_free(struct names *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->v[i].path);
+	free(t->v);
+	memset(t, 0, sizeof *t);
+}
+
+/* Keys of every message already in new/ and cur/ of a maildir; with
+ * names, their paths too. */
+static void
+scan_existing(const char *maildir, struct keyset *ks, struct names *names)
 {
 	static const char *const sub[] = { "new", "cur" };
 
@@ -59,11 +147,66 @@ scan_existing(const char *maildir, struct keyset *ks)
 		while ((de = readdir(d)) != NULL) {
 			uint64_t hi, lo;
 			uint32_t n;
-			if (de->d_name[0] != '.' && convert_name_key_parse(de->d_name, &hi, &lo, &n))
+			if (de->d_name[0] == '.' || !convert_name_key_parse(de->d_name, &hi, &lo, &n))
+				continue;
+			if (ks)
 				keyset_find(ks, hi, lo, n, true)->used |= KEY_IN_NAMES;
+			if (names)
+				names_add(names, hi, lo, n,
+				    xasprintf("%s/%s/%s", maildir, sub[i], de->d_name));
 		}
 		closedir(d);
 	}
+}
+
+static void
+bodyhash_begin(struct bodyhash *b)
+{
+	XXH3_64bits_reset(b->xxh);
+	b->st = BS_LINE;
+}
+
+/* More bytes of a message, header first: what follows its first empty
+ * line is hashed. */
+static void
+bodyhash_feed(struct bodyhash *b, const char *p, size_t n)
+{
+	const char *e = p + n;
+
+	while (p < e && b->st != BS_BODY) {
+		if (b->st == BS_MID) {
+			const char *nl = memchr(p, '\n', (size_t)(e - p));
+			if (nl == NULL)
+				return;
+			p = nl + 1;
+			b->st = BS_LINE;
+			continue;
+		}
+		if (b->st == BS_LINE && *p == '\r')
+			b->st = BS_CR;
+		else
+			b->st = *p == '\n' ? BS_BODY : BS_MID;
+		p++;
+	}
+	if (p < e)
+		XXH3_64bits_update(b->xxh, p, (size_t)(e - p));
+}
+
+/* The body hash of a message file; false when it could not be read. */
+static bool
+file_body_hash(struct verify *v, const char *path, uint64_t *h)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t k;
+
+	if (fd == -1)
+		return false;
+	bodyhash_begin(&v->bh);
+	while ((k = read(fd, v->buf, 65536)) > 0)
+		bodyhash_feed(&v->bh, v->buf, (size_t)k);
+	close(fd);
+	*h = XXH3_64bits_digest(v->bh.xxh);
+	return k == 0;
 }
 
 /* ---- Gmail's labels as folders (mailshift-convert(1) "Mail clients") ------------ */
@@ -181,6 +324,8 @@ struct run {
 	struct lfolder **lf;        /* Gmail's folders opened so far */
 	size_t nlf;
 	struct linkq rootq;         /* links waiting for DEST's messages to be published */
+
+	struct verify vf;           /* --remove-source: DEST's bodies */
 
 	/* the source being read */
 	char *identity;             /* its real path, for the keys of earlier versions */
@@ -402,7 +547,7 @@ lfolder_get(struct run *run, const char *label, const struct message *m)
 			convert_maildirfolder(o, f->path);
 	}
 	sb_free(&name);
-	scan_existing(f->path, &run->existing);
+	scan_existing(f->path, &run->existing, run->vf.on ? &run->vf.names : NULL);
 	return f;
 }
 
@@ -652,7 +797,7 @@ occset_free(struct occset *o)
 static bool
 message_known(struct run *run, const char *identity, const struct message *m,
     struct occset *occ, struct occset *legacy_occ, char keystr[64], uint64_t *hi_r,
-    uint64_t *lo_r, uint32_t *n_r, bool *this_run_r)
+    uint64_t *lo_r, uint32_t *n_r, bool *this_run_r, uint32_t *used_r)
 {
 	uint64_t hi, lo;
 
@@ -677,6 +822,7 @@ message_known(struct run *run, const char *identity, const struct message *m,
 	}
 	if (k == NULL)
 		return false;
+	*used_r = k->used;
 	*this_run_r = (k->used & KEY_THIS_RUN) && k->used >> KEY_SOURCE_SHIFT == run->source_no;
 	if (!(k->used & (KEY_IN_RECORD | KEY_THIS_RUN))) {
 		record_note(&run->rec, hi, lo, n);
@@ -747,6 +893,88 @@ quota_update(const char *dest, uint64_t bytes, uint64_t count)
 	free(path);
 }
 
+/* The path of DEST's file of a key: new/ and cur/ read again once per
+ * source when a name is missed (a client renamed it since), NULL when it
+ * is gone (deleted since: the record holds it). */
+static const char *
+verify_path(struct run *run, uint64_t hi, uint64_t lo, uint32_t n)
+{
+	struct verify *v = &run->vf;
+	const char *path = names_find(&v->names, hi, lo, n);
+	struct stat st;
+
+	if (path != NULL && lstat(path, &st) == 0)
+		return path;
+	if (v->rescanned)
+		return NULL;
+	v->rescanned = true;
+	names_free(&v->names);
+	scan_existing(run->dest, NULL, &v->names);
+	for (size_t i = 0; i < run->nlf; i++)
+		if (run->lf[i]->own)
+			scan_existing(run->lf[i]->path, NULL, &v->names);
+	return names_find(&v->names, hi, lo, n);
+}
+
+/* A message whose key names a file of DEST: with --remove-source, true
+ * when its body is to be compared with that file's (vf.active). */
+static bool
+verify_begin(struct run *run, uint64_t hi, uint64_t lo, uint32_t n)
+{
+	struct verify *v = &run->vf;
+	const char *path;
+
+	v->active = false;
+	if (!v->on || run->write_failed || (path = verify_path(run, hi, lo, n)) == NULL)
+		return false;
+	v->readable = file_body_hash(v, path, &v->want);
+	if (!v->readable) {
+		report_warn_sys("unable to read %s: not compared, the message is delivered again",
+		    path);
+		run->sum->warnings++;
+	}
+	v->hi = hi, v->lo = lo, v->n = n;
+	bodyhash_begin(&v->bh);
+	v->active = true;
+	return true;
+}
+
+/*
+ * The end of a message being compared: true when DEST holds its body
+ * (under its key, or under the second key an earlier rerun delivered it
+ * with), so it is taken back; false when it is to be delivered, under its
+ * second key.
+ */
+static bool
+verify_end(struct run *run, struct reader *r, const struct message *m)
+{
+	struct verify *v = &run->vf;
+	uint64_t body = XXH3_64bits_digest(v->bh.xxh);
+
+	v->active = false;
+	if (v->readable && body == v->want)
+		return true;
+	uint64_t in[3] = { v->hi, v->lo, body };
+	XXH128_hash_t k = XXH3_128bits(in, sizeof in);
+	uint32_t n = occset_next(&run->occ, k.low64);
+	struct key *have = keyset_find(&run->existing, k.high64, k.low64, n, false);
+	if (have != NULL) {
+		/* delivered so by an earlier run (and maybe edited in DEST since) */
+		if (!(have->used & (KEY_IN_RECORD | KEY_THIS_RUN))) {
+			record_note(&run->rec, k.high64, k.low64, n);
+			have->used |= KEY_IN_RECORD;
+		}
+		return true;
+	}
+	if (!opt_common.quiet)
+		report_info("%s:%lld: the same From_ line and header as a message in %s, another "
+		    "body: delivered", reader_name(r), (long long)m->offset, run->dest);
+	run->sum->skipped--;
+	convert_key_string(k.high64, k.low64, n, run->keystr);
+	run->mi.cookie = UINT64_MAX;    /* the UID stays with DEST's copy */
+	return false;
+}
+
 /* ---- the sink ------------------------------------------------------------------ */
 
 static int
@@ -773,6 +1001,7 @@ md_source(struct sink *s, struct reader *r, const char *path, bool again)
 	}
 	occset_free(&run->occ);
 	occset_free(&run->legacy_occ);
+	run->vf.rescanned = false;
 	if (run->o->uid_state)
 		run->us = uidstate_new(reader_name(r));
 	return 0;
@@ -865,8 +1094,9 @@ md_begin(struct sink *s, struct reader *r, struct message *m, const char **h_r, 
 	clientstate_from_header(m->header, m->header_len, &run->cso, &cs);
 	client_notes(run, m, &cs);
 	route_message(run, m, &cs, &rt);
+	uint32_t used = 0;
 	bool have = message_known(run, run->identity, m, &run->occ, &run->legacy_occ,
-	    run->keystr, &hi, &lo, &n, &this_run);
+	    run->keystr, &hi, &lo, &n, &this_run, &used);
 	bool expunged = cs.expunged && !run->o->keep_expunged;
 	uid_note(run, r, m, !have && !expunged && !opt_common.dry_run &&
 	    (rt.n == 0 || rt.to[0]->w == run->w));
@@ -878,6 +1108,15 @@ md_begin(struct sink *s, struct reader *r, struct message *m, const char **h_r, 
 				uid_held(run, hi, lo, n);
 		}
 		take = SINK_HAVE;
+		/* --remove-source: is the body the one DEST holds? */
+		if (!this_run && (used & KEY_IN_NAMES) && verify_begin(run, hi, lo, n) &&
+		    md_prepare(run, m, &cs, &rt, h_r, hlen_r) == -1) {
+			linkjob_free(&run->job);
+			run->write_failed = true;
+			take = SINK_FAILED;
+		} else if (run->vf.active) {
+			take = SINK_WRITE;
+		}
 	} else if (expunged) {
 		sum->expunged++;
 		if (opt_common.verbose)
@@ -913,6 +1152,8 @@ md_header(struct sink *s, const char *h, size_t hlen)
 
 	if (maildir_writer_begin(run->mw) == -1 || maildir_writer_write(run->mw, h, hlen) == -1)
 		return md_failed(run);
+	if (run->vf.active)
+		bodyhash_feed(&run->vf.bh, h, hlen);
 	run->h = h;
 	run->hlen = hlen;
 	return 0;
@@ -923,6 +1164,9 @@ md_body(struct sink *s, const struct iovec *iov, int iovcnt)
 {
 	struct run *run = (struct run *)s;
 
+	if (run->vf.active)
+		for (int i = 0; i < iovcnt; i++)
+			bodyhash_feed(&run->vf.bh, iov[i].iov_base, iov[i].iov_len);
 	return maildir_writer_writev(run->mw, iov, iovcnt) == -1 ? md_failed(run) : 0;
 }
 
@@ -931,6 +1175,11 @@ md_end(struct sink *s, struct reader *r, struct message *m)
 {
 	struct run *run = (struct run *)s;
 
+	if (run->vf.active && verify_end(run, r, m)) {
+		maildir_writer_abort(run->mw);
+		linkjob_free(&run->job);
+		return 0;
+	}
 	run->sum->bytes += (uint64_t)reader_message_size(r, m);
 	/* the original From_ line is kept beside DEST's own messages */
 	if (run->mw == run->w && m->from_line != NULL &&
@@ -949,6 +1198,7 @@ md_abort(struct sink *s, struct reader *r)
 	struct run *run = (struct run *)s;
 
 	(void)r;
+	run->vf.active = false;
 	maildir_writer_abort(run->mw);
 	linkjob_free(&run->job);
 	return SINK_TAKEN_BACK;
@@ -998,6 +1248,10 @@ md_close(struct sink *s, int status)
 	free(run->held);
 	occset_free(&run->occ);
 	occset_free(&run->legacy_occ);
+	names_free(&run->vf.names);
+	if (run->vf.bh.xxh)
+		XXH3_freeState(run->vf.bh.xxh);
+	free(run->vf.buf);
 	linkjob_free(&run->job);
 	sb_free(&run->hdr);
 	sb_free(&run->scratch);
@@ -1067,7 +1321,16 @@ sink_maildir_open(const struct convert_opts *o, const char *dest, int *status)
 			return NULL;
 		}
 	}
-	scan_existing(dest, &run->existing);
+	if (o->remove_source && !opt_common.dry_run) {
+		run->vf.on = true;
+		run->vf.bh.xxh = XXH3_createState();
+		run->vf.buf = xmalloc(65536);
+		if (run->vf.bh.xxh == NULL) {
+			errno = ENOMEM;
+			report_fatal_sys(EX_TEMPFAIL, "out of memory");
+		}
+	}
+	scan_existing(dest, &run->existing, run->vf.on ? &run->vf.names : NULL);
 	for (size_t i = 0; i < run->existing.cap && !run->legacy; i++)
 		run->legacy = (run->existing.t[i].used & (KEY_IN_NAMES | KEY_IN_RECORD)) == KEY_IN_NAMES;
 	return &run->base;

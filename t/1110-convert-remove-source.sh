@@ -151,4 +151,68 @@ expect_eq "mbox: source emptied" "$(stat -c %s "$TMP/e3.mbox")" 0
 cp "$TMP/orig.mbox" "$TMP/e3.mbox"
 ms --to=mbox --remove-source "$TMP/e3.mbox" "$TMP/e3.out" 2>/dev/null
 expect_eq "mbox: rerun of the same: nothing appended" "$(grep -c '^From ' "$TMP/e3.out")" 51
+# Into a Maildir, the same: the key is the From_ line and the header, so a
+# message whose body was edited under them has the key of DEST's copy. It
+# is delivered under a key of its own, and a further rerun finds that one.
+edit_m7() {   # SRC DST TEXT: m7's body becomes TEXT
+	awk -v t="$3" '{ print } /^Message-ID: <m7@ex>/ { m = 1 } m && /^$/ { print t; m = 0 }' "$1" >"$2"
+}
+rm -rf "$TMP/e6"; edit_m7 "$TMP/orig.mbox" "$TMP/e6.edited" "edited body"
+ms "$TMP/orig.mbox" "$TMP/e6"
+cp "$TMP/e6.edited" "$TMP/e6.mbox"
+"$MAILSHIFT" convert --no-progress --remove-source "$TMP/e6.mbox" "$TMP/e6" 2>"$TMP/err"
+expect_eq "maildir: edited body: exit" $? 0
+expect_eq "maildir: edited body: delivered" "$(count_files "$TMP/e6/new" "$TMP/e6/cur")" 51
+expect_eq "maildir: edited body in DEST" "$(cat "$TMP"/e6/new/* | grep -c '^edited body$')" 1
+expect_eq "maildir: edited body: source empty" "$(stat -c %s "$TMP/e6.mbox")" 0
+expect_eq "maildir: edited body: named" "$(grep -c 'e6.mbox:[0-9]*: .*another body: delivered' "$TMP/err")" 1
+expect_eq "maildir: nothing left in tmp/" "$(count_files "$TMP/e6/tmp")" 0
+for again in e6.edited orig.mbox; do
+	cp "$TMP/$again" "$TMP/e6.mbox"
+	ms --remove-source "$TMP/e6.mbox" "$TMP/e6"
+	expect_eq "maildir: rerun of $again: nothing delivered" "$(count_files "$TMP/e6/new" "$TMP/e6/cur")" 51
+	expect_eq "maildir: rerun of $again: source empty" "$(stat -c %s "$TMP/e6.mbox")" 0
+done
+# a second edit is a third body; an edit in DEST's copy is not the source's
+edit_m7 "$TMP/orig.mbox" "$TMP/e6.mbox" "edited again"
+ms --remove-source "$TMP/e6.mbox" "$TMP/e6"
+expect_eq "maildir: second edit delivered" "$(cat "$TMP"/e6/new/* | grep -c '^edited again$'):$(count_files "$TMP/e6/new")" "1:52"
+rm -rf "$TMP/e7"; ms "$TMP/orig.mbox" "$TMP/e7"
+f=$(grep -l '^Message-ID: <m9@ex>' "$TMP"/e7/new/*)
+sed -i 's/^body 9$/body 9 changed in DEST/' "$f"
+cp "$TMP/orig.mbox" "$TMP/e7.mbox"
+ms --remove-source "$TMP/e7.mbox" "$TMP/e7" 2>/dev/null
+expect_eq "maildir: DEST's copy edited: the source's delivered too" \
+    "$(cat "$TMP"/e7/new/* | grep -c '^body 9')" 2
+# a copy in DEST that cannot be read is not taken as the same: delivered
+# again (once), with a warning
+rm -rf "$TMP/e9"; ms "$TMP/orig.mbox" "$TMP/e9"
+f=$(grep -l '^Message-ID: <m3@ex>' "$TMP"/e9/new/*)
+mv "$f" "$TMP/e9.m3"; ln -s "$TMP/e9.m3" "$f"
+cp "$TMP/orig.mbox" "$TMP/e9.mbox"
+"$MAILSHIFT" convert --no-progress --remove-source "$TMP/e9.mbox" "$TMP/e9" 2>"$TMP/err"
+expect_eq "maildir: unreadable copy: delivered again" "$(ls "$TMP/e9/new" | wc -l):$(grep -c 'unable to read.*delivered again' "$TMP/err")" "51:1"
+cp "$TMP/orig.mbox" "$TMP/e9.mbox"
+ms --remove-source "$TMP/e9.mbox" "$TMP/e9" 2>/dev/null
+expect_eq "maildir: unreadable copy: once only" "$(ls "$TMP/e9/new" | wc -l):$(stat -c %s "$TMP/e9.mbox")" "51:0"
+# only the body counts: a header written otherwise (here with the mbox
+# fields kept), CRLF lines, a header past the reader's 1 MiB view, a body
+# past the writer's buffers and one without a final newline are the same
+rm -rf "$TMP/e8"
+{ cat "$TMP/orig.mbox"
+  printf 'From crlf@ex Mon Jan  4 10:00:00 2021\r\nMessage-ID: <crlf@ex>\r\nStatus: RO\r\n\r\nline\r\n\r\n'
+  printf 'From big@ex Mon Jan  4 10:00:00 2021\nMessage-ID: <bighdr@ex>\nStatus: RO\n'
+  awk 'BEGIN { for (i = 0; i < 30000; i++) printf "X-Filler-%d: %60s\n", i, "" }'
+  printf '\nsmall body\n\n'
+  printf 'From big@ex Mon Jan  4 10:00:00 2021\nMessage-ID: <bigbody@ex>\nX-Status: A\n\n'
+  awk 'BEGIN { for (i = 0; i < 40000; i++) printf "line %d of a big body%40s\n", i, "" }'
+  printf '\nFrom last@ex Mon Jan  4 10:00:00 2021\nMessage-ID: <nolf@ex>\n\nno final newline'
+} >"$TMP/e8.src"
+ms --keep-mbox-headers "$TMP/e8.src" "$TMP/e8"
+expect_eq "maildir: kept headers: 54 delivered" "$(count_files "$TMP/e8/new" "$TMP/e8/cur")" 54
+cp "$TMP/e8.src" "$TMP/e8.mbox"
+"$MAILSHIFT" convert --no-progress --remove-source "$TMP/e8.mbox" "$TMP/e8" 2>"$TMP/err"
+expect_eq "maildir: header otherwise, same bodies: exit" $? 0
+expect_eq "maildir: same bodies: nothing delivered" "$(count_files "$TMP/e8/new" "$TMP/e8/cur"):$(grep -c 'another body' "$TMP/err")" "54:0"
+expect_eq "maildir: same bodies: source empty" "$(stat -c %s "$TMP/e8.mbox")" 0
 done_testing
