@@ -172,4 +172,23 @@ expect_eq "hard links: Python counts" "$py_n" 3
 expect_status "hard links: check exit 0" 0 "$MAILSHIFT" check "$L"
 check "hard links: check counts $py_n messages" grep -q "1 mailbox, $py_n messages, 0 findings" "$TMP/.err"
 
+# a directory read in chunks (2,048 names each): a unique part used twice
+# is found across chunks and across new/ and cur/, each finding naming the
+# other file, and every message counted once
+C=$TMP/chunks
+mkdir -p "$C/new" "$C/cur" "$C/tmp"
+awk -v d="$C" 'BEGIN { for (i = 0; i < 5000; i++) { f = d "/cur/" i ".m.host:2,S"; print "Subject: x\n\nbody" >f; close(f) } }'
+printf 'Subject: y\n\nb\n' >"$C/new/77.m.host"
+printf 'Subject: z\n\nb\n' >"$C/cur/4000.m.host,S=14:2,S"
+ln "$C/cur/123.m.host:2,S" "$C/new/123.m.host"
+"$MAILSHIFT" check "$C" >"$TMP/chunks.out" 2>"$TMP/.err"
+expect_eq "chunks: exit" $? 1
+# (which of the two in cur/ is named first follows the directory's order)
+sed -e "s|^$C/||" -e 's|^cur/4000.m.host:2,S: \(.*\) cur/4000.m.host,S=14:2,S$|cur/4000.m.host,S=14:2,S: \1 cur/4000.m.host:2,S|' \
+    "$TMP/chunks.out" | LC_ALL=C sort >"$TMP/chunks.got"
+expect_eq "chunks: findings" "$(cat "$TMP/chunks.got")" \
+"cur/4000.m.host,S=14:2,S: MAILDIR-DUPLICATE-UNIQ: unique part also used by cur/4000.m.host:2,S
+cur/77.m.host:2,S: MAILDIR-DUPLICATE-UNIQ: unique part also used by new/77.m.host"
+check "chunks: 5002 messages" grep -q "1 mailbox, 5002 messages, 2 findings" "$TMP/.err"
+
 done_testing

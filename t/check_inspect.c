@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "inspect.h"
+#include "inspect_int.h"
 #include "report.h"
 #include "util.h"
 
@@ -360,6 +361,46 @@ START_TEST(test_maildir_names)
 }
 END_TEST
 
+static int
+lent_by_ino_off(const void *a, const void *b)
+{
+	const struct lent *x = a, *y = b;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* listing_sort orders by inode as qsort does, keeps the order of equal
+ * inodes (a radix sort is stable), over near and far-apart numbers */
+START_TEST(test_listing_sort)
+{
+	static const uint64_t spans[] = { 1, 2, 255, 256, 70000, 1ull << 33, UINT64_MAX };
+	unsigned seed = 12345;
+	for (size_t si = 0; si < ARRAY_SIZE(spans); si++)
+		for (size_t n = 0; n < 3000; n = n < 10 ? n + 1 : n * 3) {
+			struct lent *v = xcalloc(n + 1, sizeof *v), *w = xcalloc(n + 1, sizeof *w);
+			uint64_t base = si == ARRAY_SIZE(spans) - 1 ? 0 : 1000000007ull;
+			for (size_t i = 0; i < n; i++) {
+				uint64_t r = (uint64_t)rand_r(&seed) << 42 ^ (uint64_t)rand_r(&seed) << 21 ^
+				    (uint64_t)rand_r(&seed);
+				v[i].ino = (ino_t)(base + (spans[si] == UINT64_MAX ? r : r % spans[si]));
+				v[i].off = i;
+			}
+			memcpy(w, v, n * sizeof *v);
+			listing_sort(v, n);
+			if (n > 1)
+				qsort(w, n, sizeof *w, lent_by_ino_off);
+			for (size_t i = 0; i < n; i++)
+				ck_assert_msg(v[i].ino == w[i].ino && v[i].off == w[i].off,
+				    "span %llu n %zu at %zu: %llu/%zu, want %llu/%zu",
+				    (unsigned long long)spans[si], n, i, (unsigned long long)v[i].ino,
+				    v[i].off, (unsigned long long)w[i].ino, w[i].off);
+			free(v);
+			free(w);
+		}
+}
+END_TEST
+
 START_TEST(test_quota_totals)
 {
 	char *md = xasprintf("%s/quota", tmpdir);
@@ -557,6 +598,7 @@ inspect_suite(void)
 	tcase_add_loop_test(tc, test_plausible, 0, (int)ARRAY_SIZE(plaus_cases));
 	tcase_add_test(tc, test_vsize);
 	tcase_add_loop_test(tc, test_maildir_names, 0, (int)ARRAY_SIZE(name_cases));
+	tcase_add_test(tc, test_listing_sort);
 	tcase_add_test(tc, test_quota_totals);
 	tcase_add_loop_test(tc, test_uidlist, 0, (int)ARRAY_SIZE(uidlist_cases));
 	tcase_add_test(tc, test_uidlist_read);

@@ -288,11 +288,18 @@ name_sizes(struct maildir_name *mn)
 		const char *q = p + 3;
 		long long v = 0;
 		bool ok = q < end;
-		for (; q < end && *q >= '0' && *q <= '9'; q++) {
-			if (v > (LLONG_MAX - 9) / 10)
-				ok = false;      /* overflow: keep scanning, stop adding */
-			else
-				v = v * 10 + (*q - '0');
+		unsigned long long u = 0;       /* 18 digits fit: checked only past them */
+		for (; q < end && (unsigned char)(*q - '0') < 10; q++)
+			u = u * 10 + (unsigned)(*q - '0');
+		if (q - (p + 3) <= 18) {
+			v = (long long)u;
+		} else {
+			for (const char *d = p + 3; d < q; d++) {
+				if (v > (LLONG_MAX - 9) / 10)
+					ok = false;     /* overflow: stop adding */
+				else
+					v = v * 10 + (*d - '0');
+			}
 		}
 		if (q == p + 3 || (q < end && *q != ','))
 			ok = false;
@@ -343,12 +350,20 @@ name_separator(const char *name, size_t len, unsigned *anomalies)
 			*anomalies |= MN_COLON_IN_UNIQ;
 		return sep;
 	}
-	for (size_t i = len; i-- > 0;)
-		if ((name[i] == '!' || name[i] == ';') && len - i >= 3 &&
-		    name[i + 1] == '2' && name[i + 2] == ',') {
+	/* most names without a ':' have no info at all (new/): two memrchr
+	 * rather than a look at every byte */
+	for (size_t end = len; end > 0;) {
+		const char *x = memrchr(name, '!', end), *y = memrchr(name, ';', end);
+		const char *c = x == NULL ? y : y == NULL ? x : x > y ? x : y;
+		if (c == NULL)
+			break;
+		size_t i = (size_t)(c - name);
+		if (len - i >= 3 && c[1] == '2' && c[2] == ',') {
 			*anomalies |= MN_ALT_SEP;
-			return name + i;
+			return c;
 		}
+		end = i;
+	}
 	return NULL;
 }
 

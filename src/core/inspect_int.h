@@ -35,14 +35,14 @@ void finding_init(struct inspect_finding *f, enum inspect_code code);
 /* ---- one maildir being checked (inspect_maildir.c) -------------------------- */
 
 /* hash table of unique parts and inodes: the entries in the order added,
- * 4-byte slots (1 + index, 0 free) to find them */
+ * 4-byte slots (1 + index, 0 free) to find them. A unique part is held by
+ * its XXH3-128 (the names are read a chunk at a time and not kept: 40
+ * bytes a message, where the names took some 150). */
 struct uniq_ent {
-	uint64_t h;
-	const char *sub;     /* "new" or "cur" */
-	const char *name;    /* in the listing of sub (struct md's, kept) */
-	size_t uniq_len;     /* unique part: the first uniq_len bytes of name */
+	uint64_t h[2];
 	dev_t dev;
 	ino_t ino;
+	unsigned char sub;   /* 0 new/, 1 cur/ */
 };
 struct uniq_tab {
 	struct uniq_ent *v;
@@ -51,21 +51,27 @@ struct uniq_tab {
 	size_t cap;          /* slots, a power of two */
 };
 
-/* A directory listing: names in one buffer, sorted by inode number so that
- * the lstat calls read the inode table in order (a cold cache costs a
- * seek per inode otherwise; mutt and notmuch sort the same way). */
+/* A chunk of a directory listing (LISTING_CHUNK names at most, the
+ * buffers reused): names in one buffer, sorted by inode number so that
+ * the lstat calls read the inode table in order (a cold cache costs a seek
+ * per inode otherwise; mutt and notmuch sort the same way). */
+#define LISTING_CHUNK 2048
 struct listing {
 	struct lent { ino_t ino; size_t off; } *v;
-	size_t n, cap;
+	size_t n;
 	struct strbuf names;
 };
+/* Sort by inode number: a radix sort over the bits the numbers span (a
+ * directory's inodes are near each other: two or three passes), where
+ * qsort() cost a third of a check's instructions. */
+void listing_sort(struct lent *v, size_t n);
 
 struct md {
 	struct emit e;
 	int dfd;
 	time_t now;
 	struct uniq_tab uniq;
-	struct listing ls[2];  /* new/, cur/: the names uniq points into */
+	struct listing ls;   /* the chunk of new/ or cur/ being checked */
 	bool top;            /* the argument itself, not a folder */
 };
 

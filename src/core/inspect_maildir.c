@@ -36,16 +36,10 @@
 
 /* ---- hash tables: unique parts and inodes --------------------------------- */
 
-static uint64_t
-hash_bytes(const void *p, size_t n)
-{
-	return XXH3_64bits(p, n) | 1;
-}
-
 /* Room for `more` entries beyond those held, the slots at most half
- * full: one rehash per directory, not one per doubling. Fresh pages cost a
- * fault each (a slot page probed while empty and written later, two): the
- * entries grow by realloc, the slots are written once when made. */
+ * full. Fresh pages cost a fault each (a slot page probed while empty and
+ * written later, two): the entries grow by realloc, the slots are written
+ * once when made. */
 static void
 uniq_reserve(struct uniq_tab *u, size_t more)
 {
@@ -61,7 +55,7 @@ uniq_reserve(struct uniq_tab *u, size_t more)
 	uint32_t *ns = xmalloc(cap * sizeof *ns);
 	memset(ns, 0, cap * sizeof *ns);
 	for (size_t i = 0; i < u->len; i++) {
-		size_t j = u->v[i].h & (cap - 1);
+		size_t j = u->v[i].h[0] & (cap - 1);
 		while (ns[j])
 			j = (j + 1) & (cap - 1);
 		ns[j] = (uint32_t)(i + 1);
@@ -71,23 +65,22 @@ uniq_reserve(struct uniq_tab *u, size_t more)
 	u->cap = cap;
 }
 
-/* Add; returns the earlier entry with the same unique part, or NULL. name
- * must outlive the table (it is in a listing of struct md). */
+/* Add; returns the earlier entry with the same unique part, or NULL. */
 static const struct uniq_ent *
-uniq_add(struct uniq_tab *u, const char *subdir, const char *uniq, size_t ulen,
-	const char *name, dev_t dev, ino_t ino)
+uniq_add(struct uniq_tab *u, unsigned char sub, const char *uniq, size_t ulen, dev_t dev,
+    ino_t ino)
 {
 	if (u->len >= UINT32_MAX - 1)
 		return NULL;    /* four billion names: no more checks */
 	uniq_reserve(u, 1);
-	uint64_t h = hash_bytes(uniq, ulen);
-	size_t j = h & (u->cap - 1);
+	XXH128_hash_t h = XXH3_128bits(uniq, ulen);
+	size_t j = h.low64 & (u->cap - 1);
 	for (; u->slot[j]; j = (j + 1) & (u->cap - 1)) {
 		const struct uniq_ent *e = &u->v[u->slot[j] - 1];
-		if (e->h == h && e->uniq_len == ulen && memcmp(e->name, uniq, ulen) == 0)
+		if (e->h[0] == h.low64 && e->h[1] == h.high64)
 			return e;
 	}
-	u->v[u->len] = (struct uniq_ent){ h, subdir, name, ulen, dev, ino };
+	u->v[u->len] = (struct uniq_ent){ { h.low64, h.high64 }, dev, ino, sub };
 	u->slot[j] = (uint32_t)++u->len;
 	return NULL;
 }
@@ -304,6 +297,35 @@ check_content(struct md *c, int sfd, const char *sub, const char *name,
 	}
 }
 
+/* The name of an entry of the table, found again by its inode and unique
+ * part (names are not kept); NULL when it is gone. The caller frees. */
+static char *
+uniq_name(struct md *c, const struct uniq_ent *u)
+{
+	int fd = openat(c->dfd, u->sub ? "cur" : "new", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	DIR *d = fd == -1 ? NULL : fdopendir(fd);
+	struct dirent *de;
+	char *name = NULL;
+
+	if (d == NULL) {
+		if (fd != -1)
+			close(fd);
+		return NULL;
+	}
+	while (name == NULL && (de = readdir(d)) != NULL) {
+		struct maildir_name mn;
+		if (de->d_ino != u->ino)
+			continue;
+		maildir_name_parse(de->d_name, strlen(de->d_name), &mn);
+		XXH128_hash_t h = XXH3_128bits(mn.uniq, mn.uniq_len);
+		if (h.low64 == u->h[0] && h.high64 == u->h[1])
+			name = xstrdup(de->d_name);
+	}
+	closedir(d);
+	return name;
+}
+
 /* One regular file of new/ or cur/. */
 static void
 check_message(struct md *c, int sfd, const char *sub, const char *name, const struct stat *st)
@@ -313,8 +335,8 @@ check_message(struct md *c, int sfd, const char *sub, const char *name, const st
 	size_t len = strlen(name);
 
 	maildir_name_parse(name, len, &mn);
-	const struct uniq_ent *other = uniq_add(&c->uniq, sub, mn.uniq, mn.uniq_len, name,
-	    st->st_dev, st->st_ino);
+	const struct uniq_ent *other = uniq_add(&c->uniq, strcmp(sub, "new") != 0, mn.uniq,
+	    mn.uniq_len, st->st_dev, st->st_ino);
 	/* one file under two names of one unique part (new/X and cur/X:2,S
 	 * linked, or a rename between the listings) is one message, as the
 	 * readers count it (maildir_reader.c) */
@@ -323,7 +345,10 @@ check_message(struct md *c, int sfd, const char *sub, const char *name, const st
 	if (other && !(other->dev == st->st_dev && other->ino == st->st_ino)) {
 		finding_init(&f, IC_MAILDIR_DUPLICATE_UNIQ);
 		f.subdir = sub, f.name = name, f.st = *st, f.have_st = true;
-		emit_finding(&c->e, &f, "unique part also used by %s/%s", other->sub, other->name);
+		char *on = uniq_name(c, other);
+		emit_finding(&c->e, &f, "unique part also used by %s/%s", other->sub ? "cur" : "new",
+		    on ? on : "(renamed since)");
+		free(on);
 	}
 	bool name_ok = check_name(c, sub, name, &mn, st);
 	if ((st->st_mode & S_IRUSR) == 0 || (st->st_mode & S_IWOTH)) {
@@ -349,44 +374,65 @@ check_message(struct md *c, int sfd, const char *sub, const char *name, const st
 		check_content(c, sfd, sub, name, &mn, st);
 }
 
-static int
-lent_cmp(const void *a, const void *b)
+void
+listing_sort(struct lent *v, size_t n)
 {
-	const struct lent *x = a, *y = b;
-	return x->ino < y->ino ? -1 : x->ino > y->ino;
+	if (n < 2)
+		return;
+	ino_t lo = v[0].ino, hi = v[0].ino;
+	for (size_t i = 1; i < n; i++) {
+		if (v[i].ino < lo)
+			lo = v[i].ino;
+		if (v[i].ino > hi)
+			hi = v[i].ino;
+	}
+	struct lent *tmp = xmalloc(n * sizeof *tmp), *from = v, *to = tmp;
+	/* least significant byte first: each pass keeps the order of the one
+	 * before among equal bytes */
+	for (unsigned shift = 0; shift < 64 && (uint64_t)(hi - lo) >> shift != 0; shift += 8) {
+		size_t count[256] = { 0 };
+		for (size_t i = 0; i < n; i++)
+			count[(uint64_t)(from[i].ino - lo) >> shift & 0xff]++;
+		for (size_t b = 0, sum = 0; b < 256; b++) {
+			size_t c = count[b];
+			count[b] = sum;
+			sum += c;
+		}
+		for (size_t i = 0; i < n; i++)
+			to[count[(uint64_t)(from[i].ino - lo) >> shift & 0xff]++] = from[i];
+		struct lent *t = from;
+		from = to;
+		to = t;
+	}
+	if (from != v)
+		memcpy(v, from, n * sizeof *v);
+	free(tmp);
 }
 
-/* 0, or -1 with errno after a readdir error. The buffers are sized once
- * from the directory's size (its entries hold the names and more; at most
- * 8 MiB, some 100,000 names: a directory keeps the size of the most names
- * it ever held), so that growing copies nothing; the pages not used are
- * never touched. */
+/* The next chunk of d into ls, sorted by inode: 1 when it is full (more
+ * may follow), 0 at the end, -1 with errno after a readdir error (what was
+ * read is in ls all the same). */
 static int
 listing_read(DIR *d, struct listing *ls)
 {
 	struct dirent *de;
-	struct stat st;
-	if (fstat(dirfd(d), &st) == 0 && st.st_size > 0) {
-		size_t sz = st.st_size < (8 << 20) ? (size_t)st.st_size : (8 << 20);
-		sb_grow(&ls->names, sz);
-		ls->cap = sz / 32 + 16;
-		ls->v = xrealloc(ls->v, ls->cap * sizeof *ls->v);
-	}
-	while ((errno = 0, de = readdir(d)) != NULL) {
+
+	if (ls->v == NULL)
+		ls->v = xmalloc(LISTING_CHUNK * sizeof *ls->v);
+	ls->n = 0;
+	ls->names.len = 0;
+	while (ls->n < LISTING_CHUNK) {
+		errno = 0;
+		if ((de = readdir(d)) == NULL)
+			break;
 		if (de->d_name[0] == '.')
 			continue;       /* dot names are skipped by every reader (SPEC §1.4) */
-		if (ls->n == ls->cap) {
-			ls->cap = ls->cap ? ls->cap * 2 : 256;
-			ls->v = xrealloc(ls->v, ls->cap * sizeof *ls->v);
-		}
 		ls->v[ls->n++] = (struct lent){ de->d_ino, ls->names.len };
 		sb_append(&ls->names, de->d_name, strlen(de->d_name) + 1);
 	}
-	if (errno)
-		return -1;
-	if (ls->n > 1)          /* qsort(NULL, 0, ...) is undefined */
-		qsort(ls->v, ls->n, sizeof *ls->v, lent_cmp);
-	return 0;
+	int rc = ls->n == LISTING_CHUNK ? 1 : errno ? -1 : 0;
+	listing_sort(ls->v, ls->n);
+	return rc;
 }
 
 /* An openat() of a subdirectory failed because it is not there as one
@@ -414,23 +460,25 @@ scan_subdir(struct md *c, const char *sub)
 		close(sfd);
 		return;
 	}
-	struct listing *lsp = &c->ls[strcmp(sub, "new") == 0 ? 0 : 1];
-	if (listing_read(d, lsp) == -1)
-		report_error_sys(EX_IOERR, "%s/%s: cannot read directory", c->e.maildir, sub);
-	struct listing ls = *lsp;
-	uniq_reserve(&c->uniq, ls.n);
-	for (size_t i = 0; i < ls.n; i++) {
-		const char *name = ls.names.buf + ls.v[i].off;
-		struct stat st;
-		if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
-			if (errno != ENOENT)
-				report_error_sys(EXIT_PROBLEMS, "%s/%s/%s: cannot stat",
-				    c->e.maildir, sub, name);
-			continue;
+	struct listing *ls = &c->ls;
+	int more;
+	do {
+		if ((more = listing_read(d, ls)) == -1)
+			report_error_sys(EX_IOERR, "%s/%s: cannot read directory", c->e.maildir, sub);
+		uniq_reserve(&c->uniq, ls->n);
+		for (size_t i = 0; i < ls->n; i++) {
+			const char *name = ls->names.buf + ls->v[i].off;
+			struct stat st;
+			if (fstatat(sfd, name, &st, AT_SYMLINK_NOFOLLOW) == -1) {
+				if (errno != ENOENT)
+					report_error_sys(EXIT_PROBLEMS, "%s/%s/%s: cannot stat",
+					    c->e.maildir, sub, name);
+				continue;
+			}
+			if (check_entry_type(c, sub, name, &st))
+				check_message(c, sfd, sub, name, &st);
 		}
-		if (check_entry_type(c, sub, name, &st))
-			check_message(c, sfd, sub, name, &st);
-	}
+	} while (more == 1);
 	closedir(d);
 }
 
@@ -715,10 +763,8 @@ inspect_one(const char *path, const struct inspect_opts *o, struct inspect_stats
 	if (top && fstatat(c.dfd, "maildirfolder", &mf, AT_SYMLINK_NOFOLLOW) == -1)
 		check_maildirsize(&c);
 	uniq_free(&c.uniq);
-	for (int i = 0; i < 2; i++) {
-		free(c.ls[i].v);
-		sb_free(&c.ls[i].names);
-	}
+	free(c.ls.v);
+	sb_free(&c.ls.names);
 	if (top && o->recursive)
 		walk_folders(&c);
 	close(c.dfd);
