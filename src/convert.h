@@ -106,7 +106,8 @@ enum {
 	KEY_IN_NAMES = 2,           /* a file name in new/ or cur/ holds it */
 	KEY_IN_RECORD = 4,          /* DEST/mailshift-delivered lists it */
 	KEY_THIS_RUN = 8,           /* delivered by this run */
-	KEY_SOURCE_SHIFT = 4,
+	KEY_HAS_BODY = 16,          /* the record has its body hash */
+	KEY_SOURCE_SHIFT = 5,
 };
 
 /* XXH3-128 of the From_ line and the header without the mbox metadata
@@ -118,6 +119,11 @@ void convert_message_key(const char *from, size_t flen, const char *h, size_t hl
  * line and the whole header. */
 void convert_legacy_key(const char *identity, const char *from, size_t flen, const char *h,
     size_t hlen, uint64_t *hi, uint64_t *lo);
+/* The body key of a message: XXH3-128 of its key (hi, lo) and the hash of
+ * its body. A message whose body was edited under the same From_ line and
+ * header is delivered under this key (with its own occurrence number), and
+ * the record's bodies are held as such keys (struct delivery_record). */
+void convert_body_key(uint64_t hi, uint64_t lo, uint64_t body, uint64_t *bhi, uint64_t *blo);
 /* "<32 hex>_<n>" into out; the reverse (len bytes, nothing else). */
 void convert_key_string(uint64_t hi, uint64_t lo, uint32_t n, char out[64]);
 bool convert_key_parse(const char *p, size_t len, uint64_t *hi, uint64_t *lo, uint32_t *n);
@@ -139,12 +145,16 @@ struct delivery_record {
 	size_t reserve;             /* bytes a batch's keys take (0: not reserved) */
 };
 /* Open (create) and lock the record of a Maildir for the whole run (wait
- * up to the lock timeout for another run), and add its keys to ks. A dry
- * run only reads it. 0 or the reported status. */
+ * up to the lock timeout for another run), and add its keys to ks; the
+ * body keys of the lines with a body hash to bodies (when not NULL), their
+ * keys marked KEY_HAS_BODY. A dry run only reads it. 0 or the reported
+ * status. */
 int record_open(struct delivery_record *rec, const char *maildir, const struct convert_opts *o,
-    struct keyset *ks);
-/* Queue a key; written and synced by record_sync(). */
-void record_note(struct delivery_record *rec, uint64_t hi, uint64_t lo, uint32_t n);
+    struct keyset *ks, struct keyset *bodies);
+/* Queue a key, with the hash of its message's body when body is not NULL
+ * ("<key>_<n> <16 hex>"); written and synced by record_sync(). */
+void record_note(struct delivery_record *rec, uint64_t hi, uint64_t lo, uint32_t n,
+    const uint64_t *body);
 /* Append what was noted and sync it. 0 or -1 (reported once). quiet:
  * after a failed write (reported), the keys of what was published before
  * it are written if they can be, with no second error line. The space of
@@ -154,7 +164,8 @@ int record_sync(struct delivery_record *rec, bool quiet);
 /* Add the keys appended since the last load to ks: one ks does not hold
  * gets `mark` (what this run delivered: memory for them is spent only when
  * a source is read again, or another source follows). 0 or -1 (reported). */
-int record_catch_up(struct delivery_record *rec, struct keyset *ks, uint32_t mark);
+int record_catch_up(struct delivery_record *rec, struct keyset *ks, struct keyset *bodies,
+    uint32_t mark);
 void record_close(struct delivery_record *rec);
 
 

@@ -139,6 +139,16 @@ convert_legacy_key(const char *identity, const char *from, size_t flen, const ch
 }
 
 void
+convert_body_key(uint64_t hi, uint64_t lo, uint64_t body, uint64_t *bhi, uint64_t *blo)
+{
+	uint64_t in[3] = { hi, lo, body };
+	XXH128_hash_t k = XXH3_128bits(in, sizeof in);
+
+	*bhi = k.high64;
+	*blo = k.low64;
+}
+
+void
 convert_key_string(uint64_t hi, uint64_t lo, uint32_t n, char out[64])
 {
 	char *p = fmt_x16(out, hi);
@@ -187,7 +197,8 @@ convert_key_parse(const char *p, size_t len, uint64_t *hi, uint64_t *lo, uint32_
  * gets `mark`, one it has KEY_IN_RECORD. Cut a last line that a crash left
  * without its LF (writable). 0 or -1 (errno). */
 static int
-record_load(struct delivery_record *rec, struct keyset *ks, bool writable, uint32_t mark)
+record_load(struct delivery_record *rec, struct keyset *ks, struct keyset *bodies, bool writable,
+    uint32_t mark)
 {
 	char buf[65536];
 	struct strbuf line = STRBUF_INIT;
@@ -201,15 +212,25 @@ record_load(struct delivery_record *rec, struct keyset *ks, bool writable, uint3
 					sb_appendc(&line, buf[i]);
 				continue;
 			}
-			uint64_t hi, lo;
+			uint64_t hi, lo, body;
 			uint32_t n;
+			const char *sp = line.len ? memchr(line.buf, ' ', line.len) : NULL;
+			size_t klen = sp ? (size_t)(sp - line.buf) : line.len;
+			bool has_body = sp && line.buf + line.len - sp == 17 &&
+			    hex_decode(sp + 1, 16, &body) == 16;
 			if (line.len > 0 && line.buf[0] != '#' &&
-			    convert_key_parse(line.buf, line.len, &hi, &lo, &n)) {
+			    convert_key_parse(line.buf, klen, &hi, &lo, &n)) {
 				struct key *e = keyset_find(ks, hi, lo, n, false);
 				if (e == NULL)
-					keyset_find(ks, hi, lo, n, true)->used |= mark;
+					(e = keyset_find(ks, hi, lo, n, true))->used |= mark;
 				else
 					e->used |= KEY_IN_RECORD;
+				if (has_body && bodies) {
+					uint64_t bhi, blo;
+					e->used |= KEY_HAS_BODY;
+					convert_body_key(hi, lo, body, &bhi, &blo);
+					keyset_find(bodies, bhi, blo, 0, true);
+				}
 			}
 			sb_reset(&line);
 			good = off + i + 1;
@@ -235,7 +256,7 @@ static void record_reserve(struct delivery_record *rec);
 
 int
 record_open(struct delivery_record *rec, const char *maildir, const struct convert_opts *o,
-    struct keyset *ks)
+    struct keyset *ks, struct keyset *bodies)
 {
 	bool dry = opt_common.dry_run;
 	struct stat st;
@@ -264,7 +285,7 @@ record_open(struct delivery_record *rec, const char *maildir, const struct conve
 		report_error(EX_CANTCREAT, "%s: not a regular file", rec->path);
 		return EX_CANTCREAT;
 	}
-	if (record_load(rec, ks, !dry, KEY_IN_RECORD) == -1) {
+	if (record_load(rec, ks, bodies, !dry, KEY_IN_RECORD) == -1) {
 		report_error_sys(EX_IOERR, "unable to read %s", rec->path);
 		return EX_IOERR;
 	}
@@ -274,16 +295,17 @@ record_open(struct delivery_record *rec, const char *maildir, const struct conve
 		sb_appends(&rec->pending, RECORD_HEADER);
 	}
 	if (!dry) {
-		/* a key line is at most 48 bytes; a batch's, up to 4 MiB */
+		/* a key line is at most 66 bytes; a batch's, up to 4 MiB */
 		size_t b = o->batch ? o->batch : 1000;
-		rec->reserve = b > (4u << 20) / 48 ? 4u << 20 : b * 48;
+		rec->reserve = b > (4u << 20) / 66 ? 4u << 20 : b * 66;
 		record_reserve(rec);
 	}
 	return 0;
 }
 
 void
-record_note(struct delivery_record *rec, uint64_t hi, uint64_t lo, uint32_t n)
+record_note(struct delivery_record *rec, uint64_t hi, uint64_t lo, uint32_t n,
+    const uint64_t *body)
 {
 	char k[64];
 
@@ -291,6 +313,11 @@ record_note(struct delivery_record *rec, uint64_t hi, uint64_t lo, uint32_t n)
 		return;
 	convert_key_string(hi, lo, n, k);
 	sb_appends(&rec->pending, k);
+	if (body) {
+		char h[18] = " ";
+		fmt_x16(h + 1, *body);
+		sb_append(&rec->pending, h, 17);
+	}
 	sb_appendc(&rec->pending, '\n');
 }
 
@@ -340,11 +367,12 @@ record_sync(struct delivery_record *rec, bool quiet)
 }
 
 int
-record_catch_up(struct delivery_record *rec, struct keyset *ks, uint32_t mark)
+record_catch_up(struct delivery_record *rec, struct keyset *ks, struct keyset *bodies,
+    uint32_t mark)
 {
 	if (rec->fd == -1 || rec->failed)
 		return 0;
-	if (record_load(rec, ks, false, mark) == -1) {
+	if (record_load(rec, ks, bodies, false, mark) == -1) {
 		report_error_sys(EX_IOERR, "unable to read %s", rec->path);
 		return -1;
 	}

@@ -8,7 +8,8 @@
  * key in its file name, X<32 hex>_<n> (convert_keys.c: XXH3-128 of the
  * From_ line and the header without the mbox metadata fields; n counts
  * earlier messages of this source with the same hash), and
- * DEST/mailshift-delivered records every key delivered. A rerun reads both
+ * DEST/mailshift-delivered records every key delivered, with the hash of
+ * its body (struct bodysum, below). A rerun reads both
  * and skips what they hold: an interrupted run is finished, a grown mbox
  * converts only its new messages, a spool that Dovecot or mutt rewrote
  * meanwhile is recognised, a message the user deleted from the Maildir
@@ -43,20 +44,30 @@
 #include "sink.h"
 #include "uidstate.h"
 #include "util.h"
+#include "xxh_fast.h"
 
 /*
  * --remove-source: a key is the From_ line and the header, so a message
  * whose body was edited under them (mutt's edit-message, a spool rewritten
  * by its MUA) has the key of the copy DEST holds, and skipping it would
- * empty the source of a body DEST does not have. So before a source is
- * emptied, each of its messages whose key names a file of DEST is written
- * all the same, its body hashed as it goes, and taken back at the end when
- * that file's body hashes the same. Another body is delivered under a key
- * of its own (the key and the body hash, hashed again), which a further
- * rerun meets in turn. A body is what follows the first empty line, in
- * the source and in the file alike, so that a header written by an earlier
- * version does not count.
+ * empty the source of a body DEST does not have. So every delivered
+ * message's body is hashed (struct bodysum: every byte after the header
+ * the key covers, a final newline added where it lacks one) and recorded
+ * with its key; with --remove-source a message whose key DEST knows is
+ * written all the same, its body hashed as it goes, and taken back at the
+ * end when the record holds that key with that body (the body key,
+ * convert_body_key(), whatever the occurrence number). Another body is
+ * delivered under its body key, which a further rerun finds in turn.
+ * A key recorded without a body (by an earlier version, or found only in a
+ * file name) is compared with its file, found by the key in its name, the
+ * body taken there as what follows the first empty line; when that file
+ * cannot be found or read, the message is delivered again (once: under its
+ * body key).
  */
+struct bodysum {
+	struct xxh_fast *xxh;
+	bool any, last_lf;
+};
 struct dname {
 	uint64_t hi, lo;
 	uint32_t n;
@@ -69,20 +80,27 @@ struct names {
 };
 enum { BS_LINE, BS_MID, BS_CR, BS_BODY };
 struct bodyhash {
-	XXH3_state_t *xxh;
+	struct bodysum sum;
 	int st;                     /* BS_*: where in the header */
 };
 struct verify {
 	bool on;                    /* --remove-source */
+	struct keyset bodies;       /* the body keys of the record's lines */
 	struct names names;         /* DEST's files (and its label folders') by key */
-	bool rescanned;             /* read again for the current source */
-	struct bodyhash bh;
 	char *buf;
-	bool active;                /* the message being written is checked */
-	uint64_t want;              /* the body hash of DEST's copy */
-	bool readable;              /* it could be read */
+	bool active;                /* the message being written is compared */
+	bool dry;                   /* ... and not written (a dry run) */
+	bool counted;               /* ... and counted as already there */
 	uint64_t hi, lo;            /* its key */
 	uint32_t n;
+	bool with_file;             /* compared with a file (no body recorded) */
+	bool legacy;                /* ... or under its key of earlier versions */
+	uint64_t ohi, olo;
+	uint32_t onum;
+	bool blank;                 /* the file's body hash is taken after the
+	                             * first empty line of the message as written
+	                             * (its header view was not whole) */
+	struct bodyhash bh;         /* the message's when blank, then the file's */
 };
 
 static void
@@ -160,9 +178,36 @@ scan_existing(const char *maildir, struct keyset *ks, struct names *names)
 }
 
 static void
+bodysum_begin(struct bodysum *b)
+{
+	xxh_fast_reset(b->xxh);
+	b->any = false;
+}
+
+static void
+bodysum_feed(struct bodysum *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	xxh_fast_update(b->xxh, p, n);
+	b->any = true;
+	b->last_lf = ((const char *)p)[n - 1] == '\n';
+}
+
+/* The hash; a body that lacks a final newline is hashed with one (an mbox
+ * writer that appends after it adds one). */
+static uint64_t
+bodysum_end(struct bodysum *b)
+{
+	if (b->any && !b->last_lf)
+		xxh_fast_update(b->xxh, "\n", 1);
+	return xxh_fast_digest(b->xxh);
+}
+
+static void
 bodyhash_begin(struct bodyhash *b)
 {
-	XXH3_64bits_reset(b->xxh);
+	bodysum_begin(&b->sum);
 	b->st = BS_LINE;
 }
 
@@ -188,24 +233,31 @@ bodyhash_feed(struct bodyhash *b, const char *p, size_t n)
 			b->st = *p == '\n' ? BS_BODY : BS_MID;
 		p++;
 	}
-	if (p < e)
-		XXH3_64bits_update(b->xxh, p, (size_t)(e - p));
+	bodysum_feed(&b->sum, p, (size_t)(e - p));
 }
 
-/* The body hash of a message file; false when it could not be read. */
+/* The body hash of a message file; false when it could not be read (or is
+ * no regular file: a FIFO would hang the run). */
 static bool
 file_body_hash(struct verify *v, const char *path, uint64_t *h)
 {
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	ssize_t k;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	struct stat st;
+	ssize_t k = -1;
 
 	if (fd == -1)
 		return false;
-	bodyhash_begin(&v->bh);
-	while ((k = read(fd, v->buf, 65536)) > 0)
-		bodyhash_feed(&v->bh, v->buf, (size_t)k);
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		bodyhash_begin(&v->bh);
+		while ((k = read(fd, v->buf, 65536)) > 0)
+			bodyhash_feed(&v->bh, v->buf, (size_t)k);
+	} else {
+		errno = EINVAL;     /* no regular file */
+	}
+	int e = errno;
 	close(fd);
-	*h = XXH3_64bits_digest(v->bh.xxh);
+	errno = e;
+	*h = bodysum_end(&v->bh.sum);
 	return k == 0;
 }
 
@@ -223,6 +275,7 @@ struct linkjob {
 	struct lfolder **to;        /* the other folders */
 	char **info;                /* the info for each, in that folder's letters */
 	size_t n;
+	uint64_t body;              /* the message's body hash, for the record */
 };
 struct linkq {
 	struct linkjob *v;
@@ -325,6 +378,7 @@ struct run {
 	size_t nlf;
 	struct linkq rootq;         /* links waiting for DEST's messages to be published */
 
+	struct bodysum bs;          /* the body of the message being written */
 	struct verify vf;           /* --remove-source: DEST's bodies */
 
 	/* the source being read */
@@ -387,14 +441,21 @@ published_in(struct run *run, const char *from, struct linkq *q, const char *sub
 	uint64_t hi, lo;
 	uint32_t n;
 	struct linkjob j;
+	bool job = linkq_pop(q, &j);
 
-	if (convert_name_key_parse(name, &hi, &lo, &n))
-		record_note(&run->rec, hi, lo, n);
+	if (convert_name_key_parse(name, &hi, &lo, &n)) {
+		record_note(&run->rec, hi, lo, n, job ? &j.body : NULL);
+		if (job && run->vf.on) {
+			uint64_t bhi, blo;
+			convert_body_key(hi, lo, j.body, &bhi, &blo);
+			keyset_find(&run->vf.bodies, bhi, blo, 0, true);
+		}
+	}
 	run_quota_add(run, name);
 	run->sum->delivered++;
 	if (opt_common.verbose)
 		report_info("delivered %s/%s/%s", from, subdir, name);
-	if (!linkq_pop(q, &j))
+	if (!job)
 		return;
 	for (size_t i = 0; i < j.n && !run->write_failed; i++)
 		link_into(run, from, subdir, name, j.to[i], j.info[i]);
@@ -789,6 +850,15 @@ occset_free(struct occset *o)
 	memset(o, 0, sizeof *o);
 }
 
+/* Where a known key was found: its flags, and the key its file is named by
+ * (another for a file of an earlier version). */
+struct known {
+	uint32_t used;
+	uint64_t ohi, olo;          /* the key of earlier versions (legacy) */
+	uint32_t on;
+	bool legacy;
+};
+
 /*
  * Is the message at hand already in DEST (or delivered before and since
  * deleted)? Its key into keystr/hi/lo/n either way. A key found only by
@@ -797,7 +867,7 @@ occset_free(struct occset *o)
 static bool
 message_known(struct run *run, const char *identity, const struct message *m,
     struct occset *occ, struct occset *legacy_occ, char keystr[64], uint64_t *hi_r,
-    uint64_t *lo_r, uint32_t *n_r, bool *this_run_r, uint32_t *used_r)
+    uint64_t *lo_r, uint32_t *n_r, bool *this_run_r, struct known *kn)
 {
 	uint64_t hi, lo;
 
@@ -809,6 +879,7 @@ message_known(struct run *run, const char *identity, const struct message *m,
 	*lo_r = lo;
 	*n_r = n;
 	*this_run_r = false;
+	memset(kn, 0, sizeof *kn);
 	struct key *k = keyset_find(&run->existing, hi, lo, n, false);
 	if (run->legacy) {
 		/* the occurrence numbers count every message of the source */
@@ -816,16 +887,17 @@ message_known(struct run *run, const char *identity, const struct message *m,
 		convert_legacy_key(identity, m->from_line, m->from_line_len, m->header,
 		    m->header_len, &ohi, &olo);
 		uint32_t on = occset_next(legacy_occ, olo);
+		*kn = (struct known){ 0, ohi, olo, on, true };
 		struct key *ok = k ? NULL : keyset_find(&run->existing, ohi, olo, on, false);
 		if (ok != NULL && (ok->used & KEY_IN_NAMES))
 			k = keyset_find(&run->existing, hi, lo, n, true);
 	}
 	if (k == NULL)
 		return false;
-	*used_r = k->used;
+	kn->used = k->used;
 	*this_run_r = (k->used & KEY_THIS_RUN) && k->used >> KEY_SOURCE_SHIFT == run->source_no;
 	if (!(k->used & (KEY_IN_RECORD | KEY_THIS_RUN))) {
-		record_note(&run->rec, hi, lo, n);
+		record_note(&run->rec, hi, lo, n, NULL);
 		k->used |= KEY_IN_RECORD;
 	}
 	return true;
@@ -893,84 +965,127 @@ quota_update(const char *dest, uint64_t bytes, uint64_t count)
 	free(path);
 }
 
-/* The path of DEST's file of a key: new/ and cur/ read again once per
- * source when a name is missed (a client renamed it since), NULL when it
- * is gone (deleted since: the record holds it). */
-static const char *
-verify_path(struct run *run, uint64_t hi, uint64_t lo, uint32_t n)
+static struct keyset *
+vf_bodies(struct run *run)
 {
-	struct verify *v = &run->vf;
-	const char *path = names_find(&v->names, hi, lo, n);
-	struct stat st;
-
-	if (path != NULL && lstat(path, &st) == 0)
-		return path;
-	if (v->rescanned)
-		return NULL;
-	v->rescanned = true;
-	names_free(&v->names);
-	scan_existing(run->dest, NULL, &v->names);
-	for (size_t i = 0; i < run->nlf; i++)
-		if (run->lf[i]->own)
-			scan_existing(run->lf[i]->path, NULL, &v->names);
-	return names_find(&v->names, hi, lo, n);
+	return run->vf.on ? &run->vf.bodies : NULL;
 }
 
-/* A message whose key names a file of DEST: with --remove-source, true
- * when its body is to be compared with that file's (vf.active). */
-static bool
-verify_begin(struct run *run, uint64_t hi, uint64_t lo, uint32_t n)
+/* The file of a key (or of its key of earlier versions) among the names
+ * read, whose file is still there. */
+static const char *
+names_file(struct run *run, const struct verify *v)
+{
+	const char *path = names_find(&run->vf.names, v->hi, v->lo, v->n);
+	struct stat st;
+
+	if ((path == NULL || lstat(path, &st) == -1) && v->legacy)
+		path = names_find(&run->vf.names, v->ohi, v->olo, v->onum);
+	return path != NULL && lstat(path, &st) == 0 ? path : NULL;
+}
+
+/* The path of DEST's file of the message being compared, NULL when it is
+ * not found. A name missed is looked for again (new/ and cur/ read anew):
+ * a client may have renamed the file since, and a readdir() may miss a
+ * file renamed while it reads, so up to three times. */
+static const char *
+verify_path(struct run *run)
 {
 	struct verify *v = &run->vf;
-	const char *path;
+	const char *path = names_file(run, v);
+
+	for (int tries = 0; path == NULL && tries < 3; tries++) {
+		names_free(&v->names);
+		scan_existing(run->dest, NULL, &v->names);
+		for (size_t i = 0; i < run->nlf; i++)
+			if (run->lf[i]->own)
+				scan_existing(run->lf[i]->path, NULL, &v->names);
+		path = names_file(run, v);
+	}
+	return path;
+}
+
+/* A message whose key DEST knows: with --remove-source, it is written and
+ * its body compared at the end (vf.active, true). */
+static bool
+verify_begin(struct run *run, const struct message *m, uint64_t hi, uint64_t lo, uint32_t n,
+    const struct known *kn, bool counted)
+{
+	struct verify *v = &run->vf;
 
 	v->active = false;
-	if (!v->on || run->write_failed || (path = verify_path(run, hi, lo, n)) == NULL)
+	if (!v->on || run->write_failed)
 		return false;
-	v->readable = file_body_hash(v, path, &v->want);
-	if (!v->readable) {
-		report_warn_sys("unable to read %s: not compared, the message is delivered again",
-		    path);
-		run->sum->warnings++;
-	}
+	v->with_file = !(kn->used & KEY_HAS_BODY);
+	v->legacy = kn->legacy;
+	v->ohi = kn->ohi, v->olo = kn->olo, v->onum = kn->on;
+	v->blank = v->with_file && !m->header_complete;
+	if (v->blank)
+		bodyhash_begin(&v->bh);
 	v->hi = hi, v->lo = lo, v->n = n;
-	bodyhash_begin(&v->bh);
+	v->dry = opt_common.dry_run;
+	v->counted = counted;
 	v->active = true;
 	return true;
 }
 
 /*
- * The end of a message being compared: true when DEST holds its body
- * (under its key, or under the second key an earlier rerun delivered it
- * with), so it is taken back; false when it is to be delivered, under its
- * second key.
+ * The end of a message being compared, of body hash `body`: true when DEST
+ * holds it (the record its body key, or it was delivered under its body
+ * key before, or the file of its key, recorded without a body, has the
+ * same body), so it is taken back; false when it is to be delivered, under
+ * its body key.
  */
 static bool
-verify_end(struct run *run, struct reader *r, const struct message *m)
+verify_end(struct run *run, struct reader *r, const struct message *m, uint64_t body)
 {
 	struct verify *v = &run->vf;
-	uint64_t body = XXH3_64bits_digest(v->bh.xxh);
+	uint64_t bhi, blo;
 
 	v->active = false;
-	if (v->readable && body == v->want)
+	convert_body_key(v->hi, v->lo, body, &bhi, &blo);
+	if (keyset_find(&v->bodies, bhi, blo, 0, false))
 		return true;
-	uint64_t in[3] = { v->hi, v->lo, body };
-	XXH128_hash_t k = XXH3_128bits(in, sizeof in);
-	uint32_t n = occset_next(&run->occ, k.low64);
-	struct key *have = keyset_find(&run->existing, k.high64, k.low64, n, false);
-	if (have != NULL) {
-		/* delivered so by an earlier run (and maybe edited in DEST since) */
-		if (!(have->used & (KEY_IN_RECORD | KEY_THIS_RUN))) {
-			record_note(&run->rec, k.high64, k.low64, n);
-			have->used |= KEY_IN_RECORD;
+	uint32_t n = occset_next(&run->occ, blo);
+	if (keyset_find(&run->existing, bhi, blo, n, false))
+		return true;    /* delivered so by an earlier run */
+	if (v->with_file) {
+		uint64_t mine = v->blank ? bodysum_end(&v->bh.sum) : body, want = 0;
+		const char *path = verify_path(run);
+		bool read = false;
+		/* a client may rename the file between the look and the open */
+		for (int tries = 0; path != NULL && tries < 5; tries++) {
+			if ((read = file_body_hash(v, path, &want)) || errno != ENOENT)
+				break;
+			path = verify_path(run);
 		}
-		return true;
+		if (path == NULL) {
+			/* deleted since, or renamed past every look: not known to
+			 * be the same body */
+			report_warn("%s:%lld: the file of its key is gone from %s: not compared, "
+			    "the message is delivered again", reader_name(r), (long long)m->offset,
+			    run->dest);
+			run->sum->warnings++;
+		} else if (!read) {
+			report_warn_sys("unable to read %s: not compared, the message is delivered "
+			    "again", path);
+			run->sum->warnings++;
+		} else if (mine == want) {
+			/* recorded with its body: the next run need not read the file */
+			if (!v->blank) {
+				record_note(&run->rec, v->hi, v->lo, v->n, &body);
+				keyset_find(&v->bodies, bhi, blo, 0, true);
+			}
+			return true;
+		}
 	}
 	if (!opt_common.quiet)
 		report_info("%s:%lld: the same From_ line and header as a message in %s, another "
-		    "body: delivered", reader_name(r), (long long)m->offset, run->dest);
-	run->sum->skipped--;
-	convert_key_string(k.high64, k.low64, n, run->keystr);
+		    "body: %s", reader_name(r), (long long)m->offset, run->dest,
+		    v->dry ? "would be delivered" : "delivered");
+	if (v->counted)
+		run->sum->skipped--;
+	convert_key_string(bhi, blo, n, run->keystr);
 	run->mi.cookie = UINT64_MAX;    /* the UID stays with DEST's copy */
 	return false;
 }
@@ -986,7 +1101,7 @@ md_source(struct sink *s, struct reader *r, const char *path, bool again)
 	if (!again) {
 		run->source_no++;
 		/* what the sources before this one delivered */
-		if (run->source_no > 1 && record_catch_up(&run->rec, &run->existing,
+		if (run->source_no > 1 && record_catch_up(&run->rec, &run->existing, vf_bodies(run),
 		    KEY_IN_RECORD) == -1)
 			return EX_IOERR;
 		free(run->identity);
@@ -994,14 +1109,14 @@ md_source(struct sink *s, struct reader *r, const char *path, bool again)
 			run->identity = xstrdup("-");
 		else if ((run->identity = realpath(path, NULL)) == NULL)
 			run->identity = xstrdup(path);
-	} else if (record_catch_up(&run->rec, &run->existing, KEY_IN_RECORD | KEY_THIS_RUN |
+	} else if (record_catch_up(&run->rec, &run->existing, vf_bodies(run),
+	    KEY_IN_RECORD | KEY_THIS_RUN |
 	    run->source_no << KEY_SOURCE_SHIFT) == -1) {
 		/* read again after a rewrite, knowing the keys it delivered */
 		return EX_IOERR;
 	}
 	occset_free(&run->occ);
 	occset_free(&run->legacy_occ);
-	run->vf.rescanned = false;
 	if (run->o->uid_state)
 		run->us = uidstate_new(reader_name(r));
 	return 0;
@@ -1094,9 +1209,9 @@ md_begin(struct sink *s, struct reader *r, struct message *m, const char **h_r, 
 	clientstate_from_header(m->header, m->header_len, &run->cso, &cs);
 	client_notes(run, m, &cs);
 	route_message(run, m, &cs, &rt);
-	uint32_t used = 0;
+	struct known kn;
 	bool have = message_known(run, run->identity, m, &run->occ, &run->legacy_occ,
-	    run->keystr, &hi, &lo, &n, &this_run, &used);
+	    run->keystr, &hi, &lo, &n, &this_run, &kn);
 	bool expunged = cs.expunged && !run->o->keep_expunged;
 	uid_note(run, r, m, !have && !expunged && !opt_common.dry_run &&
 	    (rt.n == 0 || rt.to[0]->w == run->w));
@@ -1109,13 +1224,17 @@ md_begin(struct sink *s, struct reader *r, struct message *m, const char **h_r, 
 		}
 		take = SINK_HAVE;
 		/* --remove-source: is the body the one DEST holds? */
-		if (!this_run && (used & KEY_IN_NAMES) && verify_begin(run, hi, lo, n) &&
-		    md_prepare(run, m, &cs, &rt, h_r, hlen_r) == -1) {
-			linkjob_free(&run->job);
-			run->write_failed = true;
-			take = SINK_FAILED;
-		} else if (run->vf.active) {
+		if (verify_begin(run, m, hi, lo, n, &kn, !this_run)) {
 			take = SINK_WRITE;
+			if (opt_common.dry_run) {
+				*h_r = m->header;
+				*hlen_r = m->header_len;
+			} else if (md_prepare(run, m, &cs, &rt, h_r, hlen_r) == -1) {
+				linkjob_free(&run->job);
+				run->write_failed = true;
+				run->vf.active = false;
+				take = SINK_FAILED;
+			}
 		}
 	} else if (expunged) {
 		sum->expunged++;
@@ -1150,10 +1269,13 @@ md_header(struct sink *s, const char *h, size_t hlen)
 {
 	struct run *run = (struct run *)s;
 
+	bodysum_begin(&run->bs);
+	if (run->vf.active && run->vf.blank)
+		bodyhash_feed(&run->vf.bh, h, hlen);
+	if (run->vf.active && run->vf.dry)
+		return 0;
 	if (maildir_writer_begin(run->mw) == -1 || maildir_writer_write(run->mw, h, hlen) == -1)
 		return md_failed(run);
-	if (run->vf.active)
-		bodyhash_feed(&run->vf.bh, h, hlen);
 	run->h = h;
 	run->hlen = hlen;
 	return 0;
@@ -1164,9 +1286,13 @@ md_body(struct sink *s, const struct iovec *iov, int iovcnt)
 {
 	struct run *run = (struct run *)s;
 
-	if (run->vf.active)
+	for (int i = 0; i < iovcnt; i++)
+		bodysum_feed(&run->bs, iov[i].iov_base, iov[i].iov_len);
+	if (run->vf.active && run->vf.blank)
 		for (int i = 0; i < iovcnt; i++)
 			bodyhash_feed(&run->vf.bh, iov[i].iov_base, iov[i].iov_len);
+	if (run->vf.active && run->vf.dry)
+		return 0;
 	return maildir_writer_writev(run->mw, iov, iovcnt) == -1 ? md_failed(run) : 0;
 }
 
@@ -1175,11 +1301,17 @@ md_end(struct sink *s, struct reader *r, struct message *m)
 {
 	struct run *run = (struct run *)s;
 
-	if (run->vf.active && verify_end(run, r, m)) {
-		maildir_writer_abort(run->mw);
-		linkjob_free(&run->job);
-		return 0;
+	uint64_t body = bodysum_end(&run->bs);
+	if (run->vf.active) {
+		bool dry = run->vf.dry;
+		if (verify_end(run, r, m, body) || dry) {
+			if (!dry)
+				maildir_writer_abort(run->mw);
+			linkjob_free(&run->job);
+			return 0;
+		}
 	}
+	run->job.body = body;
 	run->sum->bytes += (uint64_t)reader_message_size(r, m);
 	/* the original From_ line is kept beside DEST's own messages */
 	if (run->mw == run->w && m->from_line != NULL &&
@@ -1198,8 +1330,10 @@ md_abort(struct sink *s, struct reader *r)
 	struct run *run = (struct run *)s;
 
 	(void)r;
+	bool dry = run->vf.active && run->vf.dry;
 	run->vf.active = false;
-	maildir_writer_abort(run->mw);
+	if (!dry)
+		maildir_writer_abort(run->mw);
 	linkjob_free(&run->job);
 	return SINK_TAKEN_BACK;
 }
@@ -1249,8 +1383,9 @@ md_close(struct sink *s, int status)
 	occset_free(&run->occ);
 	occset_free(&run->legacy_occ);
 	names_free(&run->vf.names);
-	if (run->vf.bh.xxh)
-		XXH3_freeState(run->vf.bh.xxh);
+	keyset_free(&run->vf.bodies);
+	xxh_fast_free(run->vf.bh.sum.xxh);
+	xxh_fast_free(run->bs.xxh);
 	free(run->vf.buf);
 	linkjob_free(&run->job);
 	sb_free(&run->hdr);
@@ -1311,7 +1446,8 @@ sink_maildir_open(const struct convert_opts *o, const char *dest, int *status)
 	/* the record's lock first: a second run waits here, then sees all
 	 * that the first delivered */
 	if (opt_common.dry_run ? access(dest, F_OK) == 0 : true) {
-		*status = record_open(&run->rec, dest, o, &run->existing);
+		*status = record_open(&run->rec, dest, o, &run->existing,
+		    o->remove_source ? &run->vf.bodies : NULL);
 		if (*status != 0) {
 			record_close(&run->rec);
 			keyset_free(&run->existing);
@@ -1321,15 +1457,15 @@ sink_maildir_open(const struct convert_opts *o, const char *dest, int *status)
 			return NULL;
 		}
 	}
-	if (o->remove_source && !opt_common.dry_run) {
-		run->vf.on = true;
-		run->vf.bh.xxh = XXH3_createState();
-		run->vf.buf = xmalloc(65536);
-		if (run->vf.bh.xxh == NULL) {
-			errno = ENOMEM;
-			report_fatal_sys(EX_TEMPFAIL, "out of memory");
-		}
+	run->vf.on = o->remove_source;
+	run->bs.xxh = xxh_fast_new();
+	run->vf.bh.sum.xxh = xxh_fast_new();
+	if (run->bs.xxh == NULL || run->vf.bh.sum.xxh == NULL) {
+		errno = ENOMEM;
+		report_fatal_sys(EX_TEMPFAIL, "out of memory");
 	}
+	if (run->vf.on)
+		run->vf.buf = xmalloc(65536);
 	scan_existing(dest, &run->existing, run->vf.on ? &run->vf.names : NULL);
 	for (size_t i = 0; i < run->existing.cap && !run->legacy; i++)
 		run->legacy = (run->existing.t[i].used & (KEY_IN_NAMES | KEY_IN_RECORD)) == KEY_IN_NAMES;

@@ -177,24 +177,58 @@ done
 edit_m7 "$TMP/orig.mbox" "$TMP/e6.mbox" "edited again"
 ms --remove-source "$TMP/e6.mbox" "$TMP/e6"
 expect_eq "maildir: second edit delivered" "$(cat "$TMP"/e6/new/* | grep -c '^edited again$'):$(count_files "$TMP/e6/new")" "1:52"
+# the record holds each key with its body's hash: a copy edited or made
+# unreadable in DEST since is still the body that was delivered
 rm -rf "$TMP/e7"; ms "$TMP/orig.mbox" "$TMP/e7"
 f=$(grep -l '^Message-ID: <m9@ex>' "$TMP"/e7/new/*)
 sed -i 's/^body 9$/body 9 changed in DEST/' "$f"
 cp "$TMP/orig.mbox" "$TMP/e7.mbox"
 ms --remove-source "$TMP/e7.mbox" "$TMP/e7" 2>/dev/null
-expect_eq "maildir: DEST's copy edited: the source's delivered too" \
+expect_eq "maildir: DEST's copy edited: recorded body, nothing delivered" \
+    "$(cat "$TMP"/e7/new/* | grep -c '^body 9'):$(stat -c %s "$TMP/e7.mbox")" "1:0"
+# a record without body hashes (written by an earlier version): each copy
+# is compared with its file, and then recorded with its body
+rm -rf "$TMP/e7"; ms "$TMP/orig.mbox" "$TMP/e7"
+sed -i 's/ [0-9a-f]\{16\}$//' "$TMP/e7/mailshift-delivered"
+f=$(grep -l '^Message-ID: <m9@ex>' "$TMP"/e7/new/*)
+sed -i 's/^body 9$/body 9 changed in DEST/' "$f"
+cp "$TMP/orig.mbox" "$TMP/e7.mbox"
+ms --remove-source "$TMP/e7.mbox" "$TMP/e7" 2>/dev/null
+expect_eq "old record: DEST's copy edited: the source's delivered too" \
     "$(cat "$TMP"/e7/new/* | grep -c '^body 9')" 2
+expect_eq "old record: the 49 compared now recorded with their bodies" \
+    "$(grep -c '^[0-9a-f_]* [0-9a-f]\{16\}$' "$TMP/e7/mailshift-delivered")" 50
 # a copy in DEST that cannot be read is not taken as the same: delivered
 # again (once), with a warning
 rm -rf "$TMP/e9"; ms "$TMP/orig.mbox" "$TMP/e9"
+sed -i 's/ [0-9a-f]\{16\}$//' "$TMP/e9/mailshift-delivered"
 f=$(grep -l '^Message-ID: <m3@ex>' "$TMP"/e9/new/*)
 mv "$f" "$TMP/e9.m3"; ln -s "$TMP/e9.m3" "$f"
 cp "$TMP/orig.mbox" "$TMP/e9.mbox"
 "$MAILSHIFT" convert --no-progress --remove-source "$TMP/e9.mbox" "$TMP/e9" 2>"$TMP/err"
-expect_eq "maildir: unreadable copy: delivered again" "$(ls "$TMP/e9/new" | wc -l):$(grep -c 'unable to read.*delivered again' "$TMP/err")" "51:1"
+expect_eq "old record: unreadable copy: delivered again" "$(ls "$TMP/e9/new" | wc -l):$(grep -c 'unable to read.*delivered again' "$TMP/err")" "51:1"
 cp "$TMP/orig.mbox" "$TMP/e9.mbox"
-ms --remove-source "$TMP/e9.mbox" "$TMP/e9" 2>/dev/null
-expect_eq "maildir: unreadable copy: once only" "$(ls "$TMP/e9/new" | wc -l):$(stat -c %s "$TMP/e9.mbox")" "51:0"
+"$MAILSHIFT" convert --no-progress --remove-source "$TMP/e9.mbox" "$TMP/e9" 2>"$TMP/err"
+expect_eq "old record: unreadable copy: once only, no second warning" \
+    "$(ls "$TMP/e9/new" | wc -l):$(stat -c %s "$TMP/e9.mbox"):$(grep -c 'unable to read' "$TMP/err")" "51:0:0"
+# a copy deleted from DEST (old record): not known to be the same body,
+# delivered again once
+rm -rf "$TMP/e9"; ms "$TMP/orig.mbox" "$TMP/e9"
+sed -i 's/ [0-9a-f]\{16\}$//' "$TMP/e9/mailshift-delivered"
+rm "$(grep -l '^Message-ID: <m5@ex>' "$TMP"/e9/new/*)"
+for run in 1 2; do
+	cp "$TMP/orig.mbox" "$TMP/e9.mbox"
+	"$MAILSHIFT" convert --no-progress --remove-source "$TMP/e9.mbox" "$TMP/e9" 2>"$TMP/err"
+	expect_eq "old record: copy deleted, run $run" "$(count_files "$TMP/e9/new"):$(grep -c 'file of its key is gone' "$TMP/err"):$(stat -c %s "$TMP/e9.mbox")" "50:$((2 - run)):0"
+done
+# a FIFO in DEST's place is not opened for reading (it would hang)
+rm -rf "$TMP/e9"; ms "$TMP/orig.mbox" "$TMP/e9"
+sed -i 's/ [0-9a-f]\{16\}$//' "$TMP/e9/mailshift-delivered"
+f=$(grep -l '^Message-ID: <m4@ex>' "$TMP"/e9/new/*)
+rm "$f"; mkfifo "$f"
+cp "$TMP/orig.mbox" "$TMP/e9.mbox"
+timeout 60 "$MAILSHIFT" convert --no-progress -q --remove-source "$TMP/e9.mbox" "$TMP/e9" 2>/dev/null
+expect_eq "old record: a FIFO for a copy: no hang, delivered again" "$?:$(count_files "$TMP/e9/new")" "0:50"
 # only the body counts: a header written otherwise (here with the mbox
 # fields kept), CRLF lines, a header past the reader's 1 MiB view, a body
 # past the writer's buffers and one without a final newline are the same
@@ -215,4 +249,99 @@ cp "$TMP/e8.src" "$TMP/e8.mbox"
 expect_eq "maildir: header otherwise, same bodies: exit" $? 0
 expect_eq "maildir: same bodies: nothing delivered" "$(count_files "$TMP/e8/new" "$TMP/e8/cur"):$(grep -c 'another body' "$TMP/err")" "54:0"
 expect_eq "maildir: same bodies: source empty" "$(stat -c %s "$TMP/e8.mbox")" 0
+# the same with the record written without body hashes: each compared
+# with its file (the big header's body taken after its first empty line)
+rm -rf "$TMP/e8"; ms --keep-mbox-headers "$TMP/e8.src" "$TMP/e8"
+sed -i 's/ [0-9a-f]\{16\}$//' "$TMP/e8/mailshift-delivered"
+cp "$TMP/e8.src" "$TMP/e8.mbox"
+"$MAILSHIFT" convert --no-progress --remove-source "$TMP/e8.mbox" "$TMP/e8" 2>"$TMP/err"
+expect_eq "old record: same bodies: nothing delivered" "$(count_files "$TMP/e8/new" "$TMP/e8/cur"):$(grep -c 'another body' "$TMP/err"):$(stat -c %s "$TMP/e8.mbox")" "54:0:0"
+
+mkmsg() {   # N BODY: a message of key u<N>
+	printf 'From u%s@ex Mon Jan  4 10:00:00 2021\nMessage-ID: <m%s@ex>\nSubject: s%s\n\n%s\n\n' "$1" "$1" "$1" "$2"
+}
+bodies_in() {   # MAILDIR TEXT...: how many lines of its files are each TEXT
+	d=$1; shift
+	for t in "$@"; do printf '%s ' "$(cat "$d"/new/* "$d"/cur/* 2>/dev/null | grep -cx "$t")"; done
+}
+json_field() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" "$1"; }
+# an edit in one source of several: the first delivered its body this run
+D=$TMP/f1; rm -rf "$D"
+mkmsg 1 "body one" >"$TMP/f1a.mbox"; { mkmsg 1 "body one EDITED"; mkmsg 2 "body two"; } >"$TMP/f1b.mbox"
+ms --remove-source "$TMP/f1a.mbox" "$TMP/f1b.mbox" "$D" 2>/dev/null
+expect_eq "several sources: the later body delivered too" "$(bodies_in "$D" "body one" "body one EDITED" "body two")" "1 1 1 "
+expect_eq "several sources: both emptied" "$(stat -c %s "$TMP/f1a.mbox" "$TMP/f1b.mbox" | tr '\n' ' ')" "0 0 "
+# a header longer than the reader's 1 MiB view: its tail counts as body
+D=$TMP/f2; rm -rf "$D"
+{ printf 'From u1@ex Mon Jan  4 10:00:00 2021\nSubject: x\n'
+  awk 'BEGIN { for (i = 0; i < 20000; i++) printf "X-Data-%d: %60s\n", i, "z" }'
+  printf 'X-Tail: original\n\nbody\n\n'; mkmsg 2 "body two"; } >"$TMP/f2.mbox"
+ms "$TMP/f2.mbox" "$D"
+sed -i 's/^X-Tail: original$/X-Tail: EDITED!!/' "$TMP/f2.mbox"
+ms --remove-source "$TMP/f2.mbox" "$D" 2>/dev/null
+expect_eq "header past 1 MiB: an edit in its tail delivered" \
+    "$(cat "$D"/new/* | grep -c '^X-Tail: EDITED!!$'):$(stat -c %s "$TMP/f2.mbox")" "1:0"
+# a final newline added by an append after a message that lacked one is
+# the same body
+D=$TMP/f3; rm -rf "$D"
+{ mkmsg 1 "body one"; printf 'From u2@ex Mon Jan  4 10:00:00 2021\nMessage-ID: <m2@ex>\n\nbody two'; } >"$TMP/f3.mbox"
+ms "$TMP/f3.mbox" "$D"
+mkmsg 3 "body three" >"$TMP/f3.new"
+ms --to=mbox "$TMP/f3.new" "$TMP/f3.mbox"
+ms --remove-source "$TMP/f3.mbox" "$D" 2>/dev/null
+expect_eq "final newline appended: same body, one new message" \
+    "$(count_files "$D/new"):$(stat -c %s "$TMP/f3.mbox")" "3:0"
+# the same From_ line and header with two bodies: the first deleted from
+# the spool, the second is still recognised whatever its number
+D=$TMP/f4; rm -rf "$D"
+{ mkmsg 1 alpha; mkmsg 1 beta; } >"$TMP/f4.mbox"
+ms "$TMP/f4.mbox" "$D"
+mkmsg 1 beta >"$TMP/f4.mbox"
+ms --remove-source "$TMP/f4.mbox" "$D" 2>/dev/null
+expect_eq "same header, two bodies, first gone: nothing delivered" "$(count_files "$D/new"):$(stat -c %s "$TMP/f4.mbox")" "2:0"
+# Gmail: a label changed and the body edited between two exports
+D=$TMP/f5; rm -rf "$D"
+printf 'From 1@xxx Mon Jan  4 10:00:00 2021\nX-GM-THRID: 1\nX-Gmail-Labels: Work\nMessage-ID: <g1@ex>\nSubject: g1\n\ngbody one\n\n' >"$TMP/f5.mbox"
+ms "$TMP/f5.mbox" "$D"
+sed -i 's/Labels: Work/Labels: Personal/; s/gbody one/gbody ONE edited/' "$TMP/f5.mbox"
+ms --remove-source "$TMP/f5.mbox" "$D" 2>/dev/null
+expect_eq "label changed, body edited: delivered" "$(find "$D" -type f -path '*/[nc][eu][wr]/*' | xargs cat | grep -c '^gbody ONE edited$'):$(stat -c %s "$TMP/f5.mbox")" "1:0"
+# a dry run says what the run would do
+D=$TMP/f6; rm -rf "$D"
+{ mkmsg 1 "body one"; mkmsg 2 "body two"; } >"$TMP/f6.mbox"
+ms "$TMP/f6.mbox" "$D"
+{ mkmsg 1 "body one"; mkmsg 2 "body two EDITED"; } >"$TMP/f6.mbox"
+"$MAILSHIFT" convert --no-progress -n --json --remove-source "$TMP/f6.mbox" "$D" >"$TMP/j" 2>/dev/null
+expect_eq "dry run: 1 would be delivered, nothing written" \
+    "$(json_field "$TMP/j" skipped):$(count_files "$D/new" "$D/tmp"):$(stat -c %s "$TMP/f6.mbox")" "1:2:$(stat -c %s "$TMP/f6.mbox")"
+"$MAILSHIFT" convert --no-progress --json --remove-source "$TMP/f6.mbox" "$D" >"$TMP/j" 2>/dev/null
+expect_eq "... and the run does it" "$(json_field "$TMP/j" delivered):$(json_field "$TMP/j" skipped)" "1:1"
+# a client renaming DEST's files all through the run (new/ to cur/, flags
+# on and off): every edited body delivered, the source emptied
+D=$TMP/f7; rm -rf "$D"
+awk 'BEGIN { for (i = 1; i <= 2000; i++) printf "From u%d@ex Mon Jan  4 10:00:00 2021\nMessage-ID: <r%d@ex>\n\nbody %d\n\n", i, i, i }' >"$TMP/f7.mbox"
+ms "$TMP/f7.mbox" "$D"
+sed -i 's/^body \([0-9]*[05]\)$/body \1 EDITED/' "$TMP/f7.mbox"
+sed -i 's/ [0-9a-f]\{16\}$//' "$D/mailshift-delivered"   # compared by file: renames matter
+python3 -c '
+import os, sys
+d = sys.argv[1]
+open(d + "/started", "w").close()
+while not os.path.exists(d + "/stop"):
+    for sub in ("new", "cur"):
+        for f in os.listdir(os.path.join(d, sub)):
+            base = f.split(":")[0]
+            to = base + (":2,RS" if f.endswith(":2,S") else ":2,S")
+            try:
+                os.rename(os.path.join(d, sub, f), os.path.join(d, "cur", to))
+            except OSError:
+                pass
+' "$D" & flipper=$!
+while [ ! -e "$D/started" ]; do sleep 0.05; done
+"$MAILSHIFT" convert --no-progress -q --batch=10 --remove-source "$TMP/f7.mbox" "$D" 2>/dev/null
+rc=$?
+touch "$D/stop"; wait $flipper
+expect_eq "renaming client: exit" $rc 0
+expect_eq "renaming client: 400 edited bodies delivered" "$(cat "$D"/new/* "$D"/cur/* | grep -c 'EDITED$')" 400
+expect_eq "renaming client: 2400 files, source empty" "$(count_files "$D/new" "$D/cur"):$(stat -c %s "$TMP/f7.mbox")" "2400:0"
 done_testing

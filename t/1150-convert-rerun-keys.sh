@@ -93,7 +93,8 @@ expect_eq "rerun: the 2999 of the spool recognised" "$(json_field "$TMP/j" skipp
 R=$TMP/rec
 "$MAILSHIFT" convert -q "$DATA/sample.mbox" "$R"
 nrec=$(files "$R")
-check "record: one key per message" test "$(grep -c '^[0-9a-f]\{32\}_[0-9]*$' "$R/mailshift-delivered")" -eq "$nrec"
+check "record: one key per message, with its body hash" \
+	test "$(grep -c '^[0-9a-f]\{32\}_[0-9]* [0-9a-f]\{16\}$' "$R/mailshift-delivered")" -eq "$nrec"
 check "record: it says what it is" grep -q '^# mailshift: .*remove this file' "$R/mailshift-delivered"
 # the user deletes five messages; the final rerun of a switchover
 ls "$R"/new/* "$R"/cur/* | head -5 | xargs rm -f
@@ -106,7 +107,7 @@ printf '0123456789abcdef' >>"$R/mailshift-delivered"
 expect_eq "torn last line: nothing delivered" "$(json_field "$TMP/j" delivered)" 0
 expect_eq "torn last line: dropped" "$(tail -c 1 "$R/mailshift-delivered" | od -An -c | tr -d ' ')" '\n'
 check "torn last line: every line a key or the comment" \
-	sh -c "! grep -v '^[0-9a-f]\{32\}_[0-9]*\$' '$R/mailshift-delivered' | grep -v '^# '"
+	sh -c "! grep -v '^[0-9a-f]\{32\}_[0-9]*\( [0-9a-f]\{16\}\)\?\$' '$R/mailshift-delivered' | grep -v '^# '"
 # remove the record: the rerun delivers what is not in the Maildir
 rm "$R/mailshift-delivered"
 "$MAILSHIFT" convert --json "$DATA/sample.mbox" "$R" >"$TMP/j" 2>/dev/null
@@ -123,7 +124,7 @@ run() { "$MAILSHIFT" convert -q --batch=7 "$DATA/sample.mbox" "$1/md"; }
 verify() {
 	crash_maildir_same "$1/md" "$TMP/clean.sums" || return 1
 	ls "$1/md/new" "$1/md/cur" | sed -n 's/.*X\([0-9a-f]\{32\}_[0-9]*\)\..*/\1/p' | sort >"$1/names"
-	grep '^[0-9a-f]' "$1/md/mailshift-delivered" | sort >"$1/recorded"
+	grep '^[0-9a-f]' "$1/md/mailshift-delivered" | cut -d' ' -f1 | sort >"$1/recorded"
 	cmp -s "$1/names" "$1/recorded" || { echo "record and names differ" >&2; return 1; }
 }
 crash_sweep "record" MESSAGES setup run verify
@@ -183,6 +184,15 @@ then
 	expect_eq "keys of an earlier version: 60 files" "$(files "$TMP/O")" 60
 	check "keys of an earlier version: recorded as today's keys" \
 		test "$(grep -c '^[0-9a-f]' "$TMP/O/mailshift-delivered")" -eq 60
+	# --remove-source then compares each body with its file, found by the
+	# key of the earlier version in its name: an edited one is delivered
+	awk '!done && /^$/ { print; print "EDITED LINE"; done = 1; next } { print }' \
+	    "$TMP/old2.mbox" >"$TMP/old3.mbox"
+	cp "$TMP/old3.mbox" "$TMP/old2.mbox"
+	"$MAILSHIFT" convert --json --remove-source "$TMP/old2.mbox" "$TMP/O" >"$TMP/j" 2>/dev/null
+	expect_eq "keys of an earlier version, --remove-source: the edited body delivered" \
+	    "$(json_field "$TMP/j" delivered)/$(json_field "$TMP/j" skipped):$(cat "$TMP"/O/new/* "$TMP"/O/cur/* | grep -c '^EDITED LINE$')" "1/59:1"
+	expect_eq "keys of an earlier version, --remove-source: source emptied" "$(stat -c %s "$TMP/old2.mbox")" 0
 else
 	fail "could not write the keys of an earlier version"
 fi

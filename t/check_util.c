@@ -21,6 +21,9 @@
 #include "hashset.h"
 #include "report.h"
 #include "util.h"
+#include "xxh_fast.h"
+
+#include <xxhash.h>
 
 #define L(s) s, sizeof(s) - 1
 
@@ -219,6 +222,42 @@ START_TEST(test_has_8bit)
 }
 END_TEST
 
+/* xxh_fast gives the library's XXH3-64, with the AVX2 copy and without,
+ * whatever the lengths and the pieces it is fed in (xxHash's internal
+ * block and stripe sizes are 1024 and 64 bytes; its buffer 256). */
+START_TEST(test_xxh_fast)
+{
+	size_t cap = 70000;
+	unsigned char *buf = xmalloc(cap);
+	unsigned seed = 7;
+
+	for (size_t i = 0; i < cap; i++)
+		buf[i] = (unsigned char)rand_r(&seed);
+	for (int sse2 = 0; sse2 < 2; sse2++) {
+		if (sse2)
+			setenv("MAILSHIFT_TEST_NO_AVX2", "1", 1);
+		struct xxh_fast *h = xxh_fast_new();
+		ck_assert_ptr_nonnull(h);
+		static const size_t lens[] = { 0, 1, 15, 16, 17, 128, 129, 240, 241, 255, 256, 257,
+		    1023, 1024, 1025, 4096, 65536, 69999 };
+		for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+			size_t n = lens[li];
+			uint64_t want = XXH3_64bits(buf, n);
+			for (size_t piece = 1; piece <= 4097; piece = piece * 2 + 1) {
+				xxh_fast_reset(h);
+				for (size_t off = 0; off < n; off += piece)
+					xxh_fast_update(h, buf + off, n - off < piece ? n - off : piece);
+				ck_assert_msg(xxh_fast_digest(h) == want, "len %zu piece %zu sse2 %d", n,
+				    piece, sse2);
+			}
+		}
+		xxh_fast_free(h);
+		unsetenv("MAILSHIFT_TEST_NO_AVX2");
+	}
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_fmt_numbers)
 {
 	unsigned long long vals[200];
@@ -289,6 +328,7 @@ util_suite(void)
 	tcase_add_test(tc, test_hashset64);
 	tcase_add_test(tc, test_fmt_numbers);
 	tcase_add_test(tc, test_has_8bit);
+	tcase_add_test(tc, test_xxh_fast);
 	suite_add_tcase(s, tc);
 	return s;
 }
