@@ -3,7 +3,9 @@
 # (mailshift-convert(1) "Compressed mailboxes"): a run on plain mailboxes
 # never maps it; a compressed source or destination loads it; and where it
 # cannot be loaded, a compressed source (66) or destination (73) gets one
-# line naming the mailbox and why, and nothing is written.
+# line naming the mailbox and why, and nothing is written. libmagic (and
+# the liblzma and libbz2 it brings) likewise: only a file that is neither
+# an mbox nor a Maildir is shown to it.
 . "${T_SRCDIR:-$(dirname "$0")}/lib.sh"
 need gzip
 need_hooks
@@ -30,8 +32,13 @@ if [ "${MAILSHIFT_VALGRIND:-0}" != 1 ]; then
 	check "a plain mbox: nor libxml2" sh -c "! grep -q libxml2 '$TMP/libs.plain'"
 	loaded "$MAILSHIFT" stats "$TMP/plain" >"$TMP/libs.stats"
 	check "stats of a Maildir: libarchive is not loaded" sh -c "! grep -q libarchive '$TMP/libs.stats'"
+	check "a plain mbox: libmagic is not loaded" sh -c "! grep -q libmagic '$TMP/libs.plain'"
+	check "stats of a Maildir: libmagic is not loaded" sh -c "! grep -q libmagic '$TMP/libs.stats'"
+	loaded "$MAILSHIFT" check "$TMP/plain" >"$TMP/libs.check"
+	check "check of a Maildir: neither is loaded" sh -c "! grep -q 'libarchive\|libmagic\|liblzma' '$TMP/libs.check'"
 	loaded "$MAILSHIFT" convert -q "$TMP/in.mbox.gz" "$TMP/gz" >"$TMP/libs.gz"
 	check "a gzip mbox: libarchive is loaded" grep -q libarchive "$TMP/libs.gz"
+	check "a gzip mbox: libmagic is loaded" grep -q libmagic "$TMP/libs.gz"
 fi
 
 # loaded, it reads and writes compressed mailboxes
@@ -55,6 +62,17 @@ MAILSHIFT_TEST_LIBARCHIVE=libmailshift-nowhere.so.0 \
 expect_eq "to a gzip mbox without libarchive: exit 73" "$?" 73
 check "it names the mailbox" grep -q "none.mbox.gz: a compressed mailbox needs libarchive" "$TMP/err"
 check "no mbox is left" test ! -s "$TMP/none.mbox.gz"
+# without libmagic a compressed mailbox is not recognised: a line saying
+# so, the error of a file that is no mailbox, and 66 (as without
+# libarchive); a plain mbox does not need it
+MAILSHIFT_TEST_LIBMAGIC=libmailshift-nowhere.so.1 \
+	"$MAILSHIFT" convert -q "$TMP/in.mbox.gz" "$TMP/nomagic" 2>"$TMP/err"
+expect_eq "a gzip mbox without libmagic: exit 66" "$?" 66
+check "it says libmagic cannot be loaded, once" test "$(grep -c 'libmagic cannot be loaded (.*nowhere.so.1.*): compressed mailboxes are not recognised' "$TMP/err")" -eq 1
+check "and names the file" grep -q "in.mbox.gz: not a mailbox" "$TMP/err"
+MAILSHIFT_TEST_LIBMAGIC=libmailshift-nowhere.so.1 \
+	"$MAILSHIFT" convert -q "$TMP/in.mbox" "$TMP/plain3" 2>"$TMP/err"
+expect_eq "a plain mbox without libmagic: exit 0, nothing said" "$?:$(wc -c <"$TMP/err" | tr -d ' ')" "0:0"
 # a plain mbox does not need it
 MAILSHIFT_TEST_LIBARCHIVE=libmailshift-nowhere.so.0 \
 	"$MAILSHIFT" convert -q "$TMP/in.mbox" "$TMP/plain2"

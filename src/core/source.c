@@ -30,6 +30,7 @@
 
 #include "archive_lib.h"
 #include "header.h"
+#include "magic_lib.h"
 #include "report.h"
 #include "source.h"
 #include "util.h"
@@ -459,8 +460,10 @@ source_open_archive(struct source *s)
 static char *
 magic_describe(const char *buf, size_t len, bool mime)
 {
-	magic_t m = magic_open(mime ? MAGIC_MIME_TYPE : MAGIC_NONE);
 	char *res = NULL;
+	if (!magic_lib_load())
+		return NULL;
+	magic_t m = magic_open(mime ? MAGIC_MIME_TYPE : MAGIC_NONE);
 
 	if (m == NULL)
 		return NULL;

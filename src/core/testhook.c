@@ -56,6 +56,13 @@ testhook_libarchive_name(void)
 	return v && *v ? v : NULL;
 }
 
+const char *
+testhook_libmagic_name(void)
+{
+	const char *v = getenv("MAILSHIFT_TEST_LIBMAGIC");
+	return v && *v ? v : NULL;
+}
+
 void
 testhook_message_done(void)
 {

@@ -10,6 +10,7 @@
  *   MAILSHIFT_HASH_BITS=N             truncate dedup hashes to N bits
  *   MAILSHIFT_MESSAGE_DELAY_MS=N      sleep N ms after each message is done
  *                                     (a run slow enough to kill mid-way)
+ *   MAILSHIFT_TEST_LIBMAGIC=NAME      load NAME instead of libmagic
  *   MAILSHIFT_TEST_LIBARCHIVE=NAME    load NAME instead of libarchive (a
  *                                     system where it cannot be loaded)
  *   MAILSHIFT_TEST_NO_AVX2=1          cpu_avx2() says no: the SSE2 loops
@@ -36,12 +37,14 @@ int testhook_before_write(void);
 int testhook_hash_bits(void);
 bool testhook_enabled(void);
 const char *testhook_libarchive_name(void);
+const char *testhook_libmagic_name(void);
 #else
 static inline void testhook_message_done(void) { }
 static inline int testhook_before_write(void) { return 0; }
 static inline int testhook_hash_bits(void) { return 0; }
 static inline bool testhook_enabled(void) { return false; }
 static inline const char *testhook_libarchive_name(void) { return NULL; }
+static inline const char *testhook_libmagic_name(void) { return NULL; }
 #endif
 
 #endif
