@@ -124,6 +124,19 @@ void convert_legacy_key(const char *identity, const char *from, size_t flen, con
  * header is delivered under this key (with its own occurrence number), and
  * the record's bodies are held as such keys (struct delivery_record). */
 void convert_body_key(uint64_t hi, uint64_t lo, uint64_t body, uint64_t *bhi, uint64_t *blo);
+/* The hash of a message's body as it streams by (XXH3-64, xxh_fast.h), a
+ * final newline added where it lacks one unless `exact` (a writer that
+ * appends after such a body adds one; mboxcl2 keeps bodies as they are). */
+struct xxh_fast;
+struct bodysum {
+	struct xxh_fast *xxh;
+	bool any, last_lf;
+};
+void bodysum_init(struct bodysum *b);       /* out of memory: exit 75 */
+void bodysum_free(struct bodysum *b);
+void bodysum_begin(struct bodysum *b);
+void bodysum_feed(struct bodysum *b, const void *p, size_t n);
+uint64_t bodysum_end(struct bodysum *b, bool exact);
 /* "<32 hex>_<n>" into out; the reverse (len bytes, nothing else). */
 void convert_key_string(uint64_t hi, uint64_t lo, uint32_t n, char out[64]);
 bool convert_key_parse(const char *p, size_t len, uint64_t *hi, uint64_t *lo, uint32_t *n);

@@ -49,6 +49,7 @@
 #include "header.h"
 #include "lock.h"
 #include "report.h"
+#include "xxh_fast.h"
 
 #define RECORD_HEADER "# mailshift: keys of the messages delivered into this Maildir; " \
 	"remove this file to let a rerun deliver again what is no longer here " \
@@ -136,6 +137,48 @@ convert_legacy_key(const char *identity, const char *from, size_t flen, const ch
 	XXH3_freeState(s);
 	*hi = d.high64;
 	*lo = d.low64;
+}
+
+void
+bodysum_init(struct bodysum *b)
+{
+	memset(b, 0, sizeof *b);
+	if ((b->xxh = xxh_fast_new()) == NULL) {
+		errno = ENOMEM;
+		report_fatal_sys(EX_TEMPFAIL, "out of memory");
+	}
+}
+
+void
+bodysum_free(struct bodysum *b)
+{
+	xxh_fast_free(b->xxh);
+	b->xxh = NULL;
+}
+
+void
+bodysum_begin(struct bodysum *b)
+{
+	xxh_fast_reset(b->xxh);
+	b->any = false;
+}
+
+void
+bodysum_feed(struct bodysum *b, const void *p, size_t n)
+{
+	if (n == 0)
+		return;
+	xxh_fast_update(b->xxh, p, n);
+	b->any = true;
+	b->last_lf = ((const char *)p)[n - 1] == '\n';
+}
+
+uint64_t
+bodysum_end(struct bodysum *b, bool exact)
+{
+	if (b->any && !b->last_lf && !exact)
+		xxh_fast_update(b->xxh, "\n", 1);
+	return xxh_fast_digest(b->xxh);
 }
 
 void

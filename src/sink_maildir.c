@@ -29,7 +29,6 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "clientstate.h"
 #include "commands.h"
@@ -44,15 +43,14 @@
 #include "sink.h"
 #include "uidstate.h"
 #include "util.h"
-#include "xxh_fast.h"
 
 /*
  * --remove-source: a key is the From_ line and the header, so a message
  * whose body was edited under them (mutt's edit-message, a spool rewritten
  * by its MUA) has the key of the copy DEST holds, and skipping it would
  * empty the source of a body DEST does not have. So every delivered
- * message's body is hashed (struct bodysum: every byte after the header
- * the key covers, a final newline added where it lacks one) and recorded
+ * message's body is hashed (struct bodysum, convert.h: every byte after the
+ * header the key covers, a final newline added where it lacks one) and recorded
  * with its key; with --remove-source a message whose key DEST knows is
  * written all the same, its body hashed as it goes, and taken back at the
  * end when the record holds that key with that body (the body key,
@@ -60,21 +58,22 @@
  * delivered under its body key, which a further rerun finds in turn.
  * A key recorded without a body (by an earlier version, or found only in a
  * file name) is compared with its file, found by the key in its name, the
- * body taken there as what follows the first empty line; when that file
- * cannot be found or read, the message is delivered again (once: under its
- * body key).
+ * body taken there as what follows the first empty line (the whole file,
+ * for a header longer than the reader's view); when that file cannot be
+ * found or read, the message is delivered again (once: under its body
+ * key).
  */
-struct bodysum {
-	struct xxh_fast *xxh;
-	bool any, last_lf;
-};
-struct dname {
+/* A key and what it leads to: a file of DEST (struct names), or a message
+ * of the source already in DEST (run->held, uid_held()); sorted and
+ * searched alike. */
+struct keyed {
 	uint64_t hi, lo;
 	uint32_t n;
-	char *path;
+	uint64_t cookie;            /* held: the message's UID state cookie */
+	char *path;                 /* names: the file */
 };
 struct names {
-	struct dname *v;
+	struct keyed *v;
 	size_t n, cap;
 	bool sorted;
 };
@@ -97,9 +96,9 @@ struct verify {
 	bool legacy;                /* ... or under its key of earlier versions */
 	uint64_t ohi, olo;
 	uint32_t onum;
-	bool blank;                 /* the file's body hash is taken after the
-	                             * first empty line of the message as written
-	                             * (its header view was not whole) */
+	bool blank;                 /* the header view was not whole: the
+	                             * message as written is compared with the
+	                             * whole file */
 	struct bodyhash bh;         /* the message's when blank, then the file's */
 };
 
@@ -110,14 +109,14 @@ names_add(struct names *t, uint64_t hi, uint64_t lo, uint32_t n, char *path)
 		t->cap = t->cap ? t->cap * 2 : 256;
 		t->v = xrealloc(t->v, t->cap * sizeof *t->v);
 	}
-	t->v[t->n++] = (struct dname){ hi, lo, n, path };
+	t->v[t->n++] = (struct keyed){ .hi = hi, .lo = lo, .n = n, .path = path };
 	t->sorted = false;
 }
 
 static int
-dname_cmp(const void *a, const void *b)
+keyed_cmp(const void *a, const void *b)
 {
-	const struct dname *x = a, *y = b;
+	const struct keyed *x = a, *y = b;
 
 	if (x->hi != y->hi)
 		return x->hi < y->hi ? -1 : 1;
@@ -129,13 +128,13 @@ dname_cmp(const void *a, const void *b)
 static const char *
 names_find(struct names *t, uint64_t hi, uint64_t lo, uint32_t n)
 {
-	struct dname k = { hi, lo, n, NULL };
+	struct keyed k = { .hi = hi, .lo = lo, .n = n };
 
 	if (!t->sorted) {
-		qsort(t->v, t->n, sizeof *t->v, dname_cmp);
+		qsort(t->v, t->n, sizeof *t->v, keyed_cmp);
 		t->sorted = true;
 	}
-	struct dname *d = bsearch(&k, t->v, t->n, sizeof k, dname_cmp);
+	struct keyed *d = bsearch(&k, t->v, t->n, sizeof k, keyed_cmp);
 	return d ? d->path : NULL;
 }
 
@@ -177,38 +176,12 @@ scan_existing(const char *maildir, struct keyset *ks, struct names *names)
 	}
 }
 
+/* whole: every byte is hashed, the header too */
 static void
-bodysum_begin(struct bodysum *b)
-{
-	xxh_fast_reset(b->xxh);
-	b->any = false;
-}
-
-static void
-bodysum_feed(struct bodysum *b, const void *p, size_t n)
-{
-	if (n == 0)
-		return;
-	xxh_fast_update(b->xxh, p, n);
-	b->any = true;
-	b->last_lf = ((const char *)p)[n - 1] == '\n';
-}
-
-/* The hash; a body that lacks a final newline is hashed with one (an mbox
- * writer that appends after it adds one). */
-static uint64_t
-bodysum_end(struct bodysum *b)
-{
-	if (b->any && !b->last_lf)
-		xxh_fast_update(b->xxh, "\n", 1);
-	return xxh_fast_digest(b->xxh);
-}
-
-static void
-bodyhash_begin(struct bodyhash *b)
+bodyhash_begin(struct bodyhash *b, bool whole)
 {
 	bodysum_begin(&b->sum);
-	b->st = BS_LINE;
+	b->st = whole ? BS_BODY : BS_LINE;
 }
 
 /* More bytes of a message, header first: what follows its first empty
@@ -236,8 +209,9 @@ bodyhash_feed(struct bodyhash *b, const char *p, size_t n)
 	bodysum_feed(&b->sum, p, (size_t)(e - p));
 }
 
-/* The body hash of a message file; false when it could not be read (or is
- * no regular file: a FIFO would hang the run). */
+/* The body hash of a message file (with v->blank, the hash of all of it);
+ * false when it could not be read (or is no regular file: a FIFO would
+ * hang the run). */
 static bool
 file_body_hash(struct verify *v, const char *path, uint64_t *h)
 {
@@ -248,7 +222,7 @@ file_body_hash(struct verify *v, const char *path, uint64_t *h)
 	if (fd == -1)
 		return false;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
-		bodyhash_begin(&v->bh);
+		bodyhash_begin(&v->bh, v->blank);
 		while ((k = read(fd, v->buf, 65536)) > 0)
 			bodyhash_feed(&v->bh, v->buf, (size_t)k);
 	} else {
@@ -257,8 +231,10 @@ file_body_hash(struct verify *v, const char *path, uint64_t *h)
 	int e = errno;
 	close(fd);
 	errno = e;
-	*h = bodysum_end(&v->bh.sum);
-	return k == 0;
+	if (k != 0)
+		return false;
+	*h = bodysum_end(&v->bh.sum, false);
+	return true;
 }
 
 /* ---- Gmail's labels as folders (mailshift-convert(1) "Mail clients") ------------ */
@@ -368,7 +344,7 @@ struct run {
 	struct strbuf hdr, scratch;
 	struct uidstate *us;        /* UID state of the current source, or NULL */
 	uint64_t cookie;            /* of the message being delivered */
-	struct held *held;          /* its messages already in DEST (uid_held()) */
+	struct keyed *held;         /* its messages already in DEST (uid_held()) */
 	size_t nheld, capheld;
 	uint64_t quota_bytes;       /* S= of what was published, for maildirsize */
 	uint64_t quota_count;
@@ -749,24 +725,6 @@ uid_note(struct run *run, struct reader *r, const struct message *m, bool delive
  * pass over new/ and cur/, only when the source carries UIDs), so that the
  * list gets them as it would have: the ones it has keep their UIDs.
  */
-struct held {
-	uint64_t hi, lo;
-	uint32_t n;
-	uint64_t cookie;
-};
-
-static int
-held_cmp(const void *a, const void *b)
-{
-	const struct held *x = a, *y = b;
-
-	if (x->hi != y->hi)
-		return x->hi < y->hi ? -1 : 1;
-	if (x->lo != y->lo)
-		return x->lo < y->lo ? -1 : 1;
-	return x->n < y->n ? -1 : x->n > y->n;
-}
-
 static void
 uid_held(struct run *run, uint64_t hi, uint64_t lo, uint32_t n)
 {
@@ -774,7 +732,7 @@ uid_held(struct run *run, uint64_t hi, uint64_t lo, uint32_t n)
 		run->capheld = run->capheld ? run->capheld * 2 : 64;
 		run->held = xrealloc(run->held, run->capheld * sizeof *run->held);
 	}
-	run->held[run->nheld++] = (struct held){ hi, lo, n, run->cookie };
+	run->held[run->nheld++] = (struct keyed){ .hi = hi, .lo = lo, .n = n, .cookie = run->cookie };
 }
 
 static void
@@ -783,7 +741,7 @@ uid_held_names(struct run *run)
 	static const char *const sub[] = { "new", "cur" };
 	int dfd = maildir_writer_dirfd(run->w);
 
-	qsort(run->held, run->nheld, sizeof *run->held, held_cmp);
+	qsort(run->held, run->nheld, sizeof *run->held, keyed_cmp);
 	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
 		int fd = openat(dfd, sub[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		DIR *d = fd == -1 ? NULL : fdopendir(fd);
@@ -794,10 +752,10 @@ uid_held_names(struct run *run)
 			continue;
 		}
 		while ((de = readdir(d)) != NULL) {
-			struct held k;
+			struct keyed k = { 0 };
 			if (de->d_name[0] == '.' || !convert_name_key_parse(de->d_name, &k.hi, &k.lo, &k.n))
 				continue;
-			struct held *h = bsearch(&k, run->held, run->nheld, sizeof k, held_cmp);
+			struct keyed *h = bsearch(&k, run->held, run->nheld, sizeof k, keyed_cmp);
 			if (h != NULL && h->cookie != UINT64_MAX) {
 				uidstate_found(run->us, h->cookie, de->d_name);
 				h->cookie = UINT64_MAX;     /* one file per message */
@@ -1019,9 +977,12 @@ verify_begin(struct run *run, const struct message *m, uint64_t hi, uint64_t lo,
 	v->with_file = !(kn->used & KEY_HAS_BODY);
 	v->legacy = kn->legacy;
 	v->ohi = kn->ohi, v->olo = kn->olo, v->onum = kn->on;
+	/* a header longer than the reader's view: its tail is neither in the
+	 * key nor after the first empty line, so the whole message is
+	 * compared with the whole file */
 	v->blank = v->with_file && !m->header_complete;
 	if (v->blank)
-		bodyhash_begin(&v->bh);
+		bodyhash_begin(&v->bh, true);
 	v->hi = hi, v->lo = lo, v->n = n;
 	v->dry = opt_common.dry_run;
 	v->counted = counted;
@@ -1050,7 +1011,7 @@ verify_end(struct run *run, struct reader *r, const struct message *m, uint64_t 
 	if (keyset_find(&run->existing, bhi, blo, n, false))
 		return true;    /* delivered so by an earlier run */
 	if (v->with_file) {
-		uint64_t mine = v->blank ? bodysum_end(&v->bh.sum) : body, want = 0;
+		uint64_t mine = v->blank ? bodysum_end(&v->bh.sum, false) : body, want = 0;
 		const char *path = verify_path(run);
 		bool read = false;
 		/* a client may rename the file between the look and the open */
@@ -1301,7 +1262,7 @@ md_end(struct sink *s, struct reader *r, struct message *m)
 {
 	struct run *run = (struct run *)s;
 
-	uint64_t body = bodysum_end(&run->bs);
+	uint64_t body = bodysum_end(&run->bs, false);
 	if (run->vf.active) {
 		bool dry = run->vf.dry;
 		if (verify_end(run, r, m, body) || dry) {
@@ -1384,8 +1345,8 @@ md_close(struct sink *s, int status)
 	occset_free(&run->legacy_occ);
 	names_free(&run->vf.names);
 	keyset_free(&run->vf.bodies);
-	xxh_fast_free(run->vf.bh.sum.xxh);
-	xxh_fast_free(run->bs.xxh);
+	bodysum_free(&run->vf.bh.sum);
+	bodysum_free(&run->bs);
 	free(run->vf.buf);
 	linkjob_free(&run->job);
 	sb_free(&run->hdr);
@@ -1458,12 +1419,8 @@ sink_maildir_open(const struct convert_opts *o, const char *dest, int *status)
 		}
 	}
 	run->vf.on = o->remove_source;
-	run->bs.xxh = xxh_fast_new();
-	run->vf.bh.sum.xxh = xxh_fast_new();
-	if (run->bs.xxh == NULL || run->vf.bh.sum.xxh == NULL) {
-		errno = ENOMEM;
-		report_fatal_sys(EX_TEMPFAIL, "out of memory");
-	}
+	bodysum_init(&run->bs);
+	bodysum_init(&run->vf.bh.sum);
 	if (run->vf.on)
 		run->vf.buf = xmalloc(65536);
 	scan_existing(dest, &run->existing, run->vf.on ? &run->vf.names : NULL);

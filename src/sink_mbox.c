@@ -40,7 +40,6 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "convert.h"
 #include "flags.h"
@@ -68,39 +67,28 @@ struct bodycheck {
 	struct keyset have;         /* full keys in DEST (count + 1 in `used`) */
 	struct keyset appended;     /* appended from the current source */
 	struct keyset occ;          /* its full keys so far */
-	XXH3_state_t *xxh;
+	struct bodysum sum;         /* the body so far */
 	bool exact;                 /* mboxcl2 DEST: read as one, bodies as they are */
-	bool any, last_lf;          /* the body so far */
 	bool verifying;             /* the header is in DEST: is the body? */
 };
 
 static void
 body_begin(struct bodycheck *bc)
 {
-	XXH3_64bits_reset(bc->xxh);
-	bc->any = false;
+	bodysum_begin(&bc->sum);
 }
 
 static void
 body_feed(struct bodycheck *bc, const void *p, size_t n)
 {
-	if (n == 0)
-		return;
-	XXH3_64bits_update(bc->xxh, p, n);
-	bc->any = true;
-	bc->last_lf = ((const char *)p)[n - 1] == '\n';
+	bodysum_feed(&bc->sum, p, n);
 }
 
 /* The full key of a message of header key hi:lo whose body was fed. */
 static void
 body_key(struct bodycheck *bc, uint64_t hi, uint64_t lo, uint64_t *fhi, uint64_t *flo)
 {
-	if (bc->any && !bc->last_lf && !bc->exact)
-		XXH3_64bits_update(bc->xxh, "\n", 1);
-	uint64_t v[3] = { hi, lo, XXH3_64bits_digest(bc->xxh) };
-	XXH128_hash_t k = XXH3_128bits(v, sizeof v);
-	*fhi = k.high64;
-	*flo = k.low64;
+	convert_body_key(hi, lo, bodysum_end(&bc->sum, bc->exact), fhi, flo);
 }
 
 static void
@@ -109,9 +97,8 @@ bodycheck_free(struct bodycheck *bc)
 	keyset_free(&bc->have);
 	keyset_free(&bc->appended);
 	keyset_free(&bc->occ);
-	if (bc->xxh)
-		XXH3_freeState(bc->xxh);
-	bc->xxh = NULL;
+	if (bc->sum.xxh)
+		bodysum_free(&bc->sum);
 }
 
 struct pending {
@@ -1043,11 +1030,7 @@ sink_mbox_open(const struct convert_opts *o, const char *dest, int *status)
 	if (o->remove_source && !opt_common.dry_run) {
 		run->bc.on = true;
 		run->bc.exact = o->out_variant == MBOX_MBOXCL2;
-		run->bc.xxh = XXH3_createState();
-		if (run->bc.xxh == NULL) {
-			errno = ENOMEM;
-			report_fatal_sys(EX_TEMPFAIL, "out of memory");
-		}
+		bodysum_init(&run->bc.sum);
 	}
 	if (strcmp(dest, "-") == 0)
 		signal(SIGPIPE, SIG_DFL);   /* a closed pipe ends us quietly */

@@ -685,8 +685,7 @@ dp_ymd(const struct dp_tok **nums, size_t nn, int mon, struct dp_fields *f)
 static int
 dp_two(const char *p)
 {
-	return is_digit((unsigned char)p[0]) && is_digit((unsigned char)p[1]) ?
-	    (p[0] - '0') * 10 + (p[1] - '0') : -1;
+	return (int)digits_value(p, 2);
 }
 
 static bool
