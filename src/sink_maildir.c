@@ -1184,8 +1184,9 @@ md_begin(struct sink *s, struct reader *r, struct message *m, const char **h_r, 
 				uid_held(run, hi, lo, n);
 		}
 		take = SINK_HAVE;
-		/* --remove-source: is the body the one DEST holds? */
-		if (verify_begin(run, m, hi, lo, n, &kn, !this_run)) {
+		/* --remove-source: is the body the one DEST holds? (one deleted
+		 * in Thunderbird is left out whatever its body) */
+		if (!expunged && verify_begin(run, m, hi, lo, n, &kn, !this_run)) {
 			take = SINK_WRITE;
 			if (opt_common.dry_run) {
 				*h_r = m->header;

@@ -313,6 +313,14 @@ ms "$TMP/f5.mbox" "$D"
 sed -i 's/Labels: Work/Labels: Personal/; s/gbody one/gbody ONE edited/' "$TMP/f5.mbox"
 ms --remove-source "$TMP/f5.mbox" "$D" 2>/dev/null
 expect_eq "label changed, body edited: delivered" "$(find "$D" -type f -path '*/[nc][eu][wr]/*' | xargs cat | grep -c '^gbody ONE edited$'):$(stat -c %s "$TMP/f5.mbox")" "1:0"
+# a message deleted in Thunderbird (expunged, folder not compacted) is left
+# out whatever its body, as it was before
+D=$TMP/f8; rm -rf "$D"
+printf 'From u1@ex Mon Jan  4 10:00:00 2021\nX-Mozilla-Status: 0001\nMessage-ID: <t1@ex>\n\ntb body\n\n' >"$TMP/f8.mbox"
+ms "$TMP/f8.mbox" "$D"
+printf 'From u1@ex Mon Jan  4 10:00:00 2021\nX-Mozilla-Status: 0009\nMessage-ID: <t1@ex>\n\ntb body edited\n\n' >"$TMP/f8.mbox"
+ms --remove-source "$TMP/f8.mbox" "$D" 2>/dev/null
+expect_eq "expunged in Thunderbird, body edited: not delivered" "$(count_files "$D/new" "$D/cur"):$(stat -c %s "$TMP/f8.mbox")" "1:0"
 # a dry run says what the run would do
 D=$TMP/f6; rm -rf "$D"
 { mkmsg 1 "body one"; mkmsg 2 "body two"; } >"$TMP/f6.mbox"
