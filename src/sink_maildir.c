@@ -584,7 +584,7 @@ lfolder_get(struct run *run, const char *label, const struct message *m)
 			convert_maildirfolder(o, f->path);
 	}
 	sb_free(&name);
-	scan_existing(f->path, &run->existing, run->vf.on ? &run->vf.names : NULL);
+	scan_existing(f->path, &run->existing, NULL);
 	return f;
 }
 
@@ -943,7 +943,9 @@ names_file(struct run *run, const struct verify *v)
 }
 
 /* The path of DEST's file of the message being compared, NULL when it is
- * not found. A name missed is looked for again (new/ and cur/ read anew):
+ * not found. The names are read the first time one is needed (only keys
+ * recorded without a body need them); a name missed is looked for again
+ * (new/ and cur/ read anew):
  * a client may have renamed the file since, and a readdir() may miss a
  * file renamed while it reads, so up to three times. */
 static const char *
@@ -1424,7 +1426,7 @@ sink_maildir_open(const struct convert_opts *o, const char *dest, int *status)
 	bodysum_init(&run->vf.bh.sum);
 	if (run->vf.on)
 		run->vf.buf = xmalloc(65536);
-	scan_existing(dest, &run->existing, run->vf.on ? &run->vf.names : NULL);
+	scan_existing(dest, &run->existing, NULL);
 	for (size_t i = 0; i < run->existing.cap && !run->legacy; i++)
 		run->legacy = (run->existing.t[i].used & (KEY_IN_NAMES | KEY_IN_RECORD)) == KEY_IN_NAMES;
 	return &run->base;
