@@ -130,6 +130,8 @@ names_find(struct names *t, uint64_t hi, uint64_t lo, uint32_t n)
 {
 	struct keyed k = { .hi = hi, .lo = lo, .n = n };
 
+	if (t->n == 0)
+		return NULL;
 	if (!t->sorted) {
 		qsort(t->v, t->n, sizeof *t->v, keyed_cmp);
 		t->sorted = true;
