@@ -3,6 +3,8 @@
  * §1.10; DESIGN §6): names, S=/W=, info, cur/ vs new/, mtime, batching
  * (nothing visible before the flush), no clobbering, the keywords file,
  * failures leaving nothing behind, and the cleanup of our own leftovers.
+ * The tests that loop run twice: with the writer thread (_i == 0) and
+ * with the caller's thread only (_i == 1, MAILSHIFT_TEST_WRITER=sync).
  */
 #include "config.h"
 
@@ -14,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -75,9 +79,20 @@ deliver(struct maildir_writer *w, const char *text, uint32_t flags, uint32_t kw,
 	return maildir_writer_end(w, &mi);
 }
 
+/* Loop tests: the writer thread, then the caller's thread alone. */
+static void
+writer_mode(int i)
+{
+	if (i == 1)
+		setenv("MAILSHIFT_TEST_WRITER", "sync", 1);
+	else
+		unsetenv("MAILSHIFT_TEST_WRITER");
+}
+
 START_TEST(test_creates_and_names)
 {
-	char *md = new_maildir("a");
+	writer_mode(_i);
+	char *md = new_maildir(_i ? "a1" : "a0");
 	struct maildir_writer_opts o = { .create = true, .sync = SYNC_BATCH, .published = on_pub };
 	struct maildir_writer *w = maildir_writer_open(md, &o);
 	ck_assert_ptr_nonnull(w);
@@ -89,9 +104,13 @@ START_TEST(test_creates_and_names)
 
 	published = 0;
 	ck_assert_int_eq(deliver(w, "Subject: x\n\nbody\n", 0, 0, false, 1000000000, NULL), 0);
-	/* batched: not visible before the flush */
+	/* batched: not visible before the flush (in tmp/ already, or soon:
+	 * the writer thread's) */
 	ck_assert_uint_eq(count_dir(md, "new", NULL, 0), 0);
-	ck_assert_uint_eq(count_dir(md, "tmp", NULL, 0), 1);
+	if (_i == 1)
+		ck_assert_uint_eq(count_dir(md, "tmp", NULL, 0), 1);
+	else
+		ck_assert_uint_le(count_dir(md, "tmp", NULL, 0), 1);
 	ck_assert_int_eq(maildir_writer_flush(w), 0);
 	ck_assert_int_eq(published, 1);
 	char name[512];
@@ -172,6 +191,165 @@ START_TEST(test_write_failure_cleans_up)
 	ck_assert_int_eq(maildir_writer_close(w), 0);
 	ck_assert_uint_eq(count_dir(md, "new", NULL, 0) + count_dir(md, "cur", NULL, 0), 0);
 	unsetenv("MAILSHIFT_FAIL_WRITE");
+	free(md);
+}
+END_TEST
+
+
+/* The bytes of message i of test_many: a header naming it, then a
+ * pattern; most are small, every 97th larger than the ring's share
+ * (written by the caller's thread), and a few empty. */
+static size_t
+many_size(unsigned i)
+{
+	if (i % 97 == 13)
+		return 300000 + (i * 7919u) % 400000;
+	if (i % 101 == 7)
+		return 0;
+	return (i * 2654435761u) % 40000;
+}
+
+static void
+many_fill(char *buf, unsigned i, size_t n)
+{
+	int h = snprintf(buf, n + 1, "X-N: %u\n\n", i);
+	for (size_t k = (size_t)h < n ? (size_t)h : n; k < n; k++)
+		buf[k] = (k % 61 == 60) ? '\n' : (char)('a' + (i + k) % 26);
+	if (n > 0 && (size_t)h >= n)
+		memcpy(buf, "xxxxxxxxxxxxxxxx", n < 16 ? n : 16);
+}
+
+static long many_last;
+static bool many_order_ok = true;
+static char *many_md;
+static void
+many_pub(void *ctx, uint64_t cookie, const char *subdir, const char *name)
+{
+	(void)ctx;
+	if ((long)cookie <= many_last)
+		many_order_ok = false;
+	many_last = (long)cookie;
+	/* delivered: here, whole, with its date */
+	unsigned i = (unsigned)cookie;
+	size_t n = many_size(i);
+	char *want = xmalloc(n + 1), *p = xasprintf("%s/%s/%s", many_md, subdir, name);
+	many_fill(want, i, n);
+	int fd = open(p, O_RDONLY);
+	ck_assert_int_ne(fd, -1);
+	char *got = xmalloc(n + 1);
+	ck_assert_int_eq(read(fd, got, n + 1), (ssize_t)n);
+	close(fd);
+	ck_assert(memcmp(got, want, n) == 0);
+	struct stat st;
+	ck_assert_int_eq(stat(p, &st), 0);
+	ck_assert_int_eq(st.st_mtime, 1000000 + (time_t)i);
+	char *sz = xasprintf(",S=%zu,", n);
+	ck_assert_ptr_nonnull(strstr(name, sz));
+	free(sz);
+	free(got);
+	free(want);
+	free(p);
+}
+
+/* Thousands of messages of every size through both writers, in pieces
+ * that wrap around the ring, with some taken back half-written: each one
+ * delivered whole, in order, nothing left in tmp/. */
+START_TEST(test_many)
+{
+	writer_mode(_i / 2);
+	char *md = many_md = new_maildir(_i == 0 ? "m0" : _i == 1 ? "m1" : _i == 2 ? "m2" : "m3");
+	struct maildir_writer_opts o = { .create = true, .sync = _i % 2 ? SYNC_NONE : SYNC_BATCH,
+		.batch_messages = 700, .published = many_pub };
+	struct maildir_writer *w = maildir_writer_open(md, &o);
+	char *buf = xmalloc(800000);
+	unsigned delivered = 0;
+
+	many_last = -1;
+	many_order_ok = true;
+	for (unsigned i = 0; i < 3000; i++) {
+		size_t n = many_size(i);
+		many_fill(buf, i, n);
+		ck_assert_int_eq(maildir_writer_begin(w), 0);
+		/* a header, then the rest in pieces of up to three iovecs */
+		size_t h = n < 9 ? n : 9, at = h;
+		ck_assert_int_eq(maildir_writer_write(w, buf, h), 0);
+		while (at < n) {
+			struct iovec iov[3];
+			int k = 0;
+			for (; k < 3 && at < n; k++) {
+				size_t l = 1 + (at * 31 + i) % 9000;
+				if (l > n - at)
+					l = n - at;
+				iov[k].iov_base = buf + at;
+				iov[k].iov_len = l;
+				at += l;
+			}
+			ck_assert_int_eq(maildir_writer_writev(w, iov, k), 0);
+		}
+		if (i % 37 == 5) {      /* taken back */
+			maildir_writer_abort(w);
+			continue;
+		}
+		struct maildir_msginfo mi = { .mtime = 1000000 + (time_t)i, .cookie = i,
+			.cur = i % 3 == 0 };
+		ck_assert_int_eq(maildir_writer_end(w, &mi), 0);
+		delivered++;
+	}
+	ck_assert_int_eq(maildir_writer_close(w), 0);
+	ck_assert(many_order_ok);
+	ck_assert_uint_eq(count_dir(md, "new", NULL, 0) + count_dir(md, "cur", NULL, 0), delivered);
+	ck_assert_uint_eq(count_dir(md, "tmp", NULL, 0), 0);
+	ck_assert_uint_eq(delivered, 3000 - 81);
+	free(buf);
+	free(md);
+}
+END_TEST
+
+/* A write that fails in the writer thread (a file larger than
+ * RLIMIT_FSIZE: EFBIG) is reported once, by the caller's thread, with the
+ * status and file of a failure in it; the messages before it are
+ * published, the failed one and those after it are not, and tmp/ is
+ * left empty. */
+START_TEST(test_failure_later)
+{
+	writer_mode(_i);
+	char *md = new_maildir(_i ? "f1" : "f0");
+	struct maildir_writer_opts o = { .create = true, .sync = SYNC_BATCH, .published = on_pub };
+	struct maildir_writer *w = maildir_writer_open(md, &o);
+	char *big = xmalloc(20000);
+	memset(big, 'b', 20000);
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit rl = { 10000, 10000 };
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	opt_common.quiet = 1;
+	published = 0;
+
+	for (int i = 0; i < 20; i++)
+		ck_assert_int_eq(deliver(w, "Subject: ok\n\nbody\n", 0, 0, false, 5, NULL), 0);
+	int rc = maildir_writer_begin(w);
+	if (rc == 0)
+		rc = maildir_writer_write(w, big, 20000);
+	struct maildir_msginfo mi = { .mtime = 5, .cookie = 1000 };
+	if (rc == 0)
+		rc = maildir_writer_end(w, &mi);
+	/* the caller's thread fails at once; the writer thread's failure is
+	 * seen at a later message or at the flush */
+	if (_i == 1)
+		ck_assert_int_eq(rc, -1);
+	int later = 0;
+	for (int i = 0; i < 2000 && rc == 0; i++, later++)
+		rc = deliver(w, "Subject: after\n\nbody\n", 0, 0, false, 5, NULL);
+	if (rc == 0)
+		rc = maildir_writer_flush(w);
+	ck_assert_int_eq(rc, -1);
+	ck_assert_int_eq(report_exit_status(), 74);
+	/* the caller publishes what was written before the failure */
+	(void)maildir_writer_close(w);
+	/* the 20 before it, and none of those after it */
+	ck_assert_int_eq(published, 20);
+	ck_assert_uint_eq(count_dir(md, "new", NULL, 0), 20);
+	ck_assert_uint_eq(count_dir(md, "tmp", NULL, 0), 0);
+	free(big);
 	free(md);
 }
 END_TEST
@@ -327,7 +505,9 @@ suite(void)
 	TCase *tc = tcase_create("core");
 
 	tcase_set_timeout(tc, 60);
-	tcase_add_test(tc, test_creates_and_names);
+	tcase_add_loop_test(tc, test_creates_and_names, 0, 2);
+	tcase_add_loop_test(tc, test_many, 0, 4);
+	tcase_add_loop_test(tc, test_failure_later, 0, 2);
 	tcase_add_test(tc, test_names_increase);
 	tcase_add_test(tc, test_write_failure_cleans_up);
 	tcase_add_test(tc, test_leftovers);

@@ -17,6 +17,15 @@
  *      name SECS.M<usec>P<pid>Q<seq>[X<key>].<host>,S=<size>,W=<vsize>[:2,<flags>];
  *   4. new/ and cur/ are fsync'ed; only then is the message delivered and the
  *      caller told so (opts->published).
+ * Where the machine has a second CPU, steps 1 and 2 (and the move of
+ * --sync=none) are made by a thread of their own: the caller's thread hands
+ * each message's bytes over through a ring of RING_CAP bytes and goes on
+ * reading and parsing the next while the file system works. The writer
+ * thread makes system calls only; what it finds (a failed call, a name
+ * taken) is reported, and the batch published, by the caller's thread, after
+ * it has waited for the writer thread to finish what it was given. A message
+ * larger than MSG_MAX is written by the caller's thread itself, once the
+ * writer thread is idle, so that the ring never holds one whole.
  * A crash at any point leaves a message either absent from new/ and cur/ or
  * complete there. The tmp/ files of a crashed mailshift (our ".mailshift"
  * suffix, this host, a pid that no longer runs) hold copies of messages that
@@ -27,6 +36,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,12 +63,47 @@
 /* entries per writev(): IOV_MAX on Linux and the BSDs */
 #define WRITEV_MAX 1024
 
+/* bytes of messages on their way to the writer thread */
+#define RING_CAP (1u << 20)
+/* a message larger than this is written by the caller's thread */
+#define MSG_MAX (RING_CAP / 4)
+/* messages handed over and not yet written, at most */
+#define FIFO_CAP 1024u
+/* room after a tmp name for the writer thread's ".<n>" when it is taken */
+#define TMP_SPARE 8
+
+enum qstate { Q_WAITING, Q_DONE, Q_FAILED, Q_SKIPPED };
+
 struct queued {
 	char *tmpname;
 	char *final;            /* final name */
 	bool cur;
 	bool moved;             /* already in new/ or cur/ (SYNC_NONE) */
 	uint64_t cookie;
+	/* written by the writer thread (what follows is its result) */
+	uint64_t off, len;      /* the bytes, in the ring */
+	time_t mtime;
+	enum qstate state;
+	int err;                /* errno of the call that failed */
+	const char *what;       /* which call: a verb for the report */
+};
+
+/* The writer thread and what the two threads share (under mu). */
+struct worker {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t work;    /* the writer thread waits for messages */
+	pthread_cond_t main;    /* the caller's thread waits for room or idle */
+	struct queued *fifo[FIFO_CAP];
+	uint64_t fhead, ftail;  /* fifo: pushed, written (counters) */
+	uint64_t rtail;         /* ring: bytes written (counter) */
+	uint64_t rhead_seen;    /* ring: bytes handed over, as of the wait */
+	bool work_waiting, main_waiting;
+	uint64_t want_free;     /* the caller's thread waits for this much room */
+	uint64_t want_fifo;     /* ... and at most this many messages queued */
+	bool stop;
+	bool failed;            /* a message failed: the rest are skipped */
+	char *ring;
 };
 
 struct maildir_writer {
@@ -81,11 +126,20 @@ struct maildir_writer {
 
 	char *kw[26];           /* dovecot-keywords: index -> name (as on disk) */
 
-	struct queued *q;
+	struct queued **q;
 	size_t nq, capq;
 	uint64_t qbytes;
 	bool link_only;        /* renameat2 unsupported here */
 	mode_t file_mode;      /* from the maildir's mode and the umask */
+
+	/* the writer thread: none on a single CPU (or when it cannot start) */
+	bool threaded;          /* messages go through the writer thread */
+	struct worker *wk;      /* started with the first message */
+	uint64_t rhead;         /* ring: bytes put in (counter) */
+	uint64_t rtail_seen;    /* ring: bytes written, as last seen */
+	uint64_t msg_start;     /* ring: where the message in progress begins */
+	bool building;          /* a message in progress in the ring */
+	bool reported;          /* the writer thread's failure was reported */
 };
 
 int
@@ -158,6 +212,9 @@ maildir_writer_open(const char *path, const struct maildir_writer_opts *opts)
 		w->o.batch_bytes = 64u << 20;
 	w->fd = w->tmpfd = w->newfd = w->curfd = -1;
 	w->pid = (long)getpid();
+	/* a thread to write with where there is a CPU for it (testhook.h:
+	 * a counted write is always the caller's thread's) */
+	w->threaded = sysconf(_SC_NPROCESSORS_ONLN) > 1 && !testhook_writes_counted();
 	maildir_hostname(w->host, sizeof w->host);
 
 	/* as root never follow a symlink for the destination itself */
@@ -372,8 +429,304 @@ final_name(const struct maildir_writer *w, const char *key, const char *info)
 	return name;
 }
 
-int
-maildir_writer_begin(struct maildir_writer *w)
+/* ---- the writer thread -------------------------------------------------- */
+
+/* The bytes of q in the ring: one or two pieces. */
+static int
+ring_iov(const struct worker *wk, const struct queued *q, struct iovec iov[2])
+{
+	size_t at = (size_t)(q->off % RING_CAP), n = (size_t)q->len;
+	size_t first = n < RING_CAP - at ? n : RING_CAP - at;
+
+	iov[0].iov_base = wk->ring + at;
+	iov[0].iov_len = first;
+	iov[1].iov_base = wk->ring;
+	iov[1].iov_len = n - first;
+	return n - first > 0 ? 2 : 1;
+}
+
+/* Steps 1 and 2 of the protocol for one message (and the move, with
+ * SYNC_NONE), system calls only; the outcome in q->state. */
+static void
+work_one(struct maildir_writer *w, struct queued *q)
+{
+	struct iovec iov[2];
+	int fd = -1;
+	size_t tl = strlen(q->tmpname);
+
+	for (unsigned tries = 0; fd == -1; tries++) {
+		fd = openat(w->tmpfd, q->tmpname,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, w->file_mode);
+		if (fd == -1 && (errno != EEXIST || tries == 99)) {
+			q->what = "create";
+			goto fail;
+		}
+		if (fd == -1)   /* a name of ours taken in tmp/: another one */
+			snprintf(q->tmpname + tl, TMP_SPARE, ".%u", tries);
+	}
+	q->what = "write";
+	if (w->o.chown && fchown(fd, w->o.uid, w->o.gid) == -1)
+		goto fail;
+	if (writev_all(fd, iov, ring_iov(w->wk, q, iov)) == -1)
+		goto fail;
+	if (q->mtime > 0) {
+		struct timespec ts[2] = { { 0, UTIME_NOW }, { q->mtime, 0 } };
+		if (futimens(fd, ts) == -1)
+			goto fail;
+	}
+	if (w->o.sync == SYNC_MESSAGE && fsync(fd) == -1)
+		goto fail;
+	int c = close(fd);
+	fd = -1;
+	if (c == -1)
+		goto fail;
+	q->state = Q_DONE;
+#ifdef HAVE_RENAMEAT2
+	/* a name taken, or no renameat2 here: the caller's thread moves it
+	 * with the batch (publish_one()) */
+	if (w->o.sync == SYNC_NONE &&
+	    renameat2(w->tmpfd, q->tmpname, q->cur ? w->curfd : w->newfd, q->final,
+	    RENAME_NOREPLACE) == 0)
+		q->moved = true;
+#endif
+	return;
+fail:
+	q->err = errno;
+	if (fd != -1) {
+		close(fd);
+		unlinkat(w->tmpfd, q->tmpname, 0);
+	}
+	q->state = Q_FAILED;
+}
+
+/* Is what the caller's thread waits for there? (under mu) */
+static bool
+main_may_go(const struct worker *wk)
+{
+	return RING_CAP - (wk->rhead_seen - wk->rtail) >= wk->want_free &&
+	    wk->fhead - wk->ftail <= wk->want_fifo;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct maildir_writer *w = arg;
+	struct worker *wk = w->wk;
+
+	pthread_mutex_lock(&wk->mu);
+	for (;;) {
+		while (wk->ftail == wk->fhead && !wk->stop) {
+			wk->work_waiting = true;
+			pthread_cond_wait(&wk->work, &wk->mu);
+		}
+		if (wk->ftail == wk->fhead)
+			break;
+		struct queued *q = wk->fifo[wk->ftail % FIFO_CAP];
+		bool skip = wk->failed || wk->stop;
+		pthread_mutex_unlock(&wk->mu);
+		if (skip)
+			q->state = Q_SKIPPED;
+		else
+			work_one(w, q);
+		pthread_mutex_lock(&wk->mu);
+		if (q->state == Q_FAILED)
+			wk->failed = true;
+		wk->ftail++;
+		wk->rtail = q->off + q->len;
+		if (wk->main_waiting && main_may_go(wk)) {
+			wk->main_waiting = false;
+			pthread_cond_signal(&wk->main);
+		}
+	}
+	pthread_mutex_unlock(&wk->mu);
+	return NULL;
+}
+
+/* Start the writer thread, with every signal blocked in it (they are the
+ * caller's thread's to take). false when it cannot be had: the caller's
+ * thread writes. */
+static bool
+worker_start(struct maildir_writer *w)
+{
+	struct worker *wk = xcalloc(1, sizeof *wk);
+	sigset_t all, old;
+
+	wk->ring = xmalloc(RING_CAP);
+	pthread_mutex_init(&wk->mu, NULL);
+	pthread_cond_init(&wk->work, NULL);
+	pthread_cond_init(&wk->main, NULL);
+	w->wk = wk;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = pthread_create(&wk->th, NULL, worker_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		pthread_mutex_destroy(&wk->mu);
+		pthread_cond_destroy(&wk->work);
+		pthread_cond_destroy(&wk->main);
+		free(wk->ring);
+		free(wk);
+		w->wk = NULL;
+		return false;
+	}
+	return true;
+}
+
+/* Wait until the ring has want_free bytes free and at most want_fifo
+ * messages are queued. true when the writer thread has failed. */
+static bool
+worker_wait(struct maildir_writer *w, uint64_t want_free, uint64_t want_fifo)
+{
+	struct worker *wk = w->wk;
+
+	pthread_mutex_lock(&wk->mu);
+	wk->rhead_seen = w->rhead;
+	wk->want_free = want_free;
+	wk->want_fifo = want_fifo;
+	while (!main_may_go(wk)) {
+		wk->main_waiting = true;
+		pthread_cond_wait(&wk->main, &wk->mu);
+	}
+	w->rtail_seen = wk->rtail;
+	bool failed = wk->failed;
+	pthread_mutex_unlock(&wk->mu);
+	return failed;
+}
+
+/* Wait until the writer thread has done all it was given. true when it
+ * has failed. */
+static bool
+worker_idle(struct maildir_writer *w)
+{
+	return w->wk ? worker_wait(w, 0, 0) : false;
+}
+
+/* Stop the writer thread once it is idle (what it was given is written or,
+ * after a signal, skipped) and free it. */
+static void
+worker_stop(struct maildir_writer *w)
+{
+	struct worker *wk = w->wk;
+
+	if (wk == NULL)
+		return;
+	pthread_mutex_lock(&wk->mu);
+	wk->stop = true;
+	pthread_cond_signal(&wk->work);
+	pthread_mutex_unlock(&wk->mu);
+	pthread_join(wk->th, NULL);
+	pthread_mutex_destroy(&wk->mu);
+	pthread_cond_destroy(&wk->work);
+	pthread_cond_destroy(&wk->main);
+	free(wk->ring);
+	free(wk);
+	w->wk = NULL;
+}
+
+/* Report the writer thread's failure, once: the first message that failed
+ * in this batch. Always -1. */
+static int
+worker_failed(struct maildir_writer *w)
+{
+	if (w->reported)
+		return -1;
+	w->reported = true;
+	for (size_t i = 0; i < w->nq; i++) {
+		struct queued *q = w->q[i];
+		if (q->state != Q_FAILED)
+			continue;
+		errno = q->err;
+		if (strcmp(q->what, "create") == 0)
+			report_error_sys(report_status_for_write_errno(q->err),
+			    "unable to create %s/tmp/%s", w->path, q->tmpname);
+		else
+			report_error_sys(report_status_for_write_errno(q->err),
+			    "unable to write %s/tmp/%s", w->path, q->tmpname);
+		errno = q->err;
+		return -1;
+	}
+	report_error(EX_IOERR, "%s: a message could not be written", w->path);
+	return -1;
+}
+
+/* Put n bytes of the message in progress into the ring, waiting for room. */
+static int
+ring_put(struct maildir_writer *w, const void *p, size_t n)
+{
+	if (RING_CAP - (w->rhead - w->rtail_seen) < n &&
+	    worker_wait(w, n > RING_CAP / 2 ? n : RING_CAP / 2, FIFO_CAP)) {
+		w->rhead = w->msg_start;
+		w->building = false;
+		return worker_failed(w);
+	}
+	size_t at = (size_t)(w->rhead % RING_CAP);
+	size_t first = n < RING_CAP - at ? n : RING_CAP - at;
+	memcpy(w->wk->ring + at, p, first);
+	memcpy(w->wk->ring, (const char *)p + first, n - first);
+	w->rhead += n;
+	return 0;
+}
+
+/* Hand the message in progress over to the writer thread. */
+static int
+worker_push(struct maildir_writer *w, struct queued *q)
+{
+	struct worker *wk = w->wk;
+
+	q->off = w->msg_start;
+	q->len = w->rhead - w->msg_start;
+	q->state = Q_SKIPPED;   /* until it is handed over */
+	w->building = false;
+	for (;;) {
+		pthread_mutex_lock(&wk->mu);
+		bool full = wk->fhead - wk->ftail == FIFO_CAP, failed = wk->failed;
+		if (!full && !failed) {
+			q->state = Q_WAITING;
+			wk->fifo[wk->fhead++ % FIFO_CAP] = q;
+			if (wk->work_waiting) {
+				wk->work_waiting = false;
+				pthread_cond_signal(&wk->work);
+			}
+		}
+		pthread_mutex_unlock(&wk->mu);
+		if (failed || (full && worker_wait(w, 0, FIFO_CAP / 2))) {
+			w->rhead = w->msg_start;        /* never handed over */
+			return worker_failed(w);
+		}
+		if (!full)
+			return 0;
+	}
+}
+
+/* The message in progress is too big for the ring: once the writer thread
+ * is idle, it goes on as the caller's thread's own, with what the ring
+ * holds of it written first. */
+static int open_tmp(struct maildir_writer *w);
+static void write_failed(struct maildir_writer *w);
+
+static int
+go_direct(struct maildir_writer *w)
+{
+	struct queued part = { .off = w->msg_start, .len = w->rhead - w->msg_start };
+	struct iovec iov[2];
+
+	bool failed = worker_idle(w);
+	w->building = false;
+	w->rhead = w->msg_start;
+	if (failed)
+		return worker_failed(w);
+	if (open_tmp(w) == -1)
+		return -1;
+	if (writev_all(w->fd, iov, ring_iov(w->wk, &part, iov)) == -1) {
+		write_failed(w);
+		return -1;
+	}
+	return 0;
+}
+
+/* Step 1 in the caller's thread: create the tmp file. 0 or -1 (reported). */
+static int
+open_tmp(struct maildir_writer *w)
 {
 	for (int tries = 0; tries < 100; tries++) {
 		next_base(w);
@@ -406,9 +759,23 @@ maildir_writer_begin(struct maildir_writer *w)
 		maildir_writer_abort(w);
 		return -1;
 	}
+	return 0;
+}
+
+int
+maildir_writer_begin(struct maildir_writer *w)
+{
 	w->size = w->vsize = 0;
 	w->prev_cr = false;
 	w->npend = 0;
+	if (w->threaded && w->wk == NULL && !worker_start(w))
+		w->threaded = false;
+	if (!w->threaded)
+		return open_tmp(w);
+	if (w->building)        /* one begun and neither ended nor aborted */
+		w->rhead = w->msg_start;
+	w->msg_start = w->rhead;
+	w->building = true;
 	return 0;
 }
 
@@ -438,6 +805,15 @@ flush_pending(struct maildir_writer *w)
 int
 maildir_writer_write(struct maildir_writer *w, const void *p, size_t n)
 {
+	if (w->building) {
+		if (w->rhead - w->msg_start + n <= MSG_MAX) {
+			w->size += n;
+			w->vsize += flags_vsize_add(p, n, &w->prev_cr);
+			return ring_put(w, p, n);
+		}
+		if (go_direct(w) == -1)
+			return -1;
+	}
 	w->size += n;
 	w->vsize += flags_vsize_add(p, n, &w->prev_cr);
 	if (w->npend + n > PEND_CAP && flush_pending(w) == -1)
@@ -461,6 +837,22 @@ maildir_writer_writev(struct maildir_writer *w, const struct iovec *iov, int iov
 {
 	struct iovec tmp[WRITEV_MAX];
 
+	if (w->building) {
+		size_t tot = 0;
+		for (int i = 0; i < iovcnt; i++)
+			tot += iov[i].iov_len;
+		if (w->rhead - w->msg_start + tot <= MSG_MAX) {
+			for (int i = 0; i < iovcnt; i++) {
+				w->size += iov[i].iov_len;
+				w->vsize += flags_vsize_add(iov[i].iov_base, iov[i].iov_len, &w->prev_cr);
+				if (ring_put(w, iov[i].iov_base, iov[i].iov_len) == -1)
+					return -1;
+			}
+			return 0;
+		}
+		if (go_direct(w) == -1)
+			return -1;
+	}
 	while (iovcnt > 0) {
 		int k = 0;
 		if (w->npend > 0) {
@@ -487,6 +879,10 @@ maildir_writer_writev(struct maildir_writer *w, const struct iovec *iov, int iov
 void
 maildir_writer_abort(struct maildir_writer *w)
 {
+	if (w->building) {
+		w->rhead = w->msg_start;
+		w->building = false;
+	}
 	w->npend = 0;
 	if (w->fd != -1) {
 		close(w->fd);
@@ -496,6 +892,14 @@ maildir_writer_abort(struct maildir_writer *w)
 		unlinkat(w->tmpfd, w->tmpname, 0);
 		w->tmpname[0] = '\0';
 	}
+}
+
+static void
+queued_free(struct queued *q)
+{
+	free(q->tmpname);
+	free(q->final);
+	free(q);
 }
 
 /* Move one file into place without ever replacing a name. */
@@ -554,6 +958,8 @@ maildir_writer_flush(struct maildir_writer *w)
 
 	if (w->nq == 0)
 		return 0;
+	/* what the writer thread was given is written (or failed) first */
+	worker_idle(w);
 	if (w->o.sync == SYNC_BATCH) {
 #ifdef HAVE_SYNCFS
 		if (syncfs(w->tmpfd) == -1) {
@@ -566,11 +972,16 @@ maildir_writer_flush(struct maildir_writer *w)
 	}
 	bool any_new = false, any_cur = false;
 	for (; rc == 0 && done < w->nq; done++) {
-		if (!w->q[done].moved && publish_one(w, &w->q[done]) == -1) {
+		struct queued *q = w->q[done];
+		if (q->state != Q_DONE) {
+			rc = worker_failed(w);
+			break;
+		}
+		if (!q->moved && publish_one(w, q) == -1) {
 			rc = -1;
 			break;
 		}
-		if (w->q[done].cur)
+		if (q->cur)
 			any_cur = true;
 		else
 			any_new = true;
@@ -586,16 +997,16 @@ maildir_writer_flush(struct maildir_writer *w)
 		}
 	}
 	for (size_t i = 0; i < w->nq; i++) {
+		struct queued *q = w->q[i];
 		if (i < done) {
 			if (w->o.published)
-				w->o.published(w->o.ctx, w->q[i].cookie, w->q[i].cur ? "cur" : "new", w->q[i].final);
+				w->o.published(w->o.ctx, q->cookie, q->cur ? "cur" : "new", q->final);
 			testhook_message_done();
-		} else if (rc == -1 && i >= done && !w->q[i].moved) {
+		} else if (rc == -1 && q->state == Q_DONE && !q->moved) {
 			/* not published: drop the tmp copy, the source still has it */
-			unlinkat(w->tmpfd, w->q[i].tmpname, 0);
+			unlinkat(w->tmpfd, q->tmpname, 0);
 		}
-		free(w->q[i].tmpname);
-		free(w->q[i].final);
+		queued_free(q);
 	}
 	w->nq = 0;
 	w->qbytes = 0;
@@ -604,13 +1015,54 @@ maildir_writer_flush(struct maildir_writer *w)
 	return rc;
 }
 
+/* The file's name in new/ or cur/ for the message that ends, and the entry
+ * that queues it for publishing. */
+static struct queued *
+queue_message(struct maildir_writer *w, const struct maildir_msginfo *mi, const char *tmpname)
+{
+	char info[128];
+
+	bool cur = mi->cur || mi->flags || mi->keywords || (mi->extra_info && *mi->extra_info);
+	info[0] = '\0';
+	if (cur) {
+		info[0] = ':';
+		flags_make_info(mi->flags, mi->keywords, mi->extra_info, info + 1);
+	}
+	if (w->nq == w->capq) {
+		w->capq = w->capq ? 2 * w->capq : 64;
+		w->q = xrealloc(w->q, w->capq * sizeof *w->q);
+	}
+	struct queued *q = xcalloc(1, sizeof *q);
+	size_t tl = strlen(tmpname);
+	q->tmpname = xmalloc(tl + 1 + TMP_SPARE);
+	memcpy(q->tmpname, tmpname, tl + 1);
+	q->final = final_name(w, mi->key, info);
+	q->cur = cur;
+	q->cookie = mi->cookie;
+	q->mtime = mi->mtime;
+	q->state = Q_DONE;
+	w->q[w->nq++] = q;
+	w->qbytes += w->size;
+	return q;
+}
 
 int
 maildir_writer_end(struct maildir_writer *w, const struct maildir_msginfo *mi)
 {
 	struct timespec ts[2];
-	char info[128];
 
+	if (w->building) {
+		/* the writer thread makes the file: the names now */
+		next_base(w);
+		snprintf(w->tmpname, sizeof w->tmpname, "%s.%s" TMP_SUFFIX, w->base, w->host);
+		struct queued *q = queue_message(w, mi, w->tmpname);
+		w->tmpname[0] = '\0';
+		if (worker_push(w, q) == -1)
+			return -1;
+		if (w->nq >= w->o.batch_messages || w->qbytes >= w->o.batch_bytes)
+			return maildir_writer_flush(w);
+		return 0;
+	}
 	if (flush_pending(w) == -1)
 		return -1;
 	if (mi->mtime > 0) {
@@ -634,33 +1086,17 @@ maildir_writer_end(struct maildir_writer *w, const struct maildir_msginfo *mi)
 	}
 	w->fd = -1;
 
-	bool cur = mi->cur || mi->flags || mi->keywords || (mi->extra_info && *mi->extra_info);
-	info[0] = '\0';
-	if (cur) {
-		info[0] = ':';
-		flags_make_info(mi->flags, mi->keywords, mi->extra_info, info + 1);
-	}
-	if (w->nq == w->capq) {
-		w->capq = w->capq ? 2 * w->capq : 64;
-		w->q = xrealloc(w->q, w->capq * sizeof *w->q);
-	}
-	struct queued *q = &w->q[w->nq++];
-	q->tmpname = xstrdup(w->tmpname);
-	q->final = final_name(w, mi->key, info);
-	q->cur = cur;
-	q->cookie = mi->cookie;
-	q->moved = false;
+	struct queued *q = queue_message(w, mi, w->tmpname);
 	w->tmpname[0] = '\0';
-	w->qbytes += w->size;
 	/* nothing to sync first: moved at once, so tmp/ holds one file at a
 	 * time (a thousand names in it made each create and rename cost more);
 	 * the caller is told with the batch, as after a sync */
 	if (w->o.sync == SYNC_NONE) {
 		if (publish_one(w, q) == -1) {
 			w->nq--;
+			w->qbytes -= w->size;
 			unlinkat(w->tmpfd, q->tmpname, 0);
-			free(q->tmpname);
-			free(q->final);
+			queued_free(q);
 			return -1;
 		}
 		q->moved = true;
@@ -687,6 +1123,7 @@ close_fds(struct maildir_writer *w)
 static void
 writer_free(struct maildir_writer *w)
 {
+	worker_stop(w);
 	close_fds(w);
 	for (int i = 0; i < 26; i++)
 		free(w->kw[i]);
@@ -711,11 +1148,11 @@ maildir_writer_discard(struct maildir_writer *w)
 	if (w == NULL)
 		return;
 	maildir_writer_abort(w);
+	worker_stop(w);         /* after the file it is writing; the rest skipped */
 	for (size_t i = 0; i < w->nq; i++) {
-		if (w->tmpfd != -1 && !w->q[i].moved)
-			unlinkat(w->tmpfd, w->q[i].tmpname, 0);
-		free(w->q[i].tmpname);
-		free(w->q[i].final);
+		if (w->tmpfd != -1 && w->q[i]->state == Q_DONE && !w->q[i]->moved)
+			unlinkat(w->tmpfd, w->q[i]->tmpname, 0);
+		queued_free(w->q[i]);
 	}
 	writer_free(w);
 }

@@ -7,6 +7,12 @@
  *   MAILSHIFT_CRASH_AFTER_WRITES=N    _exit(99) before the N+1th write call
  *   MAILSHIFT_FAIL_WRITE=K[:ERRNO]    the K-th write call fails with ERRNO
  *                                     (default EIO)
+ *                                     With either of these two, the Maildir
+ *                                     writer writes from the caller's thread
+ *                                     only, so that the count is the same
+ *                                     in every run
+ *   MAILSHIFT_TEST_WRITER=sync        the same without counting: the one-
+ *                                     thread writer, as on a single CPU
  *   MAILSHIFT_HASH_BITS=N             truncate dedup hashes to N bits
  *   MAILSHIFT_MESSAGE_DELAY_MS=N      sleep N ms after each message is done
  *                                     (a run slow enough to kill mid-way)
@@ -34,6 +40,7 @@ void testhook_message_done(void);
 /* Called before each write(2)/pwrite(2)/writev(2) of message data; returns
  * -1 with errno set when the hook says this write fails. */
 int testhook_before_write(void);
+bool testhook_writes_counted(void);
 int testhook_hash_bits(void);
 bool testhook_enabled(void);
 const char *testhook_libarchive_name(void);
@@ -41,6 +48,7 @@ const char *testhook_libmagic_name(void);
 #else
 static inline void testhook_message_done(void) { }
 static inline int testhook_before_write(void) { return 0; }
+static inline bool testhook_writes_counted(void) { return false; }
 static inline int testhook_hash_bits(void) { return 0; }
 static inline bool testhook_enabled(void) { return false; }
 static inline const char *testhook_libarchive_name(void) { return NULL; }
