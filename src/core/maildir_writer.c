@@ -104,6 +104,22 @@ struct worker {
 	bool stop;
 	bool failed;            /* a message failed: the rest are skipped */
 	char *ring;
+
+	/* the publishing thread (--sync=batch, message): a full batch is
+	 * synced, moved and its directories synced there while the writer
+	 * thread writes the next one */
+	pthread_t pth;
+	bool pstarted;
+	pthread_cond_t pwork, pdone;
+	struct queued **pq;     /* the batch given */
+	size_t pn, pcap;
+	bool pbusy;             /* given and not finished */
+	bool pgiven;            /* given and not yet told by the caller */
+	int psync_err;          /* errno of its syncfs(2), or 0 */
+	int pdir_err;           /* errno of its directory sync, or 0 */
+	size_t pmoved;          /* the first so many were moved */
+	struct queued **spare;  /* the array of the batch told last */
+	size_t sparecap;
 };
 
 struct maildir_writer {
@@ -555,6 +571,8 @@ worker_start(struct maildir_writer *w)
 	pthread_mutex_init(&wk->mu, NULL);
 	pthread_cond_init(&wk->work, NULL);
 	pthread_cond_init(&wk->main, NULL);
+	pthread_cond_init(&wk->pwork, NULL);
+	pthread_cond_init(&wk->pdone, NULL);
 	w->wk = wk;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -564,6 +582,8 @@ worker_start(struct maildir_writer *w)
 		pthread_mutex_destroy(&wk->mu);
 		pthread_cond_destroy(&wk->work);
 		pthread_cond_destroy(&wk->main);
+		pthread_cond_destroy(&wk->pwork);
+		pthread_cond_destroy(&wk->pdone);
 		free(wk->ring);
 		free(wk);
 		w->wk = NULL;
@@ -601,6 +621,195 @@ worker_idle(struct maildir_writer *w)
 	return w->wk ? worker_wait(w, 0, 0) : false;
 }
 
+static void queued_free(struct queued *q);
+
+/* The publishing thread's work on a batch: system calls only. */
+static void
+publish_batch(struct maildir_writer *w, struct worker *wk)
+{
+	bool any_new = false, any_cur = false;
+	size_t i = 0;
+
+	wk->psync_err = wk->pdir_err = 0;
+#ifdef HAVE_SYNCFS
+	if (w->o.sync == SYNC_BATCH && syncfs(w->tmpfd) == -1) {
+		wk->psync_err = errno;
+		wk->pmoved = 0;
+		return;
+	}
+#else
+	if (w->o.sync == SYNC_BATCH)
+		sync();
+#endif
+#ifdef HAVE_RENAMEAT2
+	/* a name taken, or no renameat2 here: the caller's thread moves the
+	 * rest (publish_one()) */
+	for (; i < wk->pn && !w->link_only; i++) {
+		struct queued *q = wk->pq[i];
+		if (!q->moved && renameat2(w->tmpfd, q->tmpname, q->cur ? w->curfd : w->newfd,
+		    q->final, RENAME_NOREPLACE) == -1)
+			break;
+		q->moved = true;
+		if (q->cur)
+			any_cur = true;
+		else
+			any_new = true;
+	}
+#endif
+	wk->pmoved = i;
+	if ((any_new && dir_sync(w->newfd) == -1) || (any_cur && dir_sync(w->curfd) == -1))
+		wk->pdir_err = errno;
+}
+
+static void *
+publisher_main(void *arg)
+{
+	struct maildir_writer *w = arg;
+	struct worker *wk = w->wk;
+
+	pthread_mutex_lock(&wk->mu);
+	for (;;) {
+		while (!wk->pbusy && !wk->stop)
+			pthread_cond_wait(&wk->pwork, &wk->mu);
+		if (!wk->pbusy)
+			break;
+		pthread_mutex_unlock(&wk->mu);
+		publish_batch(w, wk);
+		pthread_mutex_lock(&wk->mu);
+		wk->pbusy = false;
+		pthread_cond_signal(&wk->pdone);
+	}
+	pthread_mutex_unlock(&wk->mu);
+	return NULL;
+}
+
+/* Tell the caller about a batch: published() for the first done, in order
+ * (then flushed()); the tmp files of the others dropped after a failure. */
+static void
+batch_tell(struct maildir_writer *w, struct queued **q, size_t n, size_t done, int rc)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (i < done) {
+			if (w->o.published)
+				w->o.published(w->o.ctx, q[i]->cookie, q[i]->cur ? "cur" : "new", q[i]->final);
+			testhook_message_done();
+		} else if (rc == -1 && q[i]->state == Q_DONE && !q[i]->moved) {
+			/* not published: drop the tmp copy, the source still has it */
+			unlinkat(w->tmpfd, q[i]->tmpname, 0);
+		}
+		queued_free(q[i]);
+	}
+	if (rc == 0 && done > 0 && w->o.flushed)
+		w->o.flushed(w->o.ctx);
+}
+
+static int publish_one(struct maildir_writer *w, struct queued *q);
+
+/* Wait for the batch given to the publishing thread, finish what it left
+ * (a name taken: moved here under another) and tell the caller. 0 or -1
+ * (reported); 0 when there is none. */
+static int
+harvest(struct maildir_writer *w)
+{
+	struct worker *wk = w->wk;
+	int rc = 0;
+	size_t done = 0;
+
+	if (wk == NULL || !wk->pgiven)
+		return 0;
+	pthread_mutex_lock(&wk->mu);
+	while (wk->pbusy)
+		pthread_cond_wait(&wk->pdone, &wk->mu);
+	pthread_mutex_unlock(&wk->mu);
+	wk->pgiven = false;
+	if (wk->psync_err) {
+		errno = wk->psync_err;
+		report_error_sys(EX_IOERR, "unable to sync %s", w->path);
+		rc = -1;
+	} else {
+		bool any_new = false, any_cur = false;
+		int dir_err = wk->pdir_err;
+		for (done = wk->pmoved; done < wk->pn; done++) {
+			struct queued *q = wk->pq[done];
+			if (!q->moved && publish_one(w, q) == -1) {
+				rc = -1;
+				break;
+			}
+			q->moved = true;
+			if (q->cur)
+				any_cur = true;
+			else
+				any_new = true;
+		}
+		if (dir_err == 0 && ((any_new && dir_sync(w->newfd) == -1) ||
+		    (any_cur && dir_sync(w->curfd) == -1)))
+			dir_err = errno;
+		if (dir_err) {
+			errno = dir_err;
+			report_error_sys(EX_IOERR, "unable to sync the directories of %s", w->path);
+			rc = -1;
+			done = 0;   /* not durable: tell nobody */
+		}
+	}
+	batch_tell(w, wk->pq, wk->pn, done, rc);
+	free(wk->spare);
+	wk->spare = wk->pq;
+	wk->sparecap = wk->pcap;
+	wk->pq = NULL;
+	wk->pn = wk->pcap = 0;
+	return rc;
+}
+
+/* Drop the batch in progress: its tmp files go, the source keeps it. */
+static void
+batch_drop(struct maildir_writer *w)
+{
+	worker_idle(w);
+	batch_tell(w, w->q, w->nq, 0, -1);
+	w->nq = 0;
+	w->qbytes = 0;
+}
+
+/* A full batch (--sync=batch or message, with the writer thread): once the
+ * writer thread has written it, it goes to the publishing thread, and the
+ * caller goes on with the next; the batch before it is told now. */
+static int
+batch_handoff(struct maildir_writer *w)
+{
+	struct worker *wk = w->wk;
+
+	bool failed = worker_idle(w);
+	if (harvest(w) == -1) {
+		batch_drop(w);
+		return -1;
+	}
+	if (failed)             /* reported there, the messages before it kept */
+		return maildir_writer_flush(w);
+	if (!wk->pstarted) {
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		wk->pstarted = pthread_create(&wk->pth, NULL, publisher_main, w) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (!wk->pstarted)
+			return maildir_writer_flush(w);
+	}
+	pthread_mutex_lock(&wk->mu);
+	wk->pq = w->q;
+	wk->pn = w->nq;
+	wk->pcap = w->capq;
+	wk->pbusy = wk->pgiven = true;
+	pthread_cond_signal(&wk->pwork);
+	pthread_mutex_unlock(&wk->mu);
+	w->q = wk->spare;
+	w->capq = wk->sparecap;
+	wk->spare = NULL;
+	wk->sparecap = 0;
+	w->nq = 0;
+	w->qbytes = 0;
+	return 0;
+}
+
 /* Stop the writer thread once it is idle (what it was given is written or,
  * after a signal, skipped) and free it. */
 static void
@@ -613,11 +822,22 @@ worker_stop(struct maildir_writer *w)
 	pthread_mutex_lock(&wk->mu);
 	wk->stop = true;
 	pthread_cond_signal(&wk->work);
+	pthread_cond_signal(&wk->pwork);
 	pthread_mutex_unlock(&wk->mu);
 	pthread_join(wk->th, NULL);
+	if (wk->pstarted)
+		pthread_join(wk->pth, NULL);
+	/* a batch given and never told (an error, a signal): what was not
+	 * moved goes; what was is found by its key on the next run */
+	if (wk->pgiven)
+		batch_tell(w, wk->pq, wk->pn, 0, -1);
+	free(wk->pq);
+	free(wk->spare);
 	pthread_mutex_destroy(&wk->mu);
 	pthread_cond_destroy(&wk->work);
 	pthread_cond_destroy(&wk->main);
+	pthread_cond_destroy(&wk->pwork);
+	pthread_cond_destroy(&wk->pdone);
 	free(wk->ring);
 	free(wk);
 	w->wk = NULL;
@@ -956,9 +1176,14 @@ maildir_writer_flush(struct maildir_writer *w)
 	int rc = 0;
 	size_t done = 0;
 
+	/* the batch before, with the publishing thread, first; then what
+	 * the writer thread was given is written (or failed) */
+	if (harvest(w) == -1) {
+		batch_drop(w);
+		return -1;
+	}
 	if (w->nq == 0)
 		return 0;
-	/* what the writer thread was given is written (or failed) first */
 	worker_idle(w);
 	if (w->o.sync == SYNC_BATCH) {
 #ifdef HAVE_SYNCFS
@@ -996,22 +1221,9 @@ maildir_writer_flush(struct maildir_writer *w)
 			done = 0;   /* not durable: tell nobody */
 		}
 	}
-	for (size_t i = 0; i < w->nq; i++) {
-		struct queued *q = w->q[i];
-		if (i < done) {
-			if (w->o.published)
-				w->o.published(w->o.ctx, q->cookie, q->cur ? "cur" : "new", q->final);
-			testhook_message_done();
-		} else if (rc == -1 && q->state == Q_DONE && !q->moved) {
-			/* not published: drop the tmp copy, the source still has it */
-			unlinkat(w->tmpfd, q->tmpname, 0);
-		}
-		queued_free(q);
-	}
+	batch_tell(w, w->q, w->nq, done, rc);
 	w->nq = 0;
 	w->qbytes = 0;
-	if (rc == 0 && done > 0 && w->o.flushed)
-		w->o.flushed(w->o.ctx);
 	return rc;
 }
 
@@ -1060,7 +1272,7 @@ maildir_writer_end(struct maildir_writer *w, const struct maildir_msginfo *mi)
 		if (worker_push(w, q) == -1)
 			return -1;
 		if (w->nq >= w->o.batch_messages || w->qbytes >= w->o.batch_bytes)
-			return maildir_writer_flush(w);
+			return w->o.sync == SYNC_NONE ? maildir_writer_flush(w) : batch_handoff(w);
 		return 0;
 	}
 	if (flush_pending(w) == -1)
