@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -619,6 +621,151 @@ START_TEST(test_truncate_back_every_write)
 }
 END_TEST
 
+
+/* ---- the appender thread (full buffers written by a thread) -------------- */
+
+/* Message i of the appender tests: a body of `lines` lines, some of them
+ * From_ lines to quote. */
+static void
+big_body(struct strbuf *b, int i, int lines)
+{
+	char line[96];
+
+	sb_reset(b);
+	for (int k = 0; k < lines; k++) {
+		int n = snprintf(line, sizeof line, k % 13 == 5 ? "From line %d of %d\n" :
+		    "%d: text of message %d, line %d, padded to a usual width....\n", i, i, k);
+		sb_append(b, line, (size_t)n);
+	}
+}
+
+/* Write `count` messages of growing size (several MiB in all, past both
+ * buffers many times) with the writer thread (mode 0) or without (1). */
+static void
+append_many(const char *path, int mode, int count)
+{
+	struct mbox_writer_opts o = { .variant = MBOX_MBOXRD, .no_sync = true };
+	struct mbox_writer *w;
+	struct strbuf b = STRBUF_INIT;
+
+	if (mode == 1)
+		setenv("MAILSHIFT_TEST_WRITER", "sync", 1);
+	else
+		unsetenv("MAILSHIFT_TEST_WRITER");
+	o.lock.timeout = 0;
+	ck_assert_int_eq(mbox_writer_open(&w, path, &o), 0);
+	for (int i = 0; i < count; i++) {
+		struct mbox_msg_out m = { .from_line = FROM0, .from_line_len = strlen(FROM0),
+		    .hdr = "Subject: s\n\n", .hdr_len = 12, .body_len = -1, .body_lines = -1 };
+		big_body(&b, i, 1 + (i * 977) % 30000);
+		ck_assert_int_eq(mbox_writer_begin(w, &m), 0);
+		/* in pieces of every size, one of them larger than a buffer */
+		for (size_t at = 0; at < b.len; ) {
+			size_t n = i == 7 ? b.len : 1 + (at * 7 + (size_t)i) % 70000;
+			if (n > b.len - at)
+				n = b.len - at;
+			ck_assert_int_eq(mbox_writer_write(w, b.buf + at, n), 0);
+			at += n;
+		}
+		ck_assert_int_eq(mbox_writer_end(w), 0);
+		if (i % 9 == 8)
+			ck_assert_int_eq(mbox_writer_flush(w), 0);
+	}
+	ck_assert_int_eq(mbox_writer_close(w), 0);
+	sb_free(&b);
+}
+
+static bool
+same_files(const char *a, const char *b)
+{
+	struct strbuf x = STRBUF_INIT, y = STRBUF_INIT;
+	get_file(a, &x);
+	get_file(b, &y);
+	bool same = x.len == y.len && memcmp(x.buf, y.buf, x.len) == 0 && x.len > (4u << 20);
+	sb_free(&x);
+	sb_free(&y);
+	return same;
+}
+
+/* The writer thread writes the very bytes the caller's thread writes. */
+START_TEST(test_appender_same_bytes)
+{
+	char other[160];
+
+	snprintf(other, sizeof other, "%s/sync", dir);
+	append_many(mbox, 0, 40);
+	append_many(other, 1, 40);
+	ck_assert(same_files(mbox, other));
+}
+END_TEST
+
+/* A write that fails in the writer thread is reported by the caller's
+ * thread as its own: EX_IOERR, and the file cut back to its size at the
+ * last flush. _i 0: past RLIMIT_FSIZE (EFBIG) with the thread, 1 the same
+ * without, 2: one write of the thread fails (EIO) and the later ones do
+ * not (the test hook): only the thread saw it. */
+START_TEST(test_appender_failure)
+{
+	char first[160];
+
+	snprintf(first, sizeof first, "%s/first", dir);
+	append_many(first, 1, 9);       /* what the first flush makes durable */
+	struct stat st;
+	ck_assert_int_eq(stat(first, &st), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct rlimit rl = { (rlim_t)st.st_size + (3u << 20), (rlim_t)st.st_size + (3u << 20) };
+		signal(SIGXFSZ, SIG_IGN);
+		opt_common.quiet = 1;
+		if (_i == 1)
+			setenv("MAILSHIFT_TEST_WRITER", "sync", 1);
+		else
+			unsetenv("MAILSHIFT_TEST_WRITER");
+		if (_i == 2 && !testhook_enabled())
+			_exit(0);
+		if (_i == 2) {
+			rl.rlim_cur = rl.rlim_max = RLIM_INFINITY;
+			setenv("MAILSHIFT_TEST_ASYNC_FAIL", "4", 1);
+		}
+		setrlimit(RLIMIT_FSIZE, &rl);
+		struct mbox_writer_opts o = { .variant = MBOX_MBOXRD, .no_sync = true };
+		struct mbox_writer *w;
+		struct strbuf b = STRBUF_INIT;
+		o.lock.timeout = 0;
+		if (mbox_writer_open(&w, mbox, &o) != 0)
+			_exit(2);
+		int rc = 0, i;
+		for (i = 0; i < 60 && rc == 0; i++) {
+			struct mbox_msg_out m = { .from_line = FROM0, .from_line_len = strlen(FROM0),
+			    .hdr = "Subject: s\n\n", .hdr_len = 12, .body_len = -1, .body_lines = -1 };
+			big_body(&b, i, 1 + (i * 977) % 30000);
+			rc = mbox_writer_begin(w, &m);
+			if (rc == 0)
+				rc = mbox_writer_write(w, b.buf, b.len);
+			if (rc == 0)
+				rc = mbox_writer_end(w);
+			if (rc == 0 && i == 8)
+				rc = mbox_writer_flush(w);
+		}
+		if (rc == 0)
+			rc = mbox_writer_flush(w);
+		int st2 = mbox_writer_close(w);
+		_exit(rc == -1 && i > 9 && report_exit_status() == EX_IOERR ? 0 : 3 + (st2 != 0));
+	}
+	int ws;
+	ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+	ck_assert(WIFEXITED(ws));
+	ck_assert_int_eq(WEXITSTATUS(ws), 0);
+	struct strbuf x = STRBUF_INIT, y = STRBUF_INIT;
+	get_file(first, &x);
+	get_file(mbox, &y);
+	ck_assert_uint_eq(y.len, x.len);
+	ck_assert(memcmp(x.buf, y.buf, x.len) == 0);
+	sb_free(&x);
+	sb_free(&y);
+}
+END_TEST
+
 /* ---- stdout and compressed output ---------------------------------------- */
 
 /* Decompress a whole file through libarchive's raw reader. */
@@ -1032,6 +1179,8 @@ mbox_writer_suite(void)
 	tcase_add_test(tc, test_header_set_field);
 	tcase_add_test(tc, test_from_line_build);
 	tcase_add_test(tc, test_truncate_back_every_write);
+	tcase_add_test(tc, test_appender_same_bytes);
+	tcase_add_loop_test(tc, test_appender_failure, 0, 3);
 	tcase_add_test(tc, test_stdout);
 	tcase_add_test(tc, test_compressed);
 	tcase_add_test(tc, test_rewrite_plain);

@@ -483,7 +483,7 @@ work_one(struct maildir_writer *w, struct queued *q)
 	q->what = "write";
 	if (w->o.chown && fchown(fd, w->o.uid, w->o.gid) == -1)
 		goto fail;
-	if (writev_all(fd, iov, ring_iov(w->wk, q, iov)) == -1)
+	if (testhook_async_write() == -1 || writev_all(fd, iov, ring_iov(w->wk, q, iov)) == -1)
 		goto fail;
 	if (q->mtime > 0) {
 		struct timespec ts[2] = { { 0, UTIME_NOW }, { q->mtime, 0 } };

@@ -14,6 +14,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +67,8 @@ struct mbox_writer {
 
 	char *obuf;
 	size_t olen;
+	struct appender *ap;      /* the write(2)s of full buffers, or NULL */
+	bool ap_tried;            /* started, or found not to be had */
 	bool emit_err;
 	int emit_errno;
 	size_t messages, added_nl;
@@ -103,9 +107,12 @@ mbox_compress_from_suffix(const char *path)
 #define WBUF_SIZE (1u << 20)
 
 /* Take back everything since the last flush (qmail-local). */
+static int appender_wait(struct appender *a);
+
 static void
 writer_take_back(struct mbox_writer *w)
 {
+	(void)appender_wait(w->ap);     /* its failure is being reported */
 	w->olen = 0;
 	if (w->spool_fd != -1) {
 		close(w->spool_fd);
@@ -172,9 +179,117 @@ sink_write(struct mbox_writer *w, const char *p, size_t n)
 	return 0;
 }
 
+/*
+ * Where the machine has a second CPU, the write(2) of a full buffer to a
+ * plain mbox is made by a thread of its own while the caller fills the
+ * other buffer: writing a MiB into the page cache costs about what
+ * quoting it does. One buffer is on its way at a time, in order; anything
+ * else done to the descriptor (a flush, fsync, ftruncate, lseek) waits for
+ * it first (appender_wait()), and its failure is the caller's to report,
+ * there, as that of its own write.
+ */
+struct appender {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int fd;
+	char *buf;                /* on its way: the other buffer */
+	size_t len;
+	bool busy, stop;
+	int err;                  /* errno of a failed write, kept until seen */
+};
+
+static void *
+appender_main(void *arg)
+{
+	struct appender *a = arg;
+
+	pthread_mutex_lock(&a->mu);
+	for (;;) {
+		while (!a->busy && !a->stop)
+			pthread_cond_wait(&a->cv, &a->mu);
+		if (!a->busy)
+			break;
+		pthread_mutex_unlock(&a->mu);
+		int e = testhook_async_write() == -1 || write_all(a->fd, a->buf, a->len) == -1 ? errno : 0;
+		pthread_mutex_lock(&a->mu);
+		if (e && !a->err)
+			a->err = e;
+		a->busy = false;
+		pthread_cond_broadcast(&a->cv);
+	}
+	pthread_mutex_unlock(&a->mu);
+	return NULL;
+}
+
+static struct appender *
+appender_start(int fd)
+{
+	struct appender *a = xcalloc(1, sizeof *a);
+	sigset_t all, old;
+
+	a->fd = fd;
+	a->buf = xmalloc(WBUF_SIZE);
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->cv, NULL);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = pthread_create(&a->th, NULL, appender_main, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (e != 0) {
+		pthread_mutex_destroy(&a->mu);
+		pthread_cond_destroy(&a->cv);
+		free(a->buf);
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* Wait for the buffer on its way. 0, or -1 with errno of its failure. */
+static int
+appender_wait(struct appender *a)
+{
+	if (a == NULL)
+		return 0;
+	pthread_mutex_lock(&a->mu);
+	while (a->busy)
+		pthread_cond_wait(&a->cv, &a->mu);
+	int e = a->err;
+	a->err = 0;
+	pthread_mutex_unlock(&a->mu);
+	if (e) {
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+appender_stop(struct appender *a)
+{
+	if (a == NULL)
+		return;
+	pthread_mutex_lock(&a->mu);
+	a->stop = true;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	pthread_join(a->th, NULL);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->cv);
+	free(a->buf);
+	free(a);
+}
+
+/* Everything written: the buffer on its way, then the rest. */
 static int
 buf_flush(struct mbox_writer *w)
 {
+	if (appender_wait(w->ap) == -1) {
+		w->olen = 0;
+		w->fpos = -1;
+		return -1;
+	}
 	if (w->olen == 0)
 		return 0;
 	size_t n = w->olen;
@@ -182,13 +297,45 @@ buf_flush(struct mbox_writer *w)
 	return sink_write(w, w->obuf, n);
 }
 
+/* A full buffer: handed to the appender, where there is one for this
+ * output (a plain file), and the other buffer filled meanwhile. */
+static int
+buf_full(struct mbox_writer *w)
+{
+	if (!w->ap_tried && !w->spooling && w->ar == NULL && !w->to_stdout && w->fd != -1) {
+		w->ap_tried = true;
+		if (sysconf(_SC_NPROCESSORS_ONLN) > 1 && !testhook_writes_counted())
+			w->ap = appender_start(w->fd);
+	}
+	if (w->ap == NULL || w->spooling || w->olen == 0)
+		return buf_flush(w);
+	if (appender_wait(w->ap) == -1) {
+		w->olen = 0;
+		w->fpos = -1;
+		return -1;
+	}
+	struct appender *a = w->ap;
+	char *full = w->obuf;
+	w->obuf = a->buf;
+	pthread_mutex_lock(&a->mu);
+	a->buf = full;
+	a->len = w->olen;
+	a->busy = true;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mu);
+	if (w->fpos >= 0)
+		w->fpos += (off_t)w->olen;
+	w->olen = 0;
+	return 0;
+}
+
 static int
 buf_put(struct mbox_writer *w, const char *p, size_t n)
 {
-	if (w->olen + n > WBUF_SIZE && buf_flush(w) == -1)
+	if (w->olen + n > WBUF_SIZE && buf_full(w) == -1)
 		return -1;
 	if (n >= WBUF_SIZE)
-		return sink_write(w, p, n);
+		return buf_flush(w) == -1 ? -1 : sink_write(w, p, n);
 	memcpy(w->obuf + w->olen, p, n);
 	w->olen += n;
 	return 0;
@@ -450,7 +597,9 @@ mbox_writer_begin(struct mbox_writer *w, const struct mbox_msg_out *m)
 	}
 	w->msg_start = -1;
 	if (w->fd != -1 && !w->to_stdout && w->ar == NULL) {
-		off_t pos = w->fpos >= 0 ? w->fpos : lseek(w->fd, 0, SEEK_CUR);
+		off_t pos = w->fpos;
+		if (pos < 0 && appender_wait(w->ap) == 0)
+			pos = lseek(w->fd, 0, SEEK_CUR);
 		if (pos != (off_t)-1)
 			w->msg_start = pos + (off_t)w->olen;
 	}
@@ -660,6 +809,7 @@ mbox_writer_writeback(struct mbox_writer *w)
 static void
 writer_free(struct mbox_writer *w)
 {
+	appender_stop(w->ap);
 	if (w->spool_fd != -1)
 		close(w->spool_fd);
 	if (w->locked)

@@ -103,6 +103,22 @@ testhook_before_write(void)
 	return 0;
 }
 
+/* MAILSHIFT_TEST_ASYNC_FAIL=K: the K-th write made by a writer thread
+ * fails with EIO (the later ones do not: a failure only that thread saw). */
+int
+testhook_async_write(void)
+{
+	static long long k = -2, n;
+	if (__atomic_load_n(&k, __ATOMIC_ACQUIRE) == -2)
+		__atomic_store_n(&k, env_ll("MAILSHIFT_TEST_ASYNC_FAIL"), __ATOMIC_RELEASE);
+	if (__atomic_load_n(&k, __ATOMIC_ACQUIRE) > 0 &&
+	    __atomic_add_fetch(&n, 1, __ATOMIC_ACQ_REL) == k) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
 int
 testhook_hash_bits(void)
 {

@@ -13,6 +13,9 @@
  *                                     in every run
  *   MAILSHIFT_TEST_WRITER=sync        the same without counting: the one-
  *                                     thread writer, as on a single CPU
+ *   MAILSHIFT_TEST_ASYNC_FAIL=K       the K-th write made by a writer
+ *                                     thread fails with EIO, the later
+ *                                     ones not
  *   MAILSHIFT_HASH_BITS=N             truncate dedup hashes to N bits
  *   MAILSHIFT_MESSAGE_DELAY_MS=N      sleep N ms after each message is done
  *                                     (a run slow enough to kill mid-way)
@@ -42,6 +45,7 @@ void testhook_message_done(void);
 int testhook_before_write(void);
 bool testhook_writes_counted(void);
 int testhook_hash_bits(void);
+int testhook_async_write(void);
 bool testhook_enabled(void);
 const char *testhook_libarchive_name(void);
 const char *testhook_libmagic_name(void);
@@ -50,6 +54,7 @@ static inline void testhook_message_done(void) { }
 static inline int testhook_before_write(void) { return 0; }
 static inline bool testhook_writes_counted(void) { return false; }
 static inline int testhook_hash_bits(void) { return 0; }
+static inline int testhook_async_write(void) { return 0; }
 static inline bool testhook_enabled(void) { return false; }
 static inline const char *testhook_libarchive_name(void) { return NULL; }
 static inline const char *testhook_libmagic_name(void) { return NULL; }
