@@ -69,6 +69,10 @@
 #define MSG_MAX (RING_CAP / 4)
 /* messages handed over and not yet written, at most */
 #define FIFO_CAP 1024u
+/* a sleeping writer thread is woken when this many messages or bytes
+ * wait for it */
+#define WAKE_MSGS 8u
+#define WAKE_BYTES (64u << 10)
 /* room after a tmp name for the writer thread's ".<n>" when it is taken */
 #define TMP_SPARE 8
 
@@ -600,6 +604,10 @@ worker_wait(struct maildir_writer *w, uint64_t want_free, uint64_t want_fifo)
 	struct worker *wk = w->wk;
 
 	pthread_mutex_lock(&wk->mu);
+	if (wk->work_waiting && wk->fhead != wk->ftail) {
+		wk->work_waiting = false;
+		pthread_cond_signal(&wk->work);
+	}
 	wk->rhead_seen = w->rhead;
 	wk->want_free = want_free;
 	wk->want_fifo = want_fifo;
@@ -903,7 +911,10 @@ worker_push(struct maildir_writer *w, struct queued *q)
 		if (!full && !failed) {
 			q->state = Q_WAITING;
 			wk->fifo[wk->fhead++ % FIFO_CAP] = q;
-			if (wk->work_waiting) {
+			/* a sleeping writer thread is woken for a few messages
+			 * at a time, not for each (and by worker_wait()) */
+			if (wk->work_waiting && (wk->fhead - wk->ftail >= WAKE_MSGS ||
+			    w->rhead - wk->rtail >= WAKE_BYTES)) {
 				wk->work_waiting = false;
 				pthread_cond_signal(&wk->work);
 			}
