@@ -569,7 +569,6 @@ static bool
 worker_start(struct maildir_writer *w)
 {
 	struct worker *wk = xcalloc(1, sizeof *wk);
-	sigset_t all, old;
 
 	wk->ring = xmalloc(RING_CAP);
 	pthread_mutex_init(&wk->mu, NULL);
@@ -578,11 +577,7 @@ worker_start(struct maildir_writer *w)
 	pthread_cond_init(&wk->pwork, NULL);
 	pthread_cond_init(&wk->pdone, NULL);
 	w->wk = wk;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(&wk->th, NULL, worker_main, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (e != 0) {
+	if (thread_start(&wk->th, worker_main, w) != 0) {
 		pthread_mutex_destroy(&wk->mu);
 		pthread_cond_destroy(&wk->work);
 		pthread_cond_destroy(&wk->main);
@@ -794,11 +789,7 @@ batch_handoff(struct maildir_writer *w)
 	if (failed)             /* reported there, the messages before it kept */
 		return maildir_writer_flush(w);
 	if (!wk->pstarted) {
-		sigset_t all, old;
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		wk->pstarted = pthread_create(&wk->pth, NULL, publisher_main, w) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		wk->pstarted = thread_start(&wk->pth, publisher_main, w) == 0;
 		if (!wk->pstarted)
 			return maildir_writer_flush(w);
 	}

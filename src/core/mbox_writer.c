@@ -226,17 +226,12 @@ static struct appender *
 appender_start(int fd)
 {
 	struct appender *a = xcalloc(1, sizeof *a);
-	sigset_t all, old;
 
 	a->fd = fd;
 	a->buf = xmalloc(WBUF_SIZE);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_cond_init(&a->cv, NULL);
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int e = pthread_create(&a->th, NULL, appender_main, a);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (e != 0) {
+	if (thread_start(&a->th, appender_main, a) != 0) {
 		pthread_mutex_destroy(&a->mu);
 		pthread_cond_destroy(&a->cv);
 		free(a->buf);

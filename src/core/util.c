@@ -22,7 +22,21 @@
 #include <unistd.h>
 
 #include "testhook.h"
+#include <signal.h>
+
 #include "util.h"
+
+int
+thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int e = pthread_create(th, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return e;
+}
 
 int
 write_all(int fd, const void *buf, size_t len)

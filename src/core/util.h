@@ -17,6 +17,11 @@
 /* "1 message", "2 messages": printf("%llu message%s", n, PLURAL(n)) */
 #define PLURAL(n) ((n) == 1 ? "" : "s")
 
+/* pthread_create() with every signal blocked in the new thread (signals
+ * are the main thread's to take); 0 or an error number. */
+#include <pthread.h>
+int thread_start(pthread_t *th, void *(*fn)(void *), void *arg);
+
 /* 0 when every byte was written, -1 with errno set otherwise. */
 int write_all(int fd, const void *buf, size_t len);
 /* Same for an iovec array; iov is modified. */
