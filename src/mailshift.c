@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,9 @@ command_find(const char *name)
 int
 main(int argc, char **argv)
 {
+	/* past a file size limit (ulimit -f) a write fails with EFBIG and is
+	 * reported as any other, in whichever thread it was made */
+	signal(SIGXFSZ, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return EX_USAGE;

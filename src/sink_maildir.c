@@ -254,6 +254,7 @@ struct linkjob {
 	char **info;                /* the info for each, in that folder's letters */
 	size_t n;
 	uint64_t body;              /* the message's body hash, for the record */
+	uint64_t bytes;             /* its size in the source, for the summary */
 };
 struct linkq {
 	struct linkjob *v;
@@ -431,6 +432,8 @@ published_in(struct run *run, const char *from, struct linkq *q, const char *sub
 	}
 	run_quota_add(run, name);
 	run->sum->delivered++;
+	if (job)
+		run->sum->bytes += j.bytes;
 	if (opt_common.verbose)
 		report_info("delivered %s/%s/%s", from, subdir, name);
 	if (!job)
@@ -1278,7 +1281,8 @@ md_end(struct sink *s, struct reader *r, struct message *m)
 		}
 	}
 	run->job.body = body;
-	run->sum->bytes += (uint64_t)reader_message_size(r, m);
+	/* counted when delivered (published_in()) */
+	run->job.bytes = (uint64_t)reader_message_size(r, m);
 	/* the original From_ line is kept beside DEST's own messages */
 	if (run->mw == run->w && m->from_line != NULL &&
 	    record_envelope(run, m, run->h, run->hlen, &run->mi) == -1) {

@@ -87,6 +87,29 @@ if [ "$(id -u)" = 0 ] && mkdir "$TMP/small" && mount -t tmpfs -o size=256k tmpfs
 else
 	echo "note: not root or no tmpfs: ENOSPC case not run"
 fi
+# --sync=none, a move into cur/ that fails (cur/ a bind mount: EXDEV), in
+# whichever thread: 74, one line naming it, the 500 before it delivered
+# and counted, none of those after it in new/; the rerun delivers the rest
+if [ "$(id -u)" = 0 ] && mkdir -p "$TMP/bx/tmp" "$TMP/bx/new" "$TMP/bx/cur" "$TMP/bxcur" &&
+    mount --bind "$TMP/bxcur" "$TMP/bx/cur" 2>/dev/null; then
+	python3 -c '
+for i in range(1001):
+    st = "Status: RO\n" if i == 500 else ""
+    print("From a@b Mon Jan  4 10:00:00 2021\nSubject: m%d\n%s\n%s\n" % (i, st, "body line\n" * 50))
+' >"$TMP/bx.mbox"
+	expect_status "move fails (EXDEV): exit 74" 74 "$MAILSHIFT" convert --sync=none --json "$TMP/bx.mbox" "$TMP/bx"
+	check "move fails: says so" grep -q "unable to move tmp/.* to cur/.*Invalid cross-device link" "$TMP/.err"
+	expect_eq "move fails: one error line" "$(grep -c 'error' "$TMP/.err")" 1
+	expect_eq "move fails: the 500 before it in new/" "$(count_files "$TMP/bx/new")" 500
+	expect_eq "move fails: counted as delivered" "$(sed -n 's/.*"delivered": *\([0-9]*\).*/\1/p' "$TMP/.out")" 500
+	expect_eq "move fails: tmp/ empty" "$(count_files "$TMP/bx/tmp")" 0
+	umount "$TMP/bx/cur"
+	expect_status "move fails: rerun" 0 "$MAILSHIFT" convert -q --sync=none "$TMP/bx.mbox" "$TMP/bx"
+	expect_eq "move fails: rerun: each message once" \
+	    "$(cat "$TMP"/bx/new/* "$TMP"/bx/cur/* | grep '^Subject: m' | sort -u | wc -l | tr -d ' '):$(count_files "$TMP/bx/new" "$TMP/bx/cur")" "1001:1001"
+else
+	echo "note: not root or no bind mount: the failed move case not run"
+fi
 # --json with DEST "-": the summary would be written into the mbox on stdout
 expect_status "--json with DEST -: exit 64" 64 "$MAILSHIFT" convert --json --to=mbox "$DATA/sample.mbox" -
 expect_eq "--json with DEST -: nothing on standard output" "$(wc -c <"$TMP/.out" | tr -d ' ')" 0

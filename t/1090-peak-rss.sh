@@ -41,4 +41,31 @@ check "peak RSS at 4000 messages ($large KiB) within $RSS_MARGIN KiB of 200 ($sm
 	[ "$large" -le $((small + RSS_MARGIN)) ]
 check "peak RSS under 64 MiB ($large KiB)" [ "$large" -lt 65536 ]
 
+# nor with the number of folders written at once: 600 Gmail messages of
+# 40 KB under 200 labels (a Maildir each, 3 messages in each) against the
+# same under 2 labels; a writer thread and its 1 MiB ring per folder made
+# it grow by what each ring held (200 x 120 KiB)
+gmail_rss() {    # LABELS
+	python3 - "$1" >"$TMP/gm$1.mbox" <<'PYEOF'
+import sys, time
+labels = int(sys.argv[1])
+out = sys.stdout
+for i in range(600):
+    t = time.strftime("%a %b %d %H:%M:%S +0000 %Y", time.gmtime(1500000000 + i * 3600))
+    out.write("From 1234567890@xxx %s\nX-GM-THRID: %d\nX-Gmail-Labels: Label%03d\n"
+              "Message-ID: <%d@gm.test>\nSubject: g%d\nFrom: a@b\n\n" % (t, 1000 + i, i % labels, i, i))
+    out.write(("z" * 70 + "\n") * 570 + "\n")
+PYEOF
+	/usr/bin/time -f '%M' -o "$TMP/gm$1.time" "$MAILSHIFT" convert -q "$TMP/gm$1.mbox" "$TMP/gm$1.md" ||
+		return 1
+	tail -1 "$TMP/gm$1.time"
+}
+few=$(gmail_rss 2) || fail "convert under 2 labels"
+many=$(gmail_rss 200) || fail "convert under 200 labels"
+expect_eq "200 label folders made" "$(ls -d "$TMP"/gm200.md/.Label* | wc -l | tr -d ' ')" 200
+expect_eq "each message in its folder" "$(cat "$TMP"/gm200.md/.Label*/cur/* "$TMP"/gm200.md/.Label*/new/* 2>/dev/null | grep -c '^Subject: g')" 600
+echo "peak RSS: ${few:-?} KiB under 2 labels, ${many:-?} KiB under 200"
+check "peak RSS under 200 labels ($many KiB) within 4 MiB of 2 labels ($few KiB)" \
+	[ "$many" -le $((few + 4096)) ]
+
 done_testing

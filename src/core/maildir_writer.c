@@ -92,6 +92,9 @@ struct queued {
 	const char *what;       /* which call: a verb for the report */
 };
 
+/* a writer has its threads (the caller's thread's own variable) */
+static bool threads_in_use;
+
 /* The writer thread and what the two threads share (under mu). */
 struct worker {
 	pthread_t th;
@@ -472,7 +475,10 @@ work_one(struct maildir_writer *w, struct queued *q)
 {
 	struct iovec iov[2];
 	int fd = -1;
-	size_t tl = strlen(q->tmpname);
+	/* BASE.HOST.mailshift: another name is BASE_<n>.HOST.mailshift,
+	 * still one the leftover cleaner knows as ours (statefile.c) */
+	size_t sl = 1 + strlen(w->host) + strlen(TMP_SUFFIX);
+	size_t pl = strlen(q->tmpname) - sl;
 
 	for (unsigned tries = 0; fd == -1; tries++) {
 		fd = openat(w->tmpfd, q->tmpname,
@@ -482,7 +488,7 @@ work_one(struct maildir_writer *w, struct queued *q)
 			goto fail;
 		}
 		if (fd == -1)   /* a name of ours taken in tmp/: another one */
-			snprintf(q->tmpname + tl, TMP_SPARE, ".%u", tries);
+			snprintf(q->tmpname + pl, sl + TMP_SPARE, "_%u.%s" TMP_SUFFIX, tries, w->host);
 	}
 	q->what = "write";
 	if (w->o.chown && fchown(fd, w->o.uid, w->o.gid) == -1)
@@ -503,11 +509,19 @@ work_one(struct maildir_writer *w, struct queued *q)
 	q->state = Q_DONE;
 #ifdef HAVE_RENAMEAT2
 	/* a name taken, or no renameat2 here: the caller's thread moves it
-	 * with the batch (publish_one()) */
-	if (w->o.sync == SYNC_NONE &&
-	    renameat2(w->tmpfd, q->tmpname, q->cur ? w->curfd : w->newfd, q->final,
-	    RENAME_NOREPLACE) == 0)
-		q->moved = true;
+	 * with the batch (publish_one()); any other failure is this
+	 * message's, as in publish_one() */
+	if (w->o.sync == SYNC_NONE) {
+		if (renameat2(w->tmpfd, q->tmpname, q->cur ? w->curfd : w->newfd, q->final,
+		    RENAME_NOREPLACE) == 0) {
+			q->moved = true;
+		} else if (errno != EEXIST && errno != EINVAL && errno != ENOSYS) {
+			q->err = errno;
+			q->what = "move";
+			unlinkat(w->tmpfd, q->tmpname, 0);
+			q->state = Q_FAILED;
+		}
+	}
 #endif
 	return;
 fail:
@@ -568,27 +582,36 @@ worker_main(void *arg)
 static bool
 worker_start(struct maildir_writer *w)
 {
-	struct worker *wk = xcalloc(1, sizeof *wk);
+	struct worker *wk;
 
-	wk->ring = xmalloc(RING_CAP);
+	/* one writer with threads at a time: the others (the folders of
+	 * Gmail labels, hundreds of them) write from the caller's thread, so
+	 * that memory and threads do not grow with their number */
+	if (threads_in_use || (wk = calloc(1, sizeof *wk)) == NULL)
+		return false;
+	if ((wk->ring = malloc(RING_CAP)) == NULL) {
+		free(wk);
+		return false;
+	}
 	pthread_mutex_init(&wk->mu, NULL);
 	pthread_cond_init(&wk->work, NULL);
 	pthread_cond_init(&wk->main, NULL);
 	pthread_cond_init(&wk->pwork, NULL);
 	pthread_cond_init(&wk->pdone, NULL);
 	w->wk = wk;
-	if (thread_start(&wk->th, worker_main, w) != 0) {
-		pthread_mutex_destroy(&wk->mu);
-		pthread_cond_destroy(&wk->work);
-		pthread_cond_destroy(&wk->main);
-		pthread_cond_destroy(&wk->pwork);
-		pthread_cond_destroy(&wk->pdone);
-		free(wk->ring);
-		free(wk);
-		w->wk = NULL;
-		return false;
+	if (thread_start(&wk->th, worker_main, w) == 0) {
+		threads_in_use = true;
+		return true;
 	}
-	return true;
+	pthread_mutex_destroy(&wk->mu);
+	pthread_cond_destroy(&wk->work);
+	pthread_cond_destroy(&wk->main);
+	pthread_cond_destroy(&wk->pwork);
+	pthread_cond_destroy(&wk->pdone);
+	free(wk->ring);
+	free(wk);
+	w->wk = NULL;
+	return false;
 }
 
 /* Wait until the ring has want_free bytes free and at most want_fifo
@@ -840,6 +863,7 @@ worker_stop(struct maildir_writer *w)
 	free(wk->ring);
 	free(wk);
 	w->wk = NULL;
+	threads_in_use = false;
 }
 
 /* Report the writer thread's failure, once: the first message that failed
@@ -858,6 +882,9 @@ worker_failed(struct maildir_writer *w)
 		if (strcmp(q->what, "create") == 0)
 			report_error_sys(report_status_for_write_errno(q->err),
 			    "unable to create %s/tmp/%s", w->path, q->tmpname);
+		else if (strcmp(q->what, "move") == 0)
+			report_error_sys(report_status_for_write_errno(q->err),
+			    "unable to move tmp/%s to %s/%s", q->tmpname, q->cur ? "cur" : "new", q->final);
 		else
 			report_error_sys(report_status_for_write_errno(q->err),
 			    "unable to write %s/tmp/%s", w->path, q->tmpname);
