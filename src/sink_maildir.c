@@ -150,9 +150,11 @@ names_free(struct names *t)
 }
 
 /* Keys of every message already in new/ and cur/ of a maildir; with
- * names, their paths too. */
+ * names, their paths too; with unsettled, "new/NAME" or "cur/NAME" of the
+ * ones whose keys the record lacks (a run ended before it wrote them). */
 static void
-scan_existing(const char *maildir, struct keyset *ks, struct names *names)
+scan_existing(const char *maildir, struct keyset *ks, struct names *names,
+    struct names *unsettled)
 {
 	static const char *const sub[] = { "new", "cur" };
 
@@ -168,8 +170,12 @@ scan_existing(const char *maildir, struct keyset *ks, struct names *names)
 			uint32_t n;
 			if (de->d_name[0] == '.' || !convert_name_key_parse(de->d_name, &hi, &lo, &n))
 				continue;
-			if (ks)
-				keyset_find(ks, hi, lo, n, true)->used |= KEY_IN_NAMES;
+			if (ks) {
+				struct key *k = keyset_find(ks, hi, lo, n, true);
+				k->used |= KEY_IN_NAMES;
+				if (unsettled && !(k->used & KEY_IN_RECORD))
+					names_add(unsettled, hi, lo, n, xasprintf("%s/%s", sub[i], de->d_name));
+			}
 			if (names)
 				names_add(names, hi, lo, n,
 				    xasprintf("%s/%s/%s", maildir, sub[i], de->d_name));
@@ -270,6 +276,7 @@ struct lfolder {
 	struct linkq *q;            /* the links waiting for w's messages */
 	struct linkq ownq;
 	bool linked;                /* links made since new/ and cur/ were synced */
+	struct names unsettled;     /* its messages whose keys the record lacks */
 };
 
 static void
@@ -589,7 +596,7 @@ lfolder_get(struct run *run, const char *label, const struct message *m)
 			convert_maildirfolder(o, f->path);
 	}
 	sb_free(&name);
-	scan_existing(f->path, &run->existing, NULL);
+	scan_existing(f->path, &run->existing, NULL, &f->unsettled);
 	return f;
 }
 
@@ -618,6 +625,7 @@ lfolders_close(struct run *run)
 	for (size_t i = 0; i < run->nlf; i++) {
 		struct lfolder *f = run->lf[i];
 		linkq_free(&f->ownq);
+		names_free(&f->unsettled);
 		free(f->label);
 		free(f->path);
 		free(f);
@@ -961,10 +969,10 @@ verify_path(struct run *run)
 
 	for (int tries = 0; path == NULL && tries < 3; tries++) {
 		names_free(&v->names);
-		scan_existing(run->dest, NULL, &v->names);
+		scan_existing(run->dest, NULL, &v->names, NULL);
 		for (size_t i = 0; i < run->nlf; i++)
 			if (run->lf[i]->own)
-				scan_existing(run->lf[i]->path, NULL, &v->names);
+				scan_existing(run->lf[i]->path, NULL, &v->names, NULL);
 		path = names_file(run, v);
 	}
 	return path;
@@ -1162,6 +1170,47 @@ md_prepare(struct run *run, const struct message *m, const struct client_state *
 	return 0;
 }
 
+/*
+ * A message of several label folders that an earlier run published in one
+ * of them and ended before linking it into the others: its key is in a
+ * file name and not in the record (the record is written after the links,
+ * so a link the user removed since is not made again). The links it lacks
+ * are made now, from the file that is there.
+ */
+static void
+links_complete(struct run *run, const struct client_state *cs, const struct route *rt,
+    uint64_t hi, uint64_t lo, uint32_t n)
+{
+	const char *have[ARRAY_SIZE(rt->to)];
+	struct lfolder *from = NULL;
+	const char *sn = NULL;
+
+	for (size_t i = 0; i < rt->n; i++) {
+		have[i] = names_find(&rt->to[i]->unsettled, hi, lo, n);
+		if (have[i] && from == NULL) {
+			from = rt->to[i];
+			sn = have[i];
+		}
+	}
+	if (from == NULL)
+		return;
+	char sub[4] = { sn[0], sn[1], sn[2], '\0' };   /* "new" or "cur" */
+	for (size_t i = 0; i < rt->n && !run->write_failed; i++) {
+		uint32_t bits;
+		bool overflow = false;
+		char info[64], cinfo[66];
+		if (have[i] || rt->to[i]->w == NULL)
+			continue;
+		if (keyword_bits(rt->to[i]->w, cs, &bits, &overflow) == -1) {
+			run->write_failed = true;
+			break;
+		}
+		flags_make_info(cs->flags, bits, NULL, info);
+		snprintf(cinfo, sizeof cinfo, ":%s", info);
+		link_into(run, from->path, sub, sn + 4, rt->to[i], cinfo);
+	}
+}
+
 static enum sink_take
 md_begin(struct sink *s, struct reader *r, struct message *m, const char **h_r, size_t *hlen_r)
 {
@@ -1184,6 +1233,9 @@ md_begin(struct sink *s, struct reader *r, struct message *m, const char **h_r, 
 	uid_note(run, r, m, !have && !expunged && !opt_common.dry_run &&
 	    (rt.n == 0 || rt.to[0]->w == run->w));
 	if (have) {
+		if (!this_run && rt.n > 1 && !opt_common.dry_run && !run->write_failed &&
+		    !(kn.used & (KEY_IN_RECORD | KEY_THIS_RUN)))
+			links_complete(run, &cs, &rt, hi, lo, n);
 		if (!this_run) {
 			sum->skipped++;
 			if (run->us && !expunged && !opt_common.dry_run &&
@@ -1325,6 +1377,10 @@ md_settle(struct sink *s, int result)
 		if (result == 0)
 			result = report_exit_status_or(EX_IOERR);
 	}
+	/* links made outside a batch (links_complete()) durable before the
+	 * keys are recorded */
+	if (links_sync(run) == -1 && result == 0)
+		result = report_exit_status_or(EX_IOERR);
 	/* after a write failure the keys of what was published are still
 	 * recorded (their space is allocated): a message the user deletes
 	 * before the rerun stays deleted; one error line, not a second */
@@ -1432,7 +1488,7 @@ sink_maildir_open(const struct convert_opts *o, const char *dest, int *status)
 	bodysum_init(&run->vf.bh.sum);
 	if (run->vf.on)
 		run->vf.buf = xmalloc(65536);
-	scan_existing(dest, &run->existing, NULL);
+	scan_existing(dest, &run->existing, NULL, NULL);
 	for (size_t i = 0; i < run->existing.cap && !run->legacy; i++)
 		run->legacy = (run->existing.t[i].used & (KEY_IN_NAMES | KEY_IN_RECORD)) == KEY_IN_NAMES;
 	return &run->base;

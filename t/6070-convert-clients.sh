@@ -121,6 +121,30 @@ rm "$TMP/gm/mailshift-delivered"
 expect_eq "gmail: rerun without the record delivers nothing" "$(jsum delivered <"$TMP/gm3.json")" 0
 python3 "$CHK" "$E" gmail "$TMP/gm" >"$TMP/diff" 2>/dev/null
 expect_eq "gmail: still every message once" "$(head -20 "$TMP/diff")" ""
+# a run that ended after the messages of a batch were published in their
+# first folder and before they were linked into the others: the rerun makes
+# the links (the keys are in the files' names, not yet in the record)
+for sync in none batch; do
+	rm -rf "$TMP/gk"
+	MAILSHIFT_CRASH_AFTER_MESSAGES=3 "$MAILSHIFT" convert -q --sync=$sync "$GM" "$TMP/gk" 2>/dev/null
+	expect_eq "gmail --sync=$sync: the run ended after 3 messages" $? 99
+	python3 "$CHK" "$E" gmail "$TMP/gk" >"$TMP/diff" 2>/dev/null
+	check "gmail --sync=$sync: links were missing" test -s "$TMP/diff"
+	"$MAILSHIFT" convert --json --sync=$sync "$GM" "$TMP/gk" >"$TMP/gk.json" 2>"$TMP/gk.err"
+	expect_eq "gmail --sync=$sync: rerun exit" "$? $(cat "$TMP/gk.err")" "0 "
+	python3 "$CHK" "$E" gmail "$TMP/gk" >"$TMP/diff" 2>"$TMP/fig"
+	expect_eq "gmail --sync=$sync: rerun, every message in every label's folder" "$(head -20 "$TMP/diff")" ""
+	expect_eq "gmail --sync=$sync: rerun, files (inodes) are messages" \
+	    "$(find "$TMP/gk" -path '*/cur/*' -type f -printf '%i\n' | sort -u | wc -l)" 2000
+	"$MAILSHIFT" convert --json --sync=$sync "$GM" "$TMP/gk" >"$TMP/gk2.json" 2>/dev/null
+	expect_eq "gmail --sync=$sync: third run delivers and links nothing" \
+	    "$(jsum delivered <"$TMP/gk2.json")/$(jsum linked <"$TMP/gk2.json")" 0/0
+done
+# a link removed by the user (a label taken off) is not made again
+lf=$(find "$TMP/gk" -mindepth 3 -path '*/.*/cur/*' -type f -links +1 | head -1)
+rm "$lf"
+"$MAILSHIFT" convert --json "$GM" "$TMP/gk" >"$TMP/gk4.json" 2>/dev/null
+expect_eq "gmail: a removed link stays removed" "$(jsum linked <"$TMP/gk4.json")/$(test -e "$lf"; echo $?)" 0/1
 for mode in keywords none; do
 	"$MAILSHIFT" convert -q --labels=$mode "$GM" "$TMP/gm-$mode"
 	python3 "$CHK" "$E" gmail "$TMP/gm-$mode" --labels=$mode >"$TMP/diff" 2>/dev/null

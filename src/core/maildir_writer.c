@@ -77,6 +77,8 @@
 #define TMP_SPARE 8
 
 enum qstate { Q_WAITING, Q_DONE, Q_FAILED, Q_SKIPPED };
+/* the call that failed */
+enum qcall { CALL_CREATE, CALL_WRITE, CALL_MOVE };
 
 struct queued {
 	char *tmpname;
@@ -89,7 +91,7 @@ struct queued {
 	time_t mtime;
 	enum qstate state;
 	int err;                /* errno of the call that failed */
-	const char *what;       /* which call: a verb for the report */
+	enum qcall call;        /* which call, for the report */
 };
 
 /* a writer has its threads (the caller's thread's own variable) */
@@ -484,13 +486,13 @@ work_one(struct maildir_writer *w, struct queued *q)
 		fd = openat(w->tmpfd, q->tmpname,
 		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, w->file_mode);
 		if (fd == -1 && (errno != EEXIST || tries == 99)) {
-			q->what = "create";
+			q->call = CALL_CREATE;
 			goto fail;
 		}
 		if (fd == -1)   /* a name of ours taken in tmp/: another one */
 			snprintf(q->tmpname + pl, sl + TMP_SPARE, "_%u.%s" TMP_SUFFIX, tries, w->host);
 	}
-	q->what = "write";
+	q->call = CALL_WRITE;
 	if (w->o.chown && fchown(fd, w->o.uid, w->o.gid) == -1)
 		goto fail;
 	if (testhook_async_write() == -1 || writev_all(fd, iov, ring_iov(w->wk, q, iov)) == -1)
@@ -517,7 +519,7 @@ work_one(struct maildir_writer *w, struct queued *q)
 			q->moved = true;
 		} else if (errno != EEXIST && errno != EINVAL && errno != ENOSYS) {
 			q->err = errno;
-			q->what = "move";
+			q->call = CALL_MOVE;
 			unlinkat(w->tmpfd, q->tmpname, 0);
 			q->state = Q_FAILED;
 		}
@@ -730,6 +732,49 @@ batch_tell(struct maildir_writer *w, struct queued **q, size_t n, size_t done, i
 }
 
 static int publish_one(struct maildir_writer *w, struct queued *q);
+static int worker_failed(struct maildir_writer *w);
+
+/* The end of a batch, from q[done] on (what the publishing thread has not
+ * moved): move each message to new/ or cur/, make the names durable (but
+ * with --sync=none) and tell the caller. rc: -1 when the batch has already
+ * failed (reported); dir_err: errno of a directory sync already made.
+ * 0 or -1 (reported). */
+static int
+batch_finish(struct maildir_writer *w, struct queued **q, size_t n, size_t done, int rc,
+    int dir_err)
+{
+	bool any_new = false, any_cur = false;
+
+	for (; rc == 0 && done < n; done++) {
+		if (q[done]->state != Q_DONE) {
+			rc = worker_failed(w);
+			break;
+		}
+		if (!q[done]->moved && publish_one(w, q[done]) == -1) {
+			rc = -1;
+			break;
+		}
+		q[done]->moved = true;
+		if (q[done]->cur)
+			any_cur = true;
+		else
+			any_new = true;
+	}
+	/* the new names must be durable before anyone is told; tmp/ need not
+	 * be: a name left there by a power loss is our own leftover, removed
+	 * on the next run, and its inode lives on under new/ or cur/ */
+	if (w->o.sync != SYNC_NONE && dir_err == 0 &&
+	    ((any_new && dir_sync(w->newfd) == -1) || (any_cur && dir_sync(w->curfd) == -1)))
+		dir_err = errno;
+	if (dir_err) {
+		errno = dir_err;
+		report_error_sys(EX_IOERR, "unable to sync the directories of %s", w->path);
+		rc = -1;
+		done = 0;   /* not durable: tell nobody */
+	}
+	batch_tell(w, q, n, done, rc);
+	return rc;
+}
 
 /* Wait for the batch given to the publishing thread, finish what it left
  * (a name taken: moved here under another) and tell the caller. 0 or -1
@@ -738,8 +783,7 @@ static int
 harvest(struct maildir_writer *w)
 {
 	struct worker *wk = w->wk;
-	int rc = 0;
-	size_t done = 0;
+	int rc;
 
 	if (wk == NULL || !wk->pgiven)
 		return 0;
@@ -751,33 +795,10 @@ harvest(struct maildir_writer *w)
 	if (wk->psync_err) {
 		errno = wk->psync_err;
 		report_error_sys(EX_IOERR, "unable to sync %s", w->path);
-		rc = -1;
+		rc = batch_finish(w, wk->pq, wk->pn, 0, -1, 0);
 	} else {
-		bool any_new = false, any_cur = false;
-		int dir_err = wk->pdir_err;
-		for (done = wk->pmoved; done < wk->pn; done++) {
-			struct queued *q = wk->pq[done];
-			if (!q->moved && publish_one(w, q) == -1) {
-				rc = -1;
-				break;
-			}
-			q->moved = true;
-			if (q->cur)
-				any_cur = true;
-			else
-				any_new = true;
-		}
-		if (dir_err == 0 && ((any_new && dir_sync(w->newfd) == -1) ||
-		    (any_cur && dir_sync(w->curfd) == -1)))
-			dir_err = errno;
-		if (dir_err) {
-			errno = dir_err;
-			report_error_sys(EX_IOERR, "unable to sync the directories of %s", w->path);
-			rc = -1;
-			done = 0;   /* not durable: tell nobody */
-		}
+		rc = batch_finish(w, wk->pq, wk->pn, wk->pmoved, 0, wk->pdir_err);
 	}
-	batch_tell(w, wk->pq, wk->pn, done, rc);
 	free(wk->spare);
 	wk->spare = wk->pq;
 	wk->sparecap = wk->pcap;
@@ -878,16 +899,20 @@ worker_failed(struct maildir_writer *w)
 		struct queued *q = w->q[i];
 		if (q->state != Q_FAILED)
 			continue;
+		int st = report_status_for_write_errno(q->err);
 		errno = q->err;
-		if (strcmp(q->what, "create") == 0)
-			report_error_sys(report_status_for_write_errno(q->err),
-			    "unable to create %s/tmp/%s", w->path, q->tmpname);
-		else if (strcmp(q->what, "move") == 0)
-			report_error_sys(report_status_for_write_errno(q->err),
-			    "unable to move tmp/%s to %s/%s", q->tmpname, q->cur ? "cur" : "new", q->final);
-		else
-			report_error_sys(report_status_for_write_errno(q->err),
-			    "unable to write %s/tmp/%s", w->path, q->tmpname);
+		switch (q->call) {
+		case CALL_CREATE:
+			report_error_sys(st, "unable to create %s/tmp/%s", w->path, q->tmpname);
+			break;
+		case CALL_MOVE:
+			report_error_sys(st, "unable to move tmp/%s to %s/%s", q->tmpname,
+			    q->cur ? "cur" : "new", q->final);
+			break;
+		case CALL_WRITE:
+			report_error_sys(st, "unable to write %s/tmp/%s", w->path, q->tmpname);
+			break;
+		}
 		errno = q->err;
 		return -1;
 	}
@@ -1203,7 +1228,6 @@ int
 maildir_writer_flush(struct maildir_writer *w)
 {
 	int rc = 0;
-	size_t done = 0;
 
 	/* the batch before, with the publishing thread, first; then what
 	 * the writer thread was given is written (or failed) */
@@ -1224,33 +1248,7 @@ maildir_writer_flush(struct maildir_writer *w)
 		sync();
 #endif
 	}
-	bool any_new = false, any_cur = false;
-	for (; rc == 0 && done < w->nq; done++) {
-		struct queued *q = w->q[done];
-		if (q->state != Q_DONE) {
-			rc = worker_failed(w);
-			break;
-		}
-		if (!q->moved && publish_one(w, q) == -1) {
-			rc = -1;
-			break;
-		}
-		if (q->cur)
-			any_cur = true;
-		else
-			any_new = true;
-	}
-	/* the new names must be durable before anyone is told; tmp/ need not
-	 * be: a name left there by a power loss is our own leftover, removed
-	 * on the next run, and its inode lives on under new/ or cur/ */
-	if (w->o.sync != SYNC_NONE) {
-		if ((any_new && dir_sync(w->newfd) == -1) || (any_cur && dir_sync(w->curfd) == -1)) {
-			report_error_sys(EX_IOERR, "unable to sync the directories of %s", w->path);
-			rc = -1;
-			done = 0;   /* not durable: tell nobody */
-		}
-	}
-	batch_tell(w, w->q, w->nq, done, rc);
+	rc = batch_finish(w, w->q, w->nq, 0, rc, 0);
 	w->nq = 0;
 	w->qbytes = 0;
 	return rc;
