@@ -23,6 +23,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <popt.h>
@@ -32,10 +33,13 @@
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "commands.h"
+#include "convert.h"
 #include "dedupkey.h"
 #include "flags.h"
+#include "hashset.h"
 #include "header.h"
 #include "lock.h"
 #include "maildir_writer.h"
@@ -693,13 +697,48 @@ merge_flags(struct run *run)
 			mbox_set_flags(run, &run->mb[m]);
 }
 
+/*
+ * A copy in the quarantine is named by the hash of its bytes and the number
+ * of earlier copies with those bytes (the key of mailshift-convert(1)'s
+ * names, X<32 hex>_<n>): a rerun after a run that ended between the
+ * quarantine and the removals (a full disk, a kill) finds the copies it
+ * already holds and removes their sources without a second copy.
+ */
 struct move_ctx {
 	struct maildir_writer *w;
 	int rc;
 	bool first;             /* the next bytes are the header view */
 	bool mbox;
 	struct mbox_state st;   /* mbox: flags and keywords of the header */
+	XXH3_state_t *xxh;      /* the message's bytes */
+	struct keyset there;    /* the keys in the quarantine's names */
+	struct keyset occ;      /* bytes hash -> copies so far */
 };
+
+/* The keys in the names of the quarantine's messages. */
+static void
+quarantine_keys(struct move_ctx *mc)
+{
+	static const char *const sub[] = { "new", "cur" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
+		int fd = openat(maildir_writer_dirfd(mc->w), sub[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = fd == -1 ? NULL : fdopendir(fd);
+		struct dirent *de;
+		if (d == NULL) {
+			if (fd != -1)
+				close(fd);
+			continue;
+		}
+		while ((de = readdir(d)) != NULL) {
+			uint64_t hi, lo;
+			uint32_t n;
+			if (de->d_name[0] != '.' && convert_name_key_parse(de->d_name, &hi, &lo, &n))
+				keyset_find(&mc->there, hi, lo, n, true);
+		}
+		closedir(d);
+	}
+}
 
 static void
 move_bytes(void *arg, const void *p, size_t n)
@@ -709,6 +748,7 @@ move_bytes(void *arg, const void *p, size_t n)
 	if (mc->first && mc->mbox)
 		flags_from_mbox_header(p, n, &mc->st);
 	mc->first = false;
+	XXH3_128bits_update(mc->xxh, p, n);
 	if (mc->rc == 0 && maildir_writer_write(mc->w, p, n) == -1)
 		mc->rc = -1;
 }
@@ -756,10 +796,12 @@ move_one(struct run *run, struct move_ctx *mc, const struct dent *e)
 	struct maildir_msginfo mi = { .flags = e->flags, .cur = (e->state & ST_CUR) != 0,
 	    .mtime = (time_t)e->time };
 	int rc = 0;
+	char key[64];
 
 	mc->first = true;
 	mc->mbox = !run->mb[e->mbox].maildir;
 	memset(&mc->st, 0, sizeof mc->st);
+	XXH3_128bits_reset(mc->xxh);
 	if (maildir_writer_begin(mc->w) == -1)
 		return -1;
 	if (stream_message(run, e, move_bytes, mc) == -1 || mc->rc == -1) {
@@ -772,8 +814,25 @@ move_one(struct run *run, struct move_ctx *mc, const struct dent *e)
 		mi.keywords = keywords_map(mc->w, run->mb[e->mbox].path, e->keywords);
 	if (mc->mbox && !mc->first)
 		mbox_state_free(&mc->st);
-	if (rc == 0 && maildir_writer_end(mc->w, &mi) == -1)
-		rc = -1;
+	if (rc == 0) {
+		XXH128_hash_t h = XXH3_128bits_digest(mc->xxh);
+		struct key *k = keyset_find(&mc->occ, h.high64, h.low64, 0, true);
+		uint32_t n = k->used++ - 1;
+		if (keyset_find(&mc->there, h.high64, h.low64, n, false) != NULL) {
+			/* put there by an earlier run */
+			maildir_writer_abort(mc->w);
+			if (opt_common.verbose) {
+				char *p = dent_path(run, e);
+				report_info("%s: already in %s", p, run->move_to);
+				free(p);
+			}
+			return 0;
+		}
+		convert_key_string(h.high64, h.low64, n, key);
+		mi.key = key;
+		if (maildir_writer_end(mc->w, &mi) == -1)
+			rc = -1;
+	}
 	return rc;
 }
 
@@ -786,6 +845,12 @@ move_all(struct run *run)
 
 	if (mc.w == NULL)
 		return -1;
+	mc.xxh = XXH3_createState();
+	if (mc.xxh == NULL) {
+		errno = ENOMEM;
+		report_fatal_sys(EX_TEMPFAIL, "out of memory");
+	}
+	quarantine_keys(&mc);
 	for (size_t i = 0; i < run->nd && mc.rc == 0; i++) {
 		struct dent *e = &run->d[i];
 		if (!(e->state & ST_DUP) || run->mb[e->mbox].bad)
@@ -795,6 +860,9 @@ move_all(struct run *run)
 		else
 			run->moved++;
 	}
+	XXH3_freeState(mc.xxh);
+	keyset_free(&mc.there);
+	keyset_free(&mc.occ);
 	if (mc.rc == -1) {
 		maildir_writer_discard(mc.w);
 		run->moved = 0;

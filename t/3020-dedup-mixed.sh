@@ -54,6 +54,23 @@ expect_eq "move: quarantine holds the copies" "$(digests "$TMP/q")" "$md2"
 expect_eq "move: flags kept" "$(cd "$TMP/q" && ls cur new | sed -n 's/.*:2,//p' | sort | tr '\n' ' ')" "$flags2"
 expect_eq "move: source maildir emptied" "$(count_files "$TMP/md2/cur" "$TMP/md2/new")" 0
 check "move: kept mbox unchanged" cmp -s "$TMP/s.mbox" "$DATA/sample.mbox"
+# a run that ended after its copies were in the quarantine, before (5) or
+# while (45) their sources were removed: the rerun removes the rest and
+# puts no copy in twice (the quarantine's names carry the copies' keys)
+if $MAILSHIFT --version | grep -q 'test hooks compiled in'; then
+	for at in 5 45; do
+		rm -rf "$TMP/md5" "$TMP/q5"
+		$MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/md5" 2>/dev/null
+		MAILSHIFT_CRASH_AFTER_MESSAGES=$at $MAILSHIFT dedup -q --move-to="$TMP/q5" "$TMP/s.mbox" "$TMP/md5" 2>/dev/null
+		expect_eq "move, ended after $at: exit, copies, sources left" \
+		    "$? $(count_files "$TMP/q5/cur" "$TMP/q5/new") $(count_files "$TMP/md5/cur" "$TMP/md5/new")" \
+		    "99 40 $(( at > 40 ? 80 - at : 40 ))"
+		$MAILSHIFT dedup -q --move-to="$TMP/q5" "$TMP/s.mbox" "$TMP/md5"
+		expect_eq "move, ended after $at: rerun exit" "$?" 0
+		expect_eq "move, ended after $at: each copy once in the quarantine" "$(digests "$TMP/q5")" "$md2"
+		expect_eq "move, ended after $at: sources removed" "$(count_files "$TMP/md5/cur" "$TMP/md5/new")" 0
+	done
+fi
 $MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/md3" 2>/dev/null
 $MAILSHIFT dedup --dry-run --move-to="$TMP/q2" "$TMP/s.mbox" "$TMP/md3" >"$TMP/out" 2>&1
 expect_eq "move dry-run: lines" "$(grep -c '^would move ' "$TMP/out")" 40
