@@ -26,6 +26,7 @@
 #include "header.h"
 #include "mbox_writer.h"
 #include "report.h"
+#include "source.h"
 #include "statefile.h"
 #include "util.h"
 
@@ -51,6 +52,7 @@ convert_signals_catch(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	lock_stop_on(&convert_got_signal);
+	source_stop_on(&convert_got_signal);
 }
 
 void

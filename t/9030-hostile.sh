@@ -129,6 +129,22 @@ wait "$late"
 expect_eq "FIFO with a late writer: exit" "$?" 0
 expect_eq "FIFO with a late writer: 20 messages" "$(msgs "$TMP/fifo-late")" 20
 
+# a signal ends a read that waits for a FIFO's writer (connected, silent):
+# the run stops at once, by the signal, not when the writer is done
+sh -c 'cat "$1"; exec sleep 60' sh "$TMP/utf8.mbox" >"$TMP/fifo" &
+wpid=$!
+"$MAILSHIFT" convert -q --sync=none "$TMP/fifo" "$TMP/fifo-int" 2>"$TMP/int.err" &
+cpid=$!
+sleep 2
+t0=$(date +%s)
+kill -INT "$cpid"
+wait "$cpid"
+expect_eq "FIFO, SIGINT while its writer is silent: ended by the signal" "$?" 130
+check "FIFO, SIGINT while its writer is silent: at once" test $(($(date +%s) - t0)) -le 10
+check "FIFO, SIGINT while its writer is silent: said" grep -q "^mailshift convert: error: $TMP/fifo:[0-9:]* *interrupted while waiting for" "$TMP/int.err"
+kill "$wpid" 2>/dev/null
+wait "$wpid" 2>/dev/null
+
 # --- /dev/zero --------------------------------------------------------------
 conv "/dev/zero" 65 30 /dev/zero "$TMP/zero"
 check "/dev/zero: refused with one line" grep -q "/dev/zero: not a mailbox (data)" "$TMP/.err"

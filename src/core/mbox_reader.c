@@ -406,6 +406,14 @@ fill(struct mbox_reader *r)
 	} else {
 		n = source_read(r->src, r->buf + r->end, want);
 	}
+	if (n == -1 && errno == EINTR && r->src->errmsg == NULL) {
+		/* a pipe's silent writer, and the command was told to stop */
+		report_error(EX_TEMPFAIL, "%s:%lld: interrupted while waiting for more bytes",
+		    r->src->name, (long long)(r->buf_off + (off_t)r->end));
+		r->status = EX_TEMPFAIL;
+		r->failed = true;
+		return -1;
+	}
 	if (n == -1) {
 		/* bad data (a compressed stream that breaks off, an archive of
 		 * more files) or the file could not be read */

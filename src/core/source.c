@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <magic.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -183,6 +184,22 @@ gz_check_start(struct arc_feed *f)
 	f->gz = g;
 }
 
+/* Set by the command's signal handler (source_stop_on()). */
+static volatile sig_atomic_t *source_stop;
+
+void
+source_stop_on(volatile sig_atomic_t *flag)
+{
+	source_stop = flag;
+}
+
+/* A read interrupted by a signal: made again, unless the command stops. */
+static bool
+read_again(void)
+{
+	return errno == EINTR && (source_stop == NULL || *source_stop == 0);
+}
+
 static la_ssize_t
 arc_read(struct archive *a, void *ctx, const void **buf)
 {
@@ -198,7 +215,7 @@ arc_read(struct archive *a, void *ctx, const void **buf)
 	}
 	for (;;) {
 		ssize_t n = read(f->src->fd, f->rbuf, ARC_READ_SIZE);
-		if (n == -1 && errno == EINTR)
+		if (n == -1 && read_again())
 			continue;
 		if (n == -1)
 			archive_set_error(a, errno, "read error: %s", strerror(errno));
@@ -535,8 +552,13 @@ sniff_fill(struct source *s)
 			}
 		} else {
 			n = read(s->fd, s->pre + s->pre_len, SNIFF_SIZE - s->pre_len);
-			if (n == -1 && errno == EINTR)
+			if (n == -1 && read_again())
 				continue;
+			if (n == -1 && errno == EINTR) {
+				report_error(EX_TEMPFAIL, "%s: interrupted while waiting for its first "
+				    "bytes", s->name);
+				return EX_TEMPFAIL;
+			}
 			if (n == -1) {
 				report_error_sys(EX_IOERR, "%s: read error at offset 0", s->name);
 				return EX_IOERR;
@@ -800,7 +822,7 @@ source_read(struct source *s, void *buf, size_t len)
 	} else {
 		do
 			n = read(s->fd, buf, len);
-		while (n == -1 && errno == EINTR);
+		while (n == -1 && read_again());
 		if (n == -1)
 			return -1;
 	}

@@ -13,6 +13,7 @@
 #ifndef MAILSHIFT_SOURCE_H
 #define MAILSHIFT_SOURCE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/stat.h>
@@ -70,6 +71,11 @@ int source_open_fd(struct source *src, int fd, const char *name);
  * seeks there and is read on as a stream; anything else is read up to
  * there. 0, or -1 (errno). */
 int source_skip(struct source *src, off_t off);
+
+/* A read from a pipe or FIFO that waits for its writer ends (-1, EINTR)
+ * once *flag, set by the command's signal handler, is nonzero; without
+ * it, a read a signal interrupts is made again. */
+void source_stop_on(volatile sig_atomic_t *flag);
 
 /* Sequential read of the (decompressed) bytes; 0 at end, -1 error (errno). */
 ssize_t source_read(struct source *src, void *buf, size_t len);
