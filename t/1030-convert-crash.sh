@@ -62,11 +62,11 @@ run_crash() {   # VAR N SYNC
 	# (D goes with $TMP at the end: one rm fewer per crash point)
 }
 
-# every N; under valgrind (slow) every 9th N. --sync=none moves each file
+# every N; under valgrind (slow) every 13th N. --sync=none moves each file
 # out of tmp/ at once and tells the run's records with the batch: every
 # third N of it
 step1=1
-[ -n "${MAILSHIFT_VALGRIND:-}" ] && step1=9
+[ -n "${MAILSHIFT_VALGRIND:-}" ] && step1=13
 for sync in batch message none; do
 	step=$step1
 	[ $sync = none ] && step=$((step1 * 3))

@@ -227,7 +227,7 @@ sed -i 's/ [0-9a-f]\{16\}$//' "$TMP/e9/mailshift-delivered"
 f=$(grep -l '^Message-ID: <m4@ex>' "$TMP"/e9/new/*)
 rm "$f"; mkfifo "$f"
 cp "$TMP/orig.mbox" "$TMP/e9.mbox"
-timeout 60 "$MAILSHIFT" convert --no-progress -q --remove-source "$TMP/e9.mbox" "$TMP/e9" 2>/dev/null
+timeout -k 10 60 "$MAILSHIFT" convert --no-progress -q --remove-source "$TMP/e9.mbox" "$TMP/e9" 2>/dev/null
 expect_eq "old record: a FIFO for a copy: no hang, delivered again" "$?:$(count_files "$TMP/e9/new")" "0:50"
 # only the body counts: a header written otherwise (here with the mbox
 # fields kept), CRLF lines, a header past the reader's 1 MiB view, a body

@@ -25,7 +25,7 @@ F='From a@b.example Mon Jan  1 00:00:00 2001'
 conv() {
 	label=$1 want=$2 secs=$3
 	st=0
-	/usr/bin/time -o "$TMP/rss" -f %M timeout "$secs" \
+	/usr/bin/time -o "$TMP/rss" -f %M timeout -k 10 "$secs" \
 		"$MAILSHIFT" convert -q --sync=none "$4" "$5" >"$TMP/.out" 2>"$TMP/.err" || st=$?
 	expect_eq "$label: exit status (124 = hang)" "$st" "$want"
 	rss=$(tail -n 1 "$TMP/rss")
@@ -123,7 +123,7 @@ expect_eq "FIFO: 20 messages" "$(msgs "$TMP/fifo-md")" 20
 late=$!
 sleep 1
 check "FIFO: waits for its writer" kill -0 "$late"
-timeout 30 sh -c 'cat "$1" >"$2"' sh "$TMP/utf8.mbox" "$TMP/fifo"
+timeout -k 5 30 sh -c 'cat "$1" >"$2"' sh "$TMP/utf8.mbox" "$TMP/fifo"
 expect_eq "FIFO: the writer was read" "$?" 0
 wait "$late"
 expect_eq "FIFO with a late writer: exit" "$?" 0

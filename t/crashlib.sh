@@ -42,12 +42,12 @@
 #	crash_mbox_messages MBOX        "SHA256" per message of an mbox (Python's
 #	                                mailbox module, as an independent reader)
 
-# Under valgrind (scripts/test --full, tier 3) every 13th crash point: the
+# Under valgrind (scripts/test --full, tier 3) every 19th crash point: the
 # memory checks follow the same code paths, and the other tiers try every
 # point.
 if [ -z "${CRASH_STEP:-}" ]; then
 	CRASH_STEP=1
-	[ "${MAILSHIFT_VALGRIND:-0}" = 1 ] && CRASH_STEP=13
+	[ "${MAILSHIFT_VALGRIND:-0}" = 1 ] && CRASH_STEP=19
 fi
 CRASH_MAX=${CRASH_MAX:-5000}
 CRASH_RERUN_STATUS=${CRASH_RERUN_STATUS:-0}
