@@ -1015,6 +1015,7 @@ folder_summary(struct folder *fo)
 	fo->sum.variant = "maildir";
 	fo->sum.more = state_print;
 	fo->sum.more_arg = &said;
+	fo->sum.warnings += lock_warnings_take();
 	convert_summary_print(&fo->sum);
 }
 

@@ -214,6 +214,7 @@ convert_run(struct sink *s, const char **sources, int nsources)
 		    "<stdin>", .dest = s->dest, .variant = "-" };
 		s->sum = sum;
 		sum->status = convert_source(s, sources[i]);
+		sum->warnings += lock_warnings_take();
 		report_status(sum->status);
 		status = exit_worse(status, sum->status);
 		if (!s->summaries_last)
@@ -224,6 +225,8 @@ convert_run(struct sink *s, const char **sources, int nsources)
 	}
 	bool last = s->summaries_last;
 	status = s->ops->close(s, status);
+	if (done > 0)           /* the destination's locks, at its close */
+		sums[done - 1].warnings += lock_warnings_take();
 	if (last)
 		for (int i = 0; i < done; i++)
 			convert_summary_print(&sums[i]);

@@ -175,6 +175,21 @@ expect_status "live lock: success once free" 0 "$MAILSHIFT" convert -q "$DATA/sa
 expect_eq "live lock: 40 messages after the rerun" \
 	"$(crash_maildir_sums "$TMP/kw2" | wc -l | tr -d ' ')" 40
 
+# the locks' warnings count in the summary (--json "warnings")
+jwarn() { python3 -c 'import json, sys; print(sum(json.loads(l).get("warnings", 0) for l in sys.stdin if l.strip()))'; }
+w0=$("$MAILSHIFT" convert --json "$DATA/sample.mbox" "$TMP/w0" 2>/dev/null | jwarn)   # the sample's own
+mkdir -p "$TMP/kw3/cur" "$TMP/kw3/new" "$TMP/kw3/tmp"
+printf '%s:%s' 999999 "$(hostname)" >"$TMP/kw3/dovecot-uidlist.lock"
+"$MAILSHIFT" convert --json "$DATA/sample.mbox" "$TMP/kw3" >"$TMP/kw3.json" 2>"$TMP/kw3.err"
+expect_eq "stale uidlist lock: said and counted as a warning" \
+    "$(grep -c 'dovecot-uidlist.lock: removed a stale lock' "$TMP/kw3.err") $(jwarn <"$TMP/kw3.json")" "1 $((w0 + 1))"
+cp "$DATA/sample.mbox" "$TMP/dead.mbox"
+echo 4194305 >"$TMP/dead.mbox.lock"     # above any pid_max: a dead holder
+"$MAILSHIFT" convert --json "$TMP/dead.mbox" "$TMP/dead" >"$TMP/dead.json" 2>"$TMP/dead.err"
+expect_eq "dotlock of a dead process: removed, said and counted as a warning" \
+    "$? $(test -e "$TMP/dead.mbox.lock"; echo $?) $(grep -c 'which no longer exists' "$TMP/dead.err") $(jwarn <"$TMP/dead.json")" \
+    "0 1 1 $((w0 + 1))"
+
 # --- an mbox locked by another process -------------------------------------
 cp "$DATA/sample.mbox" "$TMP/locked.mbox"
 sum=$(sha256sum <"$TMP/locked.mbox")

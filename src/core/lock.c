@@ -41,6 +41,17 @@
 /* Outcome of one attempt at one lock. */
 enum { TRY_OK = 0, TRY_BUSY = 1, TRY_ERROR = -1 };
 
+/* Warnings said since lock_warnings_take(), for the command's summary. */
+static unsigned lock_warned;
+
+unsigned
+lock_warnings_take(void)
+{
+	unsigned n = lock_warned;
+	lock_warned = 0;
+	return n;
+}
+
 /* Set by the command's signal handler: a wait for a lock ends on it. */
 static volatile sig_atomic_t *lock_stop;
 
@@ -236,6 +247,7 @@ dotlock_break_stale(struct mbox_lock *lk, struct stale_watch *sw, int stale_age)
 		return false;
 	report_warn("%s: removed stale lock %s (%lld seconds old, mailbox unchanged)",
 	    lk->path, lk->dotlock, (long long)age);
+	lock_warned++;
 	sw->watching = false;
 	return true;
 }
@@ -272,6 +284,7 @@ dotlock_break_dead(struct mbox_lock *lk)
 			    now.st_dev == st.st_dev && unlink(lk->dotlock) == 0) {
 				report_warn("%s: removed lock %s of process %ld, which no longer exists",
 				    lk->path, lk->dotlock, pid);
+				lock_warned++;
 				removed = true;
 			}
 		}
@@ -293,6 +306,7 @@ dotlock_release(struct mbox_lock *lk)
 	if (lstat(lk->dotlock, &st) == 0 &&
 	    (st.st_dev != lk->dotlock_dev || st.st_ino != lk->dotlock_ino)) {
 		report_warn("%s: lock %s was replaced by another process", lk->path, lk->dotlock);
+		lock_warned++;
 		return;
 	}
 	unlink(lk->dotlock);
@@ -412,6 +426,7 @@ lock_round(struct mbox_lock *lk, const char **what_r)
 		 * locks, and the caller is told (lk->no_dotlock) */
 		report_warn_sys("%s: reading without the dotlock: unable to create %s",
 		    lk->path, lk->dotlock);
+		lock_warned++;
 		lk->no_dotlock = true;
 		return TRY_OK;
 	}
@@ -612,8 +627,10 @@ uidlist_lock_take(int dirfd, const char *path, int timeout)
 			return -1;
 		}
 		if (uidlist_lock_stale(dirfd)) {
-			if (unlinkat(dirfd, UIDLIST_LOCK_NAME, 0) == 0)
+			if (unlinkat(dirfd, UIDLIST_LOCK_NAME, 0) == 0) {
 				report_warn("%s/%s: removed a stale lock", path, UIDLIST_LOCK_NAME);
+				lock_warned++;
+			}
 			continue;
 		}
 		if (now_monotonic() >= deadline) {
@@ -631,8 +648,10 @@ uidlist_lock_take(int dirfd, const char *path, int timeout)
 		int n = snprintf(b, sizeof b, "%ld:%s", (long)getpid(), host);
 		/* one plain write(2), not message data: a lock left empty by
 		 * a kill in between goes stale after two minutes */
-		if (n > 0 && write(fd, b, (size_t)n) != n)
+		if (n > 0 && write(fd, b, (size_t)n) != n) {
 			report_warn_sys("%s/%s", path, UIDLIST_LOCK_NAME);
+			lock_warned++;
+		}
 	}
 	return fd;
 }

@@ -151,6 +151,10 @@ int file_lock_exclusive(int fd, const char *what, int timeout);
  * is non-zero: the command's handler for SIGINT, SIGTERM and SIGHUP sets it. */
 void lock_stop_on(volatile sig_atomic_t *flag);
 
+/* The warnings the locks said (a stale or dead lock removed, a dotlock that
+ * could not be made...) since the last call, for a summary's count. */
+unsigned lock_warnings_take(void);
+
 /* "<path>.lock" (malloced). */
 char *mbox_lock_dotlock_path(const char *path);
 
