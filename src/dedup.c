@@ -93,6 +93,9 @@ struct run {
 	enum keep keep;
 	enum action action;
 	char *move_to;          /* popt's string, freed at the end */
+	bool qexists;           /* --move-to exists: its device and inode */
+	dev_t qdev;
+	ino_t qino;
 	bool recursive;
 	bool per_folder;        /* --scope=folder: each mailbox on its own */
 	int lock_timeout;
@@ -698,11 +701,14 @@ merge_flags(struct run *run)
 }
 
 /*
- * A copy in the quarantine is named by the hash of its bytes and the number
- * of earlier copies with those bytes (the key of mailshift-convert(1)'s
- * names, X<32 hex>_<n>): a rerun after a run that ended between the
- * quarantine and the removals (a full disk, a kill) finds the copies it
- * already holds and removes their sources without a second copy.
+ * A copy in the quarantine is named by a key (the form of
+ * mailshift-convert(1)'s names, X<32 hex>_<n>): the hash of where its
+ * source is (the mailbox, the file's unique name or the mbox offset) and
+ * of its bytes. A rerun after a run that ended between the quarantine and
+ * the removals (a full disk, a kill) finds the copies it already holds,
+ * of the same size, and removes their sources without a second copy; a
+ * later duplicate, even of the same bytes, is another file and gets its
+ * own copy.
  */
 struct move_ctx {
 	struct maildir_writer *w;
@@ -710,9 +716,13 @@ struct move_ctx {
 	bool first;             /* the next bytes are the header view */
 	bool mbox;
 	struct mbox_state st;   /* mbox: flags and keywords of the header */
-	XXH3_state_t *xxh;      /* the message's bytes */
-	struct keyset there;    /* the keys in the quarantine's names */
-	struct keyset occ;      /* bytes hash -> copies so far */
+	XXH3_state_t *xxh;      /* the message's place and bytes */
+	uint64_t bytes;         /* its size */
+	struct keyset there;    /* the keys in the quarantine's names (used:
+	                         * 1 + the index of the name in qname) */
+	char **qname;           /* "new/NAME", "cur/NAME" */
+	size_t nq;
+	struct keyset occ;      /* hash -> copies so far */
 };
 
 /* The keys in the names of the quarantine's messages. */
@@ -733,11 +743,25 @@ quarantine_keys(struct move_ctx *mc)
 		while ((de = readdir(d)) != NULL) {
 			uint64_t hi, lo;
 			uint32_t n;
-			if (de->d_name[0] != '.' && convert_name_key_parse(de->d_name, &hi, &lo, &n))
-				keyset_find(&mc->there, hi, lo, n, true);
+			if (de->d_name[0] == '.' || !convert_name_key_parse(de->d_name, &hi, &lo, &n))
+				continue;
+			mc->qname = xrealloc(mc->qname, (mc->nq + 1) * sizeof *mc->qname);
+			mc->qname[mc->nq++] = xasprintf("%s/%s", sub[i], de->d_name);
+			keyset_find(&mc->there, hi, lo, n, true)->used = (uint32_t)mc->nq;
 		}
 		closedir(d);
 	}
+}
+
+/* Is the copy of this key, of this size, in the quarantine already? */
+static bool
+quarantine_has(struct move_ctx *mc, uint64_t hi, uint64_t lo, uint32_t n)
+{
+	struct key *k = keyset_find(&mc->there, hi, lo, n, false);
+	struct stat st;
+
+	return k != NULL && fstatat(maildir_writer_dirfd(mc->w), mc->qname[k->used - 1], &st,
+	    AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == mc->bytes;
 }
 
 static void
@@ -749,6 +773,7 @@ move_bytes(void *arg, const void *p, size_t n)
 		flags_from_mbox_header(p, n, &mc->st);
 	mc->first = false;
 	XXH3_128bits_update(mc->xxh, p, n);
+	mc->bytes += n;
 	if (mc->rc == 0 && maildir_writer_write(mc->w, p, n) == -1)
 		mc->rc = -1;
 }
@@ -801,7 +826,19 @@ move_one(struct run *run, struct move_ctx *mc, const struct dent *e)
 	mc->first = true;
 	mc->mbox = !run->mb[e->mbox].maildir;
 	memset(&mc->st, 0, sizeof mc->st);
+	/* where the copy comes from, then its bytes */
+	const struct mbx *mb = &run->mb[e->mbox];
 	XXH3_128bits_reset(mc->xxh);
+	XXH3_128bits_update(mc->xxh, mb->path, strlen(mb->path) + 1);
+	if (mb->maildir) {
+		const char *name = run->names + e->loc, *base = strrchr(name, '/');
+		base = base ? base + 1 : name;
+		XXH3_128bits_update(mc->xxh, base, strcspn(base, ":") + 1);
+	} else {
+		uint64_t off = e->loc;
+		XXH3_128bits_update(mc->xxh, &off, sizeof off);
+	}
+	mc->bytes = 0;
 	if (maildir_writer_begin(mc->w) == -1)
 		return -1;
 	if (stream_message(run, e, move_bytes, mc) == -1 || mc->rc == -1) {
@@ -818,7 +855,7 @@ move_one(struct run *run, struct move_ctx *mc, const struct dent *e)
 		XXH128_hash_t h = XXH3_128bits_digest(mc->xxh);
 		struct key *k = keyset_find(&mc->occ, h.high64, h.low64, 0, true);
 		uint32_t n = k->used++ - 1;
-		if (keyset_find(&mc->there, h.high64, h.low64, n, false) != NULL) {
+		if (quarantine_has(mc, h.high64, h.low64, n)) {
 			/* put there by an earlier run */
 			maildir_writer_abort(mc->w);
 			if (opt_common.verbose) {
@@ -861,6 +898,9 @@ move_all(struct run *run)
 			run->moved++;
 	}
 	XXH3_freeState(mc.xxh);
+	for (size_t i = 0; i < mc.nq; i++)
+		free(mc.qname[i]);
+	free(mc.qname);
 	keyset_free(&mc.there);
 	keyset_free(&mc.occ);
 	if (mc.rc == -1) {
@@ -963,12 +1003,27 @@ mbx_add(struct run *run, const char *path, bool maildir)
 	return 0;
 }
 
+/* Is path the --move-to folder? */
+static bool
+is_quarantine(const struct run *run, const char *path)
+{
+	struct stat st;
+
+	return run->qexists && stat(path, &st) == 0 && st.st_dev == run->qdev &&
+	    st.st_ino == run->qino;
+}
+
 /* A Maildir (with -r: every folder of its tree) or an mbox file. */
 static int
 mbx_add_arg(struct run *run, const char *path)
 {
 	if (strcmp(path, "-") == 0) {
 		report_error(EX_USAGE, "standard input cannot be read twice: give a file");
+		return EX_USAGE;
+	}
+	if (is_quarantine(run, path)) {
+		report_error(EX_USAGE, "%s is the --move-to folder: it cannot be a mailbox to "
+		    "deduplicate too", path);
 		return EX_USAGE;
 	}
 	if (!reader_is_maildir(path))
@@ -981,8 +1036,14 @@ mbx_add_arg(struct run *run, const char *path)
 	int rc = 0;
 	if (w == NULL)
 		return EX_NOINPUT;
-	while (rc == 0 && maildir_walk_next(w, &f) == 1)
+	while (rc == 0 && maildir_walk_next(w, &f) == 1) {
+		/* a quarantine inside the tree (~/Maildir/.Duplicates) */
+		if (is_quarantine(run, f->path)) {
+			report_info("%s: left out: it is the --move-to folder", f->path);
+			continue;
+		}
 		rc = mbx_add(run, f->path, true);
+	}
 	maildir_walk_close(w);
 	return rc;
 }
@@ -1191,6 +1252,12 @@ cmd_dedup(int argc, const char **argv)
 		free(run.move_to);
 		poptFreeContext(pc);
 		return rc;
+	}
+	struct stat qst;
+	if (run.move_to && stat(run.move_to, &qst) == 0) {
+		run.qexists = true;
+		run.qdev = qst.st_dev;
+		run.qino = qst.st_ino;
 	}
 	for (size_t i = 0; args[i] && rc == 0; i++)
 		rc = mbx_add_arg(&run, args[i]);

@@ -70,7 +70,45 @@ if $MAILSHIFT --version | grep -q 'test hooks compiled in'; then
 		expect_eq "move, ended after $at: each copy once in the quarantine" "$(digests "$TMP/q5")" "$md2"
 		expect_eq "move, ended after $at: sources removed" "$(count_files "$TMP/md5/cur" "$TMP/md5/new")" 0
 	done
+	# a copy cut short before the rerun is not taken for one: delivered again
+	rm -rf "$TMP/md6" "$TMP/q6"
+	$MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/md6" 2>/dev/null
+	MAILSHIFT_CRASH_AFTER_MESSAGES=1 $MAILSHIFT dedup -q --move-to="$TMP/q6" "$TMP/s.mbox" "$TMP/md6" 2>/dev/null
+	for f in "$TMP/q6"/new/* "$TMP/q6"/cur/*; do [ -f "$f" ] && : >"$f" && break; done
+	$MAILSHIFT dedup -q --move-to="$TMP/q6" "$TMP/s.mbox" "$TMP/md6"
+	expect_eq "move, a copy cut short before the rerun: delivered again" \
+	    "$(digests "$TMP/q6" | grep -v '^e3b0c44298fc1c149afbf4c8996fb924')" "$md2"
 fi
+# the quarantine inside the tree (-r): left out, said, so its copies are
+# never taken for duplicates of each other (one copy per header variant)
+python3 -c '
+import mailbox, sys
+md = mailbox.Maildir(sys.argv[1], create=True)
+b = "From: a@x\nMessage-ID: <same@x>\nSubject: hi\n\nbody\n"
+for v in ("", "Received: from relay1\n", "Received: from relay2\n"):
+    md.add(v + b)' "$TMP/qt"
+$MAILSHIFT dedup -r --move-to="$TMP/qt/.Dups" "$TMP/qt" >/dev/null 2>&1
+$MAILSHIFT dedup -r --move-to="$TMP/qt/.Dups" "$TMP/qt" >/dev/null 2>"$TMP/qt.err"
+expect_eq "quarantine in the tree: left out, said" "$(grep -c 'qt/.Dups: left out: it is the --move-to folder' "$TMP/qt.err")" 1
+expect_eq "quarantine in the tree: kept 1, both variants in .Dups" \
+    "$(count_files "$TMP/qt/cur" "$TMP/qt/new") $(cat "$TMP/qt/.Dups"/new/* "$TMP/qt/.Dups"/cur/* | grep -c '^Received: from relay')" "1 2"
+expect_status "quarantine given as a mailbox too: usage" 64 $MAILSHIFT dedup --move-to="$TMP/qt/.Dups" "$TMP/qt" "$TMP/qt/.Dups"
+# a later duplicate with the bytes of an earlier one gets its own copy
+# (its flags with it): the key is of the copy's place, not only its bytes
+python3 -c '
+import mailbox, sys
+md = mailbox.Maildir(sys.argv[1], create=True)
+for fl in ("", "S", "F"):
+    m = mailbox.MaildirMessage("From: b@x\nMessage-ID: <b@x>\n\nsame bytes\n")
+    m.set_subdir("cur"); m.set_flags(fl); md.add(m)' "$TMP/qs"
+$MAILSHIFT dedup -q --move-to="$TMP/qs.q" "$TMP/qs"
+python3 -c '
+import mailbox, sys
+m = mailbox.MaildirMessage("From: b@x\nMessage-ID: <b@x>\n\nsame bytes\n")
+m.set_subdir("cur"); m.set_flags("RT"); mailbox.Maildir(sys.argv[1]).add(m)' "$TMP/qs"
+$MAILSHIFT dedup -q --move-to="$TMP/qs.q" "$TMP/qs"
+expect_eq "same bytes later: a copy of its own, with its flags" \
+    "$(count_files "$TMP/qs.q/cur") $(ls "$TMP/qs.q/cur" | grep -c ':2,RT$') $(count_files "$TMP/qs/cur")" "3 1 1"
 $MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/md3" 2>/dev/null
 $MAILSHIFT dedup --dry-run --move-to="$TMP/q2" "$TMP/s.mbox" "$TMP/md3" >"$TMP/out" 2>&1
 expect_eq "move dry-run: lines" "$(grep -c '^would move ' "$TMP/out")" 40

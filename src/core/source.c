@@ -555,8 +555,8 @@ sniff_fill(struct source *s)
 			if (n == -1 && read_again())
 				continue;
 			if (n == -1 && errno == EINTR) {
-				report_error(EX_TEMPFAIL, "%s: interrupted while waiting for its first "
-				    "bytes", s->name);
+				report_error(EX_TEMPFAIL, "%s:%zu: interrupted while waiting for more bytes "
+				    "(the first %d KiB tell what it is)", s->name, s->pre_len, SNIFF_SIZE / 1024);
 				return EX_TEMPFAIL;
 			}
 			if (n == -1) {
