@@ -183,6 +183,12 @@ printf '%s:%s' 999999 "$(hostname)" >"$TMP/kw3/dovecot-uidlist.lock"
 "$MAILSHIFT" convert --json "$DATA/sample.mbox" "$TMP/kw3" >"$TMP/kw3.json" 2>"$TMP/kw3.err"
 expect_eq "stale uidlist lock: said and counted as a warning" \
     "$(grep -c 'dovecot-uidlist.lock: removed a stale lock' "$TMP/kw3.err") $(jwarn <"$TMP/kw3.json")" "1 $((w0 + 1))"
+# ... also when the rerun needs no lock (nothing new to write under it): a
+# killed run's lock is not left behind for Dovecot to wait on
+printf '%s:%s' 999999 "$(hostname)" >"$TMP/kw3/dovecot-uidlist.lock"
+"$MAILSHIFT" convert --json "$DATA/sample.mbox" "$TMP/kw3" >"$TMP/kw3.json" 2>"$TMP/kw3.err"
+expect_eq "stale uidlist lock, a rerun that delivers nothing: removed, said, counted" \
+    "$(test -e "$TMP/kw3/dovecot-uidlist.lock"; echo $?) $(grep -c 'dovecot-uidlist.lock: removed a stale lock' "$TMP/kw3.err") $(jwarn <"$TMP/kw3.json")" "1 1 $((w0 + 1))"
 cp "$DATA/sample.mbox" "$TMP/dead.mbox"
 echo 4194305 >"$TMP/dead.mbox.lock"     # above any pid_max: a dead holder
 "$MAILSHIFT" convert --json "$TMP/dead.mbox" "$TMP/dead" >"$TMP/dead.json" 2>"$TMP/dead.err"

@@ -610,6 +610,15 @@ uidlist_lock_stale(int dfd)
 	    kill((pid_t)pid, 0) == -1 && errno == ESRCH;
 }
 
+void
+uidlist_lock_clear_stale(int dirfd, const char *path)
+{
+	if (uidlist_lock_stale(dirfd) && unlinkat(dirfd, UIDLIST_LOCK_NAME, 0) == 0) {
+		report_warn("%s/%s: removed a stale lock", path, UIDLIST_LOCK_NAME);
+		lock_warned++;
+	}
+}
+
 int
 uidlist_lock_take(int dirfd, const char *path, int timeout)
 {

@@ -136,6 +136,10 @@ static inline bool mbox_lock_held(const struct mbox_lock *lk)
  * or -1 after reporting (75 when still held at the timeout).
  */
 int uidlist_lock_take(int dirfd, const char *path, int timeout);
+/* A stale dovecot-uidlist.lock (its process gone, or older than Dovecot's
+ * limit) is removed, and said: one a killed run left behind, which a rerun
+ * that needs no lock would otherwise leave for Dovecot to wait on. */
+void uidlist_lock_clear_stale(int dirfd, const char *path);
 void uidlist_lock_release(int dirfd, int lock_fd);
 
 /*

@@ -288,6 +288,7 @@ maildir_writer_open(const char *path, const struct maildir_writer_opts *opts)
 		goto fail;
 	}
 	state_file_clean_leftovers(w->tmpfd, w->path);
+	uidlist_lock_clear_stale(w->dfd, w->path);
 	keywords_load(w);
 	return w;
 fail:
