@@ -216,6 +216,13 @@ int convert_source_remove(struct mbox_lock *lk, off_t end);
  * false when the name has none. As "<32 hex>_<n>" into out (>= 48 bytes). */
 bool convert_name_key_parse(const char *name, uint64_t *hi, uint64_t *lo, uint32_t *n);
 bool convert_name_key(const char *name, char *out, size_t outlen);
+/* Each file in new/ and cur/ of the Maildir at dir (relative to dfd, or
+ * dfd itself when dir is NULL) whose name carries a key: fn(arg, "new" or
+ * "cur", name, key). A missing or unreadable subdirectory is passed over
+ * (the callers' checks report it). */
+typedef void convert_keyed_fn(void *arg, const char *sub, const char *name, uint64_t hi,
+    uint64_t lo, uint32_t n);
+void convert_keyed_names(int dfd, const char *dir, convert_keyed_fn *fn, void *arg);
 
 /* ---- original From_ lines (convert_common.c; mailshift-formats(5)) ------- */
 

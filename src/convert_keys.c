@@ -35,6 +35,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -519,6 +520,32 @@ convert_name_key_parse(const char *name, uint64_t *hi, uint64_t *lo, uint32_t *n
 		return false;
 	x++;
 	return convert_key_parse(x, strcspn(x, ".,:"), hi, lo, n);
+}
+
+void
+convert_keyed_names(int dfd, const char *dir, convert_keyed_fn *fn, void *arg)
+{
+	static const char *const sub[] = { "new", "cur" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
+		char *p = dir ? xasprintf("%s/%s", dir, sub[i]) : NULL;
+		int fd = openat(dfd, p ? p : sub[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = fd == -1 ? NULL : fdopendir(fd);
+		struct dirent *de;
+		free(p);
+		if (d == NULL) {
+			if (fd != -1)
+				close(fd);
+			continue;
+		}
+		while ((de = readdir(d)) != NULL) {
+			uint64_t hi, lo;
+			uint32_t n;
+			if (de->d_name[0] != '.' && convert_name_key_parse(de->d_name, &hi, &lo, &n))
+				fn(arg, sub[i], de->d_name, hi, lo, n);
+		}
+		closedir(d);
+	}
 }
 
 bool

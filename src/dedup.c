@@ -727,30 +727,20 @@ struct move_ctx {
 
 /* The keys in the names of the quarantine's messages. */
 static void
+quarantine_one(void *arg, const char *sub, const char *name, uint64_t hi, uint64_t lo,
+    uint32_t n)
+{
+	struct move_ctx *mc = arg;
+
+	mc->qname = xrealloc(mc->qname, (mc->nq + 1) * sizeof *mc->qname);
+	mc->qname[mc->nq++] = xasprintf("%s/%s", sub, name);
+	keyset_find(&mc->there, hi, lo, n, true)->used = (uint32_t)mc->nq;
+}
+
+static void
 quarantine_keys(struct move_ctx *mc)
 {
-	static const char *const sub[] = { "new", "cur" };
-
-	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
-		int fd = openat(maildir_writer_dirfd(mc->w), sub[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *d = fd == -1 ? NULL : fdopendir(fd);
-		struct dirent *de;
-		if (d == NULL) {
-			if (fd != -1)
-				close(fd);
-			continue;
-		}
-		while ((de = readdir(d)) != NULL) {
-			uint64_t hi, lo;
-			uint32_t n;
-			if (de->d_name[0] == '.' || !convert_name_key_parse(de->d_name, &hi, &lo, &n))
-				continue;
-			mc->qname = xrealloc(mc->qname, (mc->nq + 1) * sizeof *mc->qname);
-			mc->qname[mc->nq++] = xasprintf("%s/%s", sub[i], de->d_name);
-			keyset_find(&mc->there, hi, lo, n, true)->used = (uint32_t)mc->nq;
-		}
-		closedir(d);
-	}
+	convert_keyed_names(maildir_writer_dirfd(mc->w), NULL, quarantine_one, mc);
 }
 
 /* Is the copy of this key, of this size, in the quarantine already? */

@@ -152,36 +152,34 @@ names_free(struct names *t)
 /* Keys of every message already in new/ and cur/ of a maildir; with
  * names, their paths too; with unsettled, "new/NAME" or "cur/NAME" of the
  * ones whose keys the record lacks (a run ended before it wrote them). */
+struct scan_ctx {
+	const char *maildir;
+	struct keyset *ks;
+	struct names *names, *unsettled;
+};
+
+static void
+scan_one(void *arg, const char *sub, const char *name, uint64_t hi, uint64_t lo, uint32_t n)
+{
+	struct scan_ctx *c = arg;
+
+	if (c->ks) {
+		struct key *k = keyset_find(c->ks, hi, lo, n, true);
+		k->used |= KEY_IN_NAMES;
+		if (c->unsettled && !(k->used & KEY_IN_RECORD))
+			names_add(c->unsettled, hi, lo, n, xasprintf("%s/%s", sub, name));
+	}
+	if (c->names)
+		names_add(c->names, hi, lo, n, xasprintf("%s/%s/%s", c->maildir, sub, name));
+}
+
 static void
 scan_existing(const char *maildir, struct keyset *ks, struct names *names,
     struct names *unsettled)
 {
-	static const char *const sub[] = { "new", "cur" };
+	struct scan_ctx c = { maildir, ks, names, unsettled };
 
-	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
-		char *p = xasprintf("%s/%s", maildir, sub[i]);
-		DIR *d = opendir(p);
-		struct dirent *de;
-		free(p);
-		if (d == NULL)
-			continue;
-		while ((de = readdir(d)) != NULL) {
-			uint64_t hi, lo;
-			uint32_t n;
-			if (de->d_name[0] == '.' || !convert_name_key_parse(de->d_name, &hi, &lo, &n))
-				continue;
-			if (ks) {
-				struct key *k = keyset_find(ks, hi, lo, n, true);
-				k->used |= KEY_IN_NAMES;
-				if (unsettled && !(k->used & KEY_IN_RECORD))
-					names_add(unsettled, hi, lo, n, xasprintf("%s/%s", sub[i], de->d_name));
-			}
-			if (names)
-				names_add(names, hi, lo, n,
-				    xasprintf("%s/%s/%s", maildir, sub[i], de->d_name));
-		}
-		closedir(d);
-	}
+	convert_keyed_names(AT_FDCWD, maildir, scan_one, &c);
 }
 
 /* whole: every byte is hashed, the header too */
@@ -749,33 +747,24 @@ uid_held(struct run *run, uint64_t hi, uint64_t lo, uint32_t n)
 }
 
 static void
+uid_held_one(void *arg, const char *sub, const char *name, uint64_t hi, uint64_t lo, uint32_t n)
+{
+	struct run *run = arg;
+	struct keyed k = { .hi = hi, .lo = lo, .n = n };
+	struct keyed *h = bsearch(&k, run->held, run->nheld, sizeof k, keyed_cmp);
+
+	(void)sub;
+	if (h != NULL && h->cookie != UINT64_MAX) {
+		uidstate_found(run->us, h->cookie, name);
+		h->cookie = UINT64_MAX;     /* one file per message */
+	}
+}
+
+static void
 uid_held_names(struct run *run)
 {
-	static const char *const sub[] = { "new", "cur" };
-	int dfd = maildir_writer_dirfd(run->w);
-
 	qsort(run->held, run->nheld, sizeof *run->held, keyed_cmp);
-	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
-		int fd = openat(dfd, sub[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *d = fd == -1 ? NULL : fdopendir(fd);
-		struct dirent *de;
-		if (d == NULL) {
-			if (fd != -1)
-				close(fd);
-			continue;
-		}
-		while ((de = readdir(d)) != NULL) {
-			struct keyed k = { 0 };
-			if (de->d_name[0] == '.' || !convert_name_key_parse(de->d_name, &k.hi, &k.lo, &k.n))
-				continue;
-			struct keyed *h = bsearch(&k, run->held, run->nheld, sizeof k, keyed_cmp);
-			if (h != NULL && h->cookie != UINT64_MAX) {
-				uidstate_found(run->us, h->cookie, de->d_name);
-				h->cookie = UINT64_MAX;     /* one file per message */
-			}
-		}
-		closedir(d);
-	}
+	convert_keyed_names(maildir_writer_dirfd(run->w), NULL, uid_held_one, run);
 }
 
 /* After the source's flush: write or extend DEST/dovecot-uidlist. */
