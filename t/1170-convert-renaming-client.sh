@@ -24,28 +24,7 @@ mids "$TMP/in.mbox" >"$TMP/want"
 
 # --- a renaming client: flags toggled on random messages, as fast as it can -----
 cp -a "$TMP/M0" "$TMP/M1"
-python3 - "$TMP/M1" "$TMP/stop" >"$TMP/renames" <<'EOF' &
-import os, random, sys
-md, stop = sys.argv[1], sys.argv[2]
-rnd = random.Random(7)
-n = 0
-while not os.path.exists(stop):
-    sub = rnd.choice(('new', 'cur'))
-    d = os.path.join(md, sub)
-    names = os.listdir(d)
-    for f in rnd.sample(names, min(len(names), 200)):
-        if os.path.exists(stop):
-            break
-        base, _, info = f.partition(':2,')
-        # new/X -> cur/X:2,S (a first look); cur/X:2,S <-> cur/X:2,FS
-        flags = info.replace('F', '') if 'F' in info else ''.join(sorted(info + 'F'))
-        try:
-            os.rename(os.path.join(d, f), os.path.join(md, 'cur', base + ':2,' + flags))
-            n += 1
-        except FileNotFoundError:
-            pass
-print(n)
-EOF
+python3 "$T_SRCDIR/rename-client.py" "$TMP/M1" "$TMP/stop" 7 >"$TMP/renames" &
 rp=$!
 while [ ! -s "$TMP/renames" ] && [ "$(ls "$TMP/M1/new" | wc -l)" -gt $((N - 10)) ]; do sleep 0.01; done
 MAILSHIFT_MESSAGE_DELAY_MS=1 "$MAILSHIFT" convert "$TMP/M1" "$TMP/out1.mbox" 2>"$TMP/err1"

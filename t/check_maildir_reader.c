@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
@@ -851,6 +852,249 @@ START_TEST(test_corpus)
 }
 END_TEST
 
+
+/* ---- reading ahead: past MD_AHEAD_AFTER (64) messages a thread opens and
+ * reads the next 32; what the caller sees must not change -------------- */
+
+#define AHEAD_N 400
+
+/* Message i: a header of ~4.5 KiB every 37th (longer than the first read),
+ * empty every 53rd, a body over 64 KiB every 41st. */
+static void
+ahead_maildir(const char *md)
+{
+	for (int i = 0; i < AHEAD_N; i++) {
+		struct strbuf b = STRBUF_INIT;
+		char *rel = xasprintf("cur/1000.M%dP1.h:2,S", 1000 + i);
+		if (i % 53 != 52) {
+			sb_appendf(&b, "Subject: m%d\n", i);
+			for (int k = 0; i % 37 == 5 && k < 60; k++)
+				sb_appendf(&b, "X-Pad-%02d: %070d\n", k, k);
+			sb_appends(&b, "\n");
+			for (int k = 0; k < (i % 41 == 7 ? 2000 : 3); k++)
+				sb_appendf(&b, "body %d line %05d .................................\n", i, k);
+		}
+		put(md, rel, b.buf, b.len, 0);
+		sb_free(&b);
+		free(rel);
+	}
+}
+
+/* The number in "1000.M<n>P1..." minus 1000, from the name. */
+static int
+ahead_index(const struct message *m)
+{
+	const char *p = strstr(m->filename, ".M");
+	ck_assert_ptr_nonnull(p);
+	return atoi(p + 2) - 1000;
+}
+
+/* What message i must hold: its file's bytes (or its header view). */
+static void
+ahead_check(const char *md, const struct message *m, const struct strbuf *got, bool full)
+{
+	char *p = xasprintf("%s/%s/%s", md, m->subdir, m->filename);
+	struct strbuf want = STRBUF_INIT;
+	char buf[65536];
+	ssize_t n;
+	int fd = open(p, O_RDONLY);
+
+	ck_assert_int_ne(fd, -1);
+	while ((n = read(fd, buf, sizeof buf)) > 0)
+		sb_append(&want, buf, (size_t)n);
+	close(fd);
+	if (full) {
+		ck_assert_msg(got->len == want.len && (want.len == 0 || memcmp(got->buf, want.buf, want.len) == 0),
+		    "%s: %zu bytes, want %zu", p, got->len, want.len);
+	} else {
+		const char *e = strstr(want.buf ? want.buf : "", "\n\n");
+		size_t hl = e ? (size_t)(e - want.buf) + 2 : want.len;
+		ck_assert_msg(m->header_len == hl && (hl == 0 || memcmp(m->header, want.buf, hl) == 0),
+		    "%s: header %zu bytes, want %zu", p, m->header_len, hl);
+	}
+	sb_free(&want);
+	free(p);
+}
+
+static int
+count_fds(void)
+{
+	char *cmd = xasprintf("ls /proc/%ld/fd | wc -l", (long)getpid());
+	FILE *f = popen(cmd, "r");
+	int n = -1;
+
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fscanf(f, "%d", &n), 1);
+	pclose(f);
+	free(cmd);
+	return n;
+}
+
+START_TEST(test_read_ahead)
+{
+	static const enum reader_want wants[] = { READER_WANT_HEADER, READER_WANT_FULL };
+	char *md = mkmaildir("", true, true);
+	struct strbuf b = STRBUF_INIT;
+	int fds = count_fds();
+
+	ahead_maildir(md);
+	for (int sort = READER_SORT_DELIVERY; sort <= READER_SORT_NONE; sort += 3) {
+		for (size_t w = 0; w < ARRAY_SIZE(wants); w++) {
+			struct evlog l;
+			memset(&l, 0, sizeof l);
+			struct reader_opts o = opts_with(&l, (enum reader_sort)sort);
+			struct maildir_reader *r;
+			struct message m;
+			unsigned char seen[AHEAD_N] = { 0 };
+			int rc, k = 0;
+			bool full = wants[w] == READER_WANT_FULL;
+			ck_assert_int_eq(maildir_reader_open(&r, md, &o), 0);
+			while ((rc = maildir_reader_next(r, &m, wants[w])) == 1) {
+				int i = ahead_index(&m);
+				ck_assert_int_ge(i, 0);
+				ck_assert_int_lt(i, AHEAD_N);
+				ck_assert_int_eq(seen[i]++, 0);
+				if (sort == READER_SORT_DELIVERY)
+					ck_assert_int_eq(i, k);
+				if (full)
+					slurp(r, &m, &b);
+				ahead_check(md, &m, &b, full);
+				k++;
+			}
+			ck_assert_int_eq(rc, 0);
+			ck_assert_int_eq(k, AHEAD_N);
+			ck_assert_uint_eq(l.n[MDE_EMPTY], AHEAD_N / 53);
+			ck_assert_uint_eq(l.n[MDE_UNREADABLE] + l.n[MDE_VANISHED], 0);
+			maildir_reader_close(r);
+		}
+	}
+	ck_assert_int_eq(count_fds(), fds);
+
+	/* closed with the queue full: no descriptor stays open */
+	for (size_t w = 0; w < ARRAY_SIZE(wants); w++) {
+		struct reader_opts o = opts_with(NULL, READER_SORT_DELIVERY);
+		struct maildir_reader *r;
+		struct message m;
+		o.on_event = NULL;
+		ck_assert_int_eq(maildir_reader_open(&r, md, &o), 0);
+		for (int i = 0; i < 100; i++)
+			ck_assert_int_eq(maildir_reader_next(r, &m, wants[w]), 1);
+		maildir_reader_close(r);
+		ck_assert_int_eq(count_fds(), fds);
+	}
+	sb_free(&b);
+	free(md);
+}
+END_TEST
+
+/* Files renamed and removed after the listing, beyond what is queued when
+ * it happens (message 70: 71-102 at most): the rename is followed, the
+ * removal is one "vanished"; and a caller that changes what it wants
+ * mid-way gets every message once, in order. */
+START_TEST(test_read_ahead_changes)
+{
+	char *md = mkmaildir("", true, true);
+	struct strbuf b = STRBUF_INIT;
+	struct evlog l;
+	struct maildir_reader *r;
+	struct message m;
+	int rc, k = 0;
+
+	ahead_maildir(md);
+	memset(&l, 0, sizeof l);
+	struct reader_opts o = opts_with(&l, READER_SORT_DELIVERY);
+	ck_assert_int_eq(maildir_reader_open(&r, md, &o), 0);
+	while ((rc = maildir_reader_next(r, &m, READER_WANT_FULL)) == 1) {
+		int i = ahead_index(&m);
+		if (k == 70) {
+			char *a = xasprintf("%s/cur/1000.M1150P1.h:2,S", md);
+			char *a2 = xasprintf("%s/cur/1000.M1150P1.h:2,FS", md);
+			char *d = xasprintf("%s/cur/1000.M1160P1.h:2,S", md);
+			ck_assert_int_eq(rename(a, a2), 0);
+			ck_assert_int_eq(unlink(d), 0);
+			free(a); free(a2); free(d);
+		}
+		if (i == 150) {
+			ck_assert_str_eq(m.filename, "1000.M1150P1.h:2,FS");
+			ck_assert_uint_eq(m.flags, MF_FLAGGED | MF_SEEN);
+		}
+		ck_assert_int_ne(i, 160);
+		slurp(r, &m, &b);
+		ahead_check(md, &m, &b, true);
+		k++;
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(k, AHEAD_N - 1);
+	ck_assert_uint_eq(l.n[MDE_VANISHED], 1);
+	ck_assert_msg(strstr(l.last[MDE_VANISHED], "1000.M1160P1.h:2,S") != NULL, "%s",
+	    l.last[MDE_VANISHED]);
+	maildir_reader_close(r);
+
+	/* headers for 100, then names, stats and whole messages in turn */
+	static const enum reader_want turn[] = { READER_WANT_NAME, READER_WANT_STAT,
+		READER_WANT_FULL, READER_WANT_HEADER };
+	ck_assert_int_eq(maildir_reader_open(&r, md, &o), 0);
+	for (k = 0; (rc = maildir_reader_next(r, &m, k < 100 ? READER_WANT_HEADER :
+	    turn[k % 4])) == 1; k++) {
+		int i = ahead_index(&m);
+		ck_assert_int_eq(i, k < 160 ? k : k + 1);
+		if (k >= 100 && turn[k % 4] == READER_WANT_FULL) {
+			slurp(r, &m, &b);
+			ahead_check(md, &m, &b, true);
+		} else if (k < 100 || turn[k % 4] == READER_WANT_HEADER) {
+			ahead_check(md, &m, &b, false);
+		}
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(k, AHEAD_N - 1);
+	maildir_reader_close(r);
+	sb_free(&b);
+	free(md);
+}
+END_TEST
+
+/* Out of descriptors: what the thread could not open is opened by the
+ * caller, once the thread's others are closed; no message is unreadable. */
+START_TEST(test_read_ahead_few_fds)
+{
+	char *md = mkmaildir("", true, true);
+	struct rlimit rl = { 300, 300 };
+	struct evlog l;
+	struct maildir_reader *r;
+	struct message m;
+	int held[300], nheld = 0, rc, k = 0;
+
+	ahead_maildir(md);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	while (nheld < 300 && (held[nheld] = open("/dev/null", O_RDONLY)) != -1)
+		nheld++;
+	ck_assert_int_eq(errno, EMFILE);
+	for (int i = 0; i < 10; i++)
+		close(held[--nheld]);       /* ten left: the reader's own and a few */
+	memset(&l, 0, sizeof l);
+	struct reader_opts o = opts_with(&l, READER_SORT_DELIVERY);
+	ck_assert_int_eq(maildir_reader_open(&r, md, &o), 0);
+	while ((rc = maildir_reader_next(r, &m, READER_WANT_HEADER)) == 1) {
+		char want[32];
+		ck_assert_int_eq(ahead_index(&m), k);
+		snprintf(want, sizeof want, "Subject: m%d\n", k);
+		if (k % 53 == 52)
+			ck_assert_uint_eq(m.header_len, 0);
+		else    /* no descriptor to spare for ahead_check() */
+			ck_assert_msg(m.header_len > strlen(want) &&
+			    memcmp(m.header, want, strlen(want)) == 0, "%d", k);
+		k++;
+	}
+	ck_assert_int_eq(rc, 0);
+	ck_assert_int_eq(k, AHEAD_N);
+	ck_assert_uint_eq(l.n[MDE_UNREADABLE] + l.n[MDE_VANISHED], 0);
+	maildir_reader_close(r);
+	while (nheld > 0)
+		close(held[--nheld]);
+	free(md);
+}
+END_TEST
+
 static Suite *
 maildir_reader_suite(void)
 {
@@ -872,6 +1116,9 @@ maildir_reader_suite(void)
 	tcase_add_test(tc, test_keywords);
 	tcase_add_test(tc, test_walk);
 	tcase_add_test(tc, test_corpus);
+	tcase_add_test(tc, test_read_ahead);
+	tcase_add_test(tc, test_read_ahead_changes);
+	tcase_add_test(tc, test_read_ahead_few_fds);
 	suite_add_tcase(s, tc);
 	return s;
 }

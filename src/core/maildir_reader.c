@@ -17,6 +17,18 @@
  * growing to READER_HEADER_MAX at most; the body is read into one fixed
  * buffer and handed out chunk by chunk.
  *
+ * Reading ahead: past the first MD_AHEAD_AFTER messages of a run that
+ * wants headers or whole messages, with a second CPU, a second thread opens
+ * the next files of the listing and makes the first read of each
+ * (MD_AHEAD files at most), so that the system calls of one file overlap
+ * the parsing of the one before; the caller opens and reads a file the
+ * thread has not reached yet itself. Out of descriptors (EMFILE), the
+ * files held are closed and the caller goes on alone. Only the
+ * open and the read move: what the listing decides (names, duplicates,
+ * renames followed, events) stays in the caller's thread and in its order,
+ * and a file the thread could not open is tried again there, under its
+ * name or the one it was renamed to.
+ *
  * Duplicates (M4): a small open-addressing table maps XXH3-64 of each unique
  * part to its inode. The same inode again is one message caught between
  * link() and unlink() (Dovecot's maildir_fix_duplicate makes the same
@@ -43,9 +55,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -66,6 +80,9 @@
 #define MD_RELIST_PASSES 4      /* listings after the first, at most */
 #define MD_MOVES_MAX 8          /* renames followed for one message */
 #define MD_RELOCATE_LISTINGS 4  /* listings that must miss a file for it to be gone */
+#define MD_AHEAD 32             /* files opened and read ahead, at most */
+#define MD_AHEAD_AFTER 64       /* messages read before the thread starts */
+#define MD_OPEN_FLAGS (O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY)
 
 enum { SUB_NEW = 0, SUB_CUR = 1 };
 static const char *const sub_names[2] = { "new", "cur" };
@@ -97,6 +114,48 @@ struct md_now {                 /* relocation map slot */
 	uint64_t hash;          /* XXH3-64 of the unique part */
 	const char *name;       /* in now_arena; NULL = empty slot */
 	unsigned char sub;
+};
+
+/* One file opened and read ahead: a name of the listing, what became of it. */
+struct md_slot {
+	char *name;             /* the listing's name (owned) */
+	ino_t ino;
+	size_t idx;
+	int sub;
+	int fd;                 /* -1: err is openat()'s errno */
+	int err;                /* errno of openat(), else of fstat(), else of read() */
+	bool have_st;           /* fstat() gave st, a regular file or not */
+	bool eof;               /* the read reached the file's end */
+	struct stat st;
+	char *buf;              /* the first bytes, MD_AHEAD_BYTES(a) of room */
+	size_t len;
+	bool done;              /* atomic: read, by the thread or the caller */
+	bool again;             /* not read ahead after all: the caller opens it */
+};
+
+/*
+ * The queue: the caller fills slots from tail on and takes them at head;
+ * next is the first slot no one has claimed, claimed by the thread or by
+ * the caller (compare-and-swap) when the thread has not reached the one
+ * it must take. head <= next <= tail <= head + MD_AHEAD. The mutex and the
+ * condition variables serve only to sleep: the thread when nothing is
+ * queued, the caller when the thread is still reading the file it needs.
+ */
+struct md_ahead {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t work;    /* the thread waits for names */
+	pthread_cond_t done;    /* the caller waits for a file */
+	struct md_slot slot[MD_AHEAD];
+	size_t head;            /* the caller's */
+	size_t next, tail;      /* atomic */
+	bool idle, waiting, stop;       /* atomic */
+	int subfd[2];
+	size_t first;           /* bytes of the first read */
+	bool stat_it;
+	bool joined;            /* the thread has ended */
+	bool listed;            /* the first listing is all queued (the caller's) */
+	int list_rc;            /* what md_next_candidate() said then */
 };
 
 struct maildir_reader {
@@ -146,6 +205,11 @@ struct maildir_reader {
 	bool tail;                      /* handing out what a relisting found */
 	struct timespec list_mtime[2];  /* new/, cur/ when the last listing began */
 	time_t list_time;
+
+	struct md_ahead *ahead;         /* reading ahead, once started */
+	enum reader_want ahead_want;
+	bool ahead_off;                 /* not for this reader (want changed, no thread) */
+	struct md_slot *taken;          /* the file md_follow() and md_read_header() use */
 };
 
 static const char *const event_names[] = {
@@ -485,14 +549,18 @@ md_list(struct maildir_reader *r)
 
 /*
  * Next candidate: sets r->name, *sub_r, *ino_r, *idx_r. 1, 0 at the end,
- * -1 on a readdir error (reported).
+ * -1 on a readdir error (reported). Without may_relist, 0 also where the
+ * first listing ends (a relisting needs the names before it handed out).
  */
 static int
-md_next_candidate(struct maildir_reader *r, int *sub_r, ino_t *ino_r, size_t *idx_r)
+md_next_candidate(struct maildir_reader *r, int *sub_r, ino_t *ino_r, size_t *idx_r,
+    bool may_relist)
 {
 	for (;;) {
 		if (r->opts.sort != READER_SORT_NONE || r->tail) {
 			if (r->pos >= r->nents) {
+				if (!may_relist)
+					return 0;       /* not before the names queued are seen */
 				/* listed again while new/ or cur/ change (see the top) */
 				if (r->relists >= MD_RELIST_PASSES || !md_dirs_changed(r))
 					return 0;
@@ -750,50 +818,53 @@ md_close_file(struct maildir_reader *r)
  * fstat() later for the few messages whose figures need it.
  */
 static int
-md_open_file(struct maildir_reader *r, int sub, bool stat_it)
+md_opened(struct maildir_reader *r, int sub, int fd, int err, bool stat_it, bool have_st,
+    const struct stat *st)
 {
-	struct stat st;
-	int fd = openat(r->subfd[sub], r->name.buf,
-	                O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-
 	if (fd == -1) {
-		int e = errno;
-		if (e == ENOENT) {
+		if (err == ENOENT) {
 			return -2;      /* the caller looks for it (md_relocate) */
-		} else if (e == ELOOP) {
+		} else if (err == ELOOP) {
 			r->c.symlinks++;
 			md_event(r, MDE_SYMLINK, sub, r->name.buf, NULL, 0);
 		} else {
 			r->c.unreadable++;
-			md_event(r, MDE_UNREADABLE, sub, r->name.buf, NULL, e);
+			md_event(r, MDE_UNREADABLE, sub, r->name.buf, NULL, err);
 		}
 		return -1;
 	}
-	r->off = 0;
-	r->body_eof = false;
-	if (!stat_it) {
-		r->fd = fd;
-		return 0;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		int e = errno;
-		bool notreg = e == 0 || !S_ISREG(st.st_mode);
+	if (stat_it && (!have_st || !S_ISREG(st->st_mode))) {
 		close(fd);
-		if (notreg) {
+		if (have_st) {
 			r->c.not_regular++;
 			md_event(r, MDE_NOT_REGULAR, sub, r->name.buf, NULL, 0);
 		} else {
 			r->c.unreadable++;
-			md_event(r, MDE_UNREADABLE, sub, r->name.buf, NULL, e);
+			md_event(r, MDE_UNREADABLE, sub, r->name.buf, NULL, err);
 		}
 		return -1;
 	}
-	r->st = st;
-	r->have_st = true;
+	if (stat_it) {
+		r->st = *st;
+		r->have_st = true;
+	}
 	r->fd = fd;
 	r->off = 0;
 	r->body_eof = false;
 	return 0;
+}
+
+static int
+md_open_file(struct maildir_reader *r, int sub, bool stat_it)
+{
+	struct stat st;
+	int fd = openat(r->subfd[sub], r->name.buf, MD_OPEN_FLAGS);
+	int err = fd == -1 ? errno : 0;
+	bool have_st = false;
+
+	if (fd != -1 && stat_it && !(have_st = fstat(fd, &st) == 0))
+		err = errno;
+	return md_opened(r, sub, fd, err, stat_it, have_st, &st);
 }
 
 /*
@@ -804,13 +875,13 @@ md_open_file(struct maildir_reader *r, int sub, bool stat_it)
  * that grew since (not a delivered message) is read on to its real end.
  */
 static ssize_t
-md_read(struct maildir_reader *r, void *buf, size_t len, bool *eof_r)
+md_read_fd(int fd, void *buf, size_t len, int64_t size, uint64_t *off, bool *eof_r)
 {
 	size_t got = 0;
 
 	*eof_r = false;
 	while (got < len) {
-		ssize_t n = read(r->fd, (char *)buf + got, len - got);
+		ssize_t n = read(fd, (char *)buf + got, len - got);
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -821,8 +892,8 @@ md_read(struct maildir_reader *r, void *buf, size_t len, bool *eof_r)
 			break;
 		}
 		got += (size_t)n;
-		r->off += (uint64_t)n;
-		if (got < len && r->have_st && r->off >= (uint64_t)r->st.st_size) {
+		*off += (uint64_t)n;
+		if (got < len && size >= 0 && *off >= (uint64_t)size) {
 			*eof_r = true;
 			break;
 		}
@@ -830,19 +901,346 @@ md_read(struct maildir_reader *r, void *buf, size_t len, bool *eof_r)
 	return (ssize_t)got;
 }
 
+static ssize_t
+md_read(struct maildir_reader *r, void *buf, size_t len, bool *eof_r)
+{
+	return md_read_fd(r->fd, buf, len, r->have_st ? (int64_t)r->st.st_size : -1, &r->off, eof_r);
+}
+
 /* Without the size from fstat(): one read(2), the end only where it says 0
  * (a header block ends well before it in all but header-only messages). */
 static ssize_t
-md_read_once(struct maildir_reader *r, void *buf, size_t len, bool *eof_r)
+md_read_once_fd(int fd, void *buf, size_t len, uint64_t *off, bool *eof_r)
 {
 	ssize_t n;
 
-	while ((n = read(r->fd, buf, len)) == -1 && errno == EINTR)
+	while ((n = read(fd, buf, len)) == -1 && errno == EINTR)
 		;
 	if (n > 0)
-		r->off += (uint64_t)n;
+		*off += (uint64_t)n;
 	*eof_r = n == 0;
 	return n;
+}
+
+/* The first bytes of a file (want: the first read of md_read_header()),
+ * sized from fstat() when there is one. */
+static ssize_t
+md_read_first(int fd, void *buf, size_t len, const struct stat *st, uint64_t *off, bool *eof_r)
+{
+	return st ? md_read_fd(fd, buf, len, (int64_t)st->st_size, off, eof_r)
+	    : md_read_once_fd(fd, buf, len, off, eof_r);
+}
+
+/* Bytes of the first read of md_read_header(). */
+static size_t
+md_first_bytes(const struct maildir_reader *r, enum reader_want want)
+{
+	size_t first = want == READER_WANT_FULL ? r->bsize : MD_HEADER_FIRST;
+
+	return first > READER_HEADER_MAX ? READER_HEADER_MAX : first;
+}
+
+/* ---- reading ahead ------------------------------------------------------- */
+
+/* The thread's part for one name: open, fstat(), the first read. */
+static void
+md_fetch(const struct md_ahead *a, struct md_slot *s)
+{
+	uint64_t off = 0;
+
+	s->have_st = s->eof = false;
+	s->len = 0;
+	s->err = 0;
+	s->fd = openat(a->subfd[s->sub], s->name, MD_OPEN_FLAGS);
+	if (s->fd == -1) {
+		s->err = errno;
+		return;
+	}
+	if (a->stat_it) {
+		if (fstat(s->fd, &s->st) == -1) {
+			s->err = errno;
+			return;
+		}
+		s->have_st = true;
+		if (!S_ISREG(s->st.st_mode))
+			return;
+	}
+	ssize_t n = md_read_first(s->fd, s->buf, a->first, s->have_st ? &s->st : NULL, &off,
+	    &s->eof);
+	if (n == -1)
+		s->err = errno;
+	else
+		s->len = (size_t)n;
+}
+
+#define LOAD(p) __atomic_load_n(p, __ATOMIC_SEQ_CST)
+#define STORE(p, v) __atomic_store_n(p, v, __ATOMIC_SEQ_CST)
+
+/* Claim the first unclaimed slot below tail: its index, or SIZE_MAX. */
+static size_t
+md_ahead_claim(struct md_ahead *a)
+{
+	size_t n = LOAD(&a->next);
+
+	while (n < LOAD(&a->tail))
+		if (__atomic_compare_exchange_n(&a->next, &n, n + 1, false, __ATOMIC_SEQ_CST,
+		    __ATOMIC_SEQ_CST))
+			return n;
+	return SIZE_MAX;
+}
+
+static void
+md_ahead_fetch(struct md_ahead *a, size_t n)
+{
+	struct md_slot *s = &a->slot[n % MD_AHEAD];
+
+	md_fetch(a, s);
+	STORE(&s->done, true);
+	if (LOAD(&a->waiting)) {
+		pthread_mutex_lock(&a->mu);
+		pthread_cond_broadcast(&a->done);
+		pthread_mutex_unlock(&a->mu);
+	}
+}
+
+static void *
+md_ahead_main(void *arg)
+{
+	struct md_ahead *a = arg;
+
+	while (!LOAD(&a->stop)) {
+		size_t n = md_ahead_claim(a);
+		if (n != SIZE_MAX) {
+			md_ahead_fetch(a, n);
+			continue;
+		}
+		pthread_mutex_lock(&a->mu);
+		STORE(&a->idle, true);
+		while (LOAD(&a->next) == LOAD(&a->tail) && !LOAD(&a->stop))
+			pthread_cond_wait(&a->work, &a->mu);
+		STORE(&a->idle, false);
+		pthread_mutex_unlock(&a->mu);
+	}
+	return NULL;
+}
+
+/* Start reading ahead for this want; false when no thread could start. */
+static bool
+md_ahead_start(struct maildir_reader *r, enum reader_want want)
+{
+	struct rlimit rl;
+
+	/* not with one CPU, nor where descriptors are few */
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2 || (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 8 * MD_AHEAD))
+		return false;
+	struct md_ahead *a = xcalloc(1, sizeof(*a));
+
+	a->first = md_first_bytes(r, want);
+	a->stat_it = want != READER_WANT_HEADER;
+	a->subfd[0] = r->subfd[0];
+	a->subfd[1] = r->subfd[1];
+	for (size_t i = 0; i < MD_AHEAD; i++) {
+		a->slot[i].fd = -1;
+		a->slot[i].buf = xmalloc(a->first);
+	}
+	pthread_mutex_init(&a->mu, NULL);
+	pthread_cond_init(&a->work, NULL);
+	pthread_cond_init(&a->done, NULL);
+	if (thread_start(&a->th, md_ahead_main, a) != 0) {
+		for (size_t i = 0; i < MD_AHEAD; i++)
+			free(a->slot[i].buf);
+		pthread_mutex_destroy(&a->mu);
+		pthread_cond_destroy(&a->work);
+		pthread_cond_destroy(&a->done);
+		free(a);
+		return false;
+	}
+	r->ahead = a;
+	r->ahead_want = want;
+	return true;
+}
+
+static void
+md_slot_close(struct md_slot *s)
+{
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
+}
+
+/* The thread ends; what it has not read stays queued, for the caller to
+ * open (again: with its descriptor closed, the open was short of them). */
+static void
+md_ahead_join(struct md_ahead *a, bool again)
+{
+	if (!a->joined) {
+		pthread_mutex_lock(&a->mu);
+		STORE(&a->stop, true);
+		pthread_cond_signal(&a->work);
+		pthread_mutex_unlock(&a->mu);
+		pthread_join(a->th, NULL);
+		a->joined = true;
+	}
+	for (size_t n = a->head; again && n < a->tail; n++) {
+		struct md_slot *s = &a->slot[n % MD_AHEAD];
+		md_slot_close(s);
+		s->again = s->done = true;
+	}
+	if (again)
+		a->listed = true;
+}
+
+static void
+md_ahead_stop(struct maildir_reader *r)
+{
+	struct md_ahead *a = r->ahead;
+
+	if (a == NULL)
+		return;
+	md_ahead_join(a, false);
+	for (size_t i = 0; i < MD_AHEAD; i++) {
+		md_slot_close(&a->slot[i]);
+		free(a->slot[i].name);
+		free(a->slot[i].buf);
+	}
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->work);
+	pthread_cond_destroy(&a->done);
+	free(a);
+	r->ahead = NULL;
+	r->taken = NULL;
+}
+
+/* Queue the listing's next names, up to MD_AHEAD ahead of the caller, when
+ * half the queue or more is taken. The slots from tail on are the
+ * caller's. */
+static void
+md_ahead_fill(struct maildir_reader *r)
+{
+	struct md_ahead *a = r->ahead;
+	size_t tail = a->tail, t = tail;
+
+	if (a->listed || tail - a->head > MD_AHEAD / 2)
+		return;
+	while (t - a->head < MD_AHEAD) {
+		int sub;
+		ino_t ino;
+		size_t idx;
+		int rc = md_next_candidate(r, &sub, &ino, &idx, false);
+		if (rc != 1) {
+			a->listed = true;
+			a->list_rc = rc;
+			break;
+		}
+		struct md_slot *s = &a->slot[t++ % MD_AHEAD];
+		free(s->name);
+		s->name = xstrndup(r->name.buf, r->name.len);
+		s->sub = sub;
+		s->ino = ino;
+		s->idx = idx;
+		s->fd = -1;
+		s->done = s->again = false;
+	}
+	if (t == tail)
+		return;
+	STORE(&a->tail, t);
+	if (LOAD(&a->idle)) {
+		pthread_mutex_lock(&a->mu);
+		pthread_cond_signal(&a->work);
+		pthread_mutex_unlock(&a->mu);
+	}
+}
+
+/* Spins of the caller on a file the thread is reading, before it sleeps. */
+#define MD_SPINS 4000
+#if defined(__x86_64__) || defined(__i386__)
+#define CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define CPU_RELAX() ((void)0)
+#endif
+
+/*
+ * The next name with its file opened and read, as md_next_candidate()
+ * gives names: 1 (r->taken is the file), 0 when the queue is empty and the
+ * caller goes on by itself, -1 (a listing error) when the queue is empty
+ * after one. While the thread reads the file the caller needs, the caller
+ * reads the next one no one has claimed.
+ */
+static int
+md_ahead_take(struct maildir_reader *r, int *sub_r, ino_t *ino_r, size_t *idx_r)
+{
+	struct md_ahead *a = r->ahead;
+	struct md_slot *s;
+
+	md_ahead_fill(r);
+	if (a->head == a->tail)
+		return a->list_rc == -1 ? -1 : 0;
+	s = &a->slot[a->head % MD_AHEAD];
+	while (!LOAD(&s->done)) {
+		size_t n = md_ahead_claim(a);
+		if (n != SIZE_MAX) {
+			md_ahead_fetch(a, n);
+			continue;
+		}
+		for (int i = 0; i < MD_SPINS && !LOAD(&s->done); i++)
+			CPU_RELAX();
+		if (LOAD(&s->done))
+			break;
+		pthread_mutex_lock(&a->mu);
+		STORE(&a->waiting, true);
+		while (!LOAD(&s->done))
+			pthread_cond_wait(&a->done, &a->mu);
+		STORE(&a->waiting, false);
+		pthread_mutex_unlock(&a->mu);
+	}
+	/* out of descriptors: read ahead no more, and close what it holds
+	 * (the caller's own open would fail too) */
+	if (s->fd == -1 && (s->err == EMFILE || s->err == ENFILE))
+		md_ahead_join(a, true);
+	a->head++;
+	sb_reset(&r->name);
+	sb_appends(&r->name, s->name);
+	*sub_r = s->sub;
+	*ino_r = s->ino;
+	*idx_r = s->idx;
+	r->taken = s->again ? NULL : s;
+	return 1;
+}
+
+/* The file taken is not read from here on (a duplicate, a want it was not
+ * read for). */
+static void
+md_ahead_drop(struct maildir_reader *r)
+{
+	if (r->taken != NULL)
+		md_slot_close(r->taken);
+	r->taken = NULL;
+}
+
+/* md_read_header()'s first read, made by md_fetch(): into r->hbuf. */
+static ssize_t
+md_ahead_bytes(struct maildir_reader *r, bool *eof_r)
+{
+	struct md_slot *s = r->taken;
+
+	r->taken = NULL;
+	if (s->err != 0) {
+		errno = s->err;
+		return -1;
+	}
+	if (r->hcap == r->ahead->first) {
+		char *t = r->hbuf;
+		r->hbuf = s->buf;
+		s->buf = t;
+	} else {
+		memcpy(r->hbuf, s->buf, s->len);
+	}
+	r->off = s->len;
+	*eof_r = s->eof;
+	return (ssize_t)s->len;
 }
 
 /*
@@ -853,11 +1251,9 @@ md_read_once(struct maildir_reader *r, void *buf, size_t len, bool *eof_r)
 static int
 md_read_header(struct maildir_reader *r, int sub, enum reader_want want, bool *complete_r)
 {
-	size_t first = want == READER_WANT_FULL ? r->bsize : MD_HEADER_FIRST;
+	size_t first = md_first_bytes(r, want);
 	bool complete = false;
 
-	if (first > READER_HEADER_MAX)
-		first = READER_HEADER_MAX;
 	header_index_drop();            /* r->hbuf is rewritten */
 	if (r->hcap < first) {
 		free(r->hbuf);
@@ -870,8 +1266,9 @@ md_read_header(struct maildir_reader *r, int sub, enum reader_want want, bool *c
 	for (size_t step = first;;) {
 		bool eof;
 		size_t room = r->hcap - r->hlen < step ? r->hcap - r->hlen : step;
-		ssize_t n = r->have_st ? md_read(r, r->hbuf + r->hlen, room, &eof)
-		    : md_read_once(r, r->hbuf + r->hlen, room, &eof);
+		ssize_t n = r->taken ? md_ahead_bytes(r, &eof)
+		    : md_read_first(r->fd, r->hbuf + r->hlen, room, r->have_st ? &r->st : NULL,
+		    &r->off, &eof);
 		if (n == -1) {
 			r->c.unreadable++;
 			md_event(r, MDE_UNREADABLE, sub, r->name.buf, NULL, errno);
@@ -1289,8 +1686,17 @@ md_follow(struct maildir_reader *r, struct message *m, int *sub_r, enum reader_w
 	int rc;
 
 	for (int moves = 0;; moves++) {
-		rc = want == READER_WANT_STAT ? md_stat(r, *sub_r) :
-		    md_open_file(r, *sub_r, want != READER_WANT_HEADER);
+		struct md_slot *t = r->taken;
+		if (t != NULL) {        /* opened ahead (want is the ahead's) */
+			rc = md_opened(r, *sub_r, t->fd, t->err, want != READER_WANT_HEADER,
+			    t->have_st, &t->st);
+			t->fd = -1;     /* r->fd now, or closed */
+			if (rc != 0)
+				r->taken = NULL;
+		} else {
+			rc = want == READER_WANT_STAT ? md_stat(r, *sub_r) :
+			    md_open_file(r, *sub_r, want != READER_WANT_HEADER);
+		}
 		if (rc != -2)
 			break;
 		int nsub;
@@ -1317,16 +1723,29 @@ maildir_reader_next(struct maildir_reader *r, struct message *m, enum reader_wan
 	size_t idx;
 
 	md_close_file(r);
+	md_ahead_drop(r);
 	r->cur_sub = -1;
+	if (r->ahead == NULL && !r->ahead_off && r->index >= MD_AHEAD_AFTER &&
+	    (want == READER_WANT_HEADER || want == READER_WANT_FULL))
+		r->ahead_off = !md_ahead_start(r, want);
 	for (;;) {
-		if ((rc = md_next_candidate(r, &sub, &ino, &idx)) != 1)
+		rc = r->ahead ? md_ahead_take(r, &sub, &ino, &idx) : 0;
+		if (rc == 1 && want != r->ahead_want) {
+			md_ahead_drop(r);       /* read for another want: open it again */
+			r->ahead->listed = true;/* and queue no more */
+		}
+		if (rc == 0 && (rc = md_next_candidate(r, &sub, &ino, &idx, true)) != 1)
+			return rc;
+		if (rc == -1)
 			return rc;
 		r->have_st = false;
 		r->body_eof = false;
 		r->hlen = r->hleft = r->hview = 0;
 		md_fill(r, m, sub);
-		if (md_dup_check(r, sub, ino, idx))
+		if (md_dup_check(r, sub, ino, idx)) {
+			md_ahead_drop(r);
 			continue;
+		}
 		if (want >= READER_WANT_STAT && md_follow(r, m, &sub, want) == -1)
 			continue;
 		if (want >= READER_WANT_HEADER) {
@@ -1444,6 +1863,7 @@ maildir_reader_close(struct maildir_reader *r)
 	if (r == NULL)
 		return;
 	md_close_file(r);
+	md_ahead_stop(r);
 	if (r->dir != NULL)
 		closedir(r->dir);
 	for (int i = 0; i < 2; i++)
