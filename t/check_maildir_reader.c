@@ -1095,6 +1095,73 @@ START_TEST(test_read_ahead_few_fds)
 }
 END_TEST
 
+/* Entries that are not messages, among names read ahead, are named where
+ * the listing has them: the events and messages of an unsorted read come in
+ * the order of a read without reading ahead (a descriptor limit under 256
+ * keeps it off). */
+static void
+ev_order(void *arg, enum maildir_event ev, const char *path, const char *other, int err)
+{
+	(void)other;
+	(void)err;
+	sb_appendf(arg, "E%d %s\n", (int)ev, path);
+}
+
+static void
+order_log(const char *md, rlim_t fds, struct strbuf *log)
+{
+	struct rlimit rl;
+	struct reader_opts o;
+	struct maildir_reader *r;
+	struct message m;
+	int rc;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = fds;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	memset(&o, 0, sizeof o);
+	o.sort = READER_SORT_NONE;
+	o.on_event = ev_order;
+	o.event_arg = log;
+	ck_assert_int_eq(maildir_reader_open(&r, md, &o), 0);
+	while ((rc = maildir_reader_next(r, &m, READER_WANT_HEADER)) == 1)
+		sb_appendf(log, "M %s/%s %zu\n", m.subdir, m.filename, m.header_len);
+	ck_assert_int_eq(rc, 0);
+	sb_appendf(log, "dot %zu link %zu other %zu\n", maildir_reader_counters(r)->dot_names,
+	    maildir_reader_counters(r)->symlinks, maildir_reader_counters(r)->not_regular);
+	maildir_reader_close(r);
+}
+
+START_TEST(test_read_ahead_event_order)
+{
+	char *md = mkmaildir("", true, true);
+	struct strbuf ahead = STRBUF_INIT, alone = STRBUF_INIT;
+
+	ahead_maildir(md);
+	for (int i = 0; i < 60; i++) {
+		char *p = xasprintf("%s/cur/.dot%d", md, i);
+		char *l = xasprintf("%s/cur/1100.M%dP2.link:2,S", md, i);
+		char *f = xasprintf("%s/new/1100.M%dP3.fifo", md, i);
+		puts_(md, p + strlen(md) + 1, "x", 0);
+		ck_assert_int_eq(symlink("/dev/null", l), 0);
+		ck_assert_int_eq(mkfifo(f, 0600), 0);
+		free(p); free(l); free(f);
+	}
+	order_log(md, 4096, &ahead);
+	order_log(md, 200, &alone);
+	ck_assert_msg(strstr(ahead.buf, "dot 60 link 60 other 60\n") != NULL, "%s",
+	    ahead.buf + ahead.len - 40);
+	size_t d = 0;
+	while (d < ahead.len && d < alone.len && ahead.buf[d] == alone.buf[d])
+		d++;
+	ck_assert_msg(d == ahead.len && d == alone.len, "first difference at %zu: \"%.80s\" "
+	    "against \"%.80s\"", d, ahead.buf + d, alone.buf + d);
+	sb_free(&ahead);
+	sb_free(&alone);
+	free(md);
+}
+END_TEST
+
 static Suite *
 maildir_reader_suite(void)
 {
@@ -1119,6 +1186,7 @@ maildir_reader_suite(void)
 	tcase_add_test(tc, test_read_ahead);
 	tcase_add_test(tc, test_read_ahead_changes);
 	tcase_add_test(tc, test_read_ahead_few_fds);
+	tcase_add_test(tc, test_read_ahead_event_order);
 	suite_add_tcase(s, tc);
 	return s;
 }

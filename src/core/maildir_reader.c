@@ -25,7 +25,9 @@
  * thread has not reached yet itself. Out of descriptors (EMFILE), the
  * files held are closed and the caller goes on alone. Only the
  * open and the read move: what the listing decides (names, duplicates,
- * renames followed, events) stays in the caller's thread and in its order,
+ * renames followed, events) stays in the caller's thread and in its order
+ * (an entry that is not a message, listed while names are queued ahead, is
+ * named when the name after it is handed out),
  * and a file the thread could not open is tried again there, under its
  * name or the one it was renamed to.
  *
@@ -116,8 +118,22 @@ struct md_now {                 /* relocation map slot */
 	unsigned char sub;
 };
 
+/* Entries of the listing that are not messages, held while reading ahead
+ * until the name listed after them is taken: named in the listing's order. */
+struct md_held {
+	enum maildir_event ev;
+	int sub;
+	char *name;
+};
+
+struct md_helds {
+	struct md_held *v;
+	size_t n, cap;
+};
+
 /* One file opened and read ahead: a name of the listing, what became of it. */
 struct md_slot {
+	struct md_helds held;   /* entries listed before it, not messages */
 	char *name;             /* the listing's name (owned) */
 	ino_t ino;
 	size_t idx;
@@ -127,7 +143,7 @@ struct md_slot {
 	bool have_st;           /* fstat() gave st, a regular file or not */
 	bool eof;               /* the read reached the file's end */
 	struct stat st;
-	char *buf;              /* the first bytes, MD_AHEAD_BYTES(a) of room */
+	char *buf;              /* the first bytes, a->first of room */
 	size_t len;
 	bool done;              /* atomic: read, by the thread or the caller */
 	bool again;             /* not read ahead after all: the caller opens it */
@@ -135,9 +151,9 @@ struct md_slot {
 
 /*
  * The queue: the caller fills slots from tail on and takes them at head;
- * next is the first slot no one has claimed, claimed by the thread or by
- * the caller (compare-and-swap) when the thread has not reached the one
- * it must take. head <= next <= tail <= head + MD_AHEAD. The mutex and the
+ * next is the first slot no one has claimed, claimed (compare-and-swap) by
+ * the thread, or by the caller while the one it must take is not read yet.
+ * head <= next <= tail <= head + MD_AHEAD. The mutex and the
  * condition variables serve only to sleep: the thread when nothing is
  * queued, the caller when the thread is still reading the file it needs.
  */
@@ -156,6 +172,7 @@ struct md_ahead {
 	bool joined;            /* the thread has ended */
 	bool listed;            /* the first listing is all queued (the caller's) */
 	int list_rc;            /* what md_next_candidate() said then */
+	struct md_helds pending;/* entries listed after the last name queued */
 };
 
 struct maildir_reader {
@@ -210,6 +227,7 @@ struct maildir_reader {
 	enum reader_want ahead_want;
 	bool ahead_off;                 /* not for this reader (want changed, no thread) */
 	struct md_slot *taken;          /* the file md_follow() and md_read_header() use */
+	struct md_helds *held_to;       /* listing entries go here (reading ahead) */
 };
 
 static const char *const event_names[] = {
@@ -439,6 +457,51 @@ reader_sort_name(enum reader_sort s)
  * Returns 1 (candidate), 0 (skipped, counted and reported) or -1 (gone).
  * *st_r is filled when a stat was needed or asked for (need_stat).
  */
+static void
+md_count_skip(struct maildir_reader *r, enum maildir_event ev)
+{
+	if (ev == MDE_DOT_NAME)
+		r->c.dot_names++;
+	else if (ev == MDE_SYMLINK)
+		r->c.symlinks++;
+	else
+		r->c.not_regular++;
+}
+
+/* An entry of the listing that is not a message: counted and named now,
+ * or held (r->held_to) until the name listed after it is handed out. */
+static void
+md_skip_entry(struct maildir_reader *r, enum maildir_event ev, int sub, const char *name)
+{
+	struct md_helds *h = r->held_to;
+
+	if (h == NULL) {
+		md_count_skip(r, ev);
+		md_event(r, ev, sub, name, NULL, 0);
+		return;
+	}
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 4;
+		h->v = xrealloc(h->v, h->cap * sizeof(*h->v));
+	}
+	h->v[h->n++] = (struct md_held){ .ev = ev, .sub = sub, .name = xstrdup(name) };
+}
+
+/* Count and name the entries held, in order; with emit false only free them
+ * (the caller stopped before they would have been listed). */
+static void
+md_helds_flush(struct maildir_reader *r, struct md_helds *h, bool emit)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		if (emit) {
+			md_count_skip(r, h->v[i].ev);
+			md_event(r, h->v[i].ev, h->v[i].sub, h->v[i].name, NULL, 0);
+		}
+		free(h->v[i].name);
+	}
+	h->n = 0;
+}
+
 static int
 md_classify(struct maildir_reader *r, int sub, const struct dirent *de,
             bool need_stat, struct stat *st_r, bool *have_st_r)
@@ -450,8 +513,7 @@ md_classify(struct maildir_reader *r, int sub, const struct dirent *de,
 	if (name[0] == '.') {
 		if (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'))
 			return 0;
-		r->c.dot_names++;
-		md_event(r, MDE_DOT_NAME, sub, name, NULL, 0);
+		md_skip_entry(r, MDE_DOT_NAME, sub, name);
 		return 0;
 	}
 	if (t == DT_UNKNOWN || (need_stat && t == DT_REG)) {
@@ -461,13 +523,11 @@ md_classify(struct maildir_reader *r, int sub, const struct dirent *de,
 		t = S_ISREG(st_r->st_mode) ? DT_REG : S_ISLNK(st_r->st_mode) ? DT_LNK : DT_DIR;
 	}
 	if (t == DT_LNK) {
-		r->c.symlinks++;
-		md_event(r, MDE_SYMLINK, sub, name, NULL, 0);
+		md_skip_entry(r, MDE_SYMLINK, sub, name);
 		return 0;
 	}
 	if (t != DT_REG) {
-		r->c.not_regular++;
-		md_event(r, MDE_NOT_REGULAR, sub, name, NULL, 0);
+		md_skip_entry(r, MDE_NOT_REGULAR, sub, name);
 		return 0;
 	}
 	return 1;
@@ -1101,9 +1161,13 @@ md_ahead_stop(struct maildir_reader *r)
 	md_ahead_join(a, false);
 	for (size_t i = 0; i < MD_AHEAD; i++) {
 		md_slot_close(&a->slot[i]);
+		md_helds_flush(r, &a->slot[i].held, false);
+		free(a->slot[i].held.v);
 		free(a->slot[i].name);
 		free(a->slot[i].buf);
 	}
+	md_helds_flush(r, &a->pending, false);
+	free(a->pending.v);
 	pthread_mutex_destroy(&a->mu);
 	pthread_cond_destroy(&a->work);
 	pthread_cond_destroy(&a->done);
@@ -1127,13 +1191,18 @@ md_ahead_fill(struct maildir_reader *r)
 		int sub;
 		ino_t ino;
 		size_t idx;
+		r->held_to = &a->pending;
 		int rc = md_next_candidate(r, &sub, &ino, &idx, false);
+		r->held_to = NULL;
 		if (rc != 1) {
 			a->listed = true;
 			a->list_rc = rc;
 			break;
 		}
 		struct md_slot *s = &a->slot[t++ % MD_AHEAD];
+		struct md_helds h = s->held;    /* emptied when it was taken */
+		s->held = a->pending;
+		a->pending = h;
 		free(s->name);
 		s->name = xstrndup(r->name.buf, r->name.len);
 		s->sub = sub;
@@ -1176,9 +1245,12 @@ md_ahead_take(struct maildir_reader *r, int *sub_r, ino_t *ino_r, size_t *idx_r)
 	struct md_slot *s;
 
 	md_ahead_fill(r);
-	if (a->head == a->tail)
+	if (a->head == a->tail) {
+		md_helds_flush(r, &a->pending, true);
 		return a->list_rc == -1 ? -1 : 0;
+	}
 	s = &a->slot[a->head % MD_AHEAD];
+	md_helds_flush(r, &s->held, true);
 	while (!LOAD(&s->done)) {
 		size_t n = md_ahead_claim(a);
 		if (n != SIZE_MAX) {
