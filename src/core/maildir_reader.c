@@ -28,8 +28,9 @@
  * renames followed, events) stays in the caller's thread and in its order
  * (an entry that is not a message, listed while names are queued ahead, is
  * named when the name after it is handed out),
- * and a file the thread could not open is tried again there, under its
- * name or the one it was renamed to.
+ * and a file the thread could not open, or that was renamed or removed
+ * since (md_slot_stale), is tried again there, under its name or the one
+ * it was renamed to.
  *
  * Duplicates (M4): a small open-addressing table maps XXH3-64 of each unique
  * part to its inode. The same inode again is one message caught between
@@ -63,6 +64,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -138,6 +140,7 @@ struct md_slot {
 	ino_t ino;
 	size_t idx;
 	int sub;
+	time_t opened;          /* when, in whole seconds (CLOCK_REALTIME_COARSE) */
 	int fd;                 /* -1: err is openat()'s errno */
 	int err;                /* errno of openat(), else of fstat(), else of read() */
 	bool have_st;           /* fstat() gave st, a regular file or not */
@@ -170,6 +173,7 @@ struct md_ahead {
 	size_t first;           /* bytes of the first read */
 	bool stat_it;
 	bool joined;            /* the thread has ended */
+	bool released;          /* and its files closed, short of descriptors */
 	bool listed;            /* the first listing is all queued (the caller's) */
 	int list_rc;            /* what md_next_candidate() said then */
 	struct md_helds pending;/* entries listed after the last name queued */
@@ -546,6 +550,31 @@ md_opendir(int fd)
 	return dir;
 }
 
+static bool md_fds_back(struct maildir_reader *r, int err);
+
+/* md_opendir() of a subdirectory, again after the files read ahead are
+ * closed if descriptors ran short. */
+static DIR *
+md_opendir_sub(struct maildir_reader *r, int sub)
+{
+	DIR *d = md_opendir(r->subfd[sub]);
+
+	if (d == NULL && md_fds_back(r, errno))
+		d = md_opendir(r->subfd[sub]);
+	return d;
+}
+
+/* openat() of an entry of a subdirectory, likewise. */
+static int
+md_openat_sub(struct maildir_reader *r, int sub, const char *name)
+{
+	int fd = openat(r->subfd[sub], name, MD_OPEN_FLAGS);
+
+	if (fd == -1 && md_fds_back(r, errno))
+		fd = openat(r->subfd[sub], name, MD_OPEN_FLAGS);
+	return fd;
+}
+
 static size_t md_relist(struct maildir_reader *r);
 static bool md_relocate(struct maildir_reader *r, int sub, const char *gone,
     struct strbuf *name_r, int *sub_r);
@@ -564,7 +593,7 @@ md_list(struct maildir_reader *r)
 	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++) {
 		if (r->subfd[sub] == -1)
 			continue;
-		DIR *d = md_opendir(r->subfd[sub]);
+		DIR *d = md_opendir_sub(r, sub);
 		if (d == NULL) {
 			report_error_sys(EX_IOERR, "unable to list %s/%s", r->path, sub_names[sub]);
 			return -1;
@@ -646,7 +675,7 @@ md_next_candidate(struct maildir_reader *r, int *sub_r, ino_t *ino_r, size_t *id
 			}
 			if (r->dir_sub == SUB_NEW || r->subfd[SUB_NEW] == -1)
 				md_list_began(r);
-			if ((r->dir = md_opendir(r->subfd[r->dir_sub])) == NULL)
+			if ((r->dir = md_opendir_sub(r, r->dir_sub)) == NULL)
 				goto fail;
 		}
 		errno = 0;
@@ -683,7 +712,7 @@ static bool
 md_find_other(struct maildir_reader *r, const char *uniq, size_t ulen, ino_t ino)
 {
 	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++) {
-		DIR *d = r->subfd[sub] == -1 ? NULL : md_opendir(r->subfd[sub]);
+		DIR *d = r->subfd[sub] == -1 ? NULL : md_opendir_sub(r, sub);
 		struct dirent *de;
 		if (d == NULL)
 			continue;
@@ -918,7 +947,7 @@ static int
 md_open_file(struct maildir_reader *r, int sub, bool stat_it)
 {
 	struct stat st;
-	int fd = openat(r->subfd[sub], r->name.buf, MD_OPEN_FLAGS);
+	int fd = md_openat_sub(r, sub, r->name.buf);
 	int err = fd == -1 ? errno : 0;
 	bool have_st = false;
 
@@ -1008,9 +1037,13 @@ md_fetch(const struct md_ahead *a, struct md_slot *s)
 {
 	uint64_t off = 0;
 
+	struct timespec now;
+
 	s->have_st = s->eof = false;
 	s->len = 0;
 	s->err = 0;
+	clock_gettime(CLOCK_REALTIME_COARSE, &now);
+	s->opened = now.tv_sec;
 	s->fd = openat(a->subfd[s->sub], s->name, MD_OPEN_FLAGS);
 	if (s->fd == -1) {
 		s->err = errno;
@@ -1151,6 +1184,22 @@ md_ahead_join(struct md_ahead *a, bool again)
 		a->listed = true;
 }
 
+/* Short of descriptors (EMFILE, ENFILE) while files read ahead hold some:
+ * close them and read ahead no more; true when there were some to close
+ * (the caller tries again). */
+static bool
+md_fds_back(struct maildir_reader *r, int err)
+{
+	struct md_ahead *a = r->ahead;
+
+	if ((err != EMFILE && err != ENFILE) || a == NULL || a->released)
+		return false;
+	md_ahead_join(a, true);
+	a->released = true;
+	errno = err;
+	return true;
+}
+
 static void
 md_ahead_stop(struct maildir_reader *r)
 {
@@ -1187,7 +1236,7 @@ md_ahead_fill(struct maildir_reader *r)
 
 	if (a->listed || tail - a->head > MD_AHEAD / 2)
 		return;
-	while (t - a->head < MD_AHEAD) {
+	while (!a->listed && t - a->head < MD_AHEAD) {
 		int sub;
 		ino_t ino;
 		size_t idx;
@@ -1219,6 +1268,24 @@ md_ahead_fill(struct maildir_reader *r)
 		pthread_cond_signal(&a->work);
 		pthread_mutex_unlock(&a->mu);
 	}
+}
+
+/*
+ * Renamed or removed since it was opened? Then it is taken by its name
+ * again, which follows a rename as without reading ahead. A directory not
+ * changed for two seconds before the open (its mtime; a file system may
+ * keep whole seconds, or two) has not had the name changed since; else the
+ * name is looked up.
+ */
+static bool
+md_slot_stale(const struct md_ahead *a, const struct md_slot *s)
+{
+	struct stat st;
+
+	if (fstat(a->subfd[s->sub], &st) == 0 && st.st_mtime < s->opened - 2)
+		return false;
+	return fstatat(a->subfd[s->sub], s->name, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    st.st_ino != s->ino;
 }
 
 /* Spins of the caller on a file the thread is reading, before it sleeps. */
@@ -1270,8 +1337,12 @@ md_ahead_take(struct maildir_reader *r, int *sub_r, ino_t *ino_r, size_t *idx_r)
 	}
 	/* out of descriptors: read ahead no more, and close what it holds
 	 * (the caller's own open would fail too) */
-	if (s->fd == -1 && (s->err == EMFILE || s->err == ENFILE))
-		md_ahead_join(a, true);
+	if (s->fd == -1)
+		md_fds_back(r, s->err);
+	if (s->fd != -1 && md_slot_stale(a, s)) {
+		md_slot_close(s);
+		s->again = true;
+	}
 	a->head++;
 	sb_reset(&r->name);
 	sb_appends(&r->name, s->name);
@@ -1387,8 +1458,7 @@ maildir_reader_body(struct maildir_reader *r, struct iovec *iov, int *iovcnt)
 		struct strbuf moved = STRBUF_INIT;
 		int nsub;
 		if (rc == -2 && md_relocate(r, r->cur_sub, r->name.buf, &moved, &nsub)) {
-			int fd = openat(r->subfd[nsub], moved.buf,
-			    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+			int fd = md_openat_sub(r, nsub, moved.buf);
 			struct stat st;
 			rc = -2;
 			if (fd != -1 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
@@ -1582,7 +1652,7 @@ md_now_build(struct maildir_reader *r)
 	md_arena_free(&r->now_arena);
 	memset(r->now, 0, r->now_cap * sizeof *r->now);
 	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++) {
-		DIR *d = r->subfd[sub] == -1 ? NULL : md_opendir(r->subfd[sub]);
+		DIR *d = r->subfd[sub] == -1 ? NULL : md_opendir_sub(r, sub);
 		struct dirent *de;
 		if (d == NULL)
 			continue;
@@ -1702,7 +1772,7 @@ md_relist(struct maildir_reader *r)
 
 	md_list_began(r);
 	for (int sub = SUB_NEW; sub <= SUB_CUR; sub++) {
-		DIR *d = r->subfd[sub] == -1 ? NULL : md_opendir(r->subfd[sub]);
+		DIR *d = r->subfd[sub] == -1 ? NULL : md_opendir_sub(r, sub);
 		struct dirent *de;
 		if (d == NULL)
 			continue;
