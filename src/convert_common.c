@@ -198,6 +198,46 @@ env_unescape(const char *p, size_t n, struct strbuf *out)
 	return true;
 }
 
+/*
+ * A record a crash cut short (no LF at the end of the file) is dropped
+ * before the first append: appended to, it would read as one record with
+ * the next one's key inside its From_ line, and the next one's lost. Its
+ * message was not delivered (a record is written before its message) and
+ * is recorded again when the rerun delivers it. Appends take turns under
+ * the delivery record's lock, so no other run is writing here.
+ */
+static int
+envelope_cut_torn(int fd, const char *path)
+{
+	struct stat st;
+	char buf[4096];
+
+	if (fstat(fd, &st) == -1)
+		return -1;
+	off_t end = st.st_size;
+	while (end > 0) {
+		size_t n = end < (off_t)sizeof buf ? (size_t)end : sizeof buf;
+		ssize_t k = pread(fd, buf, n, end - (off_t)n);
+		if (k != (ssize_t)n)
+			return -1;
+		const char *lf = memrchr(buf, '\n', n);
+		if (lf != NULL && end == st.st_size && lf == buf + n - 1)
+			return 0;               /* ends with a whole record */
+		if (lf != NULL) {
+			end -= (off_t)(n - (size_t)(lf - buf) - 1);
+			break;
+		}
+		end -= (off_t)n;
+	}
+	if (end == st.st_size)
+		return 0;
+	if (ftruncate(fd, end) == -1)
+		return -1;
+	if (opt_common.verbose)
+		report_info("%s: dropped a record cut short by an interrupted run", path);
+	return 0;
+}
+
 int
 envelope_append(const char *maildir, int *fd_io, const struct convert_opts *o,
     const char *key, time_t mtime, const char *line, size_t len)
@@ -207,9 +247,15 @@ envelope_append(const char *maildir, int *fd_io, const struct convert_opts *o,
 		int fd = open(p, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		bool created = fd != -1;
 		if (fd == -1 && errno == EEXIST)
-			fd = open(p, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+			fd = open(p, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
 		if (fd == -1) {
 			report_error_sys(EX_CANTCREAT, "unable to open %s", p);
+			free(p);
+			return -1;
+		}
+		if (!created && envelope_cut_torn(fd, p) == -1) {
+			report_error_sys(EX_IOERR, "unable to read %s", p);
+			close(fd);
 			free(p);
 			return -1;
 		}
@@ -240,6 +286,7 @@ envelope_append(const char *maildir, int *fd_io, const struct convert_opts *o,
 
 struct envrec {
 	char key[48];
+	size_t seq;            /* place in the file: the last of a key wins */
 	time_t mtime;
 	char *line;            /* with its LF */
 	size_t len;
@@ -254,6 +301,14 @@ static int
 envrec_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct envrec *)a)->key, ((const struct envrec *)b)->key);
+}
+
+static int
+envrec_cmp_seq(const void *a, const void *b)
+{
+	const struct envrec *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c != 0 ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 /* One record line; false when malformed (e.g. cut by a crash). */
@@ -314,13 +369,14 @@ envstore_load(const char *maildir)
 				cap = cap ? cap * 2 : 64;
 				es->v = xrealloc(es->v, cap * sizeof *es->v);
 			}
+			r.seq = es->n;
 			es->v[es->n++] = r;
 		}
 		i += n + 1;
 	}
 	sb_free(&all);
 	if (es->n > 1)
-		qsort(es->v, es->n, sizeof *es->v, envrec_cmp);
+		qsort(es->v, es->n, sizeof *es->v, envrec_cmp_seq);
 	return es;
 }
 
@@ -333,6 +389,10 @@ envstore_lookup(const struct envstore *es, const char *key, time_t mtime,
 	struct envrec k;
 	snprintf(k.key, sizeof k.key, "%s", key);
 	const struct envrec *r = bsearch(&k, es->v, es->n, sizeof *es->v, envrec_cmp);
+	/* a key recorded twice (a message delivered again after a crash):
+	 * the later record */
+	while (r != NULL && r + 1 < es->v + es->n && strcmp(r[1].key, r->key) == 0)
+		r++;
 	if (r == NULL || r->mtime != mtime)
 		return false;
 	*line_r = r->line;

@@ -33,6 +33,25 @@ check "second round trip identical" cmp -s "$TMP/back.mbox" "$TMP/back2.mbox"
 # original From_ lines that cannot be rebuilt are recorded in DEST
 expect_eq "envelope records" "$(wc -l <"$TMP/md/mailshift-envelopes" | tr -d ' ')" 4
 expect_eq "CRLF From_ line recorded" "$(grep -c '2020%0D$' "$TMP/md/mailshift-envelopes")" 1
+# A record cut short by a killed run (no LF at the end) is dropped before
+# the next append: appended to, it read as one record holding the next
+# one's key, and the next message lost its From_ line.
+cp -Rp "$TMP/md" "$TMP/mdcut"
+head -n1 "$TMP/mdcut/mailshift-envelopes" | cut -c1-60 | tr -d '\n' >>"$TMP/mdcut/mailshift-envelopes"
+printf 'From zed@example.com Sat Feb 03 04:05:06 2001\nFrom: Zed <zed@example.com>\nDate: Sun, 4 Mar 2001 10:00:00 +0000\nSubject: later\nMessage-ID: <cut@example.com>\n\nbody\n' >"$TMP/late.mbox"
+ms "$TMP/late.mbox" "$TMP/mdcut"; expect_eq "rerun after a cut record" $? 0
+expect_eq "cut record dropped, one appended" "$(wc -l <"$TMP/mdcut/mailshift-envelopes" | tr -d ' ')" 5
+expect_eq "every record whole" "$(grep -c '^[0-9a-f]*_[0-9]* [0-9]* From [^ ]* ' "$TMP/mdcut/mailshift-envelopes")" 5
+ms --to=mbox "$TMP/mdcut" "$TMP/cut.mbox"
+expect_eq "the later message keeps its From_ line" "$(grep -c '^From zed@example.com Sat Feb 03 04:05:06 2001$' "$TMP/cut.mbox")" 1
+expect_eq "the cut record's message keeps its own" "$(grep -c "^$(head -n1 "$TMP/md/mailshift-envelopes" | cut -d' ' -f3-)\$" "$TMP/cut.mbox")" 1
+# a key recorded twice: the later record is the one used
+k1=$(head -n1 "$TMP/md/mailshift-envelopes" | cut -d' ' -f1-2)
+for l in "$k1 From later@example.org Tue Jan 08 08:02:15 2019" "$k1 From last@example.org Tue Jan 08 08:02:15 2019"; do
+	echo "$l" >>"$TMP/mdcut/mailshift-envelopes"
+done
+ms --to=mbox "$TMP/mdcut" "$TMP/cut2.mbox"
+expect_eq "the later of two records" "$(grep -c '^From last@example.org Tue Jan 08 08:02:15 2019$' "$TMP/cut2.mbox")" 1
 
 # --- Maildir -> mbox -> Maildir keeps bytes, flags and mtime -----------------
 state() {   # sha256, info flags, mtime per message, sorted
