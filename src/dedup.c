@@ -1244,6 +1244,15 @@ cmd_dedup(int argc, const char **argv)
 		return rc;
 	}
 	struct stat qst;
+	/* refused by the writer (as root a symlink is never followed for a
+	 * destination): said before the scan, not after it */
+	if (run.move_to && geteuid() == 0 && lstat(run.move_to, &qst) == 0 && S_ISLNK(qst.st_mode)) {
+		report_error(EX_CANTCREAT, "--move-to=%s: a symbolic link, not followed as root: "
+		    "name the directory it points to", run.move_to);
+		free(run.move_to);
+		poptFreeContext(pc);
+		return EX_CANTCREAT;
+	}
 	if (run.move_to && stat(run.move_to, &qst) == 0) {
 		run.qexists = true;
 		run.qdev = qst.st_dev;

@@ -90,4 +90,18 @@ expect_status "directory of mboxes with -r: exit" 0 "$MAILSHIFT" convert -q -r b
 expect_eq "directory of mboxes with -r: two folders of 40" \
 	"$(count_files M3/.one/new M3/.one/cur M3/.two*/new M3/.two*/cur)" 80
 
+# DEST a symbolic link to a directory: as root never followed (one line
+# that says so, not "Not a directory"); as another user it is followed
+mkdir real && ln -s real link
+if [ "$(id -u)" = 0 ]; then
+	"$MAILSHIFT" convert -q "$DATA/sample.mbox" link 2>"$TMP/.err"
+	expect_eq "DEST a symlink, as root: exit" $? 73
+	expect_eq "DEST a symlink, as root: the line" "$(cat "$TMP/.err")" \
+		"mailshift convert: error: link: a symbolic link, not followed as root: name the directory it points to"
+	expect_eq "DEST a symlink, as root: nothing written" "$(ls real | wc -l | tr -d ' ')" 0
+else
+	expect_status "DEST a symlink, not root: exit" 0 "$MAILSHIFT" convert -q "$DATA/sample.mbox" link
+	expect_eq "DEST a symlink, not root: delivered through it" "$(count_files real/new real/cur)" 40
+fi
+
 done_testing

@@ -143,4 +143,21 @@ fi
 printf '%%PDF-1.4\n' >"$TMP/x.pdf"
 expect_status "a PDF is refused" 65 $MAILSHIFT dedup "$TMP/x.pdf"
 
+# --move-to naming a symbolic link: as root it is never followed, and that
+# is said before the scan (nothing planned, nothing moved)
+mkdir "$TMP/qreal" && ln -s qreal "$TMP/qlink"
+$MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/md7" 2>/dev/null
+$MAILSHIFT convert -q "$DATA/sample.mbox" "$TMP/md8" 2>/dev/null
+if [ "$(id -u)" = 0 ]; then
+	$MAILSHIFT dedup --move-to="$TMP/qlink" "$TMP/md7" "$TMP/md8" >"$TMP/out7" 2>"$TMP/err7"
+	expect_eq "--move-to=SYMLINK as root: exit" $? 73
+	expect_eq "--move-to=SYMLINK as root: the line" "$(cat "$TMP/err7")" \
+		"mailshift dedup: error: --move-to=$TMP/qlink: a symbolic link, not followed as root: name the directory it points to"
+	expect_eq "--move-to=SYMLINK as root: nothing planned" "$(wc -c <"$TMP/out7" | tr -d ' ')" 0
+	expect_eq "--move-to=SYMLINK as root: nothing moved" "$(count_files "$TMP/md8/cur" "$TMP/md8/new")" 40
+else
+	expect_status "--move-to=SYMLINK: exit" 0 $MAILSHIFT dedup -q --move-to="$TMP/qlink" "$TMP/md7" "$TMP/md8"
+	expect_eq "--move-to=SYMLINK: moved through it" "$(count_files "$TMP/qreal/cur" "$TMP/qreal/new")" 40
+fi
+
 done_testing

@@ -258,6 +258,13 @@ maildir_writer_open(const char *path, const struct maildir_writer_opts *opts)
 		}
 	}
 	if (w->dfd == -1) {
+		struct stat lst;
+		if ((flags & O_NOFOLLOW) && (errno == ENOTDIR || errno == ELOOP) &&
+		    lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode)) {
+			report_error(EX_CANTCREAT, "%s: a symbolic link, not followed as root: "
+			    "name the directory it points to", path);
+			goto fail;
+		}
 		report_error_sys(errno == ENOENT ? EX_CANTCREAT : report_status_for_write_errno(errno),
 		    "unable to open %s", path);
 		goto fail;
