@@ -224,6 +224,31 @@ typedef void convert_keyed_fn(void *arg, const char *sub, const char *name, uint
     uint64_t lo, uint32_t n);
 void convert_keyed_names(int dfd, const char *dir, convert_keyed_fn *fn, void *arg);
 
+/* ---- base names of Maildir files (convert_common.c) ----------------------- */
+
+/* A set of Maildir file names keyed by their base (up to the first ':'). */
+struct baseset {
+	char **k;
+	size_t cap, len;
+};
+size_t base_len(const char *name);
+bool baseset_has(const struct baseset *s, const char *name);
+void baseset_add(struct baseset *s, const char *name);
+/* The name held for this name's base, or NULL. */
+const char *baseset_get(const struct baseset *s, const char *name);
+void baseset_free(struct baseset *s);
+
+/* A Maildir folder's names, listed on the first question (zeroed to start). */
+struct renamed_probe {
+	char *folder;
+	struct baseset names[2];    /* new/, cur/ */
+};
+/* The name under which FOLDER's new/ or cur/ (*sub_r) holds the base of
+ * NAME now, or NULL. */
+const char *renamed_probe_find(struct renamed_probe *rp, const char *folder, const char *name,
+    const char **sub_r);
+void renamed_probe_free(struct renamed_probe *rp);
+
 /* ---- original From_ lines (convert_common.c; mailshift-formats(5)) ------- */
 
 #define ENVELOPE_FILE "mailshift-envelopes"

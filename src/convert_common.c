@@ -8,6 +8,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "clientstate.h"
 #include "commands.h"
@@ -447,4 +449,121 @@ convert_source_remove(struct mbox_lock *lk, off_t end)
 		return mbox_truncate_empty(lk);
 	/* what arrived after the part we read moves to the front (X17) */
 	return mbox_rewrite_remove_head(lk, end);
+}
+
+/* ---- base names of Maildir files (convert.h) ---------------------------- */
+
+size_t
+base_len(const char *name)
+{
+	const char *c = strchr(name, ':');
+	return c ? (size_t)(c - name) : strlen(name);
+}
+
+bool
+baseset_has(const struct baseset *s, const char *name)
+{
+	size_t n = base_len(name);
+	if (s->cap == 0)
+		return false;
+	size_t j = (size_t)XXH3_64bits(name, n) & (s->cap - 1);
+	for (; s->k[j]; j = (j + 1) & (s->cap - 1))
+		if (base_len(s->k[j]) == n && memcmp(s->k[j], name, n) == 0)
+			return true;
+	return false;
+}
+
+void
+baseset_add(struct baseset *s, const char *name)
+{
+	if (baseset_has(s, name))
+		return;
+	if ((s->len + 1) * 2 > s->cap) {
+		struct baseset ns = { xcalloc(s->cap ? s->cap * 2 : 256, sizeof(char *)),
+		    s->cap ? s->cap * 2 : 256, 0 };
+		for (size_t i = 0; i < s->cap; i++)
+			if (s->k[i]) {
+				size_t j = (size_t)XXH3_64bits(s->k[i], base_len(s->k[i])) & (ns.cap - 1);
+				while (ns.k[j])
+					j = (j + 1) & (ns.cap - 1);
+				ns.k[j] = s->k[i];
+				ns.len++;
+			}
+		free(s->k);
+		*s = ns;
+	}
+	size_t j = (size_t)XXH3_64bits(name, base_len(name)) & (s->cap - 1);
+	while (s->k[j])
+		j = (j + 1) & (s->cap - 1);
+	s->k[j] = xstrdup(name);
+	s->len++;
+}
+
+/* The name DEST holds for this base name, or NULL. */
+const char *
+baseset_get(const struct baseset *s, const char *name)
+{
+	size_t n = base_len(name);
+	if (s->cap == 0)
+		return NULL;
+	size_t j = (size_t)XXH3_64bits(name, n) & (s->cap - 1);
+	for (; s->k[j]; j = (j + 1) & (s->cap - 1))
+		if (base_len(s->k[j]) == n && memcmp(s->k[j], name, n) == 0)
+			return s->k[j];
+	return NULL;
+}
+
+void
+baseset_free(struct baseset *s)
+{
+	for (size_t i = 0; i < s->cap; i++)
+		free(s->k[i]);
+	free(s->k);
+	memset(s, 0, sizeof *s);
+}
+
+/*
+ * A Maildir file that unlink() found gone: is it still in its folder under
+ * another name (a client moved it from new/ to cur/ or changed its flags
+ * after it was read)? One listing of the folder's new/ and cur/ answers
+ * every question about that folder until the probe is freed.
+ */
+const char *
+renamed_probe_find(struct renamed_probe *rp, const char *folder, const char *name,
+    const char **sub_r)
+{
+	static const char *const subs[2] = { "new", "cur" };
+
+	if (rp->folder == NULL || strcmp(rp->folder, folder) != 0) {
+		renamed_probe_free(rp);
+		rp->folder = xstrdup(folder);
+		for (int k = 0; k < 2; k++) {
+			char *d = xasprintf("%s/%s", folder, subs[k]);
+			DIR *dir = opendir(d);
+			free(d);
+			struct dirent *de;
+			while (dir != NULL && (de = readdir(dir)) != NULL)
+				if (de->d_name[0] != '.')
+					baseset_add(&rp->names[k], de->d_name);
+			if (dir != NULL)
+				closedir(dir);
+		}
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *held = baseset_get(&rp->names[k], name);
+		if (held != NULL) {
+			*sub_r = subs[k];
+			return held;
+		}
+	}
+	return NULL;
+}
+
+void
+renamed_probe_free(struct renamed_probe *rp)
+{
+	free(rp->folder);
+	rp->folder = NULL;
+	baseset_free(&rp->names[0]);
+	baseset_free(&rp->names[1]);
 }

@@ -67,81 +67,6 @@ struct mm_msg {
 	bool done;              /* linked or copied by this run */
 };
 
-/* A set of base names (up to the first ':'), with the size of DEST's file. */
-struct baseset {
-	char **k;
-	size_t cap, len;
-};
-
-static size_t
-base_len(const char *name)
-{
-	const char *c = strchr(name, ':');
-	return c ? (size_t)(c - name) : strlen(name);
-}
-
-static bool
-baseset_has(const struct baseset *s, const char *name)
-{
-	size_t n = base_len(name);
-	if (s->cap == 0)
-		return false;
-	size_t j = (size_t)XXH3_64bits(name, n) & (s->cap - 1);
-	for (; s->k[j]; j = (j + 1) & (s->cap - 1))
-		if (base_len(s->k[j]) == n && memcmp(s->k[j], name, n) == 0)
-			return true;
-	return false;
-}
-
-static void
-baseset_add(struct baseset *s, const char *name)
-{
-	if (baseset_has(s, name))
-		return;
-	if ((s->len + 1) * 2 > s->cap) {
-		struct baseset ns = { xcalloc(s->cap ? s->cap * 2 : 256, sizeof(char *)),
-		    s->cap ? s->cap * 2 : 256, 0 };
-		for (size_t i = 0; i < s->cap; i++)
-			if (s->k[i]) {
-				size_t j = (size_t)XXH3_64bits(s->k[i], base_len(s->k[i])) & (ns.cap - 1);
-				while (ns.k[j])
-					j = (j + 1) & (ns.cap - 1);
-				ns.k[j] = s->k[i];
-				ns.len++;
-			}
-		free(s->k);
-		*s = ns;
-	}
-	size_t j = (size_t)XXH3_64bits(name, base_len(name)) & (s->cap - 1);
-	while (s->k[j])
-		j = (j + 1) & (s->cap - 1);
-	s->k[j] = xstrdup(name);
-	s->len++;
-}
-
-/* The name DEST holds for this base name, or NULL. */
-static const char *
-baseset_get(const struct baseset *s, const char *name)
-{
-	size_t n = base_len(name);
-	if (s->cap == 0)
-		return NULL;
-	size_t j = (size_t)XXH3_64bits(name, n) & (s->cap - 1);
-	for (; s->k[j]; j = (j + 1) & (s->cap - 1))
-		if (base_len(s->k[j]) == n && memcmp(s->k[j], name, n) == 0)
-			return s->k[j];
-	return NULL;
-}
-
-static void
-baseset_free(struct baseset *s)
-{
-	for (size_t i = 0; i < s->cap; i++)
-		free(s->k[i]);
-	free(s->k);
-	memset(s, 0, sizeof *s);
-}
-
 /* One run: the options and what is shared between the folders. */
 struct mm_run {
 	const struct convert_opts *o;
@@ -972,6 +897,8 @@ folder_remove_source(struct folder *fo)
 {
 	if (!fo->o->remove_source || fo->dpath == NULL || opt_common.dry_run || fo->failed)
 		return;
+	struct renamed_probe rp = { 0 };
+	const char *sub;
 	for (size_t i = 0; i < fo->n; i++) {
 		struct mm_msg *x = &fo->m[i];
 		int si = strcmp(x->sub, "cur") == 0;
@@ -985,15 +912,25 @@ folder_remove_source(struct folder *fo)
 			fo->status = exit_worse(fo->status, EXIT_PROBLEMS);
 			continue;
 		}
-		if (unlinkat(fo->srcsub[si], x->name, 0) == -1 && errno != ENOENT) {
+		if (unlinkat(fo->srcsub[si], x->name, 0) == 0) {
+			/* removed */
+		} else if (errno != ENOENT) {
 			report_error_sys(EXIT_PROBLEMS, "unable to remove %s/%s/%s", fo->spath, x->sub,
 			    x->name);
+			fo->status = exit_worse(fo->status, EXIT_PROBLEMS);
+			continue;
+		} else if ((held = renamed_probe_find(&rp, fo->spath, x->name, &sub)) != NULL) {
+			/* gone because a client renamed it: it stays, said */
+			report_warn("%s/%s/%s: not removed: a client renamed it to %s/%s after it "
+			    "was converted", fo->spath, x->sub, x->name, sub, held);
+			fo->sum.warnings++;
 			fo->status = exit_worse(fo->status, EXIT_PROBLEMS);
 			continue;
 		}
 		fo->sum.removed++;
 		testhook_message_done();
 	}
+	renamed_probe_free(&rp);
 	for (int k = 0; k < 2; k++)
 		if (fo->srcsub[k] != -1 && fo->o->sync != SYNC_NONE)
 			(void)fsync(fo->srcsub[k]);

@@ -249,20 +249,48 @@ pending_add(struct mrun *run, const char *path)
 	run->pending[run->npending++].sum = run->sum;
 }
 
+/* Gone when it was to be removed: still in its folder under another name
+ * (a client moved it or changed its flags after it was read)? */
+static bool
+pending_renamed(struct renamed_probe *rp, const struct pending *p)
+{
+	const char *name = strrchr(p->path, '/');
+	const char *sub = name ? memrchr(p->path, '/', (size_t)(name - p->path)) : NULL;
+	if (sub == NULL)
+		return false;
+	char *folder = xstrndup(p->path, (size_t)(sub - p->path));
+	const char *to_sub;
+	const char *held = renamed_probe_find(rp, folder, name + 1, &to_sub);
+	if (held != NULL)
+		report_warn("%s: not removed: a client renamed it to %s/%s/%s after it was read",
+		    p->path, folder, to_sub, held);
+	free(folder);
+	return held != NULL;
+}
+
 static void
 pending_remove(struct mrun *run)
 {
+	struct renamed_probe rp = { 0 };
+
 	for (size_t i = 0; i < run->npending; i++) {
 		struct pending *p = &run->pending[i];
-		if (unlink(p->path) == 0 || errno == ENOENT) {
+		int gone = unlink(p->path) == 0 ? 0 : errno;
+		if (gone == 0 || (gone == ENOENT && !pending_renamed(&rp, p))) {
 			p->sum->removed++;
 			testhook_message_done();
+		} else if (gone == ENOENT) {
+			p->sum->warnings++;
+			report_status(EXIT_PROBLEMS);
 		} else {
+			errno = gone;
 			report_warn_sys("unable to remove %s", p->path);
 			p->sum->warnings++;
+			report_status(EXIT_PROBLEMS);
 		}
 		free(p->path);
 	}
+	renamed_probe_free(&rp);
 	run->npending = 0;
 }
 
