@@ -1117,6 +1117,34 @@ md_ahead_main(void *arg)
 	return NULL;
 }
 
+static void
+md_slot_close(struct md_slot *s)
+{
+	if (s->fd != -1)
+		close(s->fd);
+	s->fd = -1;
+}
+
+/* The slots, their descriptors and held events, and the lock: the thread
+ * is joined or was never started. */
+static void
+md_ahead_free(struct maildir_reader *r, struct md_ahead *a)
+{
+	for (size_t i = 0; i < MD_AHEAD; i++) {
+		md_slot_close(&a->slot[i]);
+		md_helds_flush(r, &a->slot[i].held, false);
+		free(a->slot[i].held.v);
+		free(a->slot[i].name);
+		free(a->slot[i].buf);
+	}
+	md_helds_flush(r, &a->pending, false);
+	free(a->pending.v);
+	pthread_mutex_destroy(&a->mu);
+	pthread_cond_destroy(&a->work);
+	pthread_cond_destroy(&a->done);
+	free(a);
+}
+
 /* Start reading ahead for this want; false when no thread could start. */
 static bool
 md_ahead_start(struct maildir_reader *r, enum reader_want want)
@@ -1141,25 +1169,12 @@ md_ahead_start(struct maildir_reader *r, enum reader_want want)
 	pthread_cond_init(&a->work, NULL);
 	pthread_cond_init(&a->done, NULL);
 	if (thread_start(&a->th, md_ahead_main, a) != 0) {
-		for (size_t i = 0; i < MD_AHEAD; i++)
-			free(a->slot[i].buf);
-		pthread_mutex_destroy(&a->mu);
-		pthread_cond_destroy(&a->work);
-		pthread_cond_destroy(&a->done);
-		free(a);
+		md_ahead_free(r, a);
 		return false;
 	}
 	r->ahead = a;
 	r->ahead_want = want;
 	return true;
-}
-
-static void
-md_slot_close(struct md_slot *s)
-{
-	if (s->fd != -1)
-		close(s->fd);
-	s->fd = -1;
 }
 
 /* The thread ends; what it has not read stays queued, for the caller to
@@ -1208,19 +1223,7 @@ md_ahead_stop(struct maildir_reader *r)
 	if (a == NULL)
 		return;
 	md_ahead_join(a, false);
-	for (size_t i = 0; i < MD_AHEAD; i++) {
-		md_slot_close(&a->slot[i]);
-		md_helds_flush(r, &a->slot[i].held, false);
-		free(a->slot[i].held.v);
-		free(a->slot[i].name);
-		free(a->slot[i].buf);
-	}
-	md_helds_flush(r, &a->pending, false);
-	free(a->pending.v);
-	pthread_mutex_destroy(&a->mu);
-	pthread_cond_destroy(&a->work);
-	pthread_cond_destroy(&a->done);
-	free(a);
+	md_ahead_free(r, a);
 	r->ahead = NULL;
 	r->taken = NULL;
 }
