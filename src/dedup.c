@@ -106,6 +106,7 @@ struct run {
 	size_t tabcap, heads;
 	char *names;            /* maildir names "cur/NAME\0" */
 	size_t names_len, names_cap;
+	struct renamed_probe probe; /* a Maildir's names now, to follow renames */
 	/* figures */
 	uint64_t sets, dups, bytes, collisions, deleted, moved, flagged;
 };
@@ -236,6 +237,47 @@ dent_end(const struct run *run, size_t i)
 	return i + 1 < mb->first + mb->count ? (off_t)run->d[i + 1].loc : mb->end;
 }
 
+/*
+ * A maildir message whose file is gone under the name the scan saw: a
+ * client renamed it since (a flag change, new/ -> cur/). It is found by its
+ * base name, first in the folder's listing made at the last such question,
+ * then in one made now; its name, flags and place are then the new ones.
+ * 0, or -1 when it is not there: removed, which is said (exit status 1)
+ * when `say`.
+ */
+static int
+dent_follow(struct run *run, struct dent *e, bool say)
+{
+	const struct mbx *mb = &run->mb[e->mbox];
+	char *old = xstrdup(run->names + e->loc);
+	const char *fn = strchr(old, '/') + 1;
+	const char *sub, *held = NULL;
+
+	for (int fresh = 0; fresh < 2 && held == NULL; fresh++) {
+		if (fresh)
+			renamed_probe_free(&run->probe);
+		held = renamed_probe_find(&run->probe, mb->path, fn, &sub);
+		/* the listing's name is the one that failed: too old */
+		if (held != NULL && strcmp(held, fn) == 0 && strncmp(old, sub, 3) == 0)
+			held = NULL;
+	}
+	if (held == NULL) {
+		if (say)
+			report_error(EXIT_PROBLEMS, "%s/%s: vanished since it was read (removed, not "
+			    "renamed)", mb->path, old);
+		free(old);
+		return -1;
+	}
+	struct maildir_name mn;
+	maildir_name_parse(held, strlen(held), &mn);
+	e->loc = name_add(run, sub, held);
+	e->flags = (uint8_t)mn.flags;
+	e->keywords = mn.keywords;
+	e->state = (uint8_t)((e->state & ~ST_CUR) | (strcmp(sub, "cur") == 0 ? ST_CUR : 0));
+	free(old);
+	return 0;
+}
+
 /* ---- reading ------------------------------------------------------------- */
 
 /* A reader of an mbox: over the locked mailbox's descriptor when it is
@@ -359,13 +401,21 @@ typedef void (*bytes_fn)(void *arg, const void *p, size_t n);
 
 /* A maildir message's bytes, from its file. */
 static int
-stream_maildir(const struct run *run, const struct dent *e, bytes_fn fn, void *arg)
+stream_maildir(struct run *run, struct dent *e, bytes_fn fn, void *arg)
 {
 	char *path = dent_path(run, e);
 	char buf[65536];
 	ssize_t n;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd;
 
+	/* followed while a client renames it (three times at most) */
+	for (int tries = 0; (fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1 &&
+	    errno == ENOENT && tries < 3; tries++) {
+		free(path);
+		if (dent_follow(run, e, true) == -1)
+			return -1;
+		path = dent_path(run, e);
+	}
 	if (fd == -1) {
 		report_error_sys(EXIT_PROBLEMS, "unable to open %s", path);
 		free(path);
@@ -386,7 +436,7 @@ stream_maildir(const struct run *run, const struct dent *e, bytes_fn fn, void *a
  * variant found by the scan. A compressed mailbox is read up to there.
  */
 static int
-stream_mbox(struct run *run, const struct dent *e, bytes_fn fn, void *arg)
+stream_mbox(struct run *run, struct dent *e, bytes_fn fn, void *arg)
 {
 	struct mbx *mb = &run->mb[e->mbox];
 	struct reader_opts ro = {
@@ -419,7 +469,7 @@ stream_mbox(struct run *run, const struct dent *e, bytes_fn fn, void *arg)
 }
 
 static int
-stream_message(struct run *run, const struct dent *e, bytes_fn fn, void *arg)
+stream_message(struct run *run, struct dent *e, bytes_fn fn, void *arg)
 {
 	return run->mb[e->mbox].maildir ? stream_maildir(run, e, fn, arg)
 	    : stream_mbox(run, e, fn, arg);
@@ -439,7 +489,7 @@ feed_b(void *arg, const void *p, size_t n)
 
 /* 1 when the two copies are equal on the key's content, 0 when not, -1 on error. */
 static int
-copies_equal(struct run *run, const struct dent *kept, const struct dent *dup)
+copies_equal(struct run *run, struct dent *kept, struct dent *dup)
 {
 	struct dedupkey_cmp c;
 	int rc = -1;
@@ -563,18 +613,30 @@ print_flags(const struct run *run, const struct dent *k)
 static int
 maildir_set_flags(struct run *run, struct dent *k)
 {
-	const char *old = run->names + k->loc;
-	const char *fn = strchr(old, '/') + 1;
 	struct maildir_name mn;
 	char info[64];
+	char *base, *rel, *from, *to;
+	int rc;
 
-	maildir_name_parse(fn, strlen(fn), &mn);
-	flags_make_info(mn.flags | k->addflags, mn.keywords, NULL, info);
-	char *base = xstrndup(mn.base, mn.base_len);
-	char *rel = xasprintf("cur/%s:%s", base, info);
-	char *from = dent_path(run, k);
-	char *to = xasprintf("%s/%s", run->mb[k->mbox].path, rel);
-	int rc = rename_noreplace(AT_FDCWD, from, AT_FDCWD, to);
+	/* the flags of its name now: a client may have changed them */
+	for (int tries = 0;; tries++) {
+		const char *fn = strchr(run->names + k->loc, '/') + 1;
+		maildir_name_parse(fn, strlen(fn), &mn);
+		flags_make_info(mn.flags | k->addflags, mn.keywords, NULL, info);
+		base = xstrndup(mn.base, mn.base_len);
+		rel = xasprintf("cur/%s:%s", base, info);
+		from = dent_path(run, k);
+		to = xasprintf("%s/%s", run->mb[k->mbox].path, rel);
+		rc = strcmp(from, to) == 0 ? 0 : rename_noreplace(AT_FDCWD, from, AT_FDCWD, to);
+		if (rc == 0 || errno != ENOENT || tries == 3)
+			break;
+		free(base);
+		free(rel);
+		free(from);
+		free(to);
+		if (dent_follow(run, k, true) == -1)
+			return -1;
+	}
 	if (rc == -1) {
 		report_error_sys(EXIT_PROBLEMS, "unable to rename %s to %s", from, to);
 	} else {
@@ -805,7 +867,7 @@ keywords_map(struct maildir_writer *w, const char *maildir, uint32_t letters)
 
 /* Deliver one duplicate to the quarantine (flags and keywords kept). */
 static int
-move_one(struct run *run, struct move_ctx *mc, const struct dent *e)
+move_one(struct run *run, struct move_ctx *mc, struct dent *e)
 {
 	struct maildir_msginfo mi = { .flags = e->flags, .cur = (e->state & ST_CUR) != 0,
 	    .mtime = (time_t)e->time };
@@ -834,6 +896,9 @@ move_one(struct run *run, struct move_ctx *mc, const struct dent *e)
 		maildir_writer_abort(mc->w);
 		rc = -1;
 	}
+	/* its flags now: a client may have renamed it meanwhile */
+	mi.flags = e->flags;
+	mi.cur = (e->state & ST_CUR) != 0;
 	if (rc == 0 && mc->mbox)
 		mi.keywords = keywords_by_name(mc->w, mc->st.keywords.buf, mc->st.keywords.len);
 	else if (rc == 0)
@@ -952,7 +1017,18 @@ delete_all(struct run *run)
 		if (!(e->state & ST_DUP) || !run->mb[e->mbox].maildir || run->mb[e->mbox].bad)
 			continue;
 		char *p = dent_path(run, e);
-		if (unlink(p) == -1 && errno != ENOENT) {
+		int err;
+		/* a file a client renamed is removed under its new name; one
+		 * removed by somebody else is gone, as it was to be */
+		for (int tries = 0;; tries++) {
+			err = unlink(p) == 0 ? 0 : errno;
+			if (err != ENOENT || tries == 3 || dent_follow(run, e, false) == -1)
+				break;
+			free(p);
+			p = dent_path(run, e);
+		}
+		if (err != 0 && err != ENOENT) {
+			errno = err;
 			report_error_sys(EXIT_PROBLEMS, "unable to remove %s", p);
 		} else {
 			run->deleted++;
@@ -1274,6 +1350,7 @@ cmd_dedup(int argc, const char **argv)
 	free(run.mb);
 	free(run.d);
 	free(run.names);
+	renamed_probe_free(&run.probe);
 	free(run.move_to);
 	poptFreeContext(pc);
 	fflush(stdout);

@@ -371,23 +371,7 @@ check "renaming client: each file past 1,200 announced ($n files, $(json_field "
 # (a flag change: new/X -> cur/X:2,S). The file is not removed, and that is
 # said; it is not counted as removed. inotify tells when mailshift first
 # touched the file (opened it, or linked it: Maildir -> Maildir), the
-# delay hook leaves two seconds before the removals.
-rename_when_touched() {   # FILE NEWPATH CMD...: run CMD, rename FILE once CMD touches it
-	python3 - "$@" <<'PY'
-import ctypes, os, select, subprocess, sys
-f, to, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
-libc = ctypes.CDLL(None, use_errno=True)
-fd = libc.inotify_init()
-if fd < 0 or libc.inotify_add_watch(fd, f.encode(), 0x20 | 0x04) < 0:   # IN_OPEN | IN_ATTRIB
-    sys.exit(77)
-p = subprocess.Popen(cmd)
-if select.select([fd], [], [], 300)[0]:
-    os.rename(f, to)
-else:
-    print("never touched:", f, file=sys.stderr)
-sys.exit(p.wait())
-PY
-}
+# delay hook leaves two seconds before the removals (t/rename-when-touched.py).
 for how in mbox maildir; do
 	rm -rf "$TMP/rn" "$TMP/rnd" "$TMP/rn.mbox"
 	mk50 "$TMP/rn50.mbox"; head -n 21 "$TMP/rn50.mbox" >"$TMP/rn3.mbox"
@@ -399,13 +383,14 @@ for how in mbox maildir; do
 	else
 		dst="$TMP/rnd"; set -- --to=maildir
 	fi
-	MAILSHIFT_MESSAGE_DELAY_MS=1000 rename_when_touched "$TMP/rn/new/$first" "$TMP/rn/cur/$first:2,S" \
+	MAILSHIFT_MESSAGE_DELAY_MS=1000 python3 "$T_SRCDIR/rename-when-touched.py" "$TMP/rn/new/$first" \
+	    "$TMP/rn/new/$first" "$TMP/rn/cur/$first:2,S" \
 	    "$MAILSHIFT" convert --no-progress --json "$@" --remove-source "$TMP/rn" "$dst" >"$TMP/rn.json" 2>"$TMP/rn.err"
 	st=$?
 	[ $st = 77 ] && { echo "# no inotify: a rename before the removal is not tried ($how)"; continue; }
 	expect_eq "$how: renamed before its removal: exit" $st 1
 	expect_eq "$how: the renamed file is named" "$(grep -c "new/$first: not removed: a client renamed it to .*cur/$first:2,S after it was" "$TMP/rn.err")" 1
-	expect_eq "$how: it stays in the source, alone" "$(ls "$TMP/rn/new" "$TMP/rn/cur" | grep -c Q)" 1
+	expect_eq "$how: it stays in the source, alone" "$(count_files "$TMP/rn/new" "$TMP/rn/cur")" 1
 	check "$how: under its new name" test -f "$TMP/rn/cur/$first:2,S"
 	expect_eq "$how: removed, warnings" "$(json_field "$TMP/rn.json" removed):$(json_field "$TMP/rn.json" warnings)" "2:1"
 done

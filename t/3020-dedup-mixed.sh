@@ -160,4 +160,50 @@ else
 	expect_eq "--move-to=SYMLINK: moved through it" "$(count_files "$TMP/qreal/cur" "$TMP/qreal/new")" 40
 fi
 
+# --- a client renames a file between the scan and the comparison ---------------
+# dd holds A, B (a copy of A) and C (32 MiB, read last by the scan). When the
+# scan opens C, B is renamed new/B -> cur/B:2,S (a flag change). The
+# comparison, the report and --delete follow B to its new name: exit 0,
+# nothing said on stderr, B removed and its flag not lost on the way.
+{
+	printf 'From a@ex Mon Jan  4 10:00:00 2021\nMessage-ID: <ab@ex>\nSubject: twice\n\nsame\n\n'
+	printf 'From a@ex Mon Jan  4 10:00:00 2021\nMessage-ID: <ab@ex>\nSubject: twice\n\nsame\n\n'
+	printf 'From c@ex Mon Jan  4 11:00:00 2021\nMessage-ID: <c@ex>\nSubject: big\n\n'
+	yes 'a line of the body of a large message, to keep the scan busy a while' | head -c 33554432
+	echo
+} >"$TMP/abc.mbox"
+for act in report delete; do
+	rm -rf "$TMP/dd"
+	$MAILSHIFT convert -q "$TMP/abc.mbox" "$TMP/dd"
+	set -- $(ls "$TMP/dd/new" | sort -t Q -k2 -n)
+	a=$1 b=$2 c=$3
+	[ "$act" = delete ] && d=-d || d=
+	python3 "$T_SRCDIR/rename-when-touched.py" "$TMP/dd/new/$c" "$TMP/dd/new/$b" "$TMP/dd/cur/$b:2,S" \
+	    $MAILSHIFT dedup $d "$TMP/dd" >"$TMP/dd.out" 2>"$TMP/dd.err"
+	st=$?
+	[ $st = 77 ] && { echo "# no inotify: a rename during dedup is not tried"; break; }
+	expect_eq "renamed during dedup ($act): exit" $st 0
+	expect_eq "renamed during dedup ($act): nothing on stderr" "$(cat "$TMP/dd.err")" ""
+	expect_eq "renamed during dedup ($act): found under its new name" \
+	    "$(grep -c "cur/$b:2,S duplicate of .*new/$a\$" "$TMP/dd.out")" 1
+	if [ "$act" = delete ]; then
+		expect_eq "renamed during dedup: removed, A and C kept" "$(ls "$TMP/dd/new" "$TMP/dd/cur" | grep "^[0-9]" | sort | tr '\n' ' ')" \
+		    "$(printf '%s\n' "$a:2,S" "$c" | sort | tr '\n' ' ')"
+	fi
+done
+
+# removed instead (an expunge): said as vanished, exit 1, the rest kept
+rm -rf "$TMP/dd"
+$MAILSHIFT convert -q "$TMP/abc.mbox" "$TMP/dd"
+set -- $(ls "$TMP/dd/new" | sort -t Q -k2 -n)
+python3 "$T_SRCDIR/rename-when-touched.py" "$TMP/dd/new/$3" "$TMP/dd/new/$2" - \
+    $MAILSHIFT dedup -d "$TMP/dd" >"$TMP/dd.out" 2>"$TMP/dd.err"
+st=$?
+if [ $st != 77 ]; then
+	expect_eq "removed during dedup: exit" $st 1
+	expect_eq "removed during dedup: the line" "$(cat "$TMP/dd.err")" \
+	    "mailshift dedup: error: $TMP/dd/new/$2: vanished since it was read (removed, not renamed)"
+	expect_eq "removed during dedup: A and C kept" "$(count_files "$TMP/dd/new" "$TMP/dd/cur")" 2
+fi
+
 done_testing
