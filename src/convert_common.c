@@ -460,19 +460,6 @@ base_len(const char *name)
 	return c ? (size_t)(c - name) : strlen(name);
 }
 
-bool
-baseset_has(const struct baseset *s, const char *name)
-{
-	size_t n = base_len(name);
-	if (s->cap == 0)
-		return false;
-	size_t j = (size_t)XXH3_64bits(name, n) & (s->cap - 1);
-	for (; s->k[j]; j = (j + 1) & (s->cap - 1))
-		if (base_len(s->k[j]) == n && memcmp(s->k[j], name, n) == 0)
-			return true;
-	return false;
-}
-
 void
 baseset_add(struct baseset *s, const char *name)
 {
@@ -499,7 +486,7 @@ baseset_add(struct baseset *s, const char *name)
 	s->len++;
 }
 
-/* The name DEST holds for this base name, or NULL. */
+/* The name held for this name's base, or NULL. */
 const char *
 baseset_get(const struct baseset *s, const char *name)
 {
@@ -511,6 +498,12 @@ baseset_get(const struct baseset *s, const char *name)
 		if (base_len(s->k[j]) == n && memcmp(s->k[j], name, n) == 0)
 			return s->k[j];
 	return NULL;
+}
+
+bool
+baseset_has(const struct baseset *s, const char *name)
+{
+	return baseset_get(s, name) != NULL;
 }
 
 void
